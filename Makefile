@@ -1,0 +1,135 @@
+# nodeallow: keep firewalls outside Kubernetes in step with the cluster's nodes, through Salt.
+
+# Image URL to use all building/pushing image targets
+IMG ?= ghcr.io/nodeallow/nodeallow:latest
+# VERSION is stamped into the binary (and the image, through the Dockerfile's build arg).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# YEAR defines the year value used for substituting the YEAR placeholder in the boilerplate header.
+YEAR ?= 2026
+
+# Expensive build outputs (control plane, tools, virtualenv) live in a cache
+# outside the repository, keyed by version, so every clone finds them.
+NODEALLOW_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/nodeallow
+export NODEALLOW_CACHE
+
+# CONTAINER_TOOL defines the container tool to be used for building images.
+CONTAINER_TOOL ?= docker
+
+# Setting SHELL to bash allows bash commands to be executed by recipes.
+# Options are set to exit when a recipe line exits non-zero or a piped command fails.
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition objects from markers.
+	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy, DeepCopyInto, and DeepCopyObject method implementations.
+	"$(CONTROLLER_GEN)" object:headerFile="hack/boilerplate.go.txt",year=$(YEAR) paths="./..."
+
+.PHONY: fmt
+fmt: ## Run go fmt against code.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet against code.
+	go vet ./...
+
+.PHONY: test
+test: system-packages control-plane python-env manifests generate fmt vet ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
+	go test ./... -count=1
+	bash hack/test-python.sh
+
+.PHONY: test-go
+test-go: control-plane manifests generate fmt vet ## Run the Go tests only.
+	go test ./... -count=1
+
+.PHONY: test-python
+test-python: python-env ## Run the Salt extension's tests only.
+	bash hack/test-python.sh
+
+.PHONY: verify-generated
+verify-generated: manifests generate ## Fail when regenerating would change a tracked file.
+	@git diff --exit-code -- api config controllers cmd || { echo "run 'make manifests generate' and commit the result" >&2; exit 1; }
+
+##@ Build
+
+.PHONY: build
+build: manifests generate fmt vet ## Build the manager binary (static, CGO off, as the Dockerfile does).
+	CGO_ENABLED=0 go build -ldflags "-X main.version=$(VERSION)" -o bin/manager ./cmd
+
+.PHONY: run
+run: manifests generate fmt vet ## Run a controller from your host.
+	go run ./cmd
+
+.PHONY: demo
+demo: ## Build what is missing, start a local control plane and Salt, and show nodeallow at work.
+	bash hack/demo.sh
+
+.PHONY: docker-build
+docker-build: ## Build docker image with the manager.
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) -t ${IMG} .
+
+.PHONY: docker-push
+docker-push: ## Push docker image with the manager.
+	$(CONTAINER_TOOL) push ${IMG}
+
+##@ Dependencies
+
+.PHONY: system-packages
+system-packages: ## Install the Debian packages the tests need (nftables, iptables, ipset, iproute2).
+	bash hack/install-system-packages.sh
+
+.PHONY: control-plane
+control-plane: ## Build kube-apiserver, etcd and kubectl into the cache and link bin/k8s (no-op when present).
+	bash hack/build-control-plane.sh
+
+.PHONY: python-env
+python-env: ## Create the Salt test virtualenv in the cache and link bin/venv (no-op when present).
+	bash hack/python-env.sh
+
+## Location to install dependencies to
+LOCALBIN ?= $(shell pwd)/bin
+$(LOCALBIN):
+	mkdir -p "$(LOCALBIN)"
+TOOLS_CACHE ?= $(NODEALLOW_CACHE)/tools
+
+## Tool Binaries
+KUBECTL ?= $(LOCALBIN)/k8s/kubectl
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+
+## Tool Versions
+CONTROLLER_TOOLS_VERSION ?= v0.22.0
+
+.PHONY: controller-gen
+controller-gen: $(LOCALBIN) ## Build controller-gen into the cache if necessary.
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+# go-install-tool installs a Go tool at a pinned version into the cache outside
+# the repository (once per version) and links it into bin/.
+# $1 - link path in bin/
+# $2 - package url which can be installed
+# $3 - specific version of package
+define go-install-tool
+@target="$(TOOLS_CACHE)/$$(basename "$(1)")-$(3)"; \
+if [ ! -x "$$target" ]; then \
+	set -e; \
+	echo "nodeallow: building $(2)@$(3) into $(TOOLS_CACHE)"; \
+	mkdir -p "$(TOOLS_CACHE)/gobin"; \
+	GOBIN="$(TOOLS_CACHE)/gobin" go install "$(2)@$(3)" || { echo "nodeallow: step 'go install $(2)@$(3)' failed; rerun: make $$(basename "$(1)")" >&2; exit 1; }; \
+	mv "$(TOOLS_CACHE)/gobin/$$(basename "$(2)")" "$$target"; \
+fi; \
+[ "$$(readlink -- "$(1)" 2>/dev/null)" = "$$target" ] || ln -sfn "$$target" "$(1)"
+endef

@@ -1,0 +1,279 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// IPFamily names an IP address family that an allowlist publishes.
+// +kubebuilder:validation:Enum=IPv4;IPv6
+type IPFamily string
+
+const (
+	// IPv4 selects IPv4 addresses.
+	IPv4 IPFamily = "IPv4"
+	// IPv6 selects IPv6 addresses.
+	IPv6 IPFamily = "IPv6"
+)
+
+// NodeAllowlistSpec says which node addresses to allow and which Salt master to tell.
+// +kubebuilder:validation:XValidation:rule="duration(self.debounce.min) <= duration(self.debounce.max)",message="debounce.min must not be longer than debounce.max"
+type NodeAllowlistSpec struct {
+	// nodeSelector selects the nodes whose addresses are published; empty selects every node.
+	// +optional
+	NodeSelector metav1.LabelSelector `json:"nodeSelector,omitzero"`
+
+	// addressTypes lists the node status address types to publish.
+	// +kubebuilder:default={InternalIP}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:Enum=InternalIP;ExternalIP
+	// +listType=set
+	// +optional
+	AddressTypes []corev1.NodeAddressType `json:"addressTypes,omitempty"`
+
+	// families lists the IP families to publish.
+	// +kubebuilder:default={IPv4,IPv6}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=2
+	// +listType=set
+	// +optional
+	Families []IPFamily `json:"families,omitempty"`
+
+	// staticCIDRs are published with the node addresses, e.g. a NAT egress address.
+	// Each is an IP address or a CIDR of a family listed in families.
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self) || isCIDR(self)",message="each static CIDR must be an IP address or a CIDR such as 203.0.113.0/24"
+	// +listType=set
+	// +optional
+	StaticCIDRs []string `json:"staticCIDRs,omitempty"`
+
+	// salt says where and how to publish.
+	// +required
+	Salt SaltTarget `json:"salt"`
+
+	// debounce bounds how long changes are collected before one publish.
+	// +kubebuilder:default={}
+	// +optional
+	Debounce Debounce `json:"debounce,omitzero"`
+
+	// resyncInterval is how often the current snapshot is re-sent unchanged, so a
+	// Salt master that lost it converges; Salt treats a re-sent sequence as a no-op.
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('30s') && duration(self) <= duration('24h')",message="resyncInterval must be between 30s and 24h"
+	// +optional
+	ResyncInterval metav1.Duration `json:"resyncInterval,omitzero"`
+
+	// minAddresses is the fewest addresses ever published; a smaller snapshot is
+	// held back (the last published set stays) and the Ready condition says why.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	// +optional
+	MinAddresses int32 `json:"minAddresses,omitempty"`
+
+	// dryRun computes and reports the snapshot but never publishes it.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+
+	// suspend stops publishing (including the retirement on delete) until cleared.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// SaltTarget is the salt-api endpoint an allowlist publishes to.
+// +kubebuilder:validation:XValidation:rule="url(self.url).getScheme() == 'https' || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP && url(self.url).getScheme() == 'http')",message="salt.url must use https (set salt.allowInsecureHTTP to allow http)"
+type SaltTarget struct {
+	// url is salt-api's base URL, e.g. https://salt.example.com:8000.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="salt.url must be an absolute URL"
+	// +required
+	URL string `json:"url"`
+
+	// allowInsecureHTTP permits an http:// url; use only on a trusted network or in tests.
+	// +optional
+	AllowInsecureHTTP bool `json:"allowInsecureHTTP,omitempty"`
+
+	// hookPath is the first part of the webhook path after /hook/; the controller
+	// posts to /hook/<hookPath>/<cluster>/<allowlist>, which salt-api fires as
+	// the event tag salt/netapi/hook/<hookPath>/<cluster>/<allowlist>.
+	// +kubebuilder:default="nodeallow"
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	HookPath string `json:"hookPath,omitempty"`
+
+	// signingKeySecretRef names the Secret (in the controller's namespace) and key
+	// holding the HMAC-SHA256 key shared with this cluster's entry in the Salt master config.
+	// +required
+	SigningKeySecretRef SecretKeySelector `json:"signingKeySecretRef"`
+
+	// credentialsSecretRef names a Secret (in the controller's namespace) with keys
+	// username, password and optionally eauth (default pam) for salt-api's /login.
+	// Leave unset when the master sets webhook_disable_auth.
+	// +optional
+	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
+
+	// caBundle is a PEM bundle of CAs that verify salt-api's certificate; the
+	// system roots are used when empty.
+	// +kubebuilder:validation:MaxLength=262144
+	// +optional
+	CABundle []byte `json:"caBundle,omitempty"`
+
+	// maxBodyBytes is the largest request body; bigger snapshots go as numbered
+	// chunks of one sequence. salt-api refuses bodies over 1 MiB and its event
+	// carries the body twice, so keep this well below 512 KiB.
+	// +kubebuilder:default=262144
+	// +kubebuilder:validation:Minimum=4096
+	// +kubebuilder:validation:Maximum=480000
+	// +optional
+	MaxBodyBytes int32 `json:"maxBodyBytes,omitempty"`
+}
+
+// SecretReference names a Secret in the controller's own namespace.
+type SecretReference struct {
+	// name is the Secret's name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+}
+
+// SecretKeySelector names one key of a Secret in the controller's own namespace.
+type SecretKeySelector struct {
+	// name is the Secret's name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// key is the key within the Secret's data.
+	// +kubebuilder:default="signing-key"
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// Debounce bounds publishing like a buffer period: publish after min of quiet,
+// and never later than max after the first unpublished change.
+type Debounce struct {
+	// min is the quiet time after the last change before publishing.
+	// +kubebuilder:default="2s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('5m')",message="debounce.min must be between 0s and 5m"
+	// +optional
+	Min metav1.Duration `json:"min,omitzero"`
+
+	// max is the longest a change waits, however long the churn lasts.
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="debounce.max must be between 1s and 1h"
+	// +optional
+	Max metav1.Duration `json:"max,omitzero"`
+}
+
+// Condition types and reasons a NodeAllowlist reports.
+const (
+	// ConditionReady is True when the published snapshot matches the selected nodes.
+	ConditionReady = "Ready"
+	// ConditionPublished is True when the last publish attempt succeeded.
+	ConditionPublished = "Published"
+)
+
+// NodeAllowlistStatus is what the controller last observed and published.
+type NodeAllowlistStatus struct {
+	// observedGeneration is the spec generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// nodes is how many nodes the selector matches.
+	// +optional
+	Nodes int32 `json:"nodes,omitempty"`
+
+	// addresses is how many addresses and CIDRs the current snapshot holds.
+	// +optional
+	Addresses int32 `json:"addresses,omitempty"`
+
+	// sequence is the number of the last published snapshot; it grows only when the digest changes.
+	// +optional
+	Sequence int64 `json:"sequence,omitempty"`
+
+	// digest identifies the last published snapshot's addresses (sha256 of the canonical list).
+	// +optional
+	Digest string `json:"digest,omitempty"`
+
+	// lastPublishedTime is when a publish last succeeded.
+	// +optional
+	LastPublishedTime *metav1.Time `json:"lastPublishedTime,omitempty"`
+
+	// lastError is the last publish or configuration error, empty after a success.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+
+	// conditions are Ready and Published, with reasons a user can act on.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=nal
+// +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes`
+// +kubebuilder:printcolumn:name="Addresses",type=integer,JSONPath=`.status.addresses`
+// +kubebuilder:printcolumn:name="Sequence",type=integer,JSONPath=`.status.sequence`
+// +kubebuilder:printcolumn:name="Published",type=date,JSONPath=`.status.lastPublishedTime`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="a NodeAllowlist's name must be a DNS label (at most 63 of a-z, 0-9 and '-'): it becomes part of Salt event tags and firewall set names"
+
+// NodeAllowlist keeps the addresses of selected nodes allowed on servers that Salt manages.
+type NodeAllowlist struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is a standard object metadata
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	// spec defines the desired state of NodeAllowlist
+	// +required
+	Spec NodeAllowlistSpec `json:"spec"`
+
+	// status defines the observed state of NodeAllowlist
+	// +optional
+	Status NodeAllowlistStatus `json:"status,omitzero"`
+}
+
+// +kubebuilder:object:root=true
+
+// NodeAllowlistList contains a list of NodeAllowlist.
+type NodeAllowlistList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []NodeAllowlist `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(func(s *runtime.Scheme) error {
+		s.AddKnownTypes(SchemeGroupVersion, &NodeAllowlist{}, &NodeAllowlistList{})
+		return nil
+	})
+}
