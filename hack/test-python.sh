@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Run the Python/Salt tests of saltext-nodeallow with the pinned environment.
+#
+# Usage: hack/test-python.sh [pytest args]
+#   hack/test-python.sh                          # all tests
+#   hack/test-python.sh -k smoke -x              # a selection
+#   hack/test-python.sh saltext-nodeallow/tests/integration/test_netns.py
+# Test paths are taken relative to the current directory, like plain pytest;
+# without any, the whole saltext-nodeallow/tests folder runs.
+set -euo pipefail
+
+# shellcheck source=hack/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+EXT_DIR="$REPO_ROOT/saltext-nodeallow"
+
+"$REPO_ROOT/hack/python-env.sh"
+
+# Only our installed extension goes on the path, not the caller's PYTHONPATH:
+# the daemons the tests start inherit it and must see the same code as pytest.
+export PYTHONPATH="$REPO_ROOT/bin/saltext-site"
+# Keep __pycache__ folders out of the source tree.
+export PYTHONDONTWRITEBYTECODE=1
+
+has_path=false
+for arg in "$@"; do
+	if [[ "$arg" != -* && -e "${arg%%::*}" ]]; then
+		has_path=true
+		break
+	fi
+done
+paths=()
+if [[ "$has_path" == false ]]; then
+	paths=("$EXT_DIR/tests")
+fi
+
+exec "$REPO_ROOT/bin/venv/bin/python" -m pytest \
+	-c "$EXT_DIR/pyproject.toml" --rootdir "$EXT_DIR" "${paths[@]}" "$@"

@@ -1,0 +1,1 @@
+"""Execution modules of the nodeallow extension (Salt loads this directory as ``modules``)."""

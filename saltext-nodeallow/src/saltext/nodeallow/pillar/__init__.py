@@ -1,0 +1,1 @@
+"""External pillar modules of the nodeallow extension (Salt loads this directory as ``pillar``)."""

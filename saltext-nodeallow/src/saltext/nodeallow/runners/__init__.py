@@ -1,0 +1,1 @@
+"""Runner modules of the nodeallow extension (Salt loads this directory as ``runners``)."""

@@ -1,0 +1,1 @@
+"""State modules of the nodeallow extension (Salt loads this directory as ``states``)."""

@@ -1,0 +1,1 @@
+"""Tests against real Salt daemons and real firewall tools in network namespaces."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: Salt event bus, salt-api hooks, network namespaces."""

@@ -1,0 +1,104 @@
+"""Read events from a running salt-master's event bus, the way the reactor sees them."""
+
+import fnmatch
+import time
+import uuid
+
+import salt.utils.event
+
+
+class EventTimeout(AssertionError):
+    """No event matching the expected tag arrived on the master bus in time."""
+
+
+class MasterEvents:
+    """Subscription to a salt-master's event bus; enter it before causing the events you wait for.
+
+    Events published while no subscription exists are lost, so a test opens
+    this first, then acts (POSTs to salt-api, runs a command), then calls
+    :meth:`wait_for`. Entering waits until the subscription provably receives
+    events, so nothing fired after ``__enter__`` returns can be missed.
+    """
+
+    def __init__(self, master_opts, ready_timeout=10.0):
+        """Remember the master's options (its ``sock_dir`` locates the bus)."""
+        self._opts = master_opts
+        self._ready_timeout = ready_timeout
+        self._event = None
+        # Every event received, in order, for later waits and for messages.
+        self.seen = []
+
+    def __enter__(self):
+        """Connect to the master's event publisher and wait until it delivers to us."""
+        self._event = salt.utils.event.get_master_event(
+            self._opts, self._opts["sock_dir"], listen=True
+        )
+        if not self._event.cpub:
+            self._event.destroy()
+            raise RuntimeError(
+                f"could not connect to the master event bus in {self._opts['sock_dir']}; "
+                "is the salt_master fixture running?"
+            )
+        # The publisher registers a new subscriber asynchronously; an event
+        # of our own coming back proves the subscription is live.
+        probe = f"nodeallow/test/listener-ready/{uuid.uuid4().hex}"
+        try:
+            with salt.utils.event.get_master_event(
+                self._opts, self._opts["sock_dir"], listen=False
+            ) as sender:
+                deadline = time.monotonic() + self._ready_timeout
+                while True:
+                    sender.fire_event({}, probe)
+                    try:
+                        self.wait_for(probe, timeout=0.5)
+                        break
+                    except EventTimeout:
+                        if time.monotonic() > deadline:
+                            raise
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        """Disconnect from the bus."""
+        if self._event is not None:
+            self._event.destroy()
+            self._event = None
+
+    def wait_for(self, tag, timeout=10.0):
+        """Return the first not yet returned event whose tag equals (or fnmatch-matches) ``tag``.
+
+        The result is the full event: ``{"tag": ..., "data": {...}}``.
+        Raises :class:`EventTimeout` listing the tags seen when none arrives in time.
+        """
+        if self._event is None:
+            raise RuntimeError("MasterEvents.wait_for() called outside 'with MasterEvents(...)'")
+        for event in self.seen:
+            if _matches(event["tag"], tag) and not event.get("_consumed"):
+                event["_consumed"] = True
+                return {"tag": event["tag"], "data": event["data"]}
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            # get_event(wait=0) would block forever: keep the wait positive.
+            event = self._event.get_event(wait=max(remaining, 0.01), full=True)
+            if event is None:
+                continue
+            record = {"tag": event["tag"], "data": event["data"]}
+            self.seen.append(record)
+            if _matches(record["tag"], tag):
+                record["_consumed"] = True
+                return {"tag": record["tag"], "data": record["data"]}
+        seen_tags = [event["tag"] for event in self.seen if "listener-ready" not in event["tag"]]
+        raise EventTimeout(
+            f"no event tagged {tag!r} on the master bus within {timeout:.1f}s; "
+            f"tags seen since subscribing: {seen_tags[-20:] or 'none'}"
+        )
+
+
+def _matches(actual, wanted):
+    """Whether tag ``actual`` is ``wanted`` exactly or matches it as an fnmatch pattern."""
+    return actual == wanted or fnmatch.fnmatchcase(actual, wanted)
