@@ -1,0 +1,87 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// ErrIncomplete means that not every chunk of a sequence has arrived yet.
+var ErrIncomplete = errors.New("not every chunk of the sequence has arrived")
+
+// Assemble joins the decoded chunks of one sequence, given in any order and possibly more than once,
+// into the snapshot they carry, as the receiver does: all chunks must agree on everything but their
+// addresses, the joined list must be canonical and hash to the digest. It returns an error wrapping
+// ErrIncomplete while chunks are missing, and a *RefusalError for chunks that can never assemble.
+func Assemble(chunks []*Body) (Snapshot, error) {
+	if len(chunks) == 0 {
+		return Snapshot{}, fmt.Errorf("assemble: no chunks: %w", ErrIncomplete)
+	}
+	first := chunks[0]
+	if first.Chunk.Total < 1 || first.Chunk.Total > MaxChunks {
+		return Snapshot{}, refuse(ReasonSchema, "chunk.total %d is outside 1 … %d", first.Chunk.Total, MaxChunks)
+	}
+	byIndex := make([]*Body, first.Chunk.Total)
+	for _, c := range chunks {
+		if c.Sequence != first.Sequence || c.Cluster != first.Cluster || c.Allowlist != first.Allowlist {
+			return Snapshot{}, fmt.Errorf("assemble: chunks of %s/%s sequence %d and %s/%s sequence %d cannot be joined",
+				first.Cluster, first.Allowlist, first.Sequence, c.Cluster, c.Allowlist, c.Sequence)
+		}
+		if c.Digest != first.Digest || c.Kind != first.Kind || c.Chunk.Total != first.Chunk.Total || !c.GeneratedAt.Equal(first.GeneratedAt) {
+			return Snapshot{}, refuse(ReasonSequenceConflict, "chunks of sequence %d disagree on digest, kind, generatedAt or chunk total", c.Sequence)
+		}
+		if c.Chunk.Index < 0 || c.Chunk.Index >= len(byIndex) {
+			return Snapshot{}, refuse(ReasonSchema, "chunk.index %d is not below chunk.total %d", c.Chunk.Index, c.Chunk.Total)
+		}
+		if prev := byIndex[c.Chunk.Index]; prev != nil && !slices.Equal(prev.Addresses, c.Addresses) {
+			return Snapshot{}, refuse(ReasonSequenceConflict, "chunk %d of sequence %d arrived twice with different addresses", c.Chunk.Index, c.Sequence)
+		}
+		byIndex[c.Chunk.Index] = c
+	}
+	count := 0
+	for i, c := range byIndex {
+		if c == nil {
+			return Snapshot{}, fmt.Errorf("assemble %s/%s sequence %d: chunk %d of %d is missing: %w",
+				first.Cluster, first.Allowlist, first.Sequence, i, first.Chunk.Total, ErrIncomplete)
+		}
+		count += len(c.Addresses)
+	}
+	if count > MaxAddresses {
+		return Snapshot{}, refuse(ReasonTooManyAddresses, "the snapshot holds %d addresses, more than %d", count, MaxAddresses)
+	}
+	s := Snapshot{
+		Kind:        first.Kind,
+		Cluster:     first.Cluster,
+		Allowlist:   first.Allowlist,
+		Sequence:    first.Sequence,
+		GeneratedAt: first.GeneratedAt,
+		Addresses:   make([]netip.Prefix, 0, count),
+	}
+	for _, c := range byIndex {
+		s.Addresses = append(s.Addresses, c.Addresses...)
+	}
+	if err := checkCanonical(s.Addresses); err != nil {
+		return Snapshot{}, err
+	}
+	if got := s.Digest(); got != first.Digest {
+		return Snapshot{}, refuse(ReasonDigestMismatch, "the assembled addresses hash to %s, the chunks say %s", got, first.Digest)
+	}
+	return s, nil
+}

@@ -1,0 +1,61 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package protocol
+
+import "fmt"
+
+// Refusal reasons of docs/protocol.md that Decode and Assemble return. The receiver also uses bad-tag,
+// unknown-cluster, missing-signature, bad-signature and tag-mismatch, which need the tag, the headers
+// or its configuration.
+const (
+	// ReasonTooLarge: the raw body exceeds MaxBodySize.
+	ReasonTooLarge = "too-large"
+	// ReasonMalformedJSON: the body is not a single JSON object (or repeats a member name).
+	ReasonMalformedJSON = "malformed-json"
+	// ReasonSchema: a member is missing, unknown, of the wrong type or out of range.
+	ReasonSchema = "schema"
+	// ReasonBadAddress: an address entry is not a canonical prefix.
+	ReasonBadAddress = "bad-address"
+	// ReasonNotCanonical: entries are unsorted, duplicated or overlapping.
+	ReasonNotCanonical = "not-canonical"
+	// ReasonDigestMismatch: the complete address list does not hash to the body's digest.
+	ReasonDigestMismatch = "digest-mismatch"
+	// ReasonTooManyAddresses: over MaxAddressesPerChunk in a body or MaxAddresses in a snapshot.
+	ReasonTooManyAddresses = "too-many-addresses"
+	// ReasonSequenceConflict: bodies of one sequence disagree (Assemble), or a stored sequence has
+	// another digest (receiver state).
+	ReasonSequenceConflict = "sequence-conflict"
+)
+
+// RefusalError is why a receiver must refuse a body: Reason is one of the doc's refusal reasons and
+// Detail says what exactly is wrong.
+type RefusalError struct {
+	// Reason is the machine-readable refusal reason, e.g. ReasonSchema.
+	Reason string
+	// Detail names the offending member or entry for a human.
+	Detail string
+}
+
+// Error returns "<reason>: <detail>".
+func (e *RefusalError) Error() string {
+	return e.Reason + ": " + e.Detail
+}
+
+// refuse builds a RefusalError with a formatted detail.
+func refuse(reason, format string, args ...any) *RefusalError {
+	return &RefusalError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}

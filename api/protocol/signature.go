@@ -1,0 +1,55 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package protocol
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
+// signaturePrefix starts every signature header value (GitHub's webhook format).
+const signaturePrefix = "sha256="
+
+// Sign returns the X-Hub-Signature-256 value for body: "sha256=" and the lowercase hex HMAC-SHA256 of
+// the exact body bytes under key.
+func Sign(key, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write(body)
+	return signaturePrefix + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify reports whether header is exactly Sign(key, body), comparing the MACs in constant time. An
+// empty key never verifies, so a receiver without a configured key cannot accept anything.
+func Verify(key, body []byte, header string) bool {
+	if len(key) == 0 || !strings.HasPrefix(header, signaturePrefix) {
+		return false
+	}
+	hexMAC := header[len(signaturePrefix):]
+	// Only lowercase hex is the wire form; hex.DecodeString would also accept uppercase.
+	if len(hexMAC) != 2*sha256.Size || strings.ToLower(hexMAC) != hexMAC {
+		return false
+	}
+	got, err := hex.DecodeString(hexMAC)
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
+}

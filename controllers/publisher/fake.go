@@ -1,0 +1,133 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package publisher
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nodeallow/nodeallow/api/protocol"
+)
+
+// Fake is an in-memory Publisher for unit tests of the controller: records every published snapshot
+// (thread-safe), can be told to fail. It validates the Target and encodes the snapshot exactly as
+// SaltAPI does, so a controller bug that SaltAPI would refuse fails with the Fake too. The zero value
+// is ready to use.
+type Fake struct {
+	mu        sync.Mutex
+	published []FakePublish
+	calls     int
+	failErr   error
+	failCount int // calls left to fail; negative: until FailWith(nil)
+}
+
+// FakePublish is one successful call to Fake.Publish.
+type FakePublish struct {
+	// Target is the target as passed.
+	Target Target
+	// Snapshot is a copy of the snapshot as passed.
+	Snapshot protocol.Snapshot
+	// Bodies are the bodies SaltAPI would have sent.
+	Bodies [][]byte
+	// At is when the call happened.
+	At time.Time
+}
+
+var _ Publisher = (*Fake)(nil)
+
+// Publish records s after the same validation SaltAPI does, or fails as told.
+func (f *Fake) Publish(ctx context.Context, t Target, s protocol.Snapshot) (Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	if f.failCount != 0 {
+		if f.failCount > 0 {
+			f.failCount--
+		}
+		return Result{}, f.failErr
+	}
+	_, maxBody, err := resolveTarget(t, s)
+	if err != nil {
+		return Result{}, err
+	}
+	bodies, err := protocol.Encode(s, maxBody)
+	if err != nil {
+		return Result{}, &InvalidTargetError{Problem: err.Error()}
+	}
+	s.Addresses = slices.Clone(s.Addresses)
+	f.published = append(f.published, FakePublish{Target: t, Snapshot: s, Bodies: bodies, At: time.Now()})
+	res := Result{Chunks: len(bodies), Attempts: len(bodies)}
+	for _, b := range bodies {
+		res.Bytes += len(b)
+	}
+	return res, nil
+}
+
+// FailWith makes every following call fail with err; FailWith(nil) makes calls succeed again.
+func (f *Fake) FailWith(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failErr, f.failCount = err, -1
+	if err == nil {
+		f.failCount = 0
+	}
+}
+
+// FailNext makes the next n calls fail with err, then succeed again.
+func (f *Fake) FailNext(n int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failErr, f.failCount = err, max(n, 0)
+}
+
+// Published returns the successful calls so far, oldest first.
+func (f *Fake) Published() []FakePublish {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.published)
+}
+
+// Last returns the latest snapshot published for an allowlist, and whether there is one.
+func (f *Fake) Last(allowlist string) (protocol.Snapshot, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.published) - 1; i >= 0; i-- {
+		if f.published[i].Snapshot.Allowlist == allowlist {
+			return f.published[i].Snapshot, true
+		}
+	}
+	return protocol.Snapshot{}, false
+}
+
+// Calls returns how many times Publish was called, failures included.
+func (f *Fake) Calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// Reset forgets all calls and failure instructions.
+func (f *Fake) Reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.published, f.calls, f.failErr, f.failCount = nil, 0, nil, 0
+}

@@ -1,0 +1,102 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package publisher_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+
+	"github.com/nodeallow/nodeallow/controllers/publisher"
+)
+
+func TestFakeRecordsCopiesAndFails(t *testing.T) {
+	var f publisher.Fake
+	target := publisher.Target{URL: "https://salt.example.com:8000", SigningKey: testKey}
+	s := snapshotOf(3)
+	res, err := f.Publish(context.Background(), target, s)
+	if err != nil || res.Chunks != 1 || res.Bytes == 0 {
+		t.Fatalf("Publish = %+v, %v", res, err)
+	}
+	s.Addresses[0] = netip.MustParsePrefix("192.0.2.1/32") // the caller reuses its slice
+	last, ok := f.Last("workers")
+	if !ok || last.Addresses[0] != netip.MustParsePrefix("10.1.0.0/32") {
+		t.Errorf("Last = %v, %v; the Fake must keep its own copy", last.Addresses, ok)
+	}
+
+	boom := errors.New("salt-api down")
+	f.FailNext(2, boom)
+	for i := range 2 {
+		if _, err := f.Publish(context.Background(), target, snapshotOf(3)); !errors.Is(err, boom) {
+			t.Errorf("call %d after FailNext(2) = %v", i, err)
+		}
+	}
+	if _, err := f.Publish(context.Background(), target, snapshotOf(3)); err != nil {
+		t.Errorf("third call after FailNext(2) = %v", err)
+	}
+	f.FailWith(boom)
+	for range 3 {
+		if _, err := f.Publish(context.Background(), target, snapshotOf(3)); !errors.Is(err, boom) {
+			t.Errorf("call after FailWith = %v", err)
+		}
+	}
+	f.FailWith(nil)
+	if _, err := f.Publish(context.Background(), target, snapshotOf(3)); err != nil {
+		t.Errorf("call after FailWith(nil) = %v", err)
+	}
+	if f.Calls() != 8 || len(f.Published()) != 3 {
+		t.Errorf("Calls %d, Published %d; want 8 and 3", f.Calls(), len(f.Published()))
+	}
+
+	// The Fake refuses what SaltAPI refuses.
+	var invalid *publisher.InvalidTargetError
+	if _, err := f.Publish(context.Background(), publisher.Target{URL: "http://salt", SigningKey: testKey}, snapshotOf(3)); !errors.As(err, &invalid) {
+		t.Errorf("Publish to http:// = %v, want an InvalidTargetError", err)
+	}
+	unsorted := snapshotOf(3)
+	unsorted.Addresses[0], unsorted.Addresses[1] = unsorted.Addresses[1], unsorted.Addresses[0]
+	if _, err := f.Publish(context.Background(), target, unsorted); !errors.As(err, &invalid) {
+		t.Errorf("Publish of an unsorted list = %v, want an InvalidTargetError", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Publish(ctx, target, snapshotOf(3)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Publish with a cancelled context = %v", err)
+	}
+	f.Reset()
+	if f.Calls() != 0 || len(f.Published()) != 0 {
+		t.Error("Reset kept calls")
+	}
+}
+
+func TestFakeIsSafeForConcurrentUse(t *testing.T) {
+	var f publisher.Fake
+	target := publisher.Target{URL: "https://salt.example.com:8000", SigningKey: testKey}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			_, _ = f.Publish(context.Background(), target, snapshotOf(5))
+			_ = f.Published()
+		})
+	}
+	wg.Wait()
+	if n := len(f.Published()); n != 20 {
+		t.Errorf("%d publishes recorded, want 20", n)
+	}
+}

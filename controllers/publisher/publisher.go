@@ -1,0 +1,172 @@
+/*
+Copyright 2026.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package publisher delivers allowlist snapshots to a Salt master through salt-api's webhook, as wire
+// protocol v1 (api/protocol) describes; Fake stands in for it in the controller's unit tests.
+package publisher
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nodeallow/nodeallow/api/protocol"
+)
+
+// Publisher delivers one snapshot, all its chunks, to one Salt master.
+type Publisher interface {
+	// Publish sends every chunk of s in index order and returns once all were accepted, or the first
+	// chunk that failed after retries. The receiver tolerates duplicates, so the caller re-sends the
+	// whole sequence after a failure.
+	Publish(ctx context.Context, t Target, s protocol.Snapshot) (Result, error)
+}
+
+// Target is where and how one allowlist publishes (built by the controller from the NodeAllowlist spec
+// and Secrets).
+type Target struct {
+	// URL is salt-api's base URL, e.g. https://salt.example.com:8000; it may carry a path prefix.
+	URL string
+	// HookPath is the path segment after /hook/; empty means protocol.DefaultHookPath.
+	HookPath string
+	// AllowInsecureHTTP permits an http:// URL.
+	AllowInsecureHTTP bool
+	// CABundle holds PEM CA certificates that alone verify salt-api's certificate; empty means the
+	// system roots.
+	CABundle []byte
+	// MaxBodyBytes is the largest body sent; empty means protocol.DefaultMaxBodyBytes.
+	MaxBodyBytes int
+	// SigningKey is this cluster's HMAC key, shared with the Salt master's config; it must not be empty.
+	SigningKey []byte
+	// Credentials log in to salt-api for a token; nil when the master sets webhook_disable_auth.
+	Credentials *Credentials
+}
+
+// Credentials are salt-api /login credentials.
+type Credentials struct {
+	// Username is the eauth user.
+	Username string
+	// Password is the user's password or, with eauth other than pam, its secret.
+	Password string
+	// Eauth is the external auth backend; empty means "pam".
+	Eauth string
+}
+
+// Result describes one publish, successful or not.
+type Result struct {
+	// Chunks is how many bodies salt-api accepted.
+	Chunks int
+	// Bytes is the size of those bodies, each counted once.
+	Bytes int
+	// Attempts is how many hook requests were sent, retries included, logins not.
+	Attempts int
+	// Duration is the wall time of the publish.
+	Duration time.Duration
+}
+
+// PermanentError is a refusal that retrying cannot fix (4xx other than 401 after one re-login, 408,
+// 429); Message quotes the server.
+type PermanentError struct {
+	// StatusCode is salt-api's HTTP status.
+	StatusCode int
+	// Message is salt-api's answer, trimmed to one line of at most 512 characters.
+	Message string
+	// Request names the refused request, e.g. "POST https://salt:8000/hook/nodeallow/prod/workers".
+	Request string
+}
+
+// Error says which request salt-api refused, how, and what the answer was.
+func (e *PermanentError) Error() string {
+	hint := ""
+	if e.StatusCode == 401 {
+		hint = "; check the credentials Secret, or set webhook_disable_auth on the master and drop credentialsSecretRef"
+	}
+	return fmt.Sprintf("salt-api refused %s with HTTP %d: %s%s", e.Request, e.StatusCode, e.Message, hint)
+}
+
+// InvalidTargetError means the Target or Snapshot cannot be published as given: publishing the same
+// input again fails the same way until the NodeAllowlist, its Secrets or the snapshot change.
+type InvalidTargetError struct {
+	// Problem says what is wrong and how to fix it.
+	Problem string
+}
+
+// Error returns the problem.
+func (e *InvalidTargetError) Error() string {
+	return e.Problem
+}
+
+// invalid builds an InvalidTargetError with a formatted problem.
+func invalid(format string, args ...any) *InvalidTargetError {
+	return &InvalidTargetError{Problem: fmt.Sprintf(format, args...)}
+}
+
+// endpoint is a validated Target's request URLs.
+type endpoint struct {
+	// base is the salt-api base URL without a trailing slash.
+	base string
+	// hook is the webhook URL for the snapshot's allowlist.
+	hook string
+	// login is salt-api's /login URL.
+	login string
+}
+
+// resolveTarget validates a Target for a snapshot and fills in its defaults. Everything here is
+// checked before any network traffic so that configuration mistakes surface as InvalidTargetError.
+func resolveTarget(t Target, s protocol.Snapshot) (endpoint, int, error) {
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return endpoint{}, 0, invalid("salt.url %q is not a URL: %v", t.URL, err)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && t.AllowInsecureHTTP:
+	case u.Scheme == "http":
+		return endpoint{}, 0, invalid("salt.url %q uses plain http, which would expose the signed snapshots and the salt-api token; use https or set salt.allowInsecureHTTP", t.URL)
+	default:
+		return endpoint{}, 0, invalid("salt.url %q must start with https://", t.URL)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return endpoint{}, 0, invalid("salt.url %q must be a plain base URL like https://salt.example.com:8000 (a host, no user info, query or fragment)", t.URL)
+	}
+	hookPath := t.HookPath
+	if hookPath == "" {
+		hookPath = protocol.DefaultHookPath
+	}
+	if !protocol.IsDNSLabel(hookPath) {
+		return endpoint{}, 0, invalid("salt.hookPath %q is not a DNS label (1-63 of a-z, 0-9 and '-')", hookPath)
+	}
+	if !protocol.IsDNSLabel(s.Cluster) || !protocol.IsDNSLabel(s.Allowlist) {
+		return endpoint{}, 0, invalid("cluster %q and allowlist %q must both be DNS labels (1-63 of a-z, 0-9 and '-')", s.Cluster, s.Allowlist)
+	}
+	if len(t.SigningKey) == 0 {
+		return endpoint{}, 0, invalid("the signing key for allowlist %q is empty; put the cluster's key in the Secret named by salt.signingKeySecretRef", s.Allowlist)
+	}
+	if c := t.Credentials; c != nil && (c.Username == "" || c.Password == "") {
+		return endpoint{}, 0, invalid("the salt-api credentials for allowlist %q lack a username or password; fill the Secret named by salt.credentialsSecretRef", s.Allowlist)
+	}
+	maxBody := t.MaxBodyBytes
+	if maxBody == 0 {
+		maxBody = protocol.DefaultMaxBodyBytes
+	}
+	base := strings.TrimRight((&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String(), "/")
+	return endpoint{
+		base:  base,
+		hook:  base + protocol.HookPath(hookPath, s.Cluster, s.Allowlist),
+		login: base + "/login",
+	}, maxBody, nil
+}
