@@ -17,9 +17,22 @@ limitations under the License.
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
+	"fmt"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/zapr"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/klog/v2"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
@@ -30,13 +43,14 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
 	"github.com/nodeallow/nodeallow/controllers"
+	"github.com/nodeallow/nodeallow/controllers/publisher"
 	// +kubebuilder:scaffold:imports
 )
 
@@ -44,6 +58,15 @@ var (
 	scheme   = runtime.NewScheme()
 	setupLog = ctrl.Log.WithName("setup")
 )
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// serviceAccountNamespaceFile holds the Pod's namespace when it runs in a cluster.
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// defaultControllerNamespace is the namespace of the kustomize and Helm installs.
+const defaultControllerNamespace = "nodeallow-system"
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -63,6 +86,25 @@ func main() {
 	var secureMetrics bool
 	var enableHTTP2 bool
 	var tlsOpts []func(*tls.Config)
+	var clusterName, controllerNamespace, logLevel string
+	var maxConcurrentReconciles int
+	var publishTimeout, retirementTimeout time.Duration
+	var showVersion bool
+	flag.StringVar(&clusterName, "cluster-name", "",
+		"This cluster's name, a DNS label (required). It is in every payload and hook tag, and the Salt master "+
+			"looks up the signing key by it.")
+	flag.StringVar(&controllerNamespace, "controller-namespace", defaultNamespace(),
+		"The namespace whose Secrets NodeAllowlists refer to (signing keys, salt-api credentials). "+
+			"Defaults to $POD_NAMESPACE, else the service account's namespace, else "+defaultControllerNamespace+".")
+	flag.StringVar(&logLevel, "zap-log-level", "info",
+		"Log level: debug, info or error, or an integer n > 0 to show logr V(n) lines.")
+	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles,
+		"How many NodeAllowlists may publish at once (each to its own Salt master).")
+	flag.DurationVar(&publishTimeout, "publish-timeout", controllers.DefaultPublishTimeout,
+		"The longest one publish may take, all chunks and retries included.")
+	flag.DurationVar(&retirementTimeout, "retirement-timeout", controllers.DefaultRetirementTimeout,
+		"How long a deleted NodeAllowlist waits for its retirement to reach salt-api before it is deleted anyway.")
+	flag.BoolVar(&showVersion, "version", false, "Print the version and exit.")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
@@ -82,13 +124,31 @@ func main() {
 	flag.StringVar(&metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
 		"If set, HTTP/2 will be enabled for the metrics and webhook servers")
-	opts := zap.Options{
-		Development: true,
-	}
-	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if showVersion {
+		fmt.Println(version)
+		return
+	}
 
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	logger, err := newLogger(logLevel)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "invalid --zap-log-level: %v\n", err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(logger)
+	// client-go logs through klog; route it into the same JSON stream.
+	klog.SetLogger(logger)
+	setupLog.Info("Starting nodeallow controller", "version", version, "cluster", clusterName, "controllerNamespace", controllerNamespace)
+
+	if !protocol.IsDNSLabel(clusterName) {
+		setupLog.Error(nil, "--cluster-name must be a DNS label: 1-63 of a-z, 0-9 and '-', starting and ending with a letter or digit",
+			"cluster-name", clusterName)
+		os.Exit(2)
+	}
+	if !protocol.IsDNSLabel(controllerNamespace) {
+		setupLog.Error(nil, "--controller-namespace must be a namespace name", "controller-namespace", controllerNamespace)
+		os.Exit(2)
+	}
 
 	// if the enable-http2 flag is false (the default), http/2 should be disabled
 	// due to its vulnerabilities. More specifically, disabling http/2 will
@@ -163,19 +223,15 @@ func main() {
 		Metrics:                metricsServerOptions,
 		WebhookServer:          webhookServer,
 		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "38f3cb79.io",
-		// LeaderElectionReleaseOnCancel defines if the leader should step down voluntarily
-		// when the Manager ends. This requires the binary to immediately end when the
-		// Manager is stopped, otherwise, this setting is unsafe. Setting this significantly
-		// speeds up voluntary leader transitions as the new leader don't have to wait
-		// LeaseDuration time first.
-		//
-		// In the default scaffold provided, the program ends immediately after
-		// the manager stops, so would be fine to enable this option. However,
-		// if you are doing or is intended to do any operation such as perform cleanups
-		// after the manager stops then its usage might be unsafe.
-		// LeaderElectionReleaseOnCancel: true,
+		// Nodes are cached trimmed to what snapshots need; Secrets are not cached at all (see controllers/target.go).
+		Cache:                   controllers.CacheOptions(),
+		LeaderElection:          enableLeaderElection,
+		LeaderElectionID:        "nodeallow-controller.nodeallow.io",
+		LeaderElectionNamespace: controllerNamespace,
+		// The program ends right after the manager stops, so stepping down at
+		// once is safe and spares the next leader a full lease duration. The
+		// sequence in status keeps the hand-over ordered either way.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		setupLog.Error(err, "Failed to start manager")
@@ -183,8 +239,17 @@ func main() {
 	}
 
 	if err := (&controllers.NodeAllowlistReconciler{
-		Client: mgr.GetClient(),
-		Scheme: mgr.GetScheme(),
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Publisher: publisher.NewSaltAPI(publisher.Options{
+			UserAgent: "nodeallow-controller/" + version,
+			Logger:    ctrl.Log.WithName("publisher"),
+		}),
+		ClusterName:             clusterName,
+		Namespace:               controllerNamespace,
+		MaxConcurrentReconciles: maxConcurrentReconciles,
+		PublishTimeout:          publishTimeout,
+		RetirementTimeout:       retirementTimeout,
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Failed to create controller", "controller", "nodeallowlist")
 		os.Exit(1)
@@ -195,7 +260,7 @@ func main() {
 		setupLog.Error(err, "Failed to set up health check")
 		os.Exit(1)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr)); err != nil {
 		setupLog.Error(err, "Failed to set up ready check")
 		os.Exit(1)
 	}
@@ -204,5 +269,65 @@ func main() {
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "Failed to run manager")
 		os.Exit(1)
+	}
+}
+
+// newLogger builds the zap JSON logger behind logr. level is "debug", "info",
+// "error" or an integer n > 0 that shows logr V(n) lines. Sampling is off:
+// the one line per publish must never be dropped.
+func newLogger(level string) (logr.Logger, error) {
+	var lvl zapcore.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		lvl = zapcore.DebugLevel
+	case "info":
+		lvl = zapcore.InfoLevel
+	case "error":
+		lvl = zapcore.ErrorLevel
+	default:
+		n, err := strconv.Atoi(level)
+		if err != nil || n <= 0 || n > 127 {
+			return logr.Discard(), fmt.Errorf("%q is not debug, info, error or an integer from 1 to 127", level)
+		}
+		// zapr logs V(n) at zap level -n.
+		lvl = zapcore.Level(-n)
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.Sampling = nil
+	cfg.EncoderConfig.TimeKey = "ts"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	z, err := cfg.Build()
+	if err != nil {
+		return logr.Discard(), fmt.Errorf("building the zap logger: %w", err)
+	}
+	return zapr.NewLogger(z), nil
+}
+
+// defaultNamespace is the namespace the controller runs in: $POD_NAMESPACE
+// (set from the downward API), else the service account's namespace file,
+// else the install default.
+func defaultNamespace() string {
+	if ns := strings.TrimSpace(os.Getenv("POD_NAMESPACE")); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(serviceAccountNamespaceFile); err == nil {
+		if ns := strings.TrimSpace(string(b)); ns != "" {
+			return ns
+		}
+	}
+	return defaultControllerNamespace
+}
+
+// cacheSynced is a readiness check that passes once the informer caches
+// synced, so a rollout waits for a replica that can actually serve.
+func cacheSynced(mgr ctrl.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("informer caches have not synced yet")
+		}
+		return nil
 	}
 }

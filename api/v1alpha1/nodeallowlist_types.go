@@ -94,7 +94,8 @@ type NodeAllowlistSpec struct {
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
 
-	// suspend stops publishing (including the retirement on delete) until cleared.
+	// suspend stops publishing until cleared. Deleting a suspended (or dry-run)
+	// NodeAllowlist sends no retirement: Salt keeps the last published set.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 }
@@ -211,13 +212,21 @@ type NodeAllowlistStatus struct {
 	// +optional
 	Addresses int32 `json:"addresses,omitempty"`
 
-	// sequence is the number of the last published snapshot; it grows only when the digest changes.
+	// sequence is the number of the current snapshot; it grows only when the digest changes.
+	// It is recorded before the snapshot is sent, so that after a restart or a
+	// leader change the controller re-sends it (or moves past it) and never
+	// reuses a number for different addresses.
 	// +optional
 	Sequence int64 `json:"sequence,omitempty"`
 
-	// digest identifies the last published snapshot's addresses (sha256 of the canonical list).
+	// digest identifies the addresses of the snapshot numbered sequence (sha256 of the canonical list).
 	// +optional
 	Digest string `json:"digest,omitempty"`
+
+	// publishedSequence is the last sequence salt-api acknowledged in full;
+	// below sequence while a publish is in flight or failing.
+	// +optional
+	PublishedSequence int64 `json:"publishedSequence,omitempty"`
 
 	// lastPublishedTime is when a publish last succeeded.
 	// +optional

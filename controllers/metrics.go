@@ -1,0 +1,58 @@
+package controllers
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Publish results, the values of the result label of publishesTotal.
+const (
+	resultSuccess = "success"
+	resultFailure = "failure"
+	resultRefused = "refused"
+	resultInvalid = "invalid"
+)
+
+// Node event stages, the values of the stage label of nodeEventsTotal.
+const (
+	stageReceived = "received"
+	stagePassed   = "passed"
+)
+
+var (
+	publishesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nodeallow_publishes_total",
+		Help: "Publishes to salt-api (snapshots, resyncs and retirements) by result: success, failure (retried with backoff), refused (by salt-api, permanent) or invalid (the target cannot be used as configured).",
+	}, []string{"result"})
+
+	publishDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "nodeallow_publish_duration_seconds",
+		Help:    "Time one publish took, all chunks and retries included.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
+	})
+
+	addressesGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "nodeallow_addresses",
+		Help: "Addresses and CIDRs in an allowlist's current canonical snapshot.",
+	}, []string{"allowlist"})
+
+	lastSuccessTimestamp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "nodeallow_last_success_timestamp_seconds",
+		Help: "Unix time of an allowlist's last publish that salt-api acknowledged.",
+	}, []string{"allowlist"})
+
+	nodeEventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nodeallow_node_events_total",
+		Help: "Node watch events, as received from the informer and as passed by the change predicate.",
+	}, []string{"stage"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(publishesTotal, publishDuration, addressesGauge, lastSuccessTimestamp, nodeEventsTotal)
+}
+
+// forgetAllowlistMetrics drops the series of a deleted allowlist so dashboards do not show it forever.
+func forgetAllowlistMetrics(name string) {
+	addressesGauge.DeleteLabelValues(name)
+	lastSuccessTimestamp.DeleteLabelValues(name)
+}

@@ -1,0 +1,374 @@
+package controllers
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
+)
+
+// heartbeatDuration is how long the heartbeat test rewrites Node status.
+const heartbeatDuration = time.Minute
+
+var _ = Describe("NodeAllowlist controller", func() {
+	var salt *saltAPIStandIn
+
+	BeforeEach(func() {
+		salt = newSaltAPIStandIn(testSigningKey)
+		DeferCleanup(func() {
+			Expect(salt.problems()).To(BeEmpty(), "the controller sent bodies a receiver refuses")
+			salt.Close()
+		})
+	})
+
+	It("publishes exactly one snapshot per settled change of the selected Nodes, and a retirement on delete", func() {
+		startController()
+		pool := map[string]string{testPoolLabel: "lifecycle"}
+		other := map[string]string{testPoolLabel: "elsewhere"}
+
+		By("holding an empty selection below the default minimum of one address")
+		nal := testAllowlist("lifecycle", "lifecycle", salt)
+		createAllowlist(nal)
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 10*time.Second).
+			Should(Equal(ReasonBelowMinimum))
+		Expect(getAllowlist(nal.Name).Finalizers).To(ContainElement(Finalizer))
+
+		By("creating two selected Nodes")
+		createNode("lifecycle-a", pool, "10.1.0.1")
+		b := createNode("lifecycle-b", pool, "10.1.0.2", "fd00::2")
+		want := []string{"snapshot 1 [10.1.0.1/32 10.1.0.2/32 fd00::2/128]"}
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+
+		By("creating a Node the selector does not match: nothing to publish")
+		c := createNode("lifecycle-c", other, "10.1.0.3")
+
+		By("relabelling a Node out of the selector")
+		b.Labels = other
+		Expect(k8sClient.Update(ctx, b)).To(Succeed())
+		want = append(want, "snapshot 2 [10.1.0.1/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+
+		By("relabelling a Node into the selector")
+		c.Labels = pool
+		Expect(k8sClient.Update(ctx, c)).To(Succeed())
+		want = append(want, "snapshot 3 [10.1.0.1/32 10.1.0.3/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+
+		By("re-addressing a Node")
+		c.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.1.0.33"}}
+		Expect(k8sClient.Status().Update(ctx, c)).To(Succeed())
+		want = append(want, "snapshot 4 [10.1.0.1/32 10.1.0.33/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+
+		By("deleting a Node")
+		Expect(k8sClient.Delete(ctx, c)).To(Succeed())
+		want = append(want, "snapshot 5 [10.1.0.1/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+
+		By("changing only things a snapshot does not use: nothing more is published")
+		b.Labels = map[string]string{testPoolLabel: "elsewhere", "unrelated": "x"}
+		Expect(k8sClient.Update(ctx, b)).To(Succeed())
+		Consistently(summaries(salt, nal.Name), 3*time.Second).Should(Equal(want))
+
+		got := getAllowlist(nal.Name)
+		Expect(got.Status.Sequence).To(BeEquivalentTo(5))
+		Expect(got.Status.PublishedSequence).To(BeEquivalentTo(5))
+		Expect(got.Status.Nodes).To(BeEquivalentTo(1))
+		Expect(got.Status.Addresses).To(BeEquivalentTo(1))
+		Expect(got.Status.Digest).To(Equal(salt.snapshots(nal.Name)[4].Digest()))
+		Expect(got.Status.LastPublishedTime).NotTo(BeNil())
+		Expect(got.Status.LastError).To(BeEmpty())
+		Expect(eventNotes(nal.Name, ReasonPublished)()).NotTo(BeEmpty())
+
+		By("deleting the NodeAllowlist: a retirement under the next sequence, then it is gone")
+		Expect(k8sClient.Delete(ctx, nal)).To(Succeed())
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(nal), &nodeallowv1alpha1.NodeAllowlist{})
+		}, 15*time.Second).Should(Satisfy(apierrors.IsNotFound))
+		Expect(summaries(salt, nal.Name)()).To(Equal(append(want, "retirement 6 []")))
+		Expect(salt.snapshots(nal.Name)[5].Cluster).To(Equal(testClusterName))
+		Eventually(eventNotes(nal.Name, EventRetired)).ShouldNot(BeEmpty())
+	})
+
+	It("publishes nothing for a minute of heartbeat-only Node updates", func() {
+		startController()
+		pool := map[string]string{testPoolLabel: "heartbeat"}
+		nal := testAllowlist("heartbeat", "heartbeat", salt)
+		createAllowlist(nal)
+		var nodes []*corev1.Node
+		for i := range 10 {
+			nodes = append(nodes, createNode(fmt.Sprintf("heartbeat-%d", i), pool, fmt.Sprintf("10.3.0.%d", i+1)))
+		}
+		Eventually(func() int { return len(salt.snapshots(nal.Name)) }, 15*time.Second).Should(Equal(1))
+		requestsBefore := salt.requestCount()
+		receivedBefore := counterValue(nodeEventsTotal.WithLabelValues(stageReceived))
+		passedBefore := counterValue(nodeEventsTotal.WithLabelValues(stagePassed))
+
+		By("rewriting status conditions and an unrelated annotation of every Node, again and again")
+		updates := 0
+		for end := time.Now().Add(heartbeatDuration); time.Now().Before(end); {
+			for _, n := range nodes {
+				now := metav1.Now()
+				n.Status.Conditions = []corev1.NodeCondition{{
+					Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+					LastHeartbeatTime: now, LastTransitionTime: metav1.NewTime(now.Add(-time.Hour)),
+				}}
+				// Within one second the heartbeat time serialises the same and the
+				// API server skips the write; count only writes that made an event.
+				rv := n.ResourceVersion
+				Expect(k8sClient.Status().Update(ctx, n)).To(Succeed())
+				if n.ResourceVersion != rv {
+					updates++
+				}
+				if n.Annotations == nil {
+					n.Annotations = map[string]string{}
+				}
+				n.Annotations["example.com/last-heartbeat"] = now.UTC().Format(time.RFC3339Nano)
+				Expect(k8sClient.Update(ctx, n)).To(Succeed())
+				updates++
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		// Give the last events time to arrive before counting.
+		Eventually(func() float64 { return counterValue(nodeEventsTotal.WithLabelValues(stageReceived)) - receivedBefore }, 10*time.Second).
+			Should(BeNumerically(">=", updates))
+		Consistently(salt.requestCount, 3*time.Second).Should(Equal(requestsBefore), "a heartbeat caused a publish")
+		Expect(counterValue(nodeEventsTotal.WithLabelValues(stagePassed))-passedBefore).To(BeZero(), "the predicate passed a heartbeat")
+		GinkgoWriter.Printf("%d heartbeat updates, 0 passed, 0 publishes\n", updates)
+	})
+
+	It("coalesces a burst of 500 Node creations into few publishes, the last one complete", func() {
+		startController()
+		pool := map[string]string{testPoolLabel: "burst"}
+		nal := testAllowlist("burst", "burst", salt)
+		// The burst lasts several times max, so max must cut it into a few publishes.
+		nal.Spec.Debounce.Min = metav1.Duration{Duration: 500 * time.Millisecond}
+		nal.Spec.Debounce.Max = metav1.Duration{Duration: time.Second}
+		createAllowlist(nal)
+		debounceMin, debounceMax := nal.Spec.Debounce.Min.Duration, nal.Spec.Debounce.Max.Duration
+
+		const total = 500
+		start := time.Now()
+		var wg sync.WaitGroup
+		names := make(chan int)
+		for range 8 {
+			wg.Go(func() {
+				defer GinkgoRecover()
+				for i := range names {
+					createNode(fmt.Sprintf("burst-%03d", i), pool, fmt.Sprintf("10.2.%d.%d", i/250, i%250+1))
+					// Paced so the burst outlasts debounce.max but never pauses for debounce.min.
+					time.Sleep(40 * time.Millisecond)
+				}
+			})
+		}
+		for i := range total {
+			names <- i
+		}
+		close(names)
+		wg.Wait()
+		burst := time.Since(start)
+
+		Eventually(func() int {
+			snaps := salt.snapshots(nal.Name)
+			if len(snaps) == 0 {
+				return 0
+			}
+			return len(snaps[len(snaps)-1].Addresses)
+		}, 30*time.Second).Should(Equal(total), "the last publish is not complete")
+		Consistently(func() int { return len(salt.snapshots(nal.Name)) }, 2*debounceMin).Should(Equal(len(salt.snapshots(nal.Name))))
+
+		limit := int(math.Ceil(burst.Seconds()/debounceMin.Seconds())) + 2
+		snaps := salt.snapshots(nal.Name)
+		GinkgoWriter.Printf("burst of %d creations took %s: %d publishes (limit %d)\n", total, burst, len(snaps), limit)
+		Expect(len(snaps)).To(BeNumerically("<=", limit))
+		if burst > 3*debounceMax {
+			Expect(len(snaps)).To(BeNumerically(">=", 2), "debounce.max did not cut a long burst")
+		}
+		for i, s := range snaps {
+			Expect(s.Sequence).To(BeEquivalentTo(i+1), "sequences must grow by one per change")
+		}
+	})
+
+	It("re-sends the recorded sequence after a restart, including one that was never acknowledged", func() {
+		pool := map[string]string{testPoolLabel: "restart"}
+		stop := startController()
+		nal := testAllowlist("restart", "restart", salt)
+		createAllowlist(nal)
+		createNode("restart-a", pool, "10.4.0.1")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{"snapshot 1 [10.4.0.1/32]"}))
+		firstDigest := salt.snapshots(nal.Name)[0].Digest()
+		stop()
+
+		By("a new manager re-sends sequence 1 unchanged")
+		stop = startController()
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{"snapshot 1 [10.4.0.1/32]", "snapshot 1 [10.4.0.1/32]"}))
+		Expect(salt.snapshots(nal.Name)[1].Digest()).To(Equal(firstDigest))
+
+		By("a change that salt-api fails to take is recorded as sequence 2, not acknowledged")
+		salt.fail(http.StatusServiceUnavailable, "master is restarting")
+		createNode("restart-b", pool, "10.4.0.2")
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Reason }, 20*time.Second).
+			Should(Equal(ReasonPublishFailed))
+		got := getAllowlist(nal.Name)
+		Expect(got.Status.Sequence).To(BeEquivalentTo(2))
+		Expect(got.Status.PublishedSequence).To(BeEquivalentTo(1))
+		Expect(got.Status.LastError).To(ContainSubstring("503"))
+		stop()
+
+		By("the next manager sends that same sequence 2 once salt-api is back")
+		salt.fail(0, "")
+		startController()
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{
+			"snapshot 1 [10.4.0.1/32]", "snapshot 1 [10.4.0.1/32]", "snapshot 2 [10.4.0.1/32 10.4.0.2/32]",
+		}))
+		Eventually(func() int64 { return getAllowlist(nal.Name).Status.PublishedSequence }).Should(BeEquivalentTo(2))
+	})
+
+	It("holds the last published set below spec.minAddresses and says why", func() {
+		startController()
+		pool := map[string]string{testPoolLabel: "minimum"}
+		nal := testAllowlist("minimum", "minimum", salt)
+		nal.Spec.MinAddresses = 3
+		createAllowlist(nal)
+		createNode("minimum-a", pool, "10.5.0.1")
+		createNode("minimum-b", pool, "10.5.0.2")
+		c := createNode("minimum-c", pool, "10.5.0.3")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{"snapshot 1 [10.5.0.1/32 10.5.0.2/32 10.5.0.3/32]"}))
+
+		By("losing one Node")
+		Expect(k8sClient.Delete(ctx, c)).To(Succeed())
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 15*time.Second).
+			Should(Equal(ReasonBelowMinimum))
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionReady).Message).To(ContainSubstring("spec.minAddresses 3"))
+		Eventually(eventNotes(nal.Name, ReasonBelowMinimum)).Should(ContainElement(ContainSubstring("2 addresses")))
+		Consistently(summaries(salt, nal.Name), 3*time.Second).Should(HaveLen(1))
+		Expect(getAllowlist(nal.Name).Status.PublishedSequence).To(BeEquivalentTo(1))
+
+		By("a replacement Node lifts the hold")
+		createNode("minimum-d", pool, "10.5.0.4")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{
+			"snapshot 1 [10.5.0.1/32 10.5.0.2/32 10.5.0.3/32]", "snapshot 2 [10.5.0.1/32 10.5.0.2/32 10.5.0.4/32]",
+		}))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+	})
+
+	It("reports a missing Secret or key by name, retries without publishing, and recovers", func() {
+		startController(func(r *NodeAllowlistReconciler) { r.RetirementTimeout = 3 * time.Second })
+		pool := map[string]string{testPoolLabel: "secrets"}
+		createNode("secrets-a", pool, "10.6.0.1")
+		nal := testAllowlist("secrets", "secrets", salt)
+		nal.Spec.Salt.SigningKeySecretRef = nodeallowv1alpha1.SecretKeySelector{Name: "secrets-key", Key: "hmac"}
+		createAllowlist(nal)
+
+		By("no Secret")
+		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 10*time.Second).
+			Should(And(
+				HaveField("Reason", ReasonSecretNotFound),
+				HaveField("Message", ContainSubstring("Secret "+testNamespace+"/secrets-key not found")),
+			))
+		Eventually(eventNotes(nal.Name, ReasonSecretNotFound)).Should(ContainElement(ContainSubstring(testNamespace + "/secrets-key")))
+
+		By("a Secret without the key")
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "secrets-key"},
+			Data:       map[string][]byte{"other": []byte("x")},
+		}
+		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, secret))).To(Succeed()) })
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Message }, 20*time.Second).
+			Should(ContainSubstring(`Secret ` + testNamespace + `/secrets-key has no key "hmac"`))
+		Eventually(eventNotes(nal.Name, ReasonSecretNotFound)).Should(ContainElement(ContainSubstring(`"hmac"`)))
+		Expect(salt.requestCount()).To(BeZero())
+
+		By("adding the key: the backoff retry publishes without any other trigger")
+		secret.Data["hmac"] = testSigningKey
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+		Eventually(summaries(salt, nal.Name), 30*time.Second).Should(Equal([]string{"snapshot 1 [10.6.0.1/32]"}))
+		Eventually(func() string { return getAllowlist(nal.Name).Status.LastError }).Should(BeEmpty())
+
+		By("deleting the NodeAllowlist after its Secret: deletion is not blocked for good")
+		Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, nal)).To(Succeed())
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(nal), &nodeallowv1alpha1.NodeAllowlist{})
+		}, 30*time.Second).Should(Satisfy(apierrors.IsNotFound))
+		Expect(eventNotes(nal.Name, EventRetirementAbandoned)()).To(ContainElement(ContainSubstring("remove allowlist " + testClusterName + "/secrets")))
+		Expect(summaries(salt, nal.Name)()).To(HaveLen(1), "no retirement can be signed without the key")
+	})
+
+	It("reports a refusal quoting salt-api and does not hammer it", func() {
+		startController()
+		nal := testAllowlist("refused", "refused", salt)
+		createAllowlist(nal)
+		// The Node comes after the allowlist, so exactly one change leads to exactly one publish.
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 10*time.Second).
+			Should(Equal(ReasonBelowMinimum))
+		salt.fail(http.StatusBadRequest, "schema: the cluster test-cluster has no signing key on this master")
+		createNode("refused-a", map[string]string{testPoolLabel: "refused"}, "10.7.0.1")
+		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionPublished) }, 15*time.Second).
+			Should(And(HaveField("Reason", ReasonRefused), HaveField("Message", ContainSubstring("has no signing key on this master"))))
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason).To(Equal(ReasonRefused))
+		Eventually(eventNotes(nal.Name, ReasonRefused)).ShouldNot(BeEmpty())
+		Consistently(salt.requestCount, 3*time.Second).Should(Equal(1), "a refusal was retried")
+
+		By("salt-api accepting again; the deletion still retires")
+		salt.fail(0, "")
+		Expect(k8sClient.Delete(ctx, nal)).To(Succeed())
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{"retirement 2 []"}))
+	})
+
+	It("publishes nothing in dry run or suspended, re-sends to a new salt-api on a spec change, and skips the retirement when suspended", func() {
+		startController()
+		pool := map[string]string{testPoolLabel: "modes"}
+		createNode("modes-a", pool, "10.8.0.1")
+		nal := testAllowlist("modes", "modes", salt)
+		nal.Spec.DryRun = true
+		createAllowlist(nal)
+
+		By("dry run")
+		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 10*time.Second).
+			Should(And(HaveField("Reason", ReasonDryRun), HaveField("Message", ContainSubstring("would publish 1 addresses"))))
+		Expect(getAllowlist(nal.Name).Status.Addresses).To(BeEquivalentTo(1))
+
+		By("suspended")
+		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) { n.Spec.DryRun, n.Spec.Suspend = false, true })
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 10*time.Second).
+			Should(Equal(ReasonSuspended))
+		Consistently(salt.requestCount, 2*time.Second).Should(BeZero())
+
+		By("resumed")
+		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) { n.Spec.Suspend = false })
+		Eventually(summaries(salt, nal.Name), 10*time.Second).Should(Equal([]string{"snapshot 1 [10.8.0.1/32]"}))
+
+		By("pointing the allowlist at another salt-api: it gets the same sequence at once")
+		other := newSaltAPIStandIn(testSigningKey)
+		DeferCleanup(other.Close)
+		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) { n.Spec.Salt.URL = other.URL() })
+		Eventually(summaries(other, nal.Name), 10*time.Second).Should(Equal([]string{"snapshot 1 [10.8.0.1/32]"}))
+		Expect(other.problems()).To(BeEmpty())
+
+		By("deleting it while suspended: no retirement, and it goes away")
+		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) { n.Spec.Suspend = true })
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 10*time.Second).
+			Should(Equal(ReasonSuspended))
+		Expect(k8sClient.Delete(ctx, nal)).To(Succeed())
+		Eventually(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(nal), &nodeallowv1alpha1.NodeAllowlist{})
+		}, 15*time.Second).Should(Satisfy(apierrors.IsNotFound))
+		Expect(eventNotes(nal.Name, EventRetirementSkipped)()).To(ContainElement(ContainSubstring("spec.suspend is set")))
+		Expect(summaries(other, nal.Name)()).To(HaveLen(1))
+		Expect(summaries(salt, nal.Name)()).To(HaveLen(1))
+	})
+})

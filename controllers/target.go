@@ -1,0 +1,128 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodeallow/nodeallow/api/protocol"
+	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
+	"github.com/nodeallow/nodeallow/controllers/publisher"
+)
+
+// Keys of the credentials Secret named by spec.salt.credentialsSecretRef.
+const (
+	credentialsUsernameKey = "username"
+	credentialsPasswordKey = "password"
+	credentialsEauthKey    = "eauth"
+	defaultEauth           = "pam"
+	defaultSigningKeyKey   = "signing-key"
+)
+
+// secretError says which Secret or key is missing, so the condition and the
+// Event can name it; Reason is ReasonSecretNotFound or ReasonSecretUnreadable.
+type secretError struct {
+	Reason string
+	msg    string
+	err    error
+}
+
+func (e *secretError) Error() string { return e.msg }
+func (e *secretError) Unwrap() error { return e.err }
+
+// targetFor builds the publisher target of an allowlist, reading its Secrets
+// from the controller's namespace.
+//
+// Secrets are read with the manager's APIReader, uncached, on purpose: a
+// cached client would start a cluster-wide Secret informer (holding every
+// Secret of the cluster in memory and needing list/watch on all of them),
+// while a publish happens at most every debounce period per allowlist, so one
+// GET per publish is cheap, needs only `get` in one namespace, and always sees
+// a rotated key at once.
+func (r *NodeAllowlistReconciler) targetFor(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) (publisher.Target, error) {
+	salt := &nal.Spec.Salt
+	keyName := salt.SigningKeySecretRef.Key
+	if keyName == "" {
+		keyName = defaultSigningKeyKey
+	}
+	signing, err := r.secret(ctx, salt.SigningKeySecretRef.Name)
+	if err != nil {
+		return publisher.Target{}, err
+	}
+	key, err := secretValue(signing, keyName, "spec.salt.signingKeySecretRef")
+	if err != nil {
+		return publisher.Target{}, err
+	}
+
+	hookPath := salt.HookPath
+	if hookPath == "" {
+		hookPath = protocol.DefaultHookPath
+	}
+	maxBody := int(salt.MaxBodyBytes)
+	if maxBody == 0 {
+		maxBody = protocol.DefaultMaxBodyBytes
+	}
+	target := publisher.Target{
+		URL:               salt.URL,
+		HookPath:          hookPath,
+		AllowInsecureHTTP: salt.AllowInsecureHTTP,
+		CABundle:          salt.CABundle,
+		MaxBodyBytes:      maxBody,
+		SigningKey:        key,
+	}
+
+	if ref := salt.CredentialsSecretRef; ref != nil {
+		creds, err := r.secret(ctx, ref.Name)
+		if err != nil {
+			return publisher.Target{}, err
+		}
+		const field = "spec.salt.credentialsSecretRef"
+		username, err := secretValue(creds, credentialsUsernameKey, field)
+		if err != nil {
+			return publisher.Target{}, err
+		}
+		password, err := secretValue(creds, credentialsPasswordKey, field)
+		if err != nil {
+			return publisher.Target{}, err
+		}
+		eauth := string(creds.Data[credentialsEauthKey])
+		if eauth == "" {
+			eauth = defaultEauth
+		}
+		target.Credentials = &publisher.Credentials{Username: string(username), Password: string(password), Eauth: eauth}
+	}
+	return target, nil
+}
+
+// secret GETs one Secret of the controller's namespace through the uncached reader.
+func (r *NodeAllowlistReconciler) secret(ctx context.Context, name string) (*corev1.Secret, error) {
+	var s corev1.Secret
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: name}, &s)
+	switch {
+	case err == nil:
+		return &s, nil
+	case apierrors.IsNotFound(err):
+		return nil, &secretError{Reason: ReasonSecretNotFound, err: err, msg: fmt.Sprintf(
+			"Secret %s/%s not found: create it in the controller's namespace, or fix the name in the NodeAllowlist", r.Namespace, name)}
+	default:
+		return nil, &secretError{Reason: ReasonSecretUnreadable, err: err, msg: fmt.Sprintf(
+			"reading Secret %s/%s failed (check the controller's RBAC for secrets get in %s): %v", r.Namespace, name, r.Namespace, err)}
+	}
+}
+
+// secretValue returns a non-empty value of one key, or an error naming Secret and key.
+func secretValue(s *corev1.Secret, key, field string) ([]byte, error) {
+	v, ok := s.Data[key]
+	if !ok || len(v) == 0 {
+		state := "has no key"
+		if ok {
+			state = "has an empty key"
+		}
+		return nil, &secretError{Reason: ReasonSecretNotFound, msg: fmt.Sprintf(
+			"Secret %s/%s %s %q (named by %s): add it", s.Namespace, s.Name, state, key, field)}
+	}
+	return v, nil
+}
