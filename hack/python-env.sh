@@ -135,6 +135,9 @@ if [[ ! -f "$site_dir/.nodeallow-complete" ]]; then
 fi
 ln -sfn "$(basename "$site_dir")" "$REPO_ROOT/bin/.saltext-site.tmp.$$"
 mv -T "$REPO_ROOT/bin/.saltext-site.tmp.$$" "$REPO_ROOT/bin/saltext-site"
-# Older builds of the extension in this clone are no longer referenced.
+# Older builds of the extension in this clone are no longer referenced, but a
+# test run started a moment ago in another shell may still import from one:
+# remove only those untouched for an hour.
+touch "$site_dir"
 find "$REPO_ROOT/bin" -maxdepth 1 -name '.saltext-site-*' ! -name "$(basename "$site_dir")" \
-	-exec rm -rf {} +
+	-mmin +60 -exec rm -rf {} +

@@ -1,0 +1,406 @@
+"""Validate the minion's ``nodeallow`` pillar (untrusted) and compute the firewall it asks for.
+
+Nothing here runs a command: the result is a :class:`Desired` that the backends render.
+"""
+
+import dataclasses
+import hashlib
+import ipaddress
+import re
+import socket
+
+from saltext.nodeallow.firewall import naming
+
+BACKENDS = ("nftables", "ipset", "iptables")
+POLICIES = ("restrict", "accept")
+PROTOS = ("tcp", "udp")
+MAX_RULES = 1000
+MAX_PORT_ITEMS = 64
+MAX_ADDRESSES = 500000
+MAX_COMMENT = 200
+
+_DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
+_ALLOWLIST_RE = re.compile(rf"({_DNS_LABEL})/({_DNS_LABEL})")
+_NFT_TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+_PORT_RANGE_RE = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+# Checked before parsing: Python's ipaddress accepts IPv6 zones ("%eth0"), whose text is free-form.
+_ADDRESS_CHARS_RE = re.compile(r"[0-9A-Fa-f.:/]{2,49}")
+_RULE_KEYS = {"allowlist", "proto", "ports", "comment"}
+_RECORD_KEYS = {
+    "cluster",
+    "allowlist",
+    "sequence",
+    "digest",
+    "generated_at",
+    "stored_at",
+    "addresses",
+    "retired",
+}
+
+
+class PillarError(ValueError):
+    """The ``nodeallow`` pillar is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems):
+        """Collect ``problems`` (human sentences naming the pillar path that is wrong)."""
+        self.problems = list(problems)
+        super().__init__("invalid nodeallow pillar: " + "; ".join(self.problems))
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One subscription: accept ``proto`` traffic to ``ports`` from the addresses of ``allowlist``."""
+
+    allowlist: str
+    proto: str
+    ports: tuple  # ((low, high), ...) sorted, merged
+    comment: str = ""
+
+    def ports_text(self, sep=",", range_sep="-"):
+        """The ports as text, e.g. ``5432,8000-8100``."""
+        return sep.join(str(lo) if lo == hi else f"{lo}{range_sep}{hi}" for lo, hi in self.ports)
+
+    def describe(self):
+        """A short description such as ``tcp:5432,8000-8100 prod/workers``."""
+        return f"{self.proto}:{self.ports_text()} {self.allowlist}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Allowlist:
+    """The addresses of one allowlist and where they came from (``pillar`` or ``last-good``)."""
+
+    name: str
+    sequence: int
+    digest: str
+    addresses: tuple  # canonical CIDR strings, IPv4 first
+    retired: bool = False
+    source: str = "pillar"
+
+    def family(self, family):
+        """The addresses of ``family`` (4 or 6)."""
+        return tuple(a for a in self.addresses if (":" in a) == (family == 6))
+
+    def record(self):
+        """The JSON-able record stored in the last-known-good file."""
+        return {
+            "sequence": self.sequence,
+            "digest": self.digest,
+            "addresses": list(self.addresses),
+        }
+
+
+@dataclasses.dataclass
+class Desired:
+    """What the firewall should hold: backend, policy, active rules and the allowlists they use."""
+
+    backend: str
+    policy: str
+    nft_table: str
+    rules: list  # [Rule] whose allowlists are active
+    allowlists: dict  # name -> Allowlist, only those the rules use (retired ones included)
+    refused: list  # sentences: allowlists that cannot be applied (empty or unknown)
+
+    def active(self):
+        """The allowlists that the firewall uses (not retired), by name."""
+        return {n: a for n, a in self.allowlists.items() if not a.retired}
+
+    def proto_ports(self):
+        """``{proto: merged port ranges}`` over all active rules, for loopback and drop lines."""
+        out = {}
+        for rule in self.rules:
+            out.setdefault(rule.proto, []).extend(rule.ports)
+        return {proto: merge_ranges(ranges) for proto, ranges in sorted(out.items())}
+
+
+def merge_ranges(ranges):
+    """Sort and merge overlapping or adjacent (low, high) port ranges."""
+    merged = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return tuple(merged)
+
+
+def digest(addresses):
+    """The protocol digest of a canonical address list: ``sha256:`` + hex of ``<entry>\\n``…."""
+    return "sha256:" + hashlib.sha256("".join(f"{a}\n" for a in addresses).encode()).hexdigest()
+
+
+def valid_allowlist_name(name):
+    """Whether ``name`` is ``<dns-label>/<dns-label>``."""
+    return isinstance(name, str) and _ALLOWLIST_RE.fullmatch(name) is not None
+
+
+def parse_prefix(value):
+    """``(version, network as int, prefix length, canonical text)`` of a strict CIDR string.
+
+    Raises ValueError saying what is wrong. Uses inet_pton rather than ``ipaddress`` for speed
+    (500000 addresses per allowlist); the text is canonical as docs/protocol.md defines it.
+    """
+    if not _ADDRESS_CHARS_RE.fullmatch(value):
+        raise ValueError("only hex digits, '.', ':' and '/' are allowed")
+    addr, sep, length = value.partition("/")
+    version, bits, family = (6, 128, socket.AF_INET6) if ":" in addr else (4, 32, socket.AF_INET)
+    try:
+        packed = socket.inet_pton(family, addr)
+    except OSError:
+        raise ValueError(f"{addr!r} is not an IPv{version} address") from None
+    if not sep:
+        prefixlen = bits
+    elif length.isdigit() and (length == "0" or not length.startswith("0")) and int(length) <= bits:
+        prefixlen = int(length)
+    else:
+        raise ValueError(f"prefix length {length!r} is not 0-{bits}")
+    number = int.from_bytes(packed, "big")
+    if number & ((1 << (bits - prefixlen)) - 1):
+        raise ValueError("host bits are set (strict CIDR: write the network address)")
+    if version == 4:
+        text = socket.inet_ntop(family, packed)
+    elif packed[:12] == b"\0" * 10 + b"\xff\xff":
+        raise ValueError("IPv4-mapped IPv6 address: write the IPv4 form")
+    elif packed[:12] == b"\0" * 12:
+        # inet_ntop may print these in mixed notation; RFC 5952 as Python writes it.
+        text = str(ipaddress.IPv6Address(packed))
+    else:
+        text = socket.inet_ntop(family, packed)
+    return version, number, prefixlen, f"{text}/{prefixlen}"
+
+
+def canonical_addresses(values, where):
+    """Validate address strings (strict CIDR) and return them collapsed and sorted, IPv4 first.
+
+    A list that is already canonical (what the ext_pillar delivers) is checked in one pass; any
+    other list is collapsed with ``ipaddress``. Raises :class:`PillarError` naming ``where`` and
+    the offending entries.
+    """
+    if not isinstance(values, list):
+        raise PillarError([f"{where}: addresses must be a list, not {type(values).__name__}"])
+    if len(values) > MAX_ADDRESSES:
+        raise PillarError([f"{where}: {len(values)} addresses, more than {MAX_ADDRESSES}"])
+    parsed = []
+    problems = []
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            problems.append(f"{where}[{index}]: not an address string: {str(value)[:60]!r}")
+        else:
+            try:
+                entry = parse_prefix(value)
+            except ValueError as exc:
+                problems.append(f"{where}[{index}]: {value[:60]!r} is not a CIDR prefix ({exc})")
+            else:
+                if entry[2] == 0:
+                    problems.append(
+                        f"{where}[{index}]: {value!r} would allow everyone; list real prefixes"
+                    )
+                parsed.append(entry)
+        if len(problems) >= 20:
+            break
+    if problems:
+        raise PillarError(problems)
+    canonical = True
+    end = -1
+    previous = None
+    for version, number, prefixlen, _ in parsed:
+        if previous != version:
+            if previous == 6:
+                canonical = False
+                break
+            previous, end = version, -1
+        if number <= end:
+            canonical = False
+            break
+        end = number + (1 << ((32 if version == 4 else 128) - prefixlen)) - 1
+    if canonical:
+        return tuple(text for _, _, _, text in parsed)
+    nets = {4: [], 6: []}
+    for version, _, _, text in parsed:
+        nets[version].append(ipaddress.ip_network(text))
+    out = [str(n) for n in ipaddress.collapse_addresses(nets[4])]
+    out += [str(n) for n in ipaddress.collapse_addresses(nets[6])]
+    return tuple(out)
+
+
+def _ports(value, where, problems):
+    """Validate a rule's ``ports`` (ints 1-65535 or "a-b" ranges) into merged (low, high) tuples."""
+    if not isinstance(value, list) or not value:
+        problems.append(f'{where}: ports must be a non-empty list such as [5432, "8000-8100"]')
+        return ()
+    if len(value) > MAX_PORT_ITEMS:
+        problems.append(f"{where}: {len(value)} port items, more than {MAX_PORT_ITEMS}")
+        return ()
+    ranges = []
+    for item in value:
+        if isinstance(item, bool):
+            lo = hi = None
+        elif isinstance(item, int):
+            lo = hi = item
+        elif isinstance(item, str) and item.isdigit() and len(item) <= 5:
+            lo = hi = int(item)
+        elif isinstance(item, str) and _PORT_RANGE_RE.fullmatch(item):
+            lo, hi = (int(x) for x in _PORT_RANGE_RE.fullmatch(item).groups())
+        else:
+            lo = hi = None
+        if lo is None or not (1 <= lo <= hi <= 65535):
+            problems.append(
+                f'{where}: {str(item)[:40]!r} is not a port 1-65535 or a range "a-b" with a <= b'
+            )
+            continue
+        ranges.append((lo, hi))
+    return merge_ranges(ranges)
+
+
+def _rules(value, problems):
+    """Validate ``nodeallow:rules`` into a list of :class:`Rule`."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append("nodeallow:rules must be a list of rules")
+        return []
+    if len(value) > MAX_RULES:
+        problems.append(f"nodeallow:rules has {len(value)} rules, more than {MAX_RULES}")
+        return []
+    rules = []
+    for index, raw in enumerate(value):
+        where = f"nodeallow:rules[{index}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where} must be a mapping with allowlist, proto, ports")
+            continue
+        unknown = sorted(str(k)[:40] for k in raw if k not in _RULE_KEYS)
+        if unknown:
+            problems.append(f"{where}: unknown keys {unknown}; allowed: {sorted(_RULE_KEYS)}")
+        allowlist = raw.get("allowlist")
+        if not valid_allowlist_name(allowlist):
+            problems.append(
+                f"{where}: allowlist {str(allowlist)[:80]!r} is not <cluster>/<allowlist> (DNS labels)"
+            )
+        proto = raw.get("proto", "tcp")
+        if proto not in PROTOS:
+            problems.append(f"{where}: proto {str(proto)[:20]!r} is not one of {list(PROTOS)}")
+        ports = _ports(raw.get("ports"), where, problems)
+        comment = raw.get("comment", "")
+        if comment is None:
+            comment = ""
+        if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+            problems.append(
+                f"{where}: comment must be a string of at most {MAX_COMMENT} characters"
+            )
+            comment = ""
+        if not problems:
+            rules.append(Rule(allowlist, proto, ports, comment))
+    return rules
+
+
+def _record(name, raw, problems):
+    """Validate one ``nodeallow:allowlists`` record into an :class:`Allowlist` (or ``None``)."""
+    where = f"nodeallow:allowlists:{name}"
+    if not isinstance(raw, dict):
+        problems.append(f"{where} must be a mapping")
+        return None
+    unknown = sorted(str(k)[:40] for k in raw if k not in _RECORD_KEYS)
+    if unknown:
+        problems.append(f"{where}: unknown keys {unknown}")
+    cluster, _, short = name.partition("/")
+    for key, expected in (("cluster", cluster), ("allowlist", short)):
+        if key in raw and raw[key] != expected:
+            problems.append(f"{where}: {key} {str(raw[key])[:80]!r} does not match the name")
+    sequence = raw.get("sequence", 0)
+    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
+        problems.append(f"{where}: sequence must be a non-negative integer")
+        return None
+    retired = raw.get("retired", False)
+    if not isinstance(retired, bool):
+        problems.append(f"{where}: retired must be true or false")
+        return None
+    given_digest = raw.get("digest")
+    if given_digest is not None and (
+        not isinstance(given_digest, str) or not _DIGEST_RE.fullmatch(given_digest)
+    ):
+        problems.append(f"{where}: digest must be sha256:<64 hex>")
+        return None
+    try:
+        addresses = canonical_addresses(raw.get("addresses", []), f"{where}:addresses")
+    except PillarError as exc:
+        problems.extend(exc.problems)
+        return None
+    if retired:
+        addresses = ()
+    computed = digest(addresses)
+    if given_digest is not None and not retired and given_digest != computed:
+        problems.append(
+            f"{where}: digest {given_digest} does not match its addresses ({computed}); "
+            "the pillar copy is corrupt or not canonical"
+        )
+        return None
+    return Allowlist(name, sequence, given_digest or computed, addresses, retired, "pillar")
+
+
+def build(pillar, last_good):
+    """Validate ``pillar`` (the value of pillar key ``nodeallow``) and return the :class:`Desired`.
+
+    ``last_good`` maps allowlist names to records of the last successful apply; it fills in
+    allowlists the pillar does not carry. Raises :class:`PillarError` listing every problem.
+    """
+    if pillar is None:
+        pillar = {}
+    if not isinstance(pillar, dict):
+        raise PillarError(["pillar key nodeallow must be a mapping"])
+    problems = []
+    backend = pillar.get("backend", "nftables")
+    if backend not in BACKENDS:
+        problems.append(f"nodeallow:backend {str(backend)[:40]!r} is not one of {list(BACKENDS)}")
+    policy = pillar.get("policy", "restrict")
+    if policy not in POLICIES:
+        problems.append(f"nodeallow:policy {str(policy)[:40]!r} is not one of {list(POLICIES)}")
+    if backend == "nftables" and policy == "accept":
+        problems.append(
+            "nodeallow:policy accept does not work with backend nftables: an accept in our own "
+            "table cannot override a drop in another table; use backend ipset or iptables, "
+            "or policy restrict"
+        )
+    nft_table = pillar.get("nft_table", naming.DEFAULT_NFT_TABLE)
+    if not isinstance(nft_table, str) or not _NFT_TABLE_RE.fullmatch(nft_table):
+        problems.append("nodeallow:nft_table must match [A-Za-z][A-Za-z0-9_]{0,31}")
+    rules = _rules(pillar.get("rules"), problems)
+    raw_lists = pillar.get("allowlists") or {}
+    if not isinstance(raw_lists, dict):
+        problems.append(
+            "nodeallow:allowlists must be a mapping of <cluster>/<allowlist> to records"
+        )
+        raw_lists = {}
+    wanted = {rule.allowlist for rule in rules}
+    allowlists = {}
+    for name, raw in raw_lists.items():
+        if not valid_allowlist_name(name):
+            problems.append(
+                f"nodeallow:allowlists: {str(name)[:80]!r} is not <cluster>/<allowlist> (DNS labels)"
+            )
+            continue
+        record = _record(name, raw, problems)
+        if record is not None and name in wanted:
+            allowlists[name] = record
+    if problems:
+        raise PillarError(problems)
+
+    refused = []
+    for name in sorted(wanted - set(allowlists)):
+        good = (last_good or {}).get(name)
+        if good:
+            allowlists[name] = Allowlist(
+                name, good["sequence"], good["digest"], tuple(good["addresses"]), False, "last-good"
+            )
+        else:
+            refused.append(
+                f"allowlist {name} is unknown (not in pillar, no last-known-good copy): "
+                "refusing to apply an empty set; publish it first or remove the rule"
+            )
+    for name, allowlist in sorted(allowlists.items()):
+        if not allowlist.retired and not allowlist.addresses:
+            refused.append(
+                f"allowlist {name} (sequence {allowlist.sequence}) is empty: refusing to apply an "
+                "empty set (existing rules are left as they are)"
+            )
+    active = [r for r in rules if r.allowlist in allowlists and not allowlists[r.allowlist].retired]
+    return Desired(backend, policy, nft_table, active, allowlists, refused)

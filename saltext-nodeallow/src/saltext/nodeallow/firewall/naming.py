@@ -1,0 +1,52 @@
+"""Names of the kernel objects nodeallow owns: short, safe, and derived from the allowlist name."""
+
+import hashlib
+
+# iptables/ip6tables chain that holds all our rules; INPUT jumps to it.
+XT_CHAIN = "NODEALLOW"
+# ipset names are global to the host, so they carry our prefix; ipset allows 31 chars.
+IPSET_PREFIX = "nodeallow_"
+DEFAULT_NFT_TABLE = "nodeallow"
+# Every rule we write carries a comment "na:<12 hex key> <description>".
+COMMENT_PREFIX = "na:"
+
+
+def short_hash(text, length=10):
+    """The first ``length`` hex digits of SHA-256 of ``text``."""
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def nft_set(allowlist, family):
+    """The nft set of ``allowlist`` ("cluster/name") for ``family`` 4 or 6, e.g. ``a_1a2b3c4d5e_4``."""
+    # Old kernels limit set names to 32 characters; the human name goes in the set's comment.
+    return f"a_{short_hash(allowlist)}_{family}"
+
+
+def ipset(allowlist, family):
+    """The ipset of ``allowlist`` for ``family`` 4 or 6, e.g. ``nodeallow_1a2b3c4d5e_6`` (22 chars)."""
+    return f"{IPSET_PREFIX}{short_hash(allowlist)}_{family}"
+
+
+def ipset_temp(name):
+    """The temporary set that ``name`` is built in before ``ipset swap``."""
+    return f"{name}_new"
+
+
+def is_ours_ipset(name):
+    """Whether an ipset name is one of ours (a set or a leftover temporary set)."""
+    return name.startswith(IPSET_PREFIX)
+
+
+def line_comment(key, description):
+    """The comment on one rule: our marker, its key and a short description (max 120 chars)."""
+    return f"{COMMENT_PREFIX}{key} {description}"[:120]
+
+
+def parse_comment(comment):
+    """``(key, description)`` of a comment written by :func:`line_comment`, or ``None`` if not ours."""
+    if not comment or not comment.startswith(COMMENT_PREFIX):
+        return None
+    key, _, description = comment[len(COMMENT_PREFIX) :].partition(" ")
+    if len(key) != 12 or any(c not in "0123456789abcdef" for c in key):
+        return None
+    return key, description

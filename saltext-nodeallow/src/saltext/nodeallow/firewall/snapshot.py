@@ -1,0 +1,86 @@
+"""What a backend holds in the kernel (read back) versus what it should hold, and the difference.
+
+Both sides use the same shape, so one comparison serves every backend:
+
+- ``objects``: names of the kernel objects (table, chains, jumps, sets) that exist / should exist;
+- ``lines``: the rules of our chain in order, as ``(key, description, source)``; ``key`` is a hash
+  of the rule's text that we write into its comment, ``source`` the per-address backend's ``-s``;
+- ``addresses``: ``{allowlist: {4: set, 6: set}}`` of the addresses the firewall matches.
+"""
+
+import dataclasses
+
+# Address lists in the state's changes are cut here; the counts are always exact.
+MAX_LISTED = 1000
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """Our kernel objects, rule lines and addresses (see the module docstring)."""
+
+    objects: set = dataclasses.field(default_factory=set)
+    lines: list = dataclasses.field(default_factory=list)
+    addresses: dict = dataclasses.field(default_factory=dict)
+
+    def is_empty(self):
+        """Whether nothing of ours exists."""
+        return not self.objects and not self.lines and not self.addresses
+
+
+def desired_addresses(want):
+    """``{allowlist: {4: set, 6: set}}`` of the active allowlists of ``want``."""
+    return {name: {4: set(a.family(4)), 6: set(a.family(6))} for name, a in want.active().items()}
+
+
+def _listed(values):
+    """Sorted values, cut at MAX_LISTED."""
+    values = sorted(values)
+    if len(values) > MAX_LISTED:
+        return values[:MAX_LISTED] + [f"... and {len(values) - MAX_LISTED} more"]
+    return values
+
+
+def differences(target, current):
+    """The state's ``changes`` that turn ``current`` into ``target`` (empty dict: nothing to do)."""
+    changes = {}
+    allowlists = {}
+    for name in sorted(set(target.addresses) | set(current.addresses)):
+        want = target.addresses.get(name, {4: set(), 6: set()})
+        have = current.addresses.get(name, {4: set(), 6: set()})
+        entry = {}
+        for family in (4, 6):
+            added = want.get(family, set()) - have.get(family, set())
+            removed = have.get(family, set()) - want.get(family, set())
+            if added or removed:
+                entry[f"ipv{family}"] = {
+                    "added": _listed(added),
+                    "removed": _listed(removed),
+                    "added_count": len(added),
+                    "removed_count": len(removed),
+                }
+        if name not in target.addresses and name in current.addresses:
+            entry["removed"] = True
+        if entry:
+            allowlists[name] = entry
+    if allowlists:
+        changes["allowlists"] = allowlists
+
+    want_keys = {key: desc for key, desc, _ in target.lines}
+    have_keys = {key: desc for key, desc, _ in current.lines}
+    rules = {}
+    added = [desc for key, desc in want_keys.items() if key not in have_keys]
+    removed = [desc for key, desc in have_keys.items() if key not in want_keys]
+    if added:
+        rules["added"] = added
+    if removed:
+        rules["removed"] = removed
+    if not added and not removed and target.lines != current.lines and not allowlists:
+        rules["reordered"] = True
+    if rules:
+        changes["rules"] = rules
+
+    created = sorted(target.objects - current.objects)
+    deleted = sorted(current.objects - target.objects)
+    if created or deleted:
+        changes["objects"] = {"created": created, "removed": deleted}
+    return changes

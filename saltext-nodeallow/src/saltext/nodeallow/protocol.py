@@ -1,0 +1,441 @@
+"""nodeallow wire protocol v1, receiver side (docs/protocol.md): signatures, body validation, digests.
+
+A plain module (not loaded by Salt's loader) so the runner, the ext_pillar and the
+tests share one implementation. Every check refuses with a :class:`Refusal`
+whose ``reason`` is one of the protocol's refusal reasons; nothing is repaired.
+"""
+
+import datetime
+import decimal
+import hashlib
+import hmac
+import ipaddress
+import json
+import re
+
+VERSION = "nodeallow/v1"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+SIGNATURE_PREFIX = "sha256="
+DEFAULT_HOOK_PATH = "nodeallow"
+HOOK_TAG_PREFIX = "salt/netapi/hook/"
+
+MAX_BODY_SIZE = 1 << 20
+MAX_CHUNKS = 1000
+MAX_ADDRESSES_PER_CHUNK = 100000
+MAX_ADDRESSES = 500000
+MAX_SEQUENCE = (1 << 53) - 1
+EMPTY_DIGEST = "sha256:" + hashlib.sha256(b"").hexdigest()
+
+KIND_SNAPSHOT = "snapshot"
+KIND_RETIREMENT = "retirement"
+
+BODY_MEMBERS = (
+    "protocol",
+    "kind",
+    "cluster",
+    "allowlist",
+    "sequence",
+    "digest",
+    "generatedAt",
+    "chunk",
+    "addresses",
+)
+
+# Refusal reasons of docs/protocol.md.
+BAD_TAG = "bad-tag"
+UNKNOWN_CLUSTER = "unknown-cluster"
+MISSING_SIGNATURE = "missing-signature"
+BAD_SIGNATURE = "bad-signature"
+TOO_LARGE = "too-large"
+MALFORMED_JSON = "malformed-json"
+SCHEMA = "schema"
+TAG_MISMATCH = "tag-mismatch"
+BAD_ADDRESS = "bad-address"
+NOT_CANONICAL = "not-canonical"
+DIGEST_MISMATCH = "digest-mismatch"
+SEQUENCE_CONFLICT = "sequence-conflict"
+TOO_MANY_ADDRESSES = "too-many-addresses"
+
+# fullmatch everywhere: Python's '$' also matches before a trailing newline.
+_DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+_TIME_RE = re.compile(
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
+)
+_SIGNATURE_HEX_RE = re.compile(r"[0-9a-f]{64}")
+
+
+class Refusal(Exception):
+    """A body (or its tag or headers) that must be refused; ``reason`` is a docs/protocol.md reason."""
+
+    def __init__(self, reason, detail):
+        """Refuse with ``reason`` (e.g. ``"schema"``) and a human ``detail`` naming what is wrong."""
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def is_dns_label(value):
+    """Whether ``value`` is a DNS label (1-63 of a-z, 0-9, '-', no '-' at either end)."""
+    return (
+        isinstance(value, str) and 1 <= len(value) <= 63 and _DNS_LABEL_RE.fullmatch(value) is not None
+    )
+
+
+def parse_tag(tag, hook_path=DEFAULT_HOOK_PATH):
+    """Return ``(cluster, allowlist)`` from ``salt/netapi/hook/<hook_path>/<cluster>/<allowlist>``.
+
+    Raises :class:`Refusal` ``bad-tag`` for anything else.
+    """
+    prefix = f"{HOOK_TAG_PREFIX}{hook_path}/"
+    if not isinstance(tag, str) or not tag.startswith(prefix):
+        raise Refusal(BAD_TAG, f"the tag does not start with {prefix!r}")
+    parts = tag[len(prefix) :].split("/")
+    if len(parts) != 2 or not all(is_dns_label(part) for part in parts):
+        raise Refusal(
+            BAD_TAG, f"the tag must end in <cluster>/<allowlist>, two DNS labels, after {prefix!r}"
+        )
+    return parts[0], parts[1]
+
+
+def header_value(headers, name):
+    """Return header ``name`` from a header dict, matched case-insensitively, or ``None``."""
+    if not isinstance(headers, dict):
+        return None
+    wanted = name.lower()
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == wanted:
+            return value
+    return None
+
+
+def sign(key, body):
+    """Return the ``X-Hub-Signature-256`` value for ``body`` (bytes or str) under ``key`` (bytes or str)."""
+    return SIGNATURE_PREFIX + hmac.new(_bytes(key), _bytes(body), hashlib.sha256).hexdigest()
+
+
+def verify_signature(key, body, header):
+    """Check ``header`` against the HMAC-SHA256 of the exact ``body`` bytes in constant time.
+
+    Raises :class:`Refusal` (``missing-signature`` or ``bad-signature``). Only the
+    lowercase ``sha256=<64 hex>`` form is accepted, as the controller writes it.
+    """
+    if header is None:
+        raise Refusal(MISSING_SIGNATURE, f"the request has no {SIGNATURE_HEADER} header")
+    if not key:
+        # An empty key would make every signature forgeable.
+        raise Refusal(BAD_SIGNATURE, "the cluster's signing key is empty")
+    if not isinstance(header, str) or not header.startswith(SIGNATURE_PREFIX):
+        raise Refusal(BAD_SIGNATURE, f"{SIGNATURE_HEADER} is not 'sha256=<hex>'")
+    given = header[len(SIGNATURE_PREFIX) :]
+    if _SIGNATURE_HEX_RE.fullmatch(given) is None:
+        raise Refusal(BAD_SIGNATURE, f"{SIGNATURE_HEADER} is not 64 lowercase hex digits after 'sha256='")
+    try:
+        body_bytes = _bytes(body)
+    except UnicodeEncodeError as exc:
+        raise Refusal(BAD_SIGNATURE, "the body is not valid UTF-8 text, so no signature matches") from exc
+    expected = hmac.new(_bytes(key), body_bytes, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode("ascii"), given.encode("ascii")):
+        raise Refusal(BAD_SIGNATURE, "the HMAC-SHA256 of the body does not match the signature header")
+
+
+def _bytes(value):
+    """``value`` as bytes (str is encoded as UTF-8, strictly)."""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8")
+
+
+def digest(entries):
+    """Return ``sha256:<hex>`` of the canonical list ``entries`` (strings), each followed by a newline."""
+    hasher = hashlib.sha256()
+    for entry in entries:
+        hasher.update(entry.encode("ascii") + b"\n")
+    return "sha256:" + hasher.hexdigest()
+
+
+def parse_entry(entry):
+    """Return the network of one wire entry when it is spelled exactly canonically, else ``None``."""
+    # ipaddress accepts zones and netmask forms; the round trip below refuses the rest.
+    if not isinstance(entry, str) or "/" not in entry or "%" in entry or not entry.isascii():
+        return None
+    try:
+        network = ipaddress.ip_network(entry, strict=True)
+    except ValueError:
+        return None
+    if network.version == 6 and network.network_address.ipv4_mapped is not None:
+        return None
+    if str(network) != entry:
+        return None
+    return network
+
+
+def _sort_key(network):
+    """The canonical order: IPv4 before IPv6, then network address, then prefix length."""
+    return (network.version, int(network.network_address), network.prefixlen)
+
+
+def check_canonical(entries, offset=0):
+    """Check that ``entries`` is a canonical list (or a contiguous run of one); return the networks.
+
+    Raises :class:`Refusal` ``bad-address`` or ``not-canonical`` naming the first
+    bad entry; ``offset`` is added to indexes in messages (for chunks).
+    """
+    networks = []
+    for i, entry in enumerate(entries):
+        network = parse_entry(entry)
+        if network is None:
+            raise Refusal(
+                BAD_ADDRESS,
+                f"addresses[{i + offset}] {_shorten(entry)} is not a canonical prefix (CIDR with host bits "
+                "zero, IPv4 dotted quad or RFC 5952 IPv6, no IPv4-mapped form, no zone)",
+            )
+        networks.append(network)
+    for i in range(1, len(networks)):
+        _check_order(networks[i - 1], networks[i], i + offset)
+    return networks
+
+
+def _check_order(prev, cur, index):
+    """Refuse ``cur`` (entry ``index``) unless it strictly follows ``prev`` without overlap."""
+    prev_key, cur_key = _sort_key(prev), _sort_key(cur)
+    if prev_key == cur_key:
+        raise Refusal(NOT_CANONICAL, f"addresses[{index}] {cur} repeats the entry before it")
+    if prev_key > cur_key:
+        raise Refusal(NOT_CANONICAL, f"addresses[{index}] {cur} sorts before the entry before it, {prev}")
+    if prev.version == cur.version and cur.network_address in prev:
+        raise Refusal(NOT_CANONICAL, f"addresses[{index}] {cur} overlaps the entry before it, {prev}")
+
+
+def _shorten(value, limit=60):
+    """``repr(value)`` cut to ``limit`` characters, for refusal details that end up in events."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _NotAnInteger:
+    """A JSON number written with a fraction or exponent (the wire only writes plain integers)."""
+
+    def __init__(self, text):
+        """Remember the number's text."""
+        self.text = text
+
+
+def _reject_constant(name):
+    """Refuse NaN/Infinity, which Python's json accepts and JSON does not."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_repeats(pairs):
+    """object_pairs_hook: refuse an object that names a member twice (parsers disagree on which wins)."""
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise Refusal(MALFORMED_JSON, f"member {_shorten(key)} appears more than once in one object")
+        obj[key] = value
+    return obj
+
+
+def _parse_json(body):
+    """Parse ``body`` (str) as one JSON object, strictly; raise :class:`Refusal` ``malformed-json``."""
+    try:
+        value = json.loads(
+            body,
+            object_pairs_hook=_no_repeats,
+            parse_float=_NotAnInteger,
+            parse_constant=_reject_constant,
+        )
+    except Refusal:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise Refusal(MALFORMED_JSON, f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise Refusal(MALFORMED_JSON, f"the body is a JSON {_json_type(value)}, not an object")
+    return value
+
+
+def _json_type(value):
+    """The JSON type name of a parsed value, for refusal details."""
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+def _integer(value, name, low, high):
+    """Return ``value`` if it is a JSON integer within ``low`` … ``high``; else refuse (schema)."""
+    if isinstance(value, _NotAnInteger):
+        raise Refusal(SCHEMA, f"{name} {value.text} is not written as an integer (no fraction or exponent)")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Refusal(SCHEMA, f"{name} is a JSON {_json_type(value)}, not an integer")
+    if not low <= value <= high:
+        raise Refusal(SCHEMA, f"{name} {value} is outside {low} … {high}")
+    return value
+
+
+def _string(members, name):
+    """Return member ``name``, which must be a string; else refuse (schema)."""
+    value = members[name]
+    if not isinstance(value, str):
+        raise Refusal(SCHEMA, f"{name} is a JSON {_json_type(value)}, not a string")
+    return value
+
+
+def decode(body):
+    """Parse and validate one raw body (str or bytes) as a v1 receiver must; return it as a dict.
+
+    Checks, in this order (the same as the Go side): size (too-large); one JSON
+    object without repeated members (malformed-json); members, types, ranges and
+    names (schema); the address count (too-many-addresses); every entry
+    (bad-address); order and overlap within the body (not-canonical); and, when
+    the body is the whole snapshot, the digest (digest-mismatch). The signature
+    and the tag are checked by the caller, before and after.
+
+    The result has the body's members plus ``networks`` (parsed addresses).
+    """
+    raw = _bytes(body) if isinstance(body, str) else body
+    if not isinstance(raw, bytes):
+        raise Refusal(MALFORMED_JSON, f"the body is a {type(body).__name__}, not text")
+    if len(raw) > MAX_BODY_SIZE:
+        raise Refusal(TOO_LARGE, f"the body has {len(raw)} bytes, more than {MAX_BODY_SIZE}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Refusal(MALFORMED_JSON, "the body is not valid UTF-8") from exc
+    members = _parse_json(text)
+    for name in members:
+        if name not in BODY_MEMBERS:
+            if name == "arg":
+                raise Refusal(SCHEMA, 'unknown member "arg" (salt-api rewrites it)')
+            raise Refusal(SCHEMA, f"unknown member {_shorten(name)}")
+    for name in BODY_MEMBERS:
+        if name not in members:
+            raise Refusal(SCHEMA, f"member {name!r} is missing")
+    if _string(members, "protocol") != VERSION:
+        raise Refusal(SCHEMA, f"protocol {_shorten(members['protocol'])} is not {VERSION!r}")
+    kind = _string(members, "kind")
+    if kind not in (KIND_SNAPSHOT, KIND_RETIREMENT):
+        raise Refusal(SCHEMA, f"kind {_shorten(kind)} is neither {KIND_SNAPSHOT!r} nor {KIND_RETIREMENT!r}")
+    for name in ("cluster", "allowlist"):
+        if not is_dns_label(_string(members, name)):
+            raise Refusal(
+                SCHEMA, f"{name} {_shorten(members[name])} is not a DNS label (1-63 of a-z, 0-9 and '-')"
+            )
+    sequence = _integer(members["sequence"], "sequence", 1, MAX_SEQUENCE)
+    body_digest = _string(members, "digest")
+    if _DIGEST_RE.fullmatch(body_digest) is None:
+        raise Refusal(SCHEMA, f"digest {_shorten(body_digest)} is not 'sha256:' and 64 lowercase hex digits")
+    generated_at = _string(members, "generatedAt")
+    if _TIME_RE.fullmatch(generated_at) is None:
+        raise Refusal(
+            SCHEMA,
+            f"generatedAt {_shorten(generated_at)} is not RFC 3339 UTC with seconds precision, "
+            "like 2026-01-02T15:04:05Z",
+        )
+    try:
+        datetime.datetime.strptime(generated_at, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError as exc:
+        raise Refusal(SCHEMA, f"generatedAt {generated_at!r} is not a real time: {exc}") from exc
+    index, total = _chunk(members["chunk"])
+    entries = members["addresses"]
+    if not isinstance(entries, list):
+        raise Refusal(SCHEMA, f"addresses is a JSON {_json_type(entries)}, not an array")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            raise Refusal(SCHEMA, f"addresses[{i}] is a JSON {_json_type(entry)}, not a string")
+    if kind == KIND_RETIREMENT and (entries or body_digest != EMPTY_DIGEST or total != 1):
+        raise Refusal(
+            SCHEMA,
+            f'a retirement must have addresses [], digest {EMPTY_DIGEST} and chunk {{"index":0,"total":1}}',
+        )
+    if total > 1 and not entries:
+        raise Refusal(
+            SCHEMA,
+            f"chunk {index} of {total} holds no addresses; every chunk of a split snapshot holds at least one",
+        )
+    if len(entries) > MAX_ADDRESSES_PER_CHUNK:
+        raise Refusal(
+            TOO_MANY_ADDRESSES, f"the body holds {len(entries)} addresses, more than {MAX_ADDRESSES_PER_CHUNK}"
+        )
+    networks = check_canonical(entries)
+    if total == 1:
+        got = digest(entries)
+        if got != body_digest:
+            raise Refusal(DIGEST_MISMATCH, f"the addresses hash to {got}, the body says {body_digest}")
+    result = {name: members[name] for name in BODY_MEMBERS}
+    result["sequence"] = sequence
+    result["chunk"] = {"index": index, "total": total}
+    result["networks"] = networks
+    return result
+
+
+def _chunk(value):
+    """Return ``(index, total)`` of a chunk member ``{"index": i, "total": n}``, 0 <= i < n <= 1000."""
+    if not isinstance(value, dict):
+        raise Refusal(SCHEMA, f"chunk is a JSON {_json_type(value)}, not an object")
+    for name in value:
+        if name not in ("index", "total"):
+            raise Refusal(SCHEMA, f"unknown member {_shorten(name)} in chunk")
+    for name in ("index", "total"):
+        if name not in value:
+            raise Refusal(SCHEMA, f"chunk.{name} is missing")
+    index = _integer(value["index"], "chunk.index", 0, MAX_CHUNKS - 1)
+    total = _integer(value["total"], "chunk.total", 1, MAX_CHUNKS)
+    if index >= total:
+        raise Refusal(SCHEMA, f"chunk.index {index} is not below chunk.total {total}")
+    return index, total
+
+
+def check_tag(decoded, cluster, allowlist):
+    """Refuse (tag-mismatch) a decoded body whose cluster/allowlist differ from the tag's."""
+    if decoded["cluster"] != cluster or decoded["allowlist"] != allowlist:
+        raise Refusal(
+            TAG_MISMATCH,
+            f"the body is for {decoded['cluster']}/{decoded['allowlist']}, the tag for {cluster}/{allowlist}",
+        )
+
+
+def assemble(chunks):
+    """Join the decoded chunks (dicts from :func:`decode`) of one sequence, all present, any order.
+
+    Returns the complete canonical address list (strings). Raises :class:`Refusal`
+    (sequence-conflict, too-many-addresses, bad-address, not-canonical,
+    digest-mismatch); the caller makes sure every index 0 … total-1 is present.
+    """
+    first = chunks[0]
+    by_index = {}
+    for chunk in chunks:
+        for name in ("kind", "cluster", "allowlist", "sequence", "digest", "generatedAt"):
+            if chunk[name] != first[name]:
+                raise Refusal(SEQUENCE_CONFLICT, f"chunks of sequence {first['sequence']} disagree on {name}")
+        if chunk["chunk"]["total"] != first["chunk"]["total"]:
+            raise Refusal(SEQUENCE_CONFLICT, f"chunks of sequence {first['sequence']} disagree on chunk.total")
+        index = chunk["chunk"]["index"]
+        if index in by_index and by_index[index]["addresses"] != chunk["addresses"]:
+            raise Refusal(
+                SEQUENCE_CONFLICT,
+                f"chunk {index} of sequence {first['sequence']} arrived twice with different addresses",
+            )
+        by_index[index] = chunk
+    total = first["chunk"]["total"]
+    missing = [i for i in range(total) if i not in by_index]
+    if missing:
+        raise ValueError(f"chunks {missing[:10]} of {total} are missing; assemble only complete sets")
+    count = sum(len(by_index[i]["addresses"]) for i in range(total))
+    if count > MAX_ADDRESSES:
+        raise Refusal(TOO_MANY_ADDRESSES, f"the snapshot holds {count} addresses, more than {MAX_ADDRESSES}")
+    entries = []
+    for i in range(total):
+        entries.extend(by_index[i]["addresses"])
+    check_canonical(entries)
+    got = digest(entries)
+    if got != first["digest"]:
+        raise Refusal(DIGEST_MISMATCH, f"the assembled addresses hash to {got}, the chunks say {first['digest']}")
+    return entries

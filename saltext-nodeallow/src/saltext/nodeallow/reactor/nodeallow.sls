@@ -1,0 +1,30 @@
+#!py
+"""nodeallow reactor: hand every salt-api hook event under the nodeallow hook path to the ingest runner.
+
+Written in Python so the raw body reaches the runner byte for byte (its HMAC
+signature covers the exact text; a Jinja/YAML round trip could change it). No
+decisions are made here: Salt renders reactor files one after another, and the
+runner runs in the reactor's thread pool.
+
+Only the signature header is passed on, not all headers: runner arguments are
+kept in the master's job cache, and the headers may hold an X-Auth-Token.
+salt-api (CherryPy) title-cases header names, so the lookup is exact.
+"""
+
+
+def run():
+    """Return one reaction: runner nodeallow.ingest with the event's tag, raw body and signature header."""
+    headers = data.get("headers") or {}  # noqa: F821 - set by Salt's reactor when rendering
+    return {
+        "nodeallow_ingest": {
+            "runner.nodeallow.ingest": [
+                {
+                    "args": [
+                        {"tag": tag},  # noqa: F821
+                        {"body": data.get("body", "")},  # noqa: F821
+                        {"headers": {"X-Hub-Signature-256": headers.get("X-Hub-Signature-256")}},
+                    ]
+                }
+            ]
+        }
+    }

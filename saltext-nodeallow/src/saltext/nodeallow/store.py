@@ -1,0 +1,157 @@
+"""The master's nodeallow store: allowlist snapshots, chunks in progress and apply results in salt.cache.
+
+A plain module shared by the runner and the ext_pillar. Salt's cache (``localfs``
+by default, below the master's cachedir) survives master restarts. Banks:
+
+- ``nodeallow/allowlists``, key ``<cluster>.<allowlist>``: the latest snapshot or a
+  retirement tombstone.
+- ``nodeallow/applies``, key ``<cluster>.<allowlist>``: the last apply result per minion.
+- ``nodeallow/chunks/<cluster>.<allowlist>``, key ``<sequence>.<index>``: chunks
+  of a split snapshot until all have arrived (one file per chunk, so concurrent
+  reactor threads never overwrite each other's chunks).
+"""
+
+import contextlib
+import fcntl
+import os
+import re
+import time
+
+import salt.cache
+
+ALLOWLISTS_BANK = "nodeallow/allowlists"
+APPLIES_BANK = "nodeallow/applies"
+CHUNKS_BANK = "nodeallow/chunks"
+
+# Cluster and allowlist are DNS labels, so '.' separates them unambiguously.
+_KEY_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_CHUNK_KEY_RE = re.compile(r"(?P<sequence>[0-9]+)\.(?P<index>[0-9]+)")
+
+
+def record_key(cluster, allowlist):
+    """The cache key of one allowlist: ``<cluster>.<allowlist>``."""
+    return f"{cluster}.{allowlist}"
+
+
+def split_key(key):
+    """``(cluster, allowlist)`` of a cache key, or ``None`` for anything that is not one (temp files)."""
+    if not isinstance(key, str) or _KEY_RE.fullmatch(key) is None:
+        return None
+    cluster, allowlist = key.split(".")
+    return cluster, allowlist
+
+
+class Store:
+    """Access to the nodeallow banks of the master cache described by ``opts`` (the master's options)."""
+
+    def __init__(self, opts):
+        """Open Salt's configured cache driver with the master's options."""
+        self.opts = opts
+        self.cache = salt.cache.factory(opts)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the master-wide nodeallow lock (a flock in the cachedir) for a read-decide-write step.
+
+        Reactor runners run in a thread pool and ``salt-run`` in other processes;
+        a file lock serialises all of them.
+        """
+        path = os.path.join(self.opts["cachedir"], "nodeallow.lock")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    # Allowlist records.
+
+    def get(self, cluster, allowlist):
+        """Return the stored record of one allowlist, or ``None``."""
+        return self.cache.fetch(ALLOWLISTS_BANK, record_key(cluster, allowlist)) or None
+
+    def put(self, record):
+        """Store one allowlist record (see docs/salt.md for its members)."""
+        self.cache.store(ALLOWLISTS_BANK, record_key(record["cluster"], record["allowlist"]), record)
+
+    def list(self):
+        """Return ``[(cluster, allowlist), ...]`` of every stored record, sorted."""
+        keys = self.cache.list(ALLOWLISTS_BANK) or []
+        return sorted(parts for parts in (split_key(key) for key in keys) if parts)
+
+    # Apply results.
+
+    def get_applies(self, cluster, allowlist):
+        """Return ``{minion_id: {sequence, result, comment, changes_summary, time}}`` of one allowlist."""
+        return self.cache.fetch(APPLIES_BANK, record_key(cluster, allowlist)) or {}
+
+    def record_applies(self, cluster, allowlist, results):
+        """Merge per-minion apply ``results`` into the stored ones (under :meth:`lock`)."""
+        with self.lock():
+            applies = self.get_applies(cluster, allowlist)
+            applies.update(results)
+            self.cache.store(APPLIES_BANK, record_key(cluster, allowlist), applies)
+
+    # Chunks in progress.
+
+    def _chunk_bank(self, cluster, allowlist):
+        """The bank holding the chunks in progress of one allowlist."""
+        return f"{CHUNKS_BANK}/{record_key(cluster, allowlist)}"
+
+    def put_chunk(self, cluster, allowlist, chunk):
+        """Keep one decoded chunk (a dict from protocol.decode, without ``networks``)."""
+        data = {name: value for name, value in chunk.items() if name != "networks"}
+        data["received_at"] = time.time()
+        key = f"{chunk['sequence']}.{chunk['chunk']['index']}"
+        self.cache.store(self._chunk_bank(cluster, allowlist), key, data)
+
+    def chunks(self, cluster, allowlist):
+        """Return ``{sequence: {index: chunk}}`` of the chunks in progress of one allowlist."""
+        bank = self._chunk_bank(cluster, allowlist)
+        result = {}
+        for key in self.cache.list(bank) or []:
+            match = _CHUNK_KEY_RE.fullmatch(key)
+            if not match:
+                continue
+            chunk = self.cache.fetch(bank, key)
+            if chunk:
+                result.setdefault(int(match["sequence"]), {})[int(match["index"])] = chunk
+        return result
+
+    def drop_chunks(self, cluster, allowlist, sequences):
+        """Forget the chunks of the given sequences of one allowlist."""
+        bank = self._chunk_bank(cluster, allowlist)
+        for key in self.cache.list(bank) or []:
+            match = _CHUNK_KEY_RE.fullmatch(key)
+            if match and int(match["sequence"]) in sequences:
+                self.cache.flush(bank, key)
+
+    def pending_chunks(self):
+        """Return ``{(cluster, allowlist): {sequence: {index: chunk}}}`` of every chunk in progress."""
+        result = {}
+        for key in self.cache.list(CHUNKS_BANK) or []:
+            parts = split_key(key)
+            if parts:
+                chunks = self.chunks(*parts)
+                if chunks:
+                    result[parts] = chunks
+        return result
+
+    def expire_chunks(self, timeout, now=None):
+        """Drop every incomplete chunk set whose first chunk arrived over ``timeout`` seconds ago.
+
+        Returns ``[(cluster, allowlist, sequence), ...]`` of the dropped sets.
+        """
+        now = time.time() if now is None else now
+        dropped = []
+        for (cluster, allowlist), sequences in self.pending_chunks().items():
+            stale = {
+                sequence
+                for sequence, chunks in sequences.items()
+                if now - min(chunk.get("received_at", 0) for chunk in chunks.values()) > timeout
+            }
+            if stale:
+                self.drop_chunks(cluster, allowlist, stale)
+                dropped.extend((cluster, allowlist, sequence) for sequence in sorted(stale))
+        return dropped

@@ -1,0 +1,1 @@
+"""Tests of the master side: reactor, runner nodeallow.ingest/status, store and ext_pillar, with real daemons."""

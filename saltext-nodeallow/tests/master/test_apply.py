@@ -1,0 +1,67 @@
+"""End to end on the Salt side: hook -> reactor -> ingest -> state nodeallow.managed on the subscribed minion.
+
+The minion's firewall commands run in a network namespace (its ``nodeallow_netns``
+option); assertions read the kernel's nft sets there.
+"""
+
+import ipaddress
+
+import pytest
+
+from saltext.nodeallow.firewall import naming
+from tests.support.master_side import applies, encode_body
+
+APPLY_TIMEOUT = 180
+
+
+def nft_set(ns, allowlist, family):
+    """The networks in our nft set of ``allowlist`` for ``family`` (4 or 6), as a set of strings."""
+    elements = ns.nft_set_elements("inet", naming.DEFAULT_NFT_TABLE, naming.nft_set(allowlist, family))
+    return {str(ipaddress.ip_network(element)) for element in elements}
+
+
+@pytest.fixture
+def firewalled_minion(nodeallow_minions, netns, pillar_files):
+    """A minion of the nodeallow master whose firewall lives in ``netns``; unsubscribed again afterwards."""
+    minion = nodeallow_minions({"nodeallow_netns": netns.name})
+    yield minion
+    pillar_files.clear(minion.id)
+
+
+def test_ingest_applies_the_state_to_exactly_the_subscribers(
+    publisher, na_events, nodeallow_master, pillar_files, firewalled_minion, bystander, netns, allowlist_name
+):
+    """Snapshots grow and shrink the nft sets of the subscribed minion; a retirement removes them."""
+    name = f"prod/{allowlist_name}"
+    pillar_files.subscribe(firewalled_minion.id, name, ports=(5432,))
+    pillar_files.clear(bystander.id)
+
+    first = ["192.0.2.10/32", "198.51.100.0/24", "2001:db8::10/128"]
+    publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 1, first))
+    applied = na_events.wait_for(f"nodeallow/applied/prod/{allowlist_name}", timeout=APPLY_TIMEOUT)["data"]
+    assert list(applied["minions"]) == [firewalled_minion.id], applied
+    assert applied["minions"][firewalled_minion.id]["result"] is True, applied
+    assert nft_set(netns, name, 4) == {"192.0.2.10/32", "198.51.100.0/24"}
+    assert nft_set(netns, name, 6) == {"2001:db8::10/128"}
+
+    # Adjacent addresses (consecutive node IPs) must stay as they are: merging them into one
+    # shorter prefix would change the digest.
+    second = ["192.0.2.10/32", "192.0.2.11/32", "198.51.100.0/24", "2001:db8::10/128", "2001:db8::11/128"]
+    publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 2, second))
+    applied = na_events.wait_for(f"nodeallow/applied/prod/{allowlist_name}", timeout=APPLY_TIMEOUT)["data"]
+    assert (applied["sequence"], applied["result"]) == (2, True), applied
+    assert nft_set(netns, name, 4) == {"192.0.2.10/32", "192.0.2.11/32", "198.51.100.0/24"}
+    assert nft_set(netns, name, 6) == {"2001:db8::10/128", "2001:db8::11/128"}
+    record = applies(nodeallow_master.config, "prod", allowlist_name)
+    assert record[firewalled_minion.id]["sequence"] == 2 and record[firewalled_minion.id]["result"] is True
+    assert bystander.id not in record
+
+    publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 3, [], kind="retirement"))
+    applied = na_events.wait_for(f"nodeallow/applied/prod/{allowlist_name}", timeout=APPLY_TIMEOUT)["data"]
+    assert (applied["sequence"], applied["result"]) == (3, True), applied
+    remaining = [
+        item["set"]["name"]
+        for item in netns.nft_ruleset()["nftables"]
+        if "set" in item and item["set"]["name"] in (naming.nft_set(name, 4), naming.nft_set(name, 6))
+    ]
+    assert remaining == []

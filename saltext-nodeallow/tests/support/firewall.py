@@ -1,0 +1,120 @@
+"""Read the nodeallow state's kernel objects back inside a test namespace, independently of the backends."""
+
+import ipaddress
+import shlex
+
+
+def cidr(value):
+    """A kernel listing's address (``10.0.0.1`` or ``10.0.0.0/24``) as canonical CIDR text."""
+    return str(ipaddress.ip_network(value))
+
+
+def nft_sets(ns, table="nodeallow"):
+    """``{(comment, "ipv4_addr"|"ipv6_addr"): set of CIDRs}`` of the sets in ``inet <table>``."""
+    out = {}
+    for item in ns.nft_ruleset()["nftables"]:
+        nft_set = item.get("set")
+        if nft_set and nft_set["family"] == "inet" and nft_set["table"] == table:
+            elements = set()
+            for elem in nft_set.get("elem", []):
+                if isinstance(elem, dict):
+                    elements.add(f"{elem['prefix']['addr']}/{elem['prefix']['len']}")
+                else:
+                    elements.add(cidr(elem))
+            out[(nft_set.get("comment"), nft_set["type"])] = elements
+    return out
+
+
+def nft_tables(ns):
+    """``{(family, name)}`` of all nft tables in the namespace."""
+    return {
+        (item["table"]["family"], item["table"]["name"])
+        for item in ns.nft_ruleset()["nftables"]
+        if "table" in item
+    }
+
+
+def nft_rules(ns, table="nodeallow", chain="input"):
+    """The rules of ``inet <table> <chain>`` as ``nft list`` text lines."""
+    proc = ns.run(["nft", "list", "chain", "inet", table, chain], check=False)
+    if proc.returncode != 0:
+        return []
+    return [line.strip() for line in proc.stdout.splitlines() if "comment" in line]
+
+
+def ipsets(ns):
+    """``{name: (family, set of CIDRs)}`` of all ipsets in the namespace."""
+    sets = {}
+    for line in ns.ipset_save().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "create":
+            sets[parts[1]] = ("inet6" if "inet6" in parts else "inet", set())
+        elif parts and parts[0] == "add":
+            sets[parts[1]][1].add(cidr(parts[2]))
+    return sets
+
+
+def chain_rules(save_text, chain="NODEALLOW"):
+    """The ``-A <chain>`` lines of iptables-save output, parsed with shlex."""
+    return [shlex.split(line) for line in save_text.splitlines() if line.startswith(f"-A {chain} ")]
+
+
+def option(args, name):
+    """The value after ``name`` in parsed rule arguments, or ``None``."""
+    return args[args.index(name) + 1] if name in args else None
+
+
+def sources(save_text):
+    """The ``-s`` addresses of our chain's rules, as canonical CIDRs."""
+    return {cidr(option(args, "-s")) for args in chain_rules(save_text) if "-s" in args}
+
+
+def has_jump(save_text):
+    """Whether INPUT jumps to our chain."""
+    return "-A INPUT -j NODEALLOW" in save_text.splitlines()
+
+
+def without_comments(save_text):
+    """iptables-save output without its ``#`` lines (they carry the time of the dump)."""
+    return [line for line in save_text.splitlines() if not line.startswith("#")]
+
+
+# Accepts TCP connections on the given ports (dual stack) until killed; run inside a namespace.
+LISTENER = """
+import select, socket, sys
+socks = []
+for port in map(int, sys.argv[1:]):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("::", port))
+    s.listen(64)
+    socks.append(s)
+print("ready", flush=True)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        s.accept()[0].close()
+"""
+
+# Connects from a given source address; exit status 0 when the connection is established.
+CONNECTOR = """
+import socket, sys
+src, dst, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+s = socket.socket(family, socket.SOCK_STREAM)
+s.settimeout(timeout)
+s.bind((src, 0))
+s.connect((dst, port))
+"""
+
+
+def tcp_connects(ns, source, destination, port, timeout=1.0):
+    """Whether a TCP connection from ``source`` (inside ``ns``) to ``destination:port`` succeeds."""
+    import sys  # pylint: disable=import-outside-toplevel
+
+    proc = ns.run(
+        [sys.executable, "-c", CONNECTOR, source, destination, port, timeout],
+        check=False,
+        timeout=timeout + 10,
+    )
+    return proc.returncode == 0

@@ -1,0 +1,267 @@
+"""Pillar validation and rendering of the firewall backends, as pure Python (no commands run)."""
+
+import pytest
+
+from saltext.nodeallow.firewall import desired
+from saltext.nodeallow.firewall import ipset
+from saltext.nodeallow.firewall import iptables
+from saltext.nodeallow.firewall import naming
+from saltext.nodeallow.firewall import nftables
+from saltext.nodeallow.firewall import snapshot
+from saltext.nodeallow.firewall import xtables
+
+
+def build(rules=None, allowlists=None, last_good=None, **top):
+    """``desired.build`` of a pillar with the given parts."""
+    data = {
+        "rules": rules if rules is not None else [{"allowlist": "prod/workers", "ports": [5432]}],
+        "allowlists": (
+            allowlists
+            if allowlists is not None
+            else {"prod/workers": {"sequence": 4, "addresses": ["10.0.0.1/32", "fd00::1/128"]}}
+        ),
+    }
+    data.update(top)
+    return desired.build(data, last_good or {})
+
+
+def problems(**kwargs):
+    """The problems ``desired.build`` reports for a pillar (fails if it accepts it)."""
+    with pytest.raises(desired.PillarError) as info:
+        build(**kwargs)
+    return " | ".join(info.value.problems)
+
+
+@pytest.mark.parametrize(
+    "ports, expected",
+    [
+        ([22], ((22, 22),)),
+        (["8000-8100", 8050, 22, "23"], ((22, 23), (8000, 8100))),
+        ([65535, 1], ((1, 1), (65535, 65535))),
+    ],
+)
+def test_ports_are_merged(ports, expected):
+    """Ports and ranges are sorted, and overlapping or adjacent ones merged (nft refuses overlaps)."""
+    want = build(rules=[{"allowlist": "prod/workers", "ports": ports}])
+    assert want.rules[0].ports == expected
+
+
+@pytest.mark.parametrize(
+    "rule, needle",
+    [
+        ({"allowlist": "prod/workers", "ports": [0]}, "not a port"),
+        ({"allowlist": "prod/workers", "ports": [65536]}, "not a port"),
+        ({"allowlist": "prod/workers", "ports": ["9-3"]}, "not a port"),
+        ({"allowlist": "prod/workers", "ports": [True]}, "not a port"),
+        ({"allowlist": "prod/workers", "ports": ["22; drop"]}, "not a port"),
+        ({"allowlist": "prod/workers", "ports": []}, "non-empty"),
+        ({"allowlist": "prod/workers", "ports": [22], "proto": "icmp"}, "proto"),
+        ({"allowlist": "x; flush ruleset", "ports": [22]}, "<cluster>/<allowlist>"),
+        ({"allowlist": "Prod/workers", "ports": [22]}, "<cluster>/<allowlist>"),
+        ({"allowlist": "prod/workers/x", "ports": [22]}, "<cluster>/<allowlist>"),
+        ({"allowlist": "prod/workers", "ports": [22], "source": "0.0.0.0/0"}, "unknown keys"),
+    ],
+)
+def test_bad_rules_refused(rule, needle):
+    """Each malformed rule is refused with a message naming the problem."""
+    assert needle in problems(rules=[rule])
+
+
+@pytest.mark.parametrize(
+    "address, needle",
+    [
+        ("10.0.0.1/24", "not a CIDR prefix"),
+        ("10.0.0.1/32 }", "not a CIDR prefix"),
+        ('10.0.0.1"', "not a CIDR prefix"),
+        ("fe80::1%eth0/128", "not a CIDR prefix"),
+        ("::ffff:10.0.0.1/128", "IPv4-mapped"),
+        ("0.0.0.0/0", "allow everyone"),
+        (17, "not an address string"),
+        ("10.0.0.0/08", "prefix length"),
+        ("10.0.0.0/33", "prefix length"),
+        ("10.0.0.256/32", "not an IPv4 address"),
+        ("fd00::1/129", "prefix length"),
+    ],
+)
+def test_bad_addresses_refused(address, needle):
+    """Addresses are parsed as strict CIDR; anything else is refused."""
+    lists = {"prod/workers": {"sequence": 1, "addresses": ["10.0.0.2/32", address]}}
+    assert needle in problems(allowlists=lists)
+
+
+def test_fast_parser_agrees_with_ipaddress():
+    """The inet_pton parser yields exactly Python's canonical text, for random and odd prefixes."""
+    import ipaddress  # pylint: disable=import-outside-toplevel
+    import random  # pylint: disable=import-outside-toplevel
+
+    rng = random.Random(4)
+    samples = ["::1.2.3.4/128", "::/127", "FD00:0:0::1/128", "2001:db8:0:0:1:0:0:1/128", "1.2.3.4"]
+    for _ in range(2000):
+        version = rng.choice((4, 6))
+        bits = 32 if version == 4 else 128
+        length = rng.randint(1, bits)
+        number = rng.getrandbits(bits) >> (bits - length) << (bits - length)
+        net = (ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network)((number, length))
+        if version == 6 and net.network_address.ipv4_mapped:
+            continue
+        samples.append(str(net).upper() if rng.random() < 0.2 else str(net))
+    for sample in samples:
+        expected = str(ipaddress.ip_network(sample))
+        assert desired.canonical_addresses([sample], "t") == (expected,), sample
+
+
+def test_wrong_digest_refused():
+    """A digest that does not match the addresses marks the pillar copy as corrupt."""
+    lists = {
+        "prod/workers": {
+            "sequence": 1,
+            "digest": desired.digest(["10.0.0.9/32"]),
+            "addresses": ["10.0.0.1/32"],
+        }
+    }
+    assert "does not match its addresses" in problems(allowlists=lists)
+
+
+def test_matching_digest_and_canonical_form():
+    """A canonical list with its protocol digest is accepted; a sloppy list is collapsed and sorted."""
+    good = ["10.0.0.1/32", "fd00::1/128"]
+    want = build(
+        allowlists={
+            "prod/workers": {"sequence": 1, "digest": desired.digest(good), "addresses": good}
+        }
+    )
+    assert want.allowlists["prod/workers"].addresses == tuple(good)
+    sloppy = ["fd00::1", "10.0.0.1/32", "10.0.0.0/24", "10.0.0.1"]
+    want = build(allowlists={"prod/workers": {"sequence": 1, "addresses": sloppy}})
+    assert want.allowlists["prod/workers"].addresses == ("10.0.0.0/24", "fd00::1/128")
+
+
+def test_policy_accept_needs_an_xtables_backend():
+    """An nft accept cannot override another table's drop, so accept is refused with nftables."""
+    assert "policy accept does not work with backend nftables" in problems(policy="accept")
+    assert build(policy="accept", backend="ipset").policy == "accept"
+
+
+def test_empty_unknown_and_last_good():
+    """Empty and unknown allowlists are refused; a missing one falls back to the last-known-good copy."""
+    empty = build(allowlists={"prod/workers": {"sequence": 2, "addresses": []}})
+    assert "is empty" in empty.refused[0]
+    unknown = build(allowlists={})
+    assert "is unknown" in unknown.refused[0]
+    good = {
+        "prod/workers": {
+            "sequence": 3,
+            "digest": desired.digest(["10.0.0.5/32"]),
+            "addresses": ["10.0.0.5/32"],
+        }
+    }
+    fallback = build(allowlists={}, last_good=good)
+    assert not fallback.refused
+    assert fallback.allowlists["prod/workers"].source == "last-good"
+    assert fallback.allowlists["prod/workers"].addresses == ("10.0.0.5/32",)
+
+
+def test_retired_allowlist_drops_its_rules():
+    """A retired allowlist keeps its sequence but no rule uses it."""
+    want = build(allowlists={"prod/workers": {"sequence": 8, "retired": True, "addresses": []}})
+    assert want.rules == [] and not want.refused
+    assert want.allowlists["prod/workers"].sequence == 8
+
+
+def test_names_are_short_and_safe():
+    """Set names fit old kernels (nft 32, ipset 31 including the temporary suffix) and only use [a-z0-9_]."""
+    longest = ("a" * 63) + "/" + ("b" * 63)
+    for family in (4, 6):
+        assert len(nftables_name := naming.nft_set(longest, family)) < 32
+        assert len(naming.ipset_temp(naming.ipset(longest, family))) <= 31
+        assert nftables_name.replace("_", "").isalnum()
+    assert naming.nft_set("prod/a", 4) != naming.nft_set("prod/b", 4)
+
+
+def test_nft_render_is_one_transaction():
+    """The nft file recreates the whole table: create, delete, full definition; sets carry the name."""
+    text = nftables.render(build())
+    lines = text.splitlines()
+    assert lines[:3] == [
+        "table inet nodeallow {}",
+        "delete table inet nodeallow",
+        "table inet nodeallow {",
+    ]
+    assert 'comment "prod/workers"' in text
+    set4 = naming.nft_set("prod/workers", 4)
+    assert f"set {set4} {{" in text and "10.0.0.1/32" in text and "fd00::1/128" in text
+    assert "type filter hook input priority filter; policy accept;" in text
+    chain = text[text.index("chain input") :]
+    assert chain.index('iifname "lo"') < chain.index(f"@{set4} accept") < chain.index("drop")
+
+
+def test_nft_render_without_rules_deletes_the_table():
+    """No rules: the file only deletes our table."""
+    text = nftables.render(build(rules=[]))
+    assert text == "table inet nodeallow {}\ndelete table inet nodeallow\n"
+
+
+def test_multiport_groups_respect_the_limit():
+    """multiport takes 15 ports (a range counts twice): longer lists are split."""
+    ranges = tuple((p, p) for p in range(1, 21)) + ((100, 200),)
+    groups = xtables.port_groups(ranges)
+    assert [len(g.split(",")) for g in groups] == [15, 6]
+    assert groups[1].endswith("100:200")
+
+
+def test_xtables_restore_names_only_our_chain():
+    """iptables-restore input declares and flushes only NODEALLOW and adds the jump when asked."""
+    want = build(backend="ipset")
+    text = xtables.render(ipset.family_lines(want, 4), add_jump=True)
+    assert text.splitlines()[:4] == [
+        "*filter",
+        ":NODEALLOW - [0:0]",
+        "-F NODEALLOW",
+        "-I INPUT 1 -j NODEALLOW",
+    ]
+    assert all(
+        line.startswith(
+            ("-A NODEALLOW ", "*filter", ":NODEALLOW", "-F NODEALLOW", "-I INPUT", "COMMIT")
+        )
+        for line in text.splitlines()
+    )
+    assert f"--match-set {naming.ipset('prod/workers', 4)} src" in text
+    assert "-I INPUT" not in xtables.render(ipset.family_lines(want, 4), add_jump=False)
+
+
+def test_ipset_restore_swaps_a_temporary_set():
+    """ipset restore input fills a temporary set, swaps it in and destroys it."""
+    want = build(backend="ipset")
+    live = naming.ipset("prod/workers", 6)
+    temp = naming.ipset_temp(live)
+    lines = ipset.restore_input(want, existing={live: (6, set())}).splitlines()
+    six = [line for line in lines if live in line]
+    assert six == [
+        f"create {temp} hash:net family inet6 maxelem 65536",
+        f"add {temp} fd00::1/128",
+        f"swap {temp} {live}",
+        f"destroy {temp}",
+    ]
+
+
+def test_per_address_rules_and_diff():
+    """The per-address backend writes one rule per address; the diff names added and removed ones."""
+    want = build(backend="iptables", policy="accept")
+    lines = iptables.family_lines(want, 4)
+    assert [line[3].split(" -m comment")[0] for line in lines] == [
+        "-s 10.0.0.1/32 -p tcp -m multiport --dports 5432 -j ACCEPT"
+    ]
+    target = iptables.target(want)
+    current = snapshot.Snapshot(
+        set(target.objects),
+        list(target.lines),
+        {"prod/workers": {4: {"10.0.0.9/32"}, 6: {"fd00::1/128"}}},
+    )
+    changes = snapshot.differences(target, current)
+    assert changes["allowlists"]["prod/workers"]["ipv4"] == {
+        "added": ["10.0.0.1/32"],
+        "removed": ["10.0.0.9/32"],
+        "added_count": 1,
+        "removed_count": 1,
+    }
+    assert snapshot.differences(target, target) == {}

@@ -1,0 +1,104 @@
+"""saltext.nodeallow.store on Salt's real localfs cache in a temporary cachedir."""
+
+import threading
+
+import pytest
+import salt.config
+
+from saltext.nodeallow import protocol
+from saltext.nodeallow import store as nodeallow_store
+from tests.support.master_side import encode_body
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A Store over a fresh master cachedir."""
+    opts = dict(salt.config.DEFAULT_MASTER_OPTS)
+    opts["cachedir"] = str(tmp_path / "cache")
+    return nodeallow_store.Store(opts)
+
+
+def record(cluster, allowlist, sequence, addresses):
+    """A stored allowlist record."""
+    return {
+        "cluster": cluster,
+        "allowlist": allowlist,
+        "sequence": sequence,
+        "digest": protocol.digest(addresses),
+        "generated_at": "2026-03-01T12:00:00Z",
+        "stored_at": 1.0,
+        "addresses": addresses,
+        "retired": False,
+    }
+
+
+def test_records_round_trip_and_list_sorted(store):
+    """Records come back as stored; list() gives (cluster, allowlist) pairs sorted."""
+    store.put(record("staging", "b", 1, ["10.0.0.1/32"]))
+    store.put(record("prod", "workers", 7, ["10.0.0.2/32", "fd00::/64"]))
+    assert store.get("prod", "workers") == record("prod", "workers", 7, ["10.0.0.2/32", "fd00::/64"])
+    assert store.get("prod", "missing") is None
+    assert store.list() == [("prod", "workers"), ("staging", "b")]
+
+
+def test_records_survive_a_new_store_object(store):
+    """Another Store (another process, a restarted master) reads what was written."""
+    store.put(record("prod", "workers", 3, ["10.0.0.1/32"]))
+    again = nodeallow_store.Store(store.opts)
+    assert again.get("prod", "workers")["sequence"] == 3
+
+
+def test_applies_merge_per_minion(store):
+    """Apply results merge by minion id."""
+    store.record_applies("prod", "w", {"a": {"sequence": 1, "result": True}})
+    store.record_applies("prod", "w", {"b": {"sequence": 1, "result": False}})
+    store.record_applies("prod", "w", {"a": {"sequence": 2, "result": True}})
+    assert store.get_applies("prod", "w") == {
+        "a": {"sequence": 2, "result": True},
+        "b": {"sequence": 1, "result": False},
+    }
+
+
+def test_chunks_are_kept_per_sequence_and_index(store):
+    """Chunks are grouped by sequence and index; a duplicate replaces itself; drop removes a sequence."""
+    for sequence, index in ((5, 1), (5, 0), (5, 1), (6, 0)):
+        body = encode_body("prod", "w", sequence, [f"10.0.0.{index + 1}/32"], chunk=(index, 3), digest="sha256:" + "0" * 64)
+        store.put_chunk("prod", "w", protocol.decode(body))
+    chunks = store.chunks("prod", "w")
+    assert sorted(chunks) == [5, 6]
+    assert sorted(chunks[5]) == [0, 1]
+    assert "networks" not in chunks[5][0]
+    store.drop_chunks("prod", "w", {5})
+    assert sorted(store.chunks("prod", "w")) == [6]
+    assert list(store.pending_chunks()) == [("prod", "w")]
+
+
+def test_incomplete_chunks_expire_after_the_timeout(store):
+    """A set whose first chunk is older than the timeout is dropped; a younger one stays."""
+    body = encode_body("prod", "w", 5, ["10.0.0.1/32"], chunk=(0, 2), digest="sha256:" + "0" * 64)
+    store.put_chunk("prod", "w", protocol.decode(body))
+    received = store.chunks("prod", "w")[5][0]["received_at"]
+    assert store.expire_chunks(300, now=received + 299) == []
+    assert store.expire_chunks(300, now=received + 301) == [("prod", "w", 5)]
+    assert store.chunks("prod", "w") == {}
+
+
+def test_lock_excludes_other_threads(store):
+    """Only one holder of the store lock at a time (it guards read-decide-write steps)."""
+    inside = []
+    overlaps = []
+
+    def work():
+        for _ in range(20):
+            with store.lock():
+                inside.append(1)
+                if len(inside) > 1:
+                    overlaps.append(1)
+                inside.pop()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not overlaps
