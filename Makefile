@@ -34,6 +34,7 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate ClusterRole and CustomResourceDefinition objects from markers.
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+	cp config/crd/bases/*.yaml charts/nodeallow/crds/
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy, DeepCopyInto, and DeepCopyObject method implementations.
@@ -48,12 +49,12 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: system-packages control-plane python-env manifests generate fmt vet ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
+test: system-packages control-plane helm python-env manifests generate fmt vet ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
 	go test ./... -count=1
 	bash hack/test-python.sh
 
 .PHONY: test-go
-test-go: control-plane manifests generate fmt vet ## Run the Go tests only.
+test-go: control-plane helm manifests generate fmt vet ## Run the Go tests only.
 	go test ./... -count=1
 
 .PHONY: test-python
@@ -62,7 +63,7 @@ test-python: python-env ## Run the Salt extension's tests only.
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when regenerating would change a tracked file.
-	@git diff --exit-code -- api config controllers cmd || { echo "run 'make manifests generate' and commit the result" >&2; exit 1; }
+	@git diff --exit-code -- api config controllers cmd charts/nodeallow/crds || { echo "run 'make manifests generate' and commit the result" >&2; exit 1; }
 
 ##@ Build
 
@@ -95,6 +96,10 @@ system-packages: ## Install the Debian packages the tests need (nftables, iptabl
 .PHONY: control-plane
 control-plane: ## Build kube-apiserver, etcd and kubectl into the cache and link bin/k8s (no-op when present).
 	bash hack/build-control-plane.sh
+
+.PHONY: helm
+helm: ## Build helm into the cache and link bin/helm (no-op when present).
+	bash hack/helm.sh
 
 .PHONY: python-env
 python-env: ## Create the Salt test virtualenv in the cache and link bin/venv (no-op when present).

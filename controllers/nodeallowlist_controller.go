@@ -93,13 +93,13 @@ type NodeAllowlistReconciler struct {
 	resync   *resyncClock
 }
 
-// +kubebuilder:rbac:groups=nodeallow.io,resources=nodeallowlists,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=nodeallow.io,resources=nodeallowlists/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=nodeallow.io,resources=nodeallowlists,verbs=get;list;watch;update
+// +kubebuilder:rbac:groups=nodeallow.io,resources=nodeallowlists/status,verbs=update
 // +kubebuilder:rbac:groups=nodeallow.io,resources=nodeallowlists/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",namespace=nodeallow-system,resources=secrets,verbs=get
-// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=nodeallow-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=nodeallow-system,resources=leases,verbs=get;create;update
 
 // Reconcile brings one NodeAllowlist's salt-api up to date with the Nodes it
 // selects: it waits out the debounce, computes the snapshot, allocates a
