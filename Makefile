@@ -51,6 +51,7 @@ vet: ## Run go vet against code.
 .PHONY: test
 test: system-packages control-plane helm python-env manifests generate fmt vet ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
 	go test ./... -count=1
+	go test -short -run '^$$' -bench . -benchtime 1x ./...
 	bash hack/test-python.sh
 
 .PHONY: test-go
@@ -60,6 +61,11 @@ test-go: control-plane helm manifests generate fmt vet ## Run the Go tests only.
 .PHONY: test-python
 test-python: python-env ## Run the Salt extension's tests only.
 	bash hack/test-python.sh
+
+BENCH_COUNT ?= 6
+.PHONY: bench
+bench: ## Run the benchmarks (medians and commands go into docs/benchmarks.md).
+	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./api/protocol ./controllers/
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when regenerating would change a tracked file.
