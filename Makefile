@@ -53,6 +53,7 @@ test: system-packages control-plane helm python-env manifests generate fmt vet #
 	go test ./... -count=1
 	go test -short -run '^$$' -bench . -benchtime 1x ./...
 	bash hack/test-python.sh
+	bash hack/test-python.sh test/e2e
 
 .PHONY: test-go
 test-go: control-plane helm manifests generate fmt vet ## Run the Go tests only.
@@ -61,6 +62,10 @@ test-go: control-plane helm manifests generate fmt vet ## Run the Go tests only.
 .PHONY: test-python
 test-python: python-env ## Run the Salt extension's tests only.
 	bash hack/test-python.sh
+
+.PHONY: test-e2e
+test-e2e: control-plane python-env ## Run the end-to-end tests only (controller binary, real API server, real Salt, minion firewalls in namespaces).
+	bash hack/test-python.sh test/e2e
 
 BENCH_COUNT ?= 6
 .PHONY: bench

@@ -1,0 +1,253 @@
+"""`make demo`: start the whole nodeallow system on this machine and show Node changes reaching a firewall.
+
+Started by hack/demo.sh (which first builds the control plane and the Salt virtualenv). Uses the same harness
+as the end-to-end tests (harness.system), walks through creating, deleting and relabelling Nodes with
+kubectl while showing the minions' nft sets, then keeps running with instructions until Ctrl-C.
+DEMO_ONCE=1 exits 0 after the walkthrough (CI).
+"""
+
+import os
+import pathlib
+import shlex
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import yaml
+
+E2E_DIR = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(E2E_DIR))
+
+# pylint: disable=wrong-import-position
+from harness import firewall, netns  # noqa: E402
+from harness.binaries import REPO_ROOT, control_plane_missing  # noqa: E402
+from harness.controller import CONTROLLER_NAMESPACE  # noqa: E402
+from harness.processes import ProcessError  # noqa: E402
+from harness.system import ClusterSpec, MinionSpec, System, SystemSpec  # noqa: E402
+
+KUBECTL = REPO_ROOT / "bin" / "k8s" / "kubectl"
+CLUSTER = "demo"
+WORKERS = f"{CLUSTER}/workers"
+EVERYONE = f"{CLUSTER}/all-nodes"
+# db1 (postgres) trusts only the worker pool; cache1 (redis) trusts every node of the cluster.
+MINIONS = [
+    MinionSpec("db1", rules=[{"allowlist": WORKERS, "proto": "tcp", "ports": [5432],
+                              "comment": "postgres from the demo cluster's workers"}]),
+    MinionSpec("cache1", rules=[{"allowlist": EVERYONE, "proto": "tcp", "ports": [6379],
+                                 "comment": "redis from every node of the demo cluster"}]),
+]
+
+BOLD = "\033[1m" if sys.stdout.isatty() else ""
+DIM = "\033[2m" if sys.stdout.isatty() else ""
+RESET = "\033[0m" if sys.stdout.isatty() else ""
+
+
+def say(text=""):
+    """Print a line of the walkthrough."""
+    print(text, flush=True)
+
+
+def heading(text):
+    """Print a step heading."""
+    say(f"\n{BOLD}== {text}{RESET}")
+
+
+class Demo:
+    """The walkthrough, on a running :class:`System`."""
+
+    def __init__(self, system):
+        """Remember the system and write the files the walkthrough (and the user) apply with kubectl."""
+        self.system = system
+        self.cluster = system.clusters[CLUSTER]
+        self.files = os.path.join(system.workdir, "examples")
+        os.makedirs(self.files, exist_ok=True)
+        self.env = dict(os.environ, KUBECONFIG=self.cluster.kubeconfig)
+
+    def kubectl(self, *args, show=True):
+        """Run kubectl against the demo cluster, echoing the command and its output."""
+        if show:
+            say(f"{DIM}$ kubectl {shlex.join(args)}{RESET}")
+        proc = subprocess.run([str(KUBECTL), *args], env=self.env, capture_output=True, text=True, timeout=60,
+                              check=False)
+        if show and (proc.stdout or proc.stderr):
+            say(textwrap.indent((proc.stdout + proc.stderr).rstrip(), "  "))
+        if proc.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def write(self, name, obj):
+        """Write ``obj`` as YAML to examples/<name> and return the path."""
+        path = os.path.join(self.files, name)
+        with open(path, "w", encoding="utf-8") as fh:
+            yaml.safe_dump(obj, fh, sort_keys=False)
+        return path
+
+    def node_file(self, name, addresses, pool):
+        """Write a Node manifest (status addresses as a kubelet would report them) and return its path."""
+        return self.write(f"node-{name}.yaml", {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {"pool": pool}},
+            "status": {"addresses": [{"type": "InternalIP", "address": a} for a in addresses]},
+        })
+
+    def show_sets(self, expect):
+        """Wait until every minion's sets equal ``expect`` ({(minion, allowlist): [cidrs]}), then print them."""
+        started = time.monotonic()
+        for (minion_id, allowlist), addresses in expect.items():
+            self.system.wait_allowed(minion_id, allowlist, addresses, timeout=120)
+        took = time.monotonic() - started
+        say(f"{DIM}(minions' firewalls up to date {took:.1f}s later){RESET}")
+        for (minion_id, allowlist) in expect:
+            allowed = sorted(self.system.allowed(minion_id, allowlist), key=_sort_key)
+            say(f"  {minion_id:7} {allowlist:17} allows: {', '.join(allowed)}")
+
+    def run(self):
+        """The walkthrough."""
+        db1_ns = self.system.namespaces["db1"]
+        heading("1. A NodeAllowlist per group of nodes; the controller publishes to salt-api")
+        say("The controller's namespace holds the signing key (shared with the Salt master's config) and the\n"
+            "salt-api login. Two allowlists: the worker pool (db1's postgres subscribes) and all nodes (cache1).")
+        self.kubectl("-n", CONTROLLER_NAMESPACE, "get", "secrets")
+        for name, selector in (("workers", {"matchLabels": {"pool": "workers"}}), ("all-nodes", {})):
+            obj = self.system.allowlist(name, cluster=CLUSTER, node_selector=selector)
+            self.kubectl("create", "-f", self.write(f"nodeallowlist-{name}.yaml", obj))
+        say(f"{DIM}# {self.files}/nodeallowlist-workers.yaml:{RESET}")
+        with open(os.path.join(self.files, "nodeallowlist-workers.yaml"), encoding="utf-8") as fh:
+            say(textwrap.indent(fh.read().rstrip(), "  "))
+
+        heading("2. Three worker nodes and one batch node join the cluster")
+        nodes = {"worker-1": ["192.0.2.11", "2001:db8::11"], "worker-2": ["192.0.2.12"],
+                 "worker-3": ["192.0.2.13"], "batch-1": ["192.0.2.21"]}
+        for name, addresses in nodes.items():
+            pool = "batch" if name.startswith("batch") else "workers"
+            self.kubectl("create", "-f", self.node_file(name, addresses, pool))
+        workers = ["192.0.2.11", "2001:db8::11", "192.0.2.12", "192.0.2.13"]
+        self.show_sets({("db1", WORKERS): workers, ("cache1", EVERYONE): workers + ["192.0.2.21"]})
+        self.kubectl("get", "nodeallowlists")
+        say(f"\n{DIM}$ {shlex.join(firewall.list_table_argv(db1_ns))}{RESET}")
+        say(textwrap.indent(firewall.list_table(db1_ns).rstrip(), "  "))
+
+        heading("3. worker-2 is deleted (scaled down): its address is no longer allowed")
+        self.kubectl("delete", "node", "worker-2")
+        workers.remove("192.0.2.12")
+        self.show_sets({("db1", WORKERS): workers, ("cache1", EVERYONE): workers + ["192.0.2.21"]})
+
+        heading("4. worker-3 moves to the batch pool: db1 drops it, cache1 (all nodes) keeps it")
+        self.kubectl("label", "node", "worker-3", "pool=batch", "--overwrite")
+        workers.remove("192.0.2.13")
+        self.show_sets({("db1", WORKERS): workers,
+                        ("cache1", EVERYONE): workers + ["192.0.2.13", "192.0.2.21"]})
+
+        heading("5. worker-1 gets a new address (the kubelet reports it in the Node's status)")
+        patch = '{"status":{"addresses":[{"type":"InternalIP","address":"192.0.2.14"},' \
+                '{"type":"InternalIP","address":"2001:db8::14"}]}}'
+        self.kubectl("patch", "node", "worker-1", "--subresource=status", "--type=merge", "-p", patch)
+        workers = ["192.0.2.14", "2001:db8::14"]
+        self.show_sets({("db1", WORKERS): workers,
+                        ("cache1", EVERYONE): workers + ["192.0.2.13", "192.0.2.21"]})
+        self.kubectl("get", "nodeallowlists")
+
+        heading("6. What the Salt master knows: salt-run nodeallow.status")
+        say(f"{DIM}$ salt-run nodeallow.status{RESET}")
+        say(textwrap.indent(_run([os.path.join(self.system.salt.bin, "salt-run"), "nodeallow.status"]).rstrip(),
+                            "  "))
+
+    def instructions(self):
+        """Write env.sh and print how to try more."""
+        salt = self.system.salt
+        env_file = os.path.join(self.system.workdir, "env.sh")
+        with open(env_file, "w", encoding="utf-8") as fh:
+            fh.write(f"export KUBECONFIG={self.cluster.kubeconfig}\n"
+                     f"export PATH={KUBECTL.parent}:{salt.bin}:$PATH\n")
+        db1_ns = self.system.namespaces["db1"]
+        cache1_ns = self.system.namespaces["cache1"]
+        example = self.node_file("worker-5", ["192.0.2.15"], "workers")
+        say(f"""
+{BOLD}== nodeallow is running. Try more in another shell:{RESET}
+
+  source {env_file}      # KUBECONFIG={self.cluster.kubeconfig}
+                                             # and kubectl, salt, salt-run on PATH
+
+  kubectl get nodeallowlists
+  kubectl create -f {example}     # a worker node with 192.0.2.15
+  kubectl label node batch-1 pool=workers --overwrite
+  kubectl delete node worker-5
+
+  ip netns exec {db1_ns} nft list table inet nodeallow      # db1: postgres, workers only
+  ip netns exec {cache1_ns} nft list table inet nodeallow   # cache1: redis, all nodes
+
+  salt-run nodeallow.status      # = {salt.bin}/salt-run, i.e. salt-run -c {salt.etc}
+  salt '*' nodeallow.show        # what each minion holds
+
+Logs: {self.system.log_dir}/ (controller-{CLUSTER}.log, salt-*.log) and {salt.root}/log/
+Press Ctrl-C to stop everything and remove it (processes, namespaces, {self.system.workdir}).""")
+
+
+def _run(argv):
+    """Run ``argv`` and return its output (stderr only when it failed: Salt warns about its own cleanup there)."""
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    return proc.stdout if proc.returncode == 0 else proc.stdout + proc.stderr
+
+
+def _sort_key(cidr):
+    """Sort IPv4 before IPv6, then by text."""
+    return (":" in cidr, cidr)
+
+
+def _stop_on_signal(signum, _frame):
+    """Turn SIGTERM/SIGHUP into the same orderly shutdown as Ctrl-C."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main():
+    """Run the demo; return the process exit status."""
+    reason = netns.skip_reason()
+    if reason:
+        say(f"nodeallow demo: {reason}.\n"
+            "The demo puts each Salt minion's firewall in its own network namespace and loads real nftables\n"
+            "rules there, which needs root. Run it as root: sudo make demo")
+        return 1
+    missing = control_plane_missing()
+    if missing:
+        say(f"nodeallow demo: {missing}")
+        return 1
+    # Explicitly: a shell starting us in the background hands down SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_on_signal)
+    once = os.environ.get("DEMO_ONCE", "") not in ("", "0")
+    started = time.monotonic()
+
+    def progress(message):
+        """Print a start-up step with the time since the demo began."""
+        say(f"{DIM}[{time.monotonic() - started:5.1f}s] {message}{RESET}")
+
+    spec = SystemSpec(clusters={CLUSTER: ClusterSpec()}, minions=MINIONS, workdir_prefix="nodeallow-demo-")
+    try:
+        with System(spec, progress=progress) as system:
+            demo = Demo(system)
+            demo.run()
+            if once:
+                say(f"\nnodeallow demo: walkthrough done in {time.monotonic() - started:.0f}s (DEMO_ONCE set: "
+                    "stopping)")
+                return 0
+            demo.instructions()
+            while True:
+                for handle in system.clusters.values():
+                    handle.controller.process.check_alive()
+                time.sleep(1)
+    except KeyboardInterrupt:
+        # A second Ctrl-C must not interrupt the cleanup System.__exit__ already did.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        say("nodeallow demo: stopped; everything it started is gone")
+        return 0 if not once else 130
+    except (ProcessError, AssertionError, RuntimeError) as exc:
+        say(f"\nnodeallow demo failed: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""A real Salt master with salt-api and minions, configured in one folder the way docs/salt.md tells a user to.
+
+Layout below ``<workdir>/salt``::
+
+    etc/master                  harness settings (ports, folders, auto_accept) ...
+    etc/master.d/nodeallow.conf ... and nodeallow's settings exactly as docs/salt.md shows them
+    srv/pillar/                 top.sls and one subscriptions file per minion
+    master/                     the master's root_dir (pki, cache, sockets, log/)
+    minions/<id>/etc/minion     each minion's config (its own root_dir, nodeallow_netns)
+    bin/                        salt, salt-run, salt-call, salt-key wrappers with -c and PYTHONPATH set
+"""
+
+import json
+import os
+import shlex
+import subprocess
+
+import requests
+import yaml
+
+from harness import saltdocs
+from harness.binaries import REPO_ROOT
+from harness.processes import Process, free_port, stop_all, wait_until
+
+VENV_BIN = REPO_ROOT / "bin" / "venv" / "bin"
+EXTENSION_SITE = REPO_ROOT / "bin" / "saltext-site"
+
+# The salt-api user the controllers log in as (file eauth: a real password check).
+API_USER = "nodeallow"
+API_EAUTH = "file"
+
+
+class SaltError(RuntimeError):
+    """A Salt command failed or answered something unexpected."""
+
+
+class SaltMaster:
+    """salt-master and salt-api (rest_cherrypy, plain HTTP on 127.0.0.1) with nodeallow configured."""
+
+    def __init__(self, workdir, *, clusters, log_dir, api_password):
+        """Write the master's configuration below ``workdir``.
+
+        ``clusters`` maps cluster name to its signing key (the master's ``nodeallow: clusters:``).
+        """
+        self.workdir = workdir
+        self.etc = os.path.join(workdir, "etc")
+        self.root = os.path.join(workdir, "master")
+        self.srv = os.path.join(workdir, "srv")
+        self.bin = os.path.join(workdir, "bin")
+        self.log_dir = log_dir
+        self.clusters = dict(clusters)
+        self.api_password = api_password
+        self.publish_port = free_port()
+        self.ret_port = free_port()
+        self.api_port = free_port()
+        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.env = _salt_env()
+        self.minions = {}
+        self._write_config()
+        self.master = Process(
+            "salt-master",
+            [VENV_BIN / "salt-master", "-c", self.etc, "--log-level=warning"],
+            log_path=os.path.join(log_dir, "salt-master.log"),
+            env=self.env,
+        )
+        self.api = Process(
+            "salt-api",
+            [VENV_BIN / "salt-api", "-c", self.etc, "--log-level=warning"],
+            log_path=os.path.join(log_dir, "salt-api.log"),
+            env=self.env,
+        )
+
+    @property
+    def conf_file(self):
+        """The master configuration file (``salt.config.master_config`` reads it with master.d/)."""
+        return os.path.join(self.etc, "master")
+
+    def _write_config(self):
+        """Write the master config, pillar top, eauth user file and CLI wrappers."""
+        for path in (self.etc, os.path.join(self.etc, "master.d"), self.root, self.bin,
+                     os.path.join(self.srv, "pillar"),
+                     os.path.join(self.srv, "salt")):
+            os.makedirs(path, exist_ok=True)
+        # docs/salt.md's `file` eauth: "user:password" lines, readable by the master only.
+        users_file = os.path.join(self.etc, "nodeallow-eauth")
+        _write(users_file, f"{API_USER}:{self.api_password}\n", mode=0o600)
+        harness_settings = {
+            "id": "nodeallow-master",
+            "root_dir": self.root,
+            "log_file": os.path.join(self.root, "log", "master"),
+            "api_logfile": os.path.join(self.root, "log", "api"),
+            "key_logfile": os.path.join(self.root, "log", "key"),
+            "log_level_logfile": "info",
+            "interface": "127.0.0.1",
+            "publish_port": self.publish_port,
+            "ret_port": self.ret_port,
+            # Test machines only: accept minion keys without an operator.
+            "auto_accept": True,
+            "worker_threads": 4,
+            "file_roots": {"base": [os.path.join(self.srv, "salt")]},
+            "pillar_roots": {"base": [os.path.join(self.srv, "pillar")]},
+        }
+        _write(self.conf_file, "# Written by test/e2e/harness: this test system's ports and folders.\n"
+               + yaml.safe_dump(harness_settings, sort_keys=False))
+        nodeallow_conf = saltdocs.master_config(
+            clusters=self.clusters,
+            reactor_file=saltdocs.reactor_file(self.env["PYTHONPATH"]),
+            api_port=self.api_port,
+            users_file=users_file,
+            api_user=API_USER,
+        )
+        # 0600 as docs/salt.md says: it holds the signing keys.
+        _write(os.path.join(self.etc, "master.d", "nodeallow.conf"), nodeallow_conf, mode=0o600)
+        self._write_top()
+        for tool in ("salt", "salt-run", "salt-key", "salt-call"):
+            self._write_wrapper(tool)
+
+    def _write_wrapper(self, tool):
+        """Write ``bin/<tool>``: the venv's tool with this master's config folder and the extension on the path."""
+        path = os.path.join(self.bin, tool)
+        _write(
+            path,
+            "#!/bin/sh\n"
+            f"# {tool} for the nodeallow test system in {self.workdir}\n"
+            f"PYTHONPATH={shlex.quote(self.env['PYTHONPATH'])} "
+            f"exec {shlex.quote(str(VENV_BIN / tool))} -c {shlex.quote(self.etc)} \"$@\"\n",
+            mode=0o755,
+        )
+
+    def _write_top(self):
+        """Write the pillar top file: each minion gets its own subscriptions file."""
+        top = {"base": {mid: [f"subscriptions_{mid.replace('-', '_')}"] for mid in self.minions}}
+        _write(os.path.join(self.srv, "pillar", "top.sls"), yaml.safe_dump(top, sort_keys=True))
+
+    def set_subscriptions(self, minion_id, pillar):
+        """Write ``minion_id``'s pillar (its ``nodeallow:`` subscriptions) and list it in top.sls."""
+        path = os.path.join(self.srv, "pillar", f"subscriptions_{minion_id.replace('-', '_')}.sls")
+        _write(path, yaml.safe_dump(pillar, sort_keys=False))
+        self._write_top()
+
+    def add_minion(self, minion_id, *, netns, pillar):
+        """Configure (not start) minion ``minion_id`` with its firewall in namespace ``netns``."""
+        minion = SaltMinion(self, minion_id, netns=netns)
+        self.minions[minion_id] = minion
+        self.set_subscriptions(minion_id, pillar)
+        return minion
+
+    def start(self, timeout=180):
+        """Start salt-master, then the minions and salt-api; wait until every minion answers and salt-api serves."""
+        self.master.start()
+        sock = os.path.join(self.root, "var", "run", "salt", "master", "master_event_pub.ipc")
+        wait_until(lambda: os.path.exists(sock), timeout=timeout, what=f"salt-master's event socket {sock}",
+                   interval=0.2, processes=[self.master])
+        for minion in self.minions.values():
+            minion.start()
+        self.start_api(timeout=timeout)
+        self.wait_minions(timeout=timeout)
+        return self
+
+    def start_api(self, timeout=120):
+        """Start salt-api and wait until it answers HTTP on its port."""
+        self.api.start()
+        session = requests.Session()
+        session.trust_env = False
+        try:
+            wait_until(lambda: session.get(self.api_url + "/", timeout=2).status_code == 200,
+                       timeout=timeout, what=f"salt-api at {self.api_url}", interval=0.2,
+                       processes=[self.api, self.master])
+        finally:
+            session.close()
+
+    def stop_api(self):
+        """Stop salt-api (the master and minions keep running)."""
+        self.api.stop(timeout=30)
+
+    def wait_minions(self, timeout=180):
+        """Wait until every configured minion answers test.ping (auto_accept lets them in)."""
+        ids = sorted(self.minions)
+
+        def all_answer():
+            """Whether every minion answered (raising when one of them died)."""
+            for minion in self.minions.values():
+                minion.process.check_alive()
+            ret = self.salt(ids, "test.ping", timeout=10, check=False)
+            return all(ret.get(mid) is True for mid in ids)
+
+        wait_until(all_answer, timeout=timeout, what=f"minions {ids} to answer test.ping", interval=1,
+                   processes=[self.master])
+
+    def stop(self):
+        """Stop salt-api, the minions and the master."""
+        # Minions take ~10 s each to finish on SIGTERM; stop them (and salt-api) together.
+        stop_all([self.api, *(m.process for m in self.minions.values())], timeout=30)
+        self.master.stop(timeout=60)
+
+    # Command line tools, as a user would run them (through bin/ wrappers' equivalents).
+
+    def _run(self, tool, args, timeout):
+        """Run ``tool -c etc --out=json <args>`` and return the CompletedProcess."""
+        argv = [str(VENV_BIN / tool), "-c", self.etc, "--out=json", "--out-indent=-1", *args]
+        return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout + 60, check=False)
+
+    def salt(self, targets, function, *args, timeout=60, check=True):
+        """Run ``salt -L <targets> <function> <args>`` and return {minion_id: return}."""
+        proc = self._run("salt", ["--static", f"--timeout={timeout}", "-L", ",".join(targets), function, *args],
+                         timeout)
+        data = _parse_json(proc.stdout)
+        if check and (proc.returncode != 0 or not isinstance(data, dict)):
+            raise SaltError(f"salt {function} on {targets} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
+        return data if isinstance(data, dict) else {}
+
+    def run(self, function, *args, timeout=120):
+        """Run ``salt-run <function> <args>`` and return its (JSON-decoded) return value."""
+        proc = self._run("salt-run", [f"--timeout={timeout}", function, *args], timeout)
+        if proc.returncode != 0:
+            raise SaltError(f"salt-run {function} {' '.join(args)} exited {proc.returncode}: "
+                            f"{proc.stdout}{proc.stderr}")
+        return _parse_json(proc.stdout)
+
+    def log_files(self):
+        """Salt's own log files (master, salt-api, each minion) of this system."""
+        files = [os.path.join(self.root, "log", "master"), os.path.join(self.root, "log", "api")]
+        return files + [os.path.join(m.root, "log", "minion") for m in self.minions.values()]
+
+    def master_opts(self):
+        """The master's options as Salt computes them (for subscribing to its event bus)."""
+        import salt.config  # pylint: disable=import-outside-toplevel
+
+        return salt.config.master_config(self.conf_file)
+
+
+class SaltMinion:
+    """One salt-minion with its own root_dir whose firewall commands run in network namespace ``netns``."""
+
+    def __init__(self, master, minion_id, *, netns):
+        """Write the minion's configuration below the master's workdir."""
+        self.id = minion_id
+        self.netns = netns
+        self.etc = os.path.join(master.workdir, "minions", minion_id, "etc")
+        self.root = os.path.join(master.workdir, "minions", minion_id, "root")
+        os.makedirs(self.etc, exist_ok=True)
+        os.makedirs(self.root, exist_ok=True)
+        config = {
+            "id": minion_id,
+            "root_dir": self.root,
+            "log_file": os.path.join(self.root, "log", "minion"),
+            "log_level_logfile": "info",
+            "master": "127.0.0.1",
+            "master_port": master.ret_port,
+            "publish_port": master.publish_port,
+            "acceptance_wait_time": 1,
+            "acceptance_wait_time_max": 2,
+            # Reverse DNS of every interface slows the start and tells the tests nothing.
+            "enable_fqdns_grains": False,
+            # Tests and demo only: every firewall command runs in this namespace.
+            "nodeallow_netns": netns,
+        }
+        _write(os.path.join(self.etc, "minion"),
+               "# Written by test/e2e/harness.\n" + yaml.safe_dump(config, sort_keys=False))
+        self.process = Process(
+            f"salt-minion-{minion_id}",
+            [VENV_BIN / "salt-minion", "-c", self.etc, "--log-level=warning"],
+            log_path=os.path.join(master.log_dir, f"salt-minion-{minion_id}.log"),
+            env=master.env,
+        )
+
+    def start(self):
+        """Start the minion."""
+        self.process.start()
+
+    def stop(self):
+        """Stop the minion."""
+        self.process.stop(timeout=30)
+
+
+def _salt_env():
+    """Environment for Salt processes: the installed extension on PYTHONPATH, nothing else of the caller's."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.realpath(EXTENSION_SITE)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # ip, nft, iptables live in sbin; a non-login root shell may lack them.
+    env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+    return env
+
+
+def _parse_json(text):
+    """Decode Salt's JSON output; Salt may print one JSON document per line (one per minion)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        merged = {}
+        for line in text.splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError:
+                return None
+            if isinstance(item, dict):
+                merged.update(item)
+        return merged
+
+
+def _write(path, text, mode=0o644):
+    """Write ``text`` to ``path`` with permissions ``mode``."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, mode)
+

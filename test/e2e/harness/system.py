@@ -1,0 +1,280 @@
+"""The whole nodeallow system on one machine: clusters with controllers, one Salt master, minions in namespaces.
+
+Used by the end-to-end tests (test/e2e/conftest.py) and by `make demo` (test/e2e/demo.py), so both run the
+same thing::
+
+    spec = SystemSpec(clusters={"alpha": ClusterSpec()}, minions=[MinionSpec("db1", rules=[...])])
+    with System(spec) as system:
+        system.clusters["alpha"].kube.create_node(...)
+
+Leaving the ``with`` block (normally, by an exception or by Ctrl-C) stops every process it started and removes
+the network namespaces and the temporary folder.
+"""
+
+import contextlib
+import dataclasses
+import glob
+import os
+import re
+import secrets
+import shutil
+import signal
+import tempfile
+import threading
+import time
+
+from harness import binaries, firewall, netns
+from harness.cluster import LocalCluster
+from harness.controller import CONTROLLER_NAMESPACE, Controller
+from harness.processes import ProcessError, wait_until
+from harness.salt import API_EAUTH, API_USER, SaltMaster
+
+SIGNING_KEY_SECRET = "salt-signing-key"
+CREDENTIALS_SECRET = "salt-api-credentials"
+# Names the harness process owning a temporary folder, so a later run can remove it if that process was killed.
+_OWNER_FILE = "harness.pid"
+# Lines Salt's daemons print on stderr at every shutdown of a transport; they only hide the real cause.
+_NOISE = re.compile(r"Task was destroyed but it is pending|^task: <Task |unclosed SyncWrapper")
+
+
+@dataclasses.dataclass
+class ClusterSpec:
+    """One Kubernetes cluster with its own controller (``--cluster-name``) and signing key."""
+
+    signing_key: str = dataclasses.field(default_factory=lambda: secrets.token_hex(32))
+
+
+@dataclasses.dataclass
+class MinionSpec:
+    """One minion and its subscriptions: pillar ``nodeallow: rules:`` entries (docs/salt.md)."""
+
+    id: str
+    rules: list
+    backend: str = "nftables"
+
+
+@dataclasses.dataclass
+class SystemSpec:
+    """What to start."""
+
+    clusters: dict
+    minions: list
+    # Prefix of the temporary folder, e.g. "nodeallow-e2e-" or "nodeallow-demo-".
+    workdir_prefix: str = "nodeallow-e2e-"
+    controller_log_level: str = "info"
+
+
+class ClusterHandle:
+    """A running cluster: its control plane, API client, kubeconfig and controller."""
+
+    def __init__(self, name, spec, local, controller):
+        """Bundle what belongs to cluster ``name``."""
+        self.name = name
+        self.spec = spec
+        self.local = local
+        self.kube = local.kube
+        self.kubeconfig = local.kubeconfig
+        self.controller = controller
+
+
+class System:
+    """Starts everything in :class:`SystemSpec` on ``__enter__`` and removes all of it on ``__exit__``."""
+
+    def __init__(self, spec, *, progress=None):
+        """Prepare to start ``spec``; ``progress(message)`` is told about each step (default: silent)."""
+        self.spec = spec
+        self.progress = progress or (lambda message: None)
+        self.workdir = None
+        self.log_dir = None
+        self.salt = None
+        self.clusters = {}
+        self.namespaces = {}
+        self.timings = {}
+        self._stack = contextlib.ExitStack()
+
+    # Lifecycle
+
+    def __enter__(self):
+        """Start the system; on any failure, undo what was started and re-raise."""
+        try:
+            self._start()
+        except BaseException:
+            with _signals_deferred():
+                self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        """Stop every process, delete the namespaces and the temporary folder."""
+        self.progress("stopping everything and cleaning up")
+        with _signals_deferred():
+            self._stack.close()
+        return False
+
+    def _timed(self, step, func, *args, **kwargs):
+        """Run ``func``, record how long ``step`` took, and return its result."""
+        started = time.monotonic()
+        self.progress(step)
+        result = func(*args, **kwargs)
+        self.timings[step] = time.monotonic() - started
+        return result
+
+    def _start(self):
+        """Build, start and wire everything (see the module docstring)."""
+        reason = netns.skip_reason() or binaries.control_plane_missing()
+        if reason:
+            raise ProcessError(reason)
+        _remove_stale_workdirs(self.spec.workdir_prefix)
+        # Short, under /tmp: Salt's unix sockets live below it (107-byte limit).
+        self.workdir = tempfile.mkdtemp(prefix=self.spec.workdir_prefix, dir="/tmp")
+        self._stack.callback(self._remove_workdir)
+        with open(os.path.join(self.workdir, _OWNER_FILE), "w", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+        self.log_dir = os.path.join(self.workdir, "logs")
+        os.makedirs(self.log_dir)
+        bin_dir = os.path.join(self.workdir, "bin")
+        manager, _ = self._timed("build the controller (go build ./cmd)", binaries.go_build, "./cmd",
+                                 os.path.join(bin_dir, "manager"))
+        localcluster, _ = self._timed("build test/localcluster", binaries.go_build, "./test/localcluster",
+                                      os.path.join(bin_dir, "localcluster"))
+
+        netns.remove_stale()
+        for minion in self.spec.minions:
+            name = netns.name_for(minion.id)
+            self._stack.callback(netns.delete, name)
+            netns.create(name)
+            self.namespaces[minion.id] = name
+
+        env = dict(os.environ)
+        env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+        # A busy machine starts kube-apiserver slower than envtest's 20 s default.
+        env.setdefault("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "180s")
+        locals_ = {}
+        for name in self.spec.clusters:
+            local = LocalCluster(name, binary=localcluster, workdir=os.path.join(self.workdir, "clusters", name),
+                                 log_dir=self.log_dir, env=env)
+            self._stack.callback(local.stop)
+            local.launch()
+            locals_[name] = local
+
+        api_password = secrets.token_urlsafe(24)
+        self.salt = SaltMaster(
+            os.path.join(self.workdir, "salt"),
+            clusters={name: spec.signing_key for name, spec in self.spec.clusters.items()},
+            log_dir=self.log_dir,
+            api_password=api_password,
+        )
+        for minion in self.spec.minions:
+            self.salt.add_minion(minion.id, netns=self.namespaces[minion.id],
+                                 pillar=subscriptions_pillar(minion.rules, backend=minion.backend))
+        self._stack.callback(self.salt.stop)
+        self._timed("start salt-master, salt-api and minions", self.salt.start)
+
+        for name, spec in self.spec.clusters.items():
+            local = locals_[name]
+            self._timed(f"start the control plane of cluster {name}", local.start)
+            kube = local.kube
+            kube.ensure_namespace(CONTROLLER_NAMESPACE)
+            kube.apply_secret(CONTROLLER_NAMESPACE, SIGNING_KEY_SECRET, {"signing-key": spec.signing_key})
+            kube.apply_secret(CONTROLLER_NAMESPACE, CREDENTIALS_SECRET,
+                              {"username": API_USER, "password": api_password, "eauth": API_EAUTH})
+            controller = Controller(name, binary=manager, kubeconfig=local.kubeconfig, log_dir=self.log_dir,
+                                    env=env, log_level=self.spec.controller_log_level)
+            self._stack.callback(controller.stop)
+            self._timed(f"start the controller of cluster {name}", controller.start)
+            self.clusters[name] = ClusterHandle(name, spec, local, controller)
+
+    def _remove_workdir(self):
+        """Remove the temporary folder, unless NODEALLOW_E2E_KEEP is set (then say where it is)."""
+        if os.environ.get("NODEALLOW_E2E_KEEP"):
+            os.remove(os.path.join(self.workdir, _OWNER_FILE))
+            self.progress(f"kept {self.workdir} (NODEALLOW_E2E_KEEP is set)")
+            return
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # What the tests and the demo do with a running system
+
+    def allowlist(self, name, *, cluster, node_selector=None, **spec_overrides):
+        """Return a NodeAllowlist object publishing to this system's salt-api with cluster's Secrets."""
+        spec = {} if node_selector is None else {"nodeSelector": node_selector}
+        spec.update({
+            "salt": {
+                "url": self.salt.api_url,
+                "allowInsecureHTTP": True,
+                "signingKeySecretRef": {"name": SIGNING_KEY_SECRET, "key": "signing-key"},
+                "credentialsSecretRef": {"name": CREDENTIALS_SECRET},
+            },
+        })
+        spec.update(spec_overrides)
+        return {"apiVersion": "nodeallow.io/v1alpha1", "kind": "NodeAllowlist", "metadata": {"name": name},
+                "spec": spec}
+
+    def allowed(self, minion_id, allowlist):
+        """The CIDRs that minion ``minion_id``'s kernel allows for ``allowlist`` ("cluster/name")."""
+        return firewall.allowed(self.namespaces[minion_id], allowlist)
+
+    def wait_allowed(self, minion_id, allowlist, expected, timeout=60):
+        """Wait until ``minion_id`` allows exactly ``expected`` for ``allowlist``; return the seconds it took."""
+        want = firewall.canonical(expected)
+        started = time.monotonic()
+        last = {}
+
+        def matches():
+            """Whether the minion's sets are as wanted (remembering what they were)."""
+            last["value"] = self.allowed(minion_id, allowlist)
+            return last["value"] == want
+
+        try:
+            wait_until(matches, timeout=timeout, interval=0.1,
+                       what=f"{minion_id}'s nft sets for {allowlist} to be {sorted(want)}")
+        except ProcessError as exc:
+            raise AssertionError(f"{exc}; they are {sorted(last.get('value', []))}\n{self.diagnostics()}") from exc
+        return time.monotonic() - started
+
+    def diagnostics(self, lines=15):
+        """The ends of every daemon's output and Salt's own log files, for a failure message."""
+        paths = []
+        if self.log_dir and os.path.isdir(self.log_dir):
+            paths += [os.path.join(self.log_dir, name) for name in sorted(os.listdir(self.log_dir))]
+        if self.salt is not None:
+            paths += self.salt.log_files()
+        out = []
+        for path in paths:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    text = [line for line in fh.read().splitlines() if not _NOISE.search(line)]
+            except FileNotFoundError:
+                continue
+            out.append(f"--- {path} (last {lines} lines)\n" + "\n".join(text[-lines:]))
+        return "\n".join(out)
+
+
+def _remove_stale_workdirs(prefix):
+    """Remove temporary folders of harness processes that were killed before they could clean up."""
+    for path in glob.glob(os.path.join("/tmp", f"{prefix}*")):
+        try:
+            with open(os.path.join(path, _OWNER_FILE), encoding="utf-8") as fh:
+                owner = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue  # kept on purpose (NODEALLOW_E2E_KEEP), or not ours
+        if not os.path.exists(f"/proc/{owner}"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Ignore Ctrl-C and SIGTERM while cleaning up, so a second one cannot leave processes or namespaces behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def subscriptions_pillar(rules, *, backend="nftables"):
+    """A minion's pillar subscribing to ``rules`` (docs/salt.md's ``nodeallow:`` pillar)."""
+    return {"nodeallow": {"backend": backend, "rules": list(rules)}}

@@ -1,0 +1,106 @@
+"""Outages and restarts: salt-api down during churn, a controller restarted."""
+
+import time
+import uuid
+
+import salt.utils.event
+
+from harness.processes import wait_until
+from topology import ANCHORS, WORKER_LABELS
+
+ALPHA = "alpha/workers"
+ANCHOR = ANCHORS["alpha"]
+
+
+def test_minions_converge_after_salt_api_was_down_during_churn(system, alpha, capsys):
+    """Changes made while salt-api is stopped fail to publish; after it restarts the minions reach the final set."""
+    alpha.kube.create_node("alpha-w1", ["192.0.2.71"], labels=WORKER_LABELS)
+    system.wait_allowed("db1", ALPHA, [ANCHOR, "192.0.2.71"])
+
+    system.salt.stop_api()
+    try:
+        alpha.kube.create_node("alpha-w2", ["192.0.2.72"], labels=WORKER_LABELS)
+        alpha.kube.create_node("alpha-w3", ["192.0.2.73", "2001:db8::73"], labels=WORKER_LABELS)
+        alpha.kube.delete_node("alpha-w1")
+        alpha.kube.set_node_addresses("alpha-w2", ["192.0.2.74"])
+        # The controller noticed and could not publish: its status says so.
+        wait_until(
+            lambda: _published_false(alpha.kube.get_allowlist("workers")),
+            timeout=120,
+            what="NodeAllowlist workers to report the failed publish (Published=False)",
+        )
+        assert system.allowed("db1", ALPHA) == frozenset(
+            {f"{ANCHOR}/32", "192.0.2.71/32"}
+        ), "nothing may change while salt-api is down"
+    finally:
+        restarted = time.monotonic()
+        system.salt.start_api()
+
+    want = [ANCHOR, "192.0.2.74", "192.0.2.73", "2001:db8::73"]
+    system.wait_allowed("db1", ALPHA, want, timeout=180)
+    converged = time.monotonic() - restarted
+    system.wait_allowed("db2", ALPHA, want, timeout=60)
+    status = alpha.kube.get_allowlist("workers")["status"]
+    assert status["publishedSequence"] == status["sequence"], status
+    with capsys.disabled():
+        print(f"\ne2e: minions converged {converged:.1f}s after salt-api restarted")
+
+
+def test_restarted_controller_resends_the_same_sequence_and_nothing_is_reapplied(system, alpha, master_events):
+    """After a restart the controller re-sends its current sequence; Salt treats it as a replay: no store, no apply."""
+    alpha.kube.create_node("alpha-w1", ["192.0.2.81"], labels=WORKER_LABELS)
+    system.wait_allowed("db1", ALPHA, [ANCHOR, "192.0.2.81"])
+    wait_until(lambda: _settled(alpha.kube.get_allowlist("workers")), timeout=60,
+               what="NodeAllowlist workers to have published its current sequence")
+    sequence = alpha.kube.get_allowlist("workers")["status"]["sequence"]
+    # The apply of that sequence is the runner's last step; after its event nothing is in flight.
+    while master_events.wait_for(f"nodeallow/applied/{ALPHA}", timeout=60)["data"]["sequence"] != sequence:
+        pass
+    before = system.salt.run("nodeallow.status")[ALPHA]
+    assert before["sequence"] == sequence, before
+    assert {m: a["sequence"] for m, a in before["last_apply"].items()} == {"db1": sequence, "db2": sequence}
+    drain(system, master_events)
+
+    alpha.controller.restart()
+
+    replay = master_events.wait_for(f"nodeallow/unchanged/{ALPHA}", timeout=90)
+    assert replay["data"]["outcome"] == "replay" and replay["data"]["sequence"] == sequence, replay
+    # Give a (wrong) re-apply time to show up.
+    time.sleep(5)
+    tags = [event["tag"] for event in master_events.seen]
+    assert not [t for t in tags if t.startswith(("nodeallow/stored/", "nodeallow/applied/"))], tags
+    after = system.salt.run("nodeallow.status")[ALPHA]
+    assert after["sequence"] == sequence and after["digest"] == before["digest"], after
+    for minion_id, apply in after["last_apply"].items():
+        assert apply["sequence"] == sequence, after
+        # The apply record is the old one: it only got older.
+        assert apply["seconds_ago"] >= before["last_apply"][minion_id]["seconds_ago"], (before, after)
+    assert alpha.kube.get_allowlist("workers")["status"]["sequence"] == sequence
+    system.wait_allowed("db1", ALPHA, [ANCHOR, "192.0.2.81"], timeout=5)
+
+
+def _conditions(allowlist):
+    """The NodeAllowlist's conditions by type."""
+    return {c["type"]: c for c in allowlist.get("status", {}).get("conditions", [])}
+
+
+def _published_false(allowlist):
+    """Whether the Published condition is False (the last publish attempt failed)."""
+    return _conditions(allowlist).get("Published", {}).get("status") == "False"
+
+
+def _settled(allowlist):
+    """Whether the current sequence is published and Ready."""
+    status = allowlist.get("status", {})
+    return status.get("publishedSequence") == status.get("sequence") and \
+        _conditions(allowlist).get("Ready", {}).get("status") == "True"
+
+
+def drain(system, events):
+    """Read every event published so far (up to a marker of our own), then forget them."""
+    marker = f"nodeallow/test/drain/{uuid.uuid4().hex}"
+    opts = system.salt.master_opts()
+    with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False) as sender:
+        sender.fire_event({}, marker)
+    events.wait_for(marker, timeout=30)
+    events.seen.clear()
