@@ -4,6 +4,10 @@ Started by hack/demo.sh (which first builds the control plane and the Salt virtu
 as the end-to-end tests (harness.system), walks through creating, deleting and relabelling Nodes with
 kubectl while showing the minions' nft sets, then keeps running with instructions until Ctrl-C.
 DEMO_ONCE=1 exits 0 after the walkthrough (CI).
+
+Not root: the same walkthrough with every daemon running as the current user and the minions writing their
+nftables rulesets to files (the ``nodeallow_ruleset_file`` minion option) instead of loading them into kernels
+in network namespaces.
 """
 
 import os
@@ -104,9 +108,27 @@ class Demo:
             allowed = sorted(self.system.allowed(minion_id, allowlist), key=_sort_key)
             say(f"  {minion_id:7} {allowlist:17} allows: {', '.join(allowed)}")
 
+    def firewall_command(self, minion_id):
+        """The command that shows ``minion_id``'s firewall: nft in its namespace, or cat of its ruleset file."""
+        if self.system.spec.firewall_files:
+            return ["cat", self.system.ruleset_files[minion_id]]
+        return firewall.list_table_argv(self.system.namespaces[minion_id])
+
+    def show_firewall(self, minion_id):
+        """Print ``minion_id``'s firewall the way :meth:`firewall_command` shows it."""
+        say(f"\n{DIM}$ {shlex.join(self.firewall_command(minion_id))}{RESET}")
+        if self.system.spec.firewall_files:
+            text = firewall.file_text(self.system.ruleset_files[minion_id])
+        else:
+            text = firewall.list_table(self.system.namespaces[minion_id])
+        say(textwrap.indent(text.rstrip(), "  "))
+
     def run(self):
         """The walkthrough."""
-        db1_ns = self.system.namespaces["db1"]
+        files = self.system.spec.firewall_files
+        if files:
+            say("not root: minion firewalls are written to files instead of the kernel ("
+                + ", ".join(self.system.ruleset_files.values()) + ")")
         heading("1. A NodeAllowlist per group of nodes; the controller publishes to salt-api")
         say("The controller's namespace holds the signing key (shared with the Salt master's config) and the\n"
             "salt-api login. Two allowlists: the worker pool (db1's postgres subscribes) and all nodes (cache1).")
@@ -127,8 +149,7 @@ class Demo:
         workers = ["192.0.2.11", "2001:db8::11", "192.0.2.12", "192.0.2.13"]
         self.show_sets({("db1", WORKERS): workers, ("cache1", EVERYONE): workers + ["192.0.2.21"]})
         self.kubectl("get", "nodeallowlists")
-        say(f"\n{DIM}$ {shlex.join(firewall.list_table_argv(db1_ns))}{RESET}")
-        say(textwrap.indent(firewall.list_table(db1_ns).rstrip(), "  "))
+        self.show_firewall("db1")
 
         heading("3. worker-2 is deleted (scaled down): its address is no longer allowed")
         self.kubectl("delete", "node", "worker-2")
@@ -149,6 +170,9 @@ class Demo:
         self.show_sets({("db1", WORKERS): workers,
                         ("cache1", EVERYONE): workers + ["192.0.2.13", "192.0.2.21"]})
         self.kubectl("get", "nodeallowlists")
+        if files:
+            # No kernel to list here: the file itself shows the sets changed since step 2.
+            self.show_firewall("db1")
 
         heading("6. What the Salt master knows: salt-run nodeallow.status")
         say(f"{DIM}$ salt-run nodeallow.status{RESET}")
@@ -162,8 +186,10 @@ class Demo:
         with open(env_file, "w", encoding="utf-8") as fh:
             fh.write(f"export KUBECONFIG={self.cluster.kubeconfig}\n"
                      f"export PATH={KUBECTL.parent}:{salt.bin}:$PATH\n")
-        db1_ns = self.system.namespaces["db1"]
-        cache1_ns = self.system.namespaces["cache1"]
+        db1 = shlex.join(self.firewall_command("db1"))
+        cache1 = shlex.join(self.firewall_command("cache1"))
+        pad = max(len(db1), len(cache1)) + 3
+        removed = f"processes, {'' if self.system.spec.firewall_files else 'namespaces, '}{self.system.workdir}"
         example = self.node_file("worker-5", ["192.0.2.15"], "workers")
         say(f"""
 {BOLD}== nodeallow is running. Try more in another shell:{RESET}
@@ -176,14 +202,14 @@ class Demo:
   kubectl label node batch-1 pool=workers --overwrite
   kubectl delete node worker-5
 
-  ip netns exec {db1_ns} nft list table inet nodeallow      # db1: postgres, workers only
-  ip netns exec {cache1_ns} nft list table inet nodeallow   # cache1: redis, all nodes
+  {db1:{pad}}# db1: postgres, workers only
+  {cache1:{pad}}# cache1: redis, all nodes
 
   salt-run nodeallow.status      # = {salt.bin}/salt-run, i.e. salt-run -c {salt.etc}
   salt '*' nodeallow.show        # what each minion holds
 
 Logs: {self.system.log_dir}/ (controller-{CLUSTER}.log, salt-*.log) and {salt.root}/log/
-Press Ctrl-C to stop everything and remove it (processes, namespaces, {self.system.workdir}).""")
+Press Ctrl-C to stop everything and remove it ({removed}).""")
 
 
 def _run(argv):
@@ -204,7 +230,9 @@ def _stop_on_signal(signum, _frame):
 
 def main():
     """Run the demo; return the process exit status."""
-    reason = netns.skip_reason()
+    # Not root: no namespaces, the minions write their rulesets to files (said plainly once they exist).
+    firewall_files = os.geteuid() != 0
+    reason = None if firewall_files else netns.skip_reason()
     if reason:
         say(f"nodeallow demo: {reason}.\n"
             "The demo puts each Salt minion's firewall in its own network namespace and loads real nftables\n"
@@ -225,7 +253,8 @@ def main():
         """Print a start-up step with the time since the demo began."""
         say(f"{DIM}[{time.monotonic() - started:5.1f}s] {message}{RESET}")
 
-    spec = SystemSpec(clusters={CLUSTER: ClusterSpec()}, minions=MINIONS, workdir_prefix="nodeallow-demo-")
+    spec = SystemSpec(clusters={CLUSTER: ClusterSpec()}, minions=MINIONS, workdir_prefix="nodeallow-demo-",
+                      firewall_files=firewall_files)
     try:
         with System(spec, progress=progress) as system:
             demo = Demo(system)

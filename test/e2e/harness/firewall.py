@@ -73,3 +73,47 @@ def _element(elem):
     if isinstance(elem, dict) and "elem" in elem:
         return _element(elem["elem"]["val"])
     return str(ipaddress.ip_network(str(elem)))
+
+
+def file_text(path):
+    """Return the ruleset a minion wrote to its ``nodeallow_ruleset_file`` ("" before its first apply)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return ""
+
+
+def file_sets(path):
+    """Return {set name: frozenset of canonical CIDR strings} of the nft ruleset text in file ``path``.
+
+    Parsed from the text itself (``set <name> {`` ... ``elements = { a, b }``), not from the backend's own
+    record, so the demo and tests see what a later ``nft -f <path>`` would load.
+    """
+    out = {}
+    current = None
+    collecting = False
+    for line in file_text(path).splitlines():
+        line = line.strip()
+        if line.startswith("set ") and line.endswith("{"):
+            current = line.split()[1]
+            out[current] = set()
+        elif current and line.startswith("elements = {"):
+            collecting = True
+            line = line[len("elements = {"):]
+        if collecting:
+            done = "}" in line
+            for item in line.split("}")[0].split(","):
+                if item.strip():
+                    out[current].add(str(ipaddress.ip_network(item.strip(), strict=False)))
+            if done:
+                collecting = False
+        elif current and line == "}":
+            current = None
+    return {name: frozenset(values) for name, values in out.items()}
+
+
+def allowed_in_file(path, allowlist):
+    """Return the CIDRs (IPv4 and IPv6) the ruleset file ``path`` allows for ``allowlist`` ("cluster/name")."""
+    current = file_sets(path)
+    return frozenset().union(*(current.get(naming.nft_set(allowlist, family), frozenset()) for family in (4, 6)))

@@ -6,10 +6,11 @@ Layout below ``<workdir>/salt``::
     etc/master.d/nodeallow.conf ... and nodeallow's settings exactly as docs/salt.md shows them
     srv/pillar/                 top.sls and one subscriptions file per minion
     master/                     the master's root_dir (pki, cache, sockets, log/)
-    minions/<id>/etc/minion     each minion's config (its own root_dir, nodeallow_netns)
+    minions/<id>/etc/minion     each minion's config (its own root_dir, nodeallow_netns or nodeallow_ruleset_file)
     bin/                        salt, salt-run, salt-call, salt-key wrappers with -c and PYTHONPATH set
 """
 
+import getpass
 import json
 import os
 import shlex
@@ -100,6 +101,7 @@ class SaltMaster:
             "file_roots": {"base": [os.path.join(self.srv, "salt")]},
             "pillar_roots": {"base": [os.path.join(self.srv, "pillar")]},
         }
+        harness_settings.update(_user_setting())
         _write(self.conf_file, "# Written by test/e2e/harness: this test system's ports and folders.\n"
                + yaml.safe_dump(harness_settings, sort_keys=False))
         nodeallow_conf = saltdocs.master_config(
@@ -138,9 +140,9 @@ class SaltMaster:
         _write(path, yaml.safe_dump(pillar, sort_keys=False))
         self._write_top()
 
-    def add_minion(self, minion_id, *, netns, pillar):
-        """Configure (not start) minion ``minion_id`` with its firewall in namespace ``netns``."""
-        minion = SaltMinion(self, minion_id, netns=netns)
+    def add_minion(self, minion_id, *, pillar, netns=None, ruleset_file=None):
+        """Configure (not start) minion ``minion_id``; its firewall is namespace ``netns`` or file ``ruleset_file``."""
+        minion = SaltMinion(self, minion_id, netns=netns, ruleset_file=ruleset_file)
         self.minions[minion_id] = minion
         self.set_subscriptions(minion_id, pillar)
         return minion
@@ -230,12 +232,15 @@ class SaltMaster:
 
 
 class SaltMinion:
-    """One salt-minion with its own root_dir whose firewall commands run in network namespace ``netns``."""
+    """One salt-minion with its own root_dir whose firewall is network namespace ``netns`` or file ``ruleset_file``."""
 
-    def __init__(self, master, minion_id, *, netns):
-        """Write the minion's configuration below the master's workdir."""
+    def __init__(self, master, minion_id, *, netns=None, ruleset_file=None):
+        """Write the minion's configuration below the master's workdir (exactly one of ``netns``, ``ruleset_file``)."""
+        if (netns is None) == (ruleset_file is None):
+            raise ValueError(f"minion {minion_id}: give exactly one of netns and ruleset_file")
         self.id = minion_id
         self.netns = netns
+        self.ruleset_file = ruleset_file
         self.etc = os.path.join(master.workdir, "minions", minion_id, "etc")
         self.root = os.path.join(master.workdir, "minions", minion_id, "root")
         os.makedirs(self.etc, exist_ok=True)
@@ -252,9 +257,14 @@ class SaltMinion:
             "acceptance_wait_time_max": 2,
             # Reverse DNS of every interface slows the start and tells the tests nothing.
             "enable_fqdns_grains": False,
-            # Tests and demo only: every firewall command runs in this namespace.
-            "nodeallow_netns": netns,
         }
+        if netns is not None:
+            # Tests and demo only: every firewall command runs in this namespace.
+            config["nodeallow_netns"] = netns
+        else:
+            # Demo without root: the nftables ruleset goes to this file instead of the kernel.
+            config["nodeallow_ruleset_file"] = ruleset_file
+        config.update(_user_setting())
         _write(os.path.join(self.etc, "minion"),
                "# Written by test/e2e/harness.\n" + yaml.safe_dump(config, sort_keys=False))
         self.process = Process(
@@ -281,6 +291,13 @@ def _salt_env():
     # ip, nft, iptables live in sbin; a non-login root shell may lack them.
     env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
     return env
+
+
+def _user_setting():
+    """``{"user": <me>}`` when not root: Salt daemons default to ``user: root`` and refuse to start otherwise."""
+    if os.geteuid() == 0:
+        return {}
+    return {"user": getpass.getuser()}
 
 
 def _parse_json(text):

@@ -7,6 +7,9 @@ same thing::
     with System(spec) as system:
         system.clusters["alpha"].kube.create_node(...)
 
+``SystemSpec(firewall_files=True)`` (the demo when not root) needs no root: no namespaces, and each minion
+writes its nftables ruleset to ``<workdir>/firewalls/<id>.nft`` (minion option ``nodeallow_ruleset_file``).
+
 Leaving the ``with`` block (normally, by an exception or by Ctrl-C) stops every process it started and removes
 the network namespaces and the temporary folder.
 """
@@ -62,6 +65,9 @@ class SystemSpec:
     # Prefix of the temporary folder, e.g. "nodeallow-e2e-" or "nodeallow-demo-".
     workdir_prefix: str = "nodeallow-e2e-"
     controller_log_level: str = "info"
+    # Minions write their nftables ruleset to files (nodeallow_ruleset_file) instead of kernels in network
+    # namespaces, so nothing needs root (the demo as a normal user).
+    firewall_files: bool = False
 
 
 class ClusterHandle:
@@ -89,6 +95,7 @@ class System:
         self.salt = None
         self.clusters = {}
         self.namespaces = {}
+        self.ruleset_files = {}
         self.timings = {}
         self._stack = contextlib.ExitStack()
 
@@ -121,7 +128,9 @@ class System:
 
     def _start(self):
         """Build, start and wire everything (see the module docstring)."""
-        reason = netns.skip_reason() or binaries.control_plane_missing()
+        reason = binaries.control_plane_missing()
+        if not self.spec.firewall_files:
+            reason = netns.skip_reason() or reason
         if reason:
             raise ProcessError(reason)
         _remove_stale_workdirs(self.spec.workdir_prefix)
@@ -138,12 +147,17 @@ class System:
         localcluster, _ = self._timed("build test/localcluster", binaries.go_build, "./test/localcluster",
                                       os.path.join(bin_dir, "localcluster"))
 
-        netns.remove_stale()
-        for minion in self.spec.minions:
-            name = netns.name_for(minion.id)
-            self._stack.callback(netns.delete, name)
-            netns.create(name)
-            self.namespaces[minion.id] = name
+        if self.spec.firewall_files:
+            os.makedirs(os.path.join(self.workdir, "firewalls"))
+            for minion in self.spec.minions:
+                self.ruleset_files[minion.id] = os.path.join(self.workdir, "firewalls", f"{minion.id}.nft")
+        else:
+            netns.remove_stale()
+            for minion in self.spec.minions:
+                name = netns.name_for(minion.id)
+                self._stack.callback(netns.delete, name)
+                netns.create(name)
+                self.namespaces[minion.id] = name
 
         env = dict(os.environ)
         env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
@@ -165,7 +179,8 @@ class System:
             api_password=api_password,
         )
         for minion in self.spec.minions:
-            self.salt.add_minion(minion.id, netns=self.namespaces[minion.id],
+            self.salt.add_minion(minion.id, netns=self.namespaces.get(minion.id),
+                                 ruleset_file=self.ruleset_files.get(minion.id),
                                  pillar=subscriptions_pillar(minion.rules, backend=minion.backend))
         self._stack.callback(self.salt.stop)
         self._timed("start salt-master, salt-api and minions", self.salt.start)
@@ -210,7 +225,9 @@ class System:
                 "spec": spec}
 
     def allowed(self, minion_id, allowlist):
-        """The CIDRs that minion ``minion_id``'s kernel allows for ``allowlist`` ("cluster/name")."""
+        """The CIDRs that minion ``minion_id``'s kernel (or ruleset file) allows for ``allowlist`` ("cluster/name")."""
+        if self.spec.firewall_files:
+            return firewall.allowed_in_file(self.ruleset_files[minion_id], allowlist)
         return firewall.allowed(self.namespaces[minion_id], allowlist)
 
     def wait_allowed(self, minion_id, allowlist, expected, timeout=60):

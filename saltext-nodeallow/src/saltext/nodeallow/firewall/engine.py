@@ -19,8 +19,20 @@ OWNS = {"nftables": {"nft"}, "ipset": {"xtables", "ipset"}, "iptables": {"xtable
 
 
 def runner_for(opts):
-    """The command runner for this minion (inside ``nodeallow_netns`` when configured)."""
-    return command.Runner(opts.get("nodeallow_netns"))
+    """The command runner for this minion (inside ``nodeallow_netns``, or to ``nodeallow_ruleset_file``)."""
+    return command.Runner(
+        opts.get("nodeallow_netns"), ruleset_file=opts.get("nodeallow_ruleset_file")
+    )
+
+
+def _check_file_mode(runner, want):
+    """Refuse backends other than nftables when the minion writes its ruleset to a file."""
+    if runner.ruleset_file and want.backend != "nftables":
+        raise ValueError(
+            f"backend {want.backend} cannot write to nodeallow_ruleset_file ({runner.ruleset_file}); "
+            "only nftables can: set pillar nodeallow:backend to nftables or remove the option "
+            "from the minion config"
+        )
 
 
 def _tolerant(func, *args):
@@ -50,6 +62,9 @@ def stale_objects(runner, want, applied):
     for table in sorted(tables):
         for desc in _tolerant(_nft_existing, runner, table):
             stale.append(("nft", table, desc))
+    if runner.ruleset_file:
+        # The file stands in for the kernel, which holds no ipsets or chains of ours.
+        return stale
     if "xtables" not in owned:
         stale += [("xtables", None, d) for d in _tolerant(xtables.existing, runner)]
     if "ipset" not in owned:
@@ -118,6 +133,7 @@ def managed(opts, pillar, test=False):
     backend = BACKENDS[want.backend]
     try:
         runner = runner_for(opts)
+        _check_file_mode(runner, want)
         target = backend.target(want)
         changes = differences(target, backend.read(runner, want))
         stale = stale_objects(runner, want, store["applied"])
@@ -215,6 +231,7 @@ def show(opts, pillar):
     out["allowlists"] = _allowlist_summary(want)
     out["refused"] = want.refused
     runner = runner_for(opts)
+    _check_file_mode(runner, want)
     current = BACKENDS[want.backend].read(runner, want)
     out["applied"] = {
         "objects": sorted(current.objects),

@@ -4,6 +4,10 @@ Layout (docs/firewall.md): table ``inet <nft_table>`` holds sets ``a_<hash>_4`` 
 (``flags interval``, the allowlist's name in their comment) and base chain ``input`` (hook input,
 priority filter, policy accept) whose rules reference the sets. The whole table is rebuilt in one
 transaction, so no packet ever sees a half-filled set.
+
+With the minion option ``nodeallow_ruleset_file`` (demo and development only) the ruleset is written
+to that file instead of the kernel, and what was written is kept in ``<file>.json``, which stands in
+for ``nft -j list table`` when reading back.
 """
 
 import ipaddress
@@ -115,6 +119,9 @@ def read(runner, want):
 
 def read_table(runner, table):
     """Read table ``inet <table>`` into a :class:`Snapshot`."""
+    if runner.ruleset_file:
+        entry = _load_file_state(runner.ruleset_file).get(table)
+        return _snapshot_from_json(entry) if entry else Snapshot()
     proc = runner.run(["nft", "-j", "list", "table", "inet", table], check=False)
     if proc.returncode != 0:
         if "No such file or directory" in proc.stderr:
@@ -156,9 +163,95 @@ def _nft_file(runner, text, check_only):
         os.unlink(path)
 
 
+def _sidecar(path):
+    """The JSON file that records what was last written to ruleset file ``path``."""
+    return path + ".json"
+
+
+def _snapshot_to_json(snap):
+    """``snap`` as JSON-serialisable data (sets become sorted lists)."""
+    return {
+        "objects": sorted(snap.objects),
+        "lines": [list(line) for line in snap.lines],
+        "addresses": {
+            name: {str(f): sorted(fams.get(f, ())) for f in (4, 6)}
+            for name, fams in sorted(snap.addresses.items())
+        },
+    }
+
+
+def _snapshot_from_json(data):
+    """The :class:`Snapshot` recorded by :func:`_snapshot_to_json`."""
+    return Snapshot(
+        set(data["objects"]),
+        [tuple(line) for line in data["lines"]],
+        {name: {f: set(fams[str(f)]) for f in (4, 6)} for name, fams in data["addresses"].items()},
+    )
+
+
+def _load_file_state(path):
+    """``{table: {"text", "snapshot"...}}`` last written to ruleset file ``path`` (empty if none)."""
+    sidecar = _sidecar(path)
+    try:
+        with open(sidecar, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"cannot read {sidecar} (the record of nodeallow_ruleset_file): {exc}; "
+            "delete it and the ruleset file to start again"
+        ) from exc
+    tables = data.get("tables") if isinstance(data, dict) and data.get("format") == 1 else None
+    if not isinstance(tables, dict):
+        raise ValueError(
+            f"{sidecar} is not a nodeallow ruleset record (format 1); "
+            "delete it and the ruleset file to start again"
+        )
+    try:
+        for entry in tables.values():
+            _snapshot_from_json(entry)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"{sidecar} has a malformed table record ({exc!r}); delete it") from exc
+    return tables
+
+
+def _write_atomically(path, text):
+    """Replace ``path`` with ``text`` (mode 0644) so readers see the old or the new file, never half."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".nodeallow-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _write_file_state(path, tables):
+    """Write the ruleset of all ``tables`` to ``path`` and their snapshots to the sidecar."""
+    text = "".join(entry["text"] for _, entry in sorted(tables.items()))
+    _write_atomically(path, text)
+    _write_atomically(
+        _sidecar(path), json.dumps({"format": 1, "tables": tables}, indent=1, sort_keys=True) + "\n"
+    )
+
+
 def apply(runner, want):
     """Replace our table with ``want`` in one transaction, after ``nft -c`` validated it."""
     text = render(want)
+    if runner.ruleset_file:
+        tables = _load_file_state(runner.ruleset_file)
+        tables.pop(want.nft_table, None)
+        if want.rules:
+            tables[want.nft_table] = {"text": text, **_snapshot_to_json(target(want))}
+        _write_file_state(runner.ruleset_file, tables)
+        return
     _nft_file(runner, text, check_only=True)
     _nft_file(runner, text, check_only=False)
 
@@ -167,6 +260,9 @@ def remove(runner, table):
     """Delete table ``inet <table>`` if it exists (all our nft objects live in it)."""
     if not read_table(runner, table).is_empty():
         stub = desired_mod.Desired("nftables", "restrict", table, [], {}, [])
-        _nft_file(runner, render(stub), check_only=False)
+        if runner.ruleset_file:
+            apply(runner, stub)
+        else:
+            _nft_file(runner, render(stub), check_only=False)
         return [f"nft table inet {table}"]
     return []
