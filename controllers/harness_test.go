@@ -25,6 +25,7 @@ import (
 	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
 	"github.com/nodeallow/nodeallow/controllers/publisher"
+	"github.com/nodeallow/nodeallow/test/saltapistandin"
 )
 
 // Names shared by the controller tests.
@@ -88,7 +89,7 @@ func startController(tune ...controllerTuning) (stop func()) {
 }
 
 // testAllowlist returns an allowlist for the nodes labelled with pool, publishing to salt.
-func testAllowlist(name, pool string, salt *saltAPIStandIn) *nodeallowv1alpha1.NodeAllowlist {
+func testAllowlist(name, pool string, salt *saltapistandin.Server) *nodeallowv1alpha1.NodeAllowlist {
 	return &nodeallowv1alpha1.NodeAllowlist{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: nodeallowv1alpha1.NodeAllowlistSpec{
@@ -148,10 +149,10 @@ func summary(s protocol.Snapshot) string {
 }
 
 // summaries renders the snapshots salt received for allowlist name.
-func summaries(salt *saltAPIStandIn, name string) func() []string {
+func summaries(salt *saltapistandin.Server, name string) func() []string {
 	return func() []string {
 		var out []string
-		for _, s := range salt.snapshots(name) {
+		for _, s := range salt.SnapshotsFor(name) {
 			out = append(out, summary(s))
 		}
 		return out

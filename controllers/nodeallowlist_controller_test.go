@@ -16,18 +16,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
+	"github.com/nodeallow/nodeallow/test/saltapistandin"
 )
 
 // heartbeatDuration is how long the heartbeat test rewrites Node status.
 const heartbeatDuration = time.Minute
 
 var _ = Describe("NodeAllowlist controller", func() {
-	var salt *saltAPIStandIn
+	var salt *saltapistandin.Server
 
 	BeforeEach(func() {
-		salt = newSaltAPIStandIn(testSigningKey)
+		salt = saltapistandin.New(testSigningKey)
 		DeferCleanup(func() {
-			Expect(salt.problems()).To(BeEmpty(), "the controller sent bodies a receiver refuses")
+			Expect(salt.Problems()).To(BeEmpty(), "the controller sent bodies a receiver refuses")
 			salt.Close()
 		})
 	})
@@ -87,7 +88,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		Expect(got.Status.PublishedSequence).To(BeEquivalentTo(5))
 		Expect(got.Status.Nodes).To(BeEquivalentTo(1))
 		Expect(got.Status.Addresses).To(BeEquivalentTo(1))
-		Expect(got.Status.Digest).To(Equal(salt.snapshots(nal.Name)[4].Digest()))
+		Expect(got.Status.Digest).To(Equal(salt.SnapshotsFor(nal.Name)[4].Digest()))
 		Expect(got.Status.LastPublishedTime).NotTo(BeNil())
 		Expect(got.Status.LastError).To(BeEmpty())
 		Expect(eventNotes(nal.Name, ReasonPublished)()).NotTo(BeEmpty())
@@ -98,7 +99,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 			return k8sClient.Get(ctx, client.ObjectKeyFromObject(nal), &nodeallowv1alpha1.NodeAllowlist{})
 		}, 15*time.Second).Should(Satisfy(apierrors.IsNotFound))
 		Expect(summaries(salt, nal.Name)()).To(Equal(append(want, "retirement 6 []")))
-		Expect(salt.snapshots(nal.Name)[5].Cluster).To(Equal(testClusterName))
+		Expect(salt.SnapshotsFor(nal.Name)[5].Cluster).To(Equal(testClusterName))
 		Eventually(eventNotes(nal.Name, EventRetired)).ShouldNot(BeEmpty())
 	})
 
@@ -111,8 +112,8 @@ var _ = Describe("NodeAllowlist controller", func() {
 		for i := range 10 {
 			nodes = append(nodes, createNode(fmt.Sprintf("heartbeat-%d", i), pool, fmt.Sprintf("10.3.0.%d", i+1)))
 		}
-		Eventually(func() int { return len(salt.snapshots(nal.Name)) }, 15*time.Second).Should(Equal(1))
-		requestsBefore := salt.requestCount()
+		Eventually(func() int { return len(salt.SnapshotsFor(nal.Name)) }, 15*time.Second).Should(Equal(1))
+		requestsBefore := salt.Requests()
 		receivedBefore := counterValue(nodeEventsTotal.WithLabelValues(stageReceived))
 		passedBefore := counterValue(nodeEventsTotal.WithLabelValues(stagePassed))
 
@@ -144,7 +145,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		// Give the last events time to arrive before counting.
 		Eventually(func() float64 { return counterValue(nodeEventsTotal.WithLabelValues(stageReceived)) - receivedBefore }, 10*time.Second).
 			Should(BeNumerically(">=", updates))
-		Consistently(salt.requestCount, 3*time.Second).Should(Equal(requestsBefore), "a heartbeat caused a publish")
+		Consistently(salt.Requests, 3*time.Second).Should(Equal(requestsBefore), "a heartbeat caused a publish")
 		Expect(counterValue(nodeEventsTotal.WithLabelValues(stagePassed))-passedBefore).To(BeZero(), "the predicate passed a heartbeat")
 		GinkgoWriter.Printf("%d heartbeat updates, 0 passed, 0 publishes\n", updates)
 	})
@@ -181,16 +182,16 @@ var _ = Describe("NodeAllowlist controller", func() {
 		burst := time.Since(start)
 
 		Eventually(func() int {
-			snaps := salt.snapshots(nal.Name)
+			snaps := salt.SnapshotsFor(nal.Name)
 			if len(snaps) == 0 {
 				return 0
 			}
 			return len(snaps[len(snaps)-1].Addresses)
 		}, 30*time.Second).Should(Equal(total), "the last publish is not complete")
-		Consistently(func() int { return len(salt.snapshots(nal.Name)) }, 2*debounceMin).Should(Equal(len(salt.snapshots(nal.Name))))
+		Consistently(func() int { return len(salt.SnapshotsFor(nal.Name)) }, 2*debounceMin).Should(Equal(len(salt.SnapshotsFor(nal.Name))))
 
 		limit := int(math.Ceil(burst.Seconds()/debounceMin.Seconds())) + 2
-		snaps := salt.snapshots(nal.Name)
+		snaps := salt.SnapshotsFor(nal.Name)
 		GinkgoWriter.Printf("burst of %d creations took %s: %d publishes (limit %d)\n", total, burst, len(snaps), limit)
 		Expect(len(snaps)).To(BeNumerically("<=", limit))
 		if burst > 3*debounceMax {
@@ -208,16 +209,16 @@ var _ = Describe("NodeAllowlist controller", func() {
 		createAllowlist(nal)
 		createNode("restart-a", pool, "10.4.0.1")
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{"snapshot 1 [10.4.0.1/32]"}))
-		firstDigest := salt.snapshots(nal.Name)[0].Digest()
+		firstDigest := salt.SnapshotsFor(nal.Name)[0].Digest()
 		stop()
 
 		By("a new manager re-sends sequence 1 unchanged")
 		stop = startController()
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{"snapshot 1 [10.4.0.1/32]", "snapshot 1 [10.4.0.1/32]"}))
-		Expect(salt.snapshots(nal.Name)[1].Digest()).To(Equal(firstDigest))
+		Expect(salt.SnapshotsFor(nal.Name)[1].Digest()).To(Equal(firstDigest))
 
 		By("a change that salt-api fails to take is recorded as sequence 2, not acknowledged")
-		salt.fail(http.StatusServiceUnavailable, "master is restarting")
+		salt.Fail(http.StatusServiceUnavailable, "master is restarting")
 		createNode("restart-b", pool, "10.4.0.2")
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Reason }, 20*time.Second).
 			Should(Equal(ReasonPublishFailed))
@@ -228,7 +229,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		stop()
 
 		By("the next manager sends that same sequence 2 once salt-api is back")
-		salt.fail(0, "")
+		salt.Fail(0, "")
 		startController()
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{
 			"snapshot 1 [10.4.0.1/32]", "snapshot 1 [10.4.0.1/32]", "snapshot 2 [10.4.0.1/32 10.4.0.2/32]",
@@ -290,7 +291,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Message }, 20*time.Second).
 			Should(ContainSubstring(`Secret ` + testNamespace + `/secrets-key has no key "hmac"`))
 		Eventually(eventNotes(nal.Name, ReasonSecretNotFound)).Should(ContainElement(ContainSubstring(`"hmac"`)))
-		Expect(salt.requestCount()).To(BeZero())
+		Expect(salt.Requests()).To(BeZero())
 
 		By("adding the key: the backoff retry publishes without any other trigger")
 		secret.Data["hmac"] = testSigningKey
@@ -315,16 +316,16 @@ var _ = Describe("NodeAllowlist controller", func() {
 		// The Node comes after the allowlist, so exactly one change leads to exactly one publish.
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 10*time.Second).
 			Should(Equal(ReasonBelowMinimum))
-		salt.fail(http.StatusBadRequest, "schema: the cluster test-cluster has no signing key on this master")
+		salt.Fail(http.StatusBadRequest, "schema: the cluster test-cluster has no signing key on this master")
 		createNode("refused-a", map[string]string{testPoolLabel: "refused"}, "10.7.0.1")
 		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionPublished) }, 15*time.Second).
 			Should(And(HaveField("Reason", ReasonRefused), HaveField("Message", ContainSubstring("has no signing key on this master"))))
 		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason).To(Equal(ReasonRefused))
 		Eventually(eventNotes(nal.Name, ReasonRefused)).ShouldNot(BeEmpty())
-		Consistently(salt.requestCount, 3*time.Second).Should(Equal(1), "a refusal was retried")
+		Consistently(salt.Requests, 3*time.Second).Should(Equal(1), "a refusal was retried")
 
 		By("salt-api accepting again; the deletion still retires")
-		salt.fail(0, "")
+		salt.Fail(0, "")
 		Expect(k8sClient.Delete(ctx, nal)).To(Succeed())
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{"retirement 2 []"}))
 	})
@@ -346,18 +347,18 @@ var _ = Describe("NodeAllowlist controller", func() {
 		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) { n.Spec.DryRun, n.Spec.Suspend = false, true })
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 10*time.Second).
 			Should(Equal(ReasonSuspended))
-		Consistently(salt.requestCount, 2*time.Second).Should(BeZero())
+		Consistently(salt.Requests, 2*time.Second).Should(BeZero())
 
 		By("resumed")
 		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) { n.Spec.Suspend = false })
 		Eventually(summaries(salt, nal.Name), 10*time.Second).Should(Equal([]string{"snapshot 1 [10.8.0.1/32]"}))
 
 		By("pointing the allowlist at another salt-api: it gets the same sequence at once")
-		other := newSaltAPIStandIn(testSigningKey)
+		other := saltapistandin.New(testSigningKey)
 		DeferCleanup(other.Close)
 		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) { n.Spec.Salt.URL = other.URL() })
 		Eventually(summaries(other, nal.Name), 10*time.Second).Should(Equal([]string{"snapshot 1 [10.8.0.1/32]"}))
-		Expect(other.problems()).To(BeEmpty())
+		Expect(other.Problems()).To(BeEmpty())
 
 		By("deleting it while suspended: no retirement, and it goes away")
 		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) { n.Spec.Suspend = true })

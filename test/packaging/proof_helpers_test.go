@@ -17,6 +17,7 @@ import (
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
+	"github.com/nodeallow/nodeallow/test/saltapistandin"
 )
 
 // poll calls check every 100ms until it returns nil or timeout passes, and
@@ -52,14 +53,14 @@ func createNode(t *testing.T, name string, labels map[string]string, addrs ...st
 
 // createAllowlist creates a NodeAllowlist that selects the proof Nodes'
 // InternalIPs and publishes to salt with a short debounce.
-func createAllowlist(t *testing.T, name string, salt *saltAPIStandIn) {
+func createAllowlist(t *testing.T, name string, salt *saltapistandin.Server) {
 	t.Helper()
 	nal := &nodeallowv1alpha1.NodeAllowlist{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: nodeallowv1alpha1.NodeAllowlistSpec{
 			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{proofNodeLabel: "true"}},
 			Salt: nodeallowv1alpha1.SaltTarget{
-				URL:                 salt.server.URL,
+				URL:                 salt.URL(),
 				AllowInsecureHTTP:   true,
 				SigningKeySecretRef: nodeallowv1alpha1.SecretKeySelector{Name: proofSecret, Key: "signing-key"},
 			},
@@ -95,12 +96,12 @@ func forceDelete(t *testing.T, name string) {
 
 // waitForSnapshot waits until salt-api received a snapshot (or retirement) of
 // name with exactly the given addresses, and returns it.
-func waitForSnapshot(salt *saltAPIStandIn, name string, kind protocol.Kind, timeout time.Duration, addrs ...string) (protocol.Snapshot, error) {
+func waitForSnapshot(salt *saltapistandin.Server, name string, kind protocol.Kind, timeout time.Duration, addrs ...string) (protocol.Snapshot, error) {
 	want := slices.Clone(addrs)
 	slices.Sort(want)
 	var found protocol.Snapshot
 	err := poll(timeout, func() error {
-		snaps := salt.snapshots()
+		snaps := salt.Snapshots()
 		for i := len(snaps) - 1; i >= 0; i-- {
 			s := snaps[i]
 			if s.Allowlist == name && s.Kind == kind && slices.Equal(prefixStrings(s.Addresses), want) {
@@ -115,7 +116,7 @@ func waitForSnapshot(salt *saltAPIStandIn, name string, kind protocol.Kind, time
 		for _, s := range snaps {
 			got = append(got, fmt.Sprintf("%s %s #%d %v", s.Kind, s.Allowlist, s.Sequence, prefixStrings(s.Addresses)))
 		}
-		return fmt.Errorf("salt-api got no %s of %s with %v within %s; it got %v (refused: %v)", kind, name, want, timeout, got, salt.refusals())
+		return fmt.Errorf("salt-api got no %s of %s with %v within %s; it got %v (refused: %v)", kind, name, want, timeout, got, salt.Problems())
 	})
 	return found, err
 }

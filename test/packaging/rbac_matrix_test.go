@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodeallow/nodeallow/test/saltapistandin"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -29,7 +30,7 @@ func TestRBACMatrix(t *testing.T) {
 		ok := t.Run(r.String(), func(t *testing.T) {
 			restore := removeVerb(t, r)
 			defer restore()
-			salt := newSaltAPIStandIn(t, []byte(proofSigningKey))
+			salt := saltapistandin.NewForTest(t, []byte(proofSigningKey))
 			p := rig.start(t)
 			name := fmt.Sprintf("matrix-%d", n)
 			defer forceDelete(t, name)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
+	"github.com/nodeallow/nodeallow/test/saltapistandin"
 )
 
 // metricsAddressArg stands for the metrics address in the chart's arguments
@@ -126,7 +127,7 @@ func TestRBACProof(t *testing.T) {
 	rig := setUpProof(t)
 
 	t.Run("chart RBAC is enough", func(t *testing.T) {
-		salt := newSaltAPIStandIn(t, []byte(proofSigningKey))
+		salt := saltapistandin.NewForTest(t, []byte(proofSigningKey))
 		p := rig.start(t)
 		name := "proof-full"
 		defer forceDelete(t, name)
@@ -140,7 +141,7 @@ func TestRBACProof(t *testing.T) {
 		if l, ok := p.findLine("forbidden"); ok {
 			t.Errorf("with the chart's RBAC the controller logged a Forbidden error:\n%s", l.Raw)
 		}
-		if r := salt.refusals(); len(r) > 0 {
+		if r := salt.Problems(); len(r) > 0 {
 			t.Errorf("the salt-api stand-in refused requests: %v", r)
 		}
 	})
@@ -149,7 +150,7 @@ func TestRBACProof(t *testing.T) {
 		t.Run("without "+rm.rule.String(), func(t *testing.T) {
 			restore := removeVerb(t, rm.rule)
 			defer restore()
-			salt := newSaltAPIStandIn(t, []byte(proofSigningKey))
+			salt := saltapistandin.NewForTest(t, []byte(proofSigningKey))
 			p := rig.start(t, rm.env...)
 			name := "proof-" + rm.slug
 			// Deferred calls run in reverse: stop the controller, then clean up, then restore the rule.
@@ -194,7 +195,7 @@ func TestRBACProof(t *testing.T) {
 // and an Event; a node joins and leaves, each a new snapshot; deleting the
 // allowlist publishes its retirement and lets it go. It returns the first
 // step that failed.
-func exercise(t *testing.T, salt *saltAPIStandIn, name string, timeout time.Duration) error {
+func exercise(t *testing.T, salt *saltapistandin.Server, name string, timeout time.Duration) error {
 	createAllowlist(t, name, salt)
 	snap, err := waitForSnapshot(salt, name, protocol.KindSnapshot, timeout, "10.0.0.1/32", "fd00::1/128")
 	if err != nil {

@@ -1,4 +1,9 @@
-package controllers
+// Package saltapistandin is an httptest stand-in for salt-api's /hook endpoint
+// (webhook auth off) for tests of one layer: it checks what salt-api and the
+// nodeallow runner check (Content-Length, signature, tag, strict body) and
+// records every snapshot once all its chunks arrived. The real salt-api runs in
+// the end-to-end tests; this never proves a feature on its own.
+package saltapistandin
 
 import (
 	"encoding/json"
@@ -9,15 +14,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 )
 
-// saltAPIStandIn is an httptest stand-in for salt-api's /hook endpoint that
-// checks what a receiver checks (Content-Length, signature, body, tag) and
-// records every snapshot once all its chunks arrived. It can be told to answer
-// with an error status. The real salt-api comes in the end-to-end tests.
-type saltAPIStandIn struct {
+// Server is one running stand-in salt-api.
+type Server struct {
 	server *httptest.Server
 	key    []byte
 
@@ -27,32 +30,47 @@ type saltAPIStandIn struct {
 	requests int
 	pending  map[string][]*protocol.Body
 	received []protocol.Snapshot
-	invalid  []string // why bodies were refused by the stand-in itself
+	problems []string // why bodies were refused by the stand-in itself
 }
 
-func newSaltAPIStandIn(key []byte) *saltAPIStandIn {
-	s := &saltAPIStandIn{key: key, pending: map[string][]*protocol.Body{}}
+// New starts a stand-in that verifies signatures with key; Close stops it.
+func New(key []byte) *Server {
+	s := &Server{key: key, pending: map[string][]*protocol.Body{}}
 	s.server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
 
-func (s *saltAPIStandIn) URL() string { return s.server.URL }
+// NewForTest is New with Close registered as t's cleanup.
+func NewForTest(t testing.TB, key []byte) *Server {
+	s := New(key)
+	t.Cleanup(s.Close)
+	return s
+}
 
-func (s *saltAPIStandIn) Close() { s.server.Close() }
+// URL is the stand-in's base URL (plain http: targets need salt.allowInsecureHTTP).
+func (s *Server) URL() string { return s.server.URL }
 
-// failNext makes every following request fail with status and message (0 accepts again).
-func (s *saltAPIStandIn) fail(status int, message string) {
+// Close stops the stand-in.
+func (s *Server) Close() { s.server.Close() }
+
+// Fail makes every following request fail with status and message; status 0 accepts again.
+func (s *Server) Fail(status int, message string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failWith, s.failBody = status, message
 }
 
-// snapshots returns the complete snapshots received for one allowlist, in arrival order.
-func (s *saltAPIStandIn) snapshots(allowlist string) []protocol.Snapshot {
+// Snapshots returns every complete snapshot (and retirement) received, in arrival order.
+func (s *Server) Snapshots() []protocol.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return append([]protocol.Snapshot(nil), s.received...)
+}
+
+// SnapshotsFor returns the complete snapshots received for one allowlist, in arrival order.
+func (s *Server) SnapshotsFor(allowlist string) []protocol.Snapshot {
 	var out []protocol.Snapshot
-	for _, snap := range s.received {
+	for _, snap := range s.Snapshots() {
 		if snap.Allowlist == allowlist {
 			out = append(out, snap)
 		}
@@ -60,21 +78,21 @@ func (s *saltAPIStandIn) snapshots(allowlist string) []protocol.Snapshot {
 	return out
 }
 
-// requestCount returns how many hook requests arrived, accepted or not.
-func (s *saltAPIStandIn) requestCount() int {
+// Requests returns how many hook requests arrived, accepted or not.
+func (s *Server) Requests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests
 }
 
-// problems returns why the stand-in refused bodies that a correct client never sends.
-func (s *saltAPIStandIn) problems() []string {
+// Problems returns why the stand-in refused bodies; a correct client causes none.
+func (s *Server) Problems() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]string(nil), s.invalid...)
+	return append([]string(nil), s.problems...)
 }
 
-func (s *saltAPIStandIn) serve(w http.ResponseWriter, req *http.Request) {
+func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
@@ -85,7 +103,7 @@ func (s *saltAPIStandIn) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if err := s.accept(req); err != nil {
-		s.invalid = append(s.invalid, err.Error())
+		s.problems = append(s.problems, err.Error())
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -94,7 +112,7 @@ func (s *saltAPIStandIn) serve(w http.ResponseWriter, req *http.Request) {
 }
 
 // accept checks one hook request as salt-api and the nodeallow runner would, and records it.
-func (s *saltAPIStandIn) accept(req *http.Request) error {
+func (s *Server) accept(req *http.Request) error {
 	if req.Method != http.MethodPost {
 		return fmt.Errorf("method %s, want POST", req.Method)
 	}
@@ -117,9 +135,9 @@ func (s *saltAPIStandIn) accept(req *http.Request) error {
 		return fmt.Errorf("decoding body: %w", err)
 	}
 	if body.Cluster != parts[1] || body.Allowlist != parts[2] {
-		return fmt.Errorf("body names %s/%s, tag %s/%s", body.Cluster, body.Allowlist, parts[1], parts[2])
+		return fmt.Errorf("body names %s/%s, path %s/%s", body.Cluster, body.Allowlist, parts[1], parts[2])
 	}
-	key := fmt.Sprintf("%s/%s/%d", body.Cluster, body.Allowlist, body.Sequence)
+	key := fmt.Sprintf("%s/%s/%s/%d", body.Kind, body.Cluster, body.Allowlist, body.Sequence)
 	s.pending[key] = append(s.pending[key], body)
 	snap, err := protocol.Assemble(s.pending[key])
 	if errors.Is(err, protocol.ErrIncomplete) {
