@@ -5,16 +5,15 @@ would have loaded there (plus a ``.json`` record it reads back), and the tests r
 """
 
 import json
-import os
 import stat
 
 import pytest
 
-from tests.integration.test_state import STATE_ID
 from tests.integration.test_state import V4
 from tests.integration.test_state import V6
 from tests.integration.test_state import pillar
 from tests.integration.test_state import split
+from tests.support import firewall as fw
 
 
 @pytest.fixture(scope="module")
@@ -36,25 +35,14 @@ def ruleset(file_minion, ruleset_dir):
     for stale in (path, ruleset_dir / "nodeallow.nft.json"):
         if stale.exists():
             stale.unlink()
-    store = os.path.join(file_minion.config["cachedir"], "nodeallow", "last-good.json")
-    if os.path.exists(store):
-        os.unlink(store)
+    fw.remove_last_good(file_minion)
     return path
 
 
 @pytest.fixture
 def apply(salt_cli, file_minion):
     """``apply(pillar_data, test=False)`` runs the state on the file minion and returns its return."""
-
-    def run(data, test=False):
-        args = ["state.single", "nodeallow.managed", "name=nodeallow", f"pillar={json.dumps(data)}"]
-        if test:
-            args.append("test=True")
-        ret = salt_cli.run(*args, minion_tgt=file_minion.id)
-        assert isinstance(ret.data, dict) and STATE_ID in ret.data, ret
-        return ret.data[STATE_ID]
-
-    return run
+    return fw.state_applier(salt_cli, file_minion)
 
 
 def file_sets(path):

@@ -2,18 +2,14 @@
 
 One minion (``nodeallow_netns`` in its config) serves every test; each test starts from an empty
 namespace and an empty last-known-good store. Pillar is passed to ``state.single`` with ``pillar=``,
-as the runner does for snapshots. Assertions read the kernel inside the namespace.
+standing in for what the ext_pillar serves (the master-side tests cover that path). Assertions read the kernel inside the namespace.
 """
-
-import json
-import os
 
 import pytest
 
 from tests.support import firewall as fw
 from tests.support import netns as netns_support
 
-STATE_ID = "nodeallow_|-nodeallow_|-nodeallow_|-managed"
 V4 = ["192.0.2.10/32", "198.51.100.0/24"]
 V6 = ["2001:db8::10/128"]
 
@@ -67,25 +63,14 @@ def ns(fw_netns, fw_minion):
     """The minion's namespace, emptied (nft, iptables, ipset) with the store removed, before each test."""
     fw_netns.run(["nft", "flush", "ruleset"])
     fw_netns.run(["ipset", "destroy"])
-    store = os.path.join(fw_minion.config["cachedir"], "nodeallow", "last-good.json")
-    if os.path.exists(store):
-        os.unlink(store)
+    fw.remove_last_good(fw_minion)
     return fw_netns
 
 
 @pytest.fixture
 def apply(salt_cli, fw_minion):
     """``apply(pillar_data, test=False)`` runs the state on the minion and returns its state return."""
-
-    def run(data, test=False):
-        args = ["state.single", "nodeallow.managed", "name=nodeallow", f"pillar={json.dumps(data)}"]
-        if test:
-            args.append("test=True")
-        ret = salt_cli.run(*args, minion_tgt=fw_minion.id)
-        assert isinstance(ret.data, dict) and STATE_ID in ret.data, ret
-        return ret.data[STATE_ID]
-
-    return run
+    return fw.state_applier(salt_cli, fw_minion)
 
 
 def kernel(ns, backend):

@@ -1,6 +1,8 @@
 """Read the nodeallow state's kernel objects back inside a test namespace, independently of the backends."""
 
 import ipaddress
+import json
+import os
 import shlex
 
 
@@ -118,3 +120,27 @@ def tcp_connects(ns, source, destination, port, timeout=1.0):
         timeout=timeout + 10,
     )
     return proc.returncode == 0
+
+
+STATE_ID = "nodeallow_|-nodeallow_|-nodeallow_|-managed"
+
+
+def state_applier(salt_cli, minion):
+    """``apply(pillar_data, test=False)``: run ``nodeallow.managed`` on ``minion`` and return its state return."""
+
+    def apply(data, test=False):
+        args = ["state.single", "nodeallow.managed", "name=nodeallow", f"pillar={json.dumps(data)}"]
+        if test:
+            args.append("test=True")
+        ret = salt_cli.run(*args, minion_tgt=minion.id)
+        assert isinstance(ret.data, dict) and STATE_ID in ret.data, ret
+        return ret.data[STATE_ID]
+
+    return apply
+
+
+def remove_last_good(minion):
+    """Delete ``minion``'s last-known-good store, so a test starts without one."""
+    store = os.path.join(minion.config["cachedir"], "nodeallow", "last-good.json")
+    if os.path.exists(store):
+        os.unlink(store)

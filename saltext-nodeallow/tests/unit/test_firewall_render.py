@@ -2,6 +2,7 @@
 
 import pytest
 
+from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import desired
 from saltext.nodeallow.firewall import ipset
 from saltext.nodeallow.firewall import iptables
@@ -115,7 +116,7 @@ def test_wrong_digest_refused():
     lists = {
         "prod/workers": {
             "sequence": 1,
-            "digest": desired.digest(["10.0.0.9/32"]),
+            "digest": protocol.digest(["10.0.0.9/32"]),
             "addresses": ["10.0.0.1/32"],
         }
     }
@@ -127,7 +128,7 @@ def test_matching_digest_and_canonical_form():
     good = ["10.0.0.1/32", "fd00::1/128"]
     want = build(
         allowlists={
-            "prod/workers": {"sequence": 1, "digest": desired.digest(good), "addresses": good}
+            "prod/workers": {"sequence": 1, "digest": protocol.digest(good), "addresses": good}
         }
     )
     assert want.allowlists["prod/workers"].addresses == tuple(good)
@@ -151,7 +152,7 @@ def test_empty_unknown_and_last_good():
     good = {
         "prod/workers": {
             "sequence": 3,
-            "digest": desired.digest(["10.0.0.5/32"]),
+            "digest": protocol.digest(["10.0.0.5/32"]),
             "addresses": ["10.0.0.5/32"],
         }
     }

@@ -4,11 +4,11 @@ Nothing here runs a command: the result is a :class:`Desired` that the backends 
 """
 
 import dataclasses
-import hashlib
 import ipaddress
 import re
 import socket
 
+from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import naming
 
 BACKENDS = ("nftables", "ipset", "iptables")
@@ -19,8 +19,6 @@ MAX_PORT_ITEMS = 64
 MAX_ADDRESSES = 500000
 MAX_COMMENT = 200
 
-_DNS_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
-_ALLOWLIST_RE = re.compile(rf"({_DNS_LABEL})/({_DNS_LABEL})")
 _NFT_TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 _PORT_RANGE_RE = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
@@ -124,14 +122,12 @@ def merge_ranges(ranges):
     return tuple(merged)
 
 
-def digest(addresses):
-    """The protocol digest of a canonical address list: ``sha256:`` + hex of ``<entry>\\n``…."""
-    return "sha256:" + hashlib.sha256("".join(f"{a}\n" for a in addresses).encode()).hexdigest()
-
-
 def valid_allowlist_name(name):
-    """Whether ``name`` is ``<dns-label>/<dns-label>``."""
-    return isinstance(name, str) and _ALLOWLIST_RE.fullmatch(name) is not None
+    """Whether ``name`` is ``<dns-label>/<dns-label>`` (cluster/allowlist, as the wire protocol names them)."""
+    if not isinstance(name, str) or name.count("/") != 1:
+        return False
+    cluster, allowlist = name.split("/")
+    return protocol.is_dns_label(cluster) and protocol.is_dns_label(allowlist)
 
 
 def parse_prefix(value):
@@ -327,7 +323,7 @@ def _record(name, raw, problems):
         return None
     if retired:
         addresses = ()
-    computed = digest(addresses)
+    computed = protocol.digest(addresses)
     if given_digest is not None and not retired and given_digest != computed:
         problems.append(
             f"{where}: digest {given_digest} does not match its addresses ({computed}); "

@@ -11,6 +11,7 @@ import os
 import tempfile
 import time
 
+from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import desired
 
 FILE_NAME = "last-good.json"
@@ -50,7 +51,7 @@ def load(cachedir):
             addresses = desired.canonical_addresses(record["addresses"], name)
             allowlists[name] = {
                 "sequence": int(record["sequence"]),
-                "digest": desired.digest(addresses),
+                "digest": protocol.digest(addresses),
                 "addresses": list(addresses),
             }
         except (KeyError, TypeError, ValueError) as exc:
