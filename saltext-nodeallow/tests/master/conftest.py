@@ -45,6 +45,7 @@ def nodeallow_master_config(api_port, pillar_root, keys, **nodeallow_settings):
             **nodeallow_settings,
         },
         "ext_pillar": [{"nodeallow": {}}],
+        "engines": [{"nodeallow": {}}],
         "pillar_roots": {"base": [str(pillar_root)]},
         "reactor": [{"salt/netapi/hook/nodeallow/*": [str(REACTOR_FILE)]}],
     }
@@ -66,7 +67,7 @@ def pillar_files(salt_factories_default_root_dir):
 def nodeallow_master(salt_factories, signing_keys, pillar_files):
     """A running salt-master configured as the nodeallow master, shared by the master-side tests."""
     config = nodeallow_master_config(
-        ports.get_unused_localhost_port(), pillar_files.root, signing_keys, apply_timeout=90
+        ports.get_unused_localhost_port(), pillar_files.root, signing_keys
     )
     factory = salt_factories.salt_master_daemon(random_string("na-master-"), overrides=config)
     with factory.started():
@@ -119,6 +120,19 @@ def na_salt_cli(nodeallow_master):
 def na_run_cli(nodeallow_master):
     """The ``salt-run`` command line of the nodeallow master."""
     return nodeallow_master.salt_run_cli(timeout=120)
+
+
+@pytest.fixture
+def reindex(na_run_cli):
+    """``reindex()``: rebuild the subscriber index after a test changed pillar files (docs/salt.md)."""
+
+    def run():
+        """Run ``salt-run nodeallow.reindex`` and return the subscribers it found."""
+        ret = na_run_cli.run("nodeallow.reindex", "--out=json")
+        assert ret.returncode == 0, ret
+        return ret.data["subscribers"]
+
+    return run
 
 
 @pytest.fixture

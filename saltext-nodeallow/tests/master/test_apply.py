@@ -29,12 +29,13 @@ def firewalled_minion(nodeallow_minions, netns, pillar_files):
 
 
 def test_ingest_applies_the_state_to_exactly_the_subscribers(
-    publisher, na_events, nodeallow_master, pillar_files, firewalled_minion, bystander, netns, allowlist_name
+    publisher, na_events, nodeallow_master, pillar_files, firewalled_minion, bystander, netns, allowlist_name, reindex
 ):
     """Snapshots grow and shrink the nft sets of the subscribed minion; a retirement removes them."""
     name = f"prod/{allowlist_name}"
     pillar_files.subscribe(firewalled_minion.id, name, ports=(5432,))
     pillar_files.clear(bystander.id)
+    reindex()
 
     first = ["192.0.2.10/32", "198.51.100.0/24", "2001:db8::10/128"]
     publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 1, first))

@@ -33,6 +33,13 @@ def problems(**kwargs):
     return " | ".join(info.value.problems)
 
 
+def held(allowlists, last_good=None):
+    """Why ``desired.build`` holds prod/workers (fails if it applies the pillar copy)."""
+    want = build(allowlists=allowlists, last_good=last_good)
+    assert "prod/workers" in want.held, want
+    return want.held["prod/workers"]
+
+
 @pytest.mark.parametrize(
     "ports, expected",
     [
@@ -85,9 +92,9 @@ def test_bad_rules_refused(rule, needle):
     ],
 )
 def test_bad_addresses_refused(address, needle):
-    """Addresses are parsed as strict CIDR; anything else is refused."""
+    """Addresses are parsed as strict CIDR; anything else holds that allowlist."""
     lists = {"prod/workers": {"sequence": 1, "addresses": ["10.0.0.2/32", address]}}
-    assert needle in problems(allowlists=lists)
+    assert needle in held(lists)
 
 
 def test_fast_parser_agrees_with_ipaddress():
@@ -120,7 +127,7 @@ def test_wrong_digest_refused():
             "addresses": ["10.0.0.1/32"],
         }
     }
-    assert "does not match its addresses" in problems(allowlists=lists)
+    assert "does not match its addresses" in held(lists)
 
 
 def test_matching_digest_and_canonical_form():
@@ -144,11 +151,12 @@ def test_policy_accept_needs_an_xtables_backend():
 
 
 def test_empty_unknown_and_last_good():
-    """Empty and unknown allowlists are refused; a missing one falls back to the last-known-good copy."""
+    """Empty and unknown allowlists are held: the last-known-good copy stays in effect, or their rules stay out."""
     empty = build(allowlists={"prod/workers": {"sequence": 2, "addresses": []}})
-    assert "is empty" in empty.refused[0]
+    assert "is empty" in empty.held["prod/workers"]
+    assert empty.rules == [] and "prod/workers" not in empty.allowlists
     unknown = build(allowlists={})
-    assert "is unknown" in unknown.refused[0]
+    assert "unknown" in unknown.held["prod/workers"] and unknown.rules == []
     good = {
         "prod/workers": {
             "sequence": 3,
@@ -157,15 +165,33 @@ def test_empty_unknown_and_last_good():
         }
     }
     fallback = build(allowlists={}, last_good=good)
-    assert not fallback.refused
+    assert "unknown" in fallback.held["prod/workers"]
     assert fallback.allowlists["prod/workers"].source == "last-good"
     assert fallback.allowlists["prod/workers"].addresses == ("10.0.0.5/32",)
+    assert [r.allowlist for r in fallback.rules] == ["prod/workers"]
+
+
+def test_one_bad_allowlist_never_holds_the_others():
+    """An invalid, empty or unknown allowlist is held alone; every other subscribed allowlist applies."""
+    rules = [{"allowlist": name, "ports": [5432]} for name in ("prod/workers", "beta/workers", "gamma/w", "delta/w")]
+    lists = {
+        "prod/workers": {"sequence": 4, "addresses": ["10.0.0.1/32"]},
+        "beta/workers": {"sequence": 2, "addresses": ["10.0.0.1/24"]},  # host bits set
+        "gamma/w": {"sequence": 1, "addresses": []},
+        # delta/w is not in pillar (never published)
+        "nobody/subscribes": {"sequence": "garbage"},  # no rule uses it: never read
+    }
+    want = build(rules=rules, allowlists=lists)
+    assert sorted(want.held) == ["beta/workers", "delta/w", "gamma/w"]
+    assert "host bits" in want.held["beta/workers"]
+    assert [r.allowlist for r in want.rules] == ["prod/workers"]
+    assert want.allowlists["prod/workers"].addresses == ("10.0.0.1/32",)
 
 
 def test_retired_allowlist_drops_its_rules():
     """A retired allowlist keeps its sequence but no rule uses it."""
     want = build(allowlists={"prod/workers": {"sequence": 8, "retired": True, "addresses": []}})
-    assert want.rules == [] and not want.refused
+    assert want.rules == [] and not want.held
     assert want.allowlists["prod/workers"].sequence == 8
 
 

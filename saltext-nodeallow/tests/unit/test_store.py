@@ -48,15 +48,28 @@ def test_records_survive_a_new_store_object(store):
     assert again.get("prod", "workers")["sequence"] == 3
 
 
-def test_applies_merge_per_minion(store):
-    """Apply results merge by minion id."""
-    store.record_applies("prod", "w", {"a": {"sequence": 1, "result": True}})
-    store.record_applies("prod", "w", {"b": {"sequence": 1, "result": False}})
-    store.record_applies("prod", "w", {"a": {"sequence": 2, "result": True}})
+def test_applies_merge_per_minion_and_never_go_back(store):
+    """Apply results merge by minion id; one from an older job never replaces a newer one."""
+    store.record_applies("prod", "w", {"a": {"sequence": 1, "result": True, "jid": "20261201000000000001"}})
+    store.record_applies("prod", "w", {"b": {"sequence": 1, "result": False, "jid": "20261201000000000001"}})
+    store.record_applies("prod", "w", {"a": {"sequence": 3, "result": True, "jid": "20261201000000000003"}})
+    # The job of sequence 2 finishes last: it must not make minion a look older.
+    kept = store.record_applies("prod", "w", {"a": {"sequence": 2, "result": True, "jid": "20261201000000000002"}})
+    assert kept == {}
     assert store.get_applies("prod", "w") == {
-        "a": {"sequence": 2, "result": True},
-        "b": {"sequence": 1, "result": False},
+        "a": {"sequence": 3, "result": True, "jid": "20261201000000000003"},
+        "b": {"sequence": 1, "result": False, "jid": "20261201000000000001"},
     }
+
+
+def test_sequences_summary_follows_the_records(store):
+    """put() keeps the sequence summary; a record flushed by hand drops out of it."""
+    store.put(record("prod", "a", 4, ["10.0.0.1/32"]))
+    store.put(record("prod", "b", 9, ["10.0.0.2/32"]))
+    store.put(record("prod", "a", 5, ["10.0.0.3/32"]))
+    assert store.sequences() == {"prod/a": 5, "prod/b": 9}
+    store.cache.flush(nodeallow_store.ALLOWLISTS_BANK, "prod.b")
+    assert store.sequences() == {"prod/a": 5}
 
 
 def test_chunks_are_kept_per_sequence_and_index(store):

@@ -16,6 +16,8 @@ def master_config(*, clusters, reactor_file, api_port, users_file, api_user):
             "clusters": {name: {"signing_key": key} for name, key in sorted(clusters.items())},
         },
         "ext_pillar": [{"nodeallow": {}}],
+        # The reconcile loop: collects apply results, retries minions that are behind.
+        "engines": [{"nodeallow": {}}],
         "reactor": [{"salt/netapi/hook/nodeallow/*": [reactor_file]}],
         "rest_cherrypy": {
             "host": "127.0.0.1",

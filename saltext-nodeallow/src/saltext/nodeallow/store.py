@@ -5,7 +5,12 @@ by default, below the master's cachedir) survives master restarts. Banks:
 
 - ``nodeallow/allowlists``, key ``<cluster>.<allowlist>``: the latest snapshot or a
   retirement tombstone.
-- ``nodeallow/applies``, key ``<cluster>.<allowlist>``: the last apply result per minion.
+- ``nodeallow/applies``, key ``<cluster>.<allowlist>``: the newest apply result per minion (by job id).
+- ``nodeallow/index``, key ``subscribers``: the subscriber index, ``{minion_id: ["<cluster>/<allowlist>", ...]}``
+  of the minions whose pillar subscribes to anything (kept by the ext_pillar, see index.py).
+- ``nodeallow/reconcile``, key ``minions``: the reconcile loop's per-minion state (the job in flight,
+  failures in a row, the next retry; see reconcile.py); key ``sequences``: ``{"<cluster>/<allowlist>":
+  sequence}`` of every stored record, so a reconcile pass need not load every address list.
 - ``nodeallow/chunks/<cluster>.<allowlist>``, key ``<sequence>.<index>``: chunks
   of a split snapshot until all have arrived (one file per chunk, so concurrent
   reactor threads never overwrite each other's chunks).
@@ -21,6 +26,11 @@ import salt.cache
 
 ALLOWLISTS_BANK = "nodeallow/allowlists"
 APPLIES_BANK = "nodeallow/applies"
+INDEX_BANK = "nodeallow/index"
+INDEX_KEY = "subscribers"
+RECONCILE_BANK = "nodeallow/reconcile"
+RECONCILE_KEY = "minions"
+SEQUENCES_KEY = "sequences"
 CHUNKS_BANK = "nodeallow/chunks"
 
 # Cluster and allowlist are DNS labels, so '.' separates them unambiguously.
@@ -31,6 +41,25 @@ _CHUNK_KEY_RE = re.compile(r"(?P<sequence>[0-9]+)\.(?P<index>[0-9]+)")
 def record_key(cluster, allowlist):
     """The cache key of one allowlist: ``<cluster>.<allowlist>``."""
     return f"{cluster}.{allowlist}"
+
+
+def newer(result, previous):
+    """Whether apply ``result`` comes from a newer job than ``previous`` (``None`` counts as oldest).
+
+    Salt's job ids are the job's start time as digits (``20261201223827123456``), so comparing
+    them as numbers orders jobs by when the master started them.
+    """
+    if previous is None:
+        return True
+    return (_jid_number(result.get("jid")), result.get("time") or 0) > (
+        _jid_number(previous.get("jid")),
+        previous.get("time") or 0,
+    )
+
+
+def _jid_number(jid):
+    """A job id as a number (0 for a missing or foreign one)."""
+    return int(jid) if isinstance(jid, str) and jid.isdigit() else 0
 
 
 def split_key(key):
@@ -72,8 +101,28 @@ class Store:
         return self.cache.fetch(ALLOWLISTS_BANK, record_key(cluster, allowlist)) or None
 
     def put(self, record):
-        """Store one allowlist record (see docs/salt.md for its members)."""
+        """Store one allowlist record (see docs/salt.md for its members); the caller holds :meth:`lock`."""
         self.cache.store(ALLOWLISTS_BANK, record_key(record["cluster"], record["allowlist"]), record)
+        sequences = self.sequences()
+        sequences[f"{record['cluster']}/{record['allowlist']}"] = record["sequence"]
+        self.cache.store(RECONCILE_BANK, SEQUENCES_KEY, sequences)
+
+    def sequences(self):
+        """Return ``{"<cluster>/<allowlist>": sequence}`` of every stored record.
+
+        Rebuilt from the records when the summary is missing (a cache written by an older
+        version, or flushed by hand) or names a record that was flushed.
+        """
+        sequences = self.cache.fetch(RECONCILE_BANK, SEQUENCES_KEY)
+        listed = self.list()
+        if isinstance(sequences, dict) and set(sequences) == {f"{c}/{a}" for c, a in listed}:
+            return sequences
+        rebuilt = {}
+        for cluster, allowlist in listed:
+            record = self.get(cluster, allowlist)
+            if record is not None:
+                rebuilt[f"{cluster}/{allowlist}"] = record["sequence"]
+        return rebuilt
 
     def list(self):
         """Return ``[(cluster, allowlist), ...]`` of every stored record, sorted."""
@@ -87,11 +136,45 @@ class Store:
         return self.cache.fetch(APPLIES_BANK, record_key(cluster, allowlist)) or {}
 
     def record_applies(self, cluster, allowlist, results):
-        """Merge per-minion apply ``results`` into the stored ones (under :meth:`lock`)."""
-        with self.lock():
-            applies = self.get_applies(cluster, allowlist)
-            applies.update(results)
+        """Merge per-minion apply ``results`` into the stored ones; the caller holds :meth:`lock`.
+
+        Monotonic: a result replaces the stored one of its minion only when it comes from a newer
+        job (``jid``, Salt's time-ordered job id), so applies that finish out of order never make
+        a minion look older than it is. Returns the ``{minion_id: result}`` that were kept.
+        """
+        applies = self.get_applies(cluster, allowlist)
+        kept = {}
+        for minion_id, result in results.items():
+            if newer(result, applies.get(minion_id)):
+                applies[minion_id] = result
+                kept[minion_id] = result
+        if kept:
             self.cache.store(APPLIES_BANK, record_key(cluster, allowlist), applies)
+        return kept
+
+    def forget_applies(self, cluster, allowlist, minion_ids):
+        """Drop the apply results of ``minion_ids`` (no longer subscribed); the caller holds :meth:`lock`."""
+        applies = self.get_applies(cluster, allowlist)
+        if any(applies.pop(minion_id, None) is not None for minion_id in list(minion_ids)):
+            self.cache.store(APPLIES_BANK, record_key(cluster, allowlist), applies)
+
+    # The subscriber index and the reconcile loop's state.
+
+    def get_index(self):
+        """Return the subscriber index ``{minion_id: ["<cluster>/<allowlist>", ...]}``."""
+        return self.cache.fetch(INDEX_BANK, INDEX_KEY) or {}
+
+    def put_index(self, index):
+        """Store the whole subscriber index; the caller holds :meth:`lock`."""
+        self.cache.store(INDEX_BANK, INDEX_KEY, index)
+
+    def get_minions(self):
+        """Return the reconcile loop's ``{minion_id: state}`` (see reconcile.py)."""
+        return self.cache.fetch(RECONCILE_BANK, RECONCILE_KEY) or {}
+
+    def put_minions(self, minions):
+        """Store the reconcile loop's per-minion state; the caller holds :meth:`lock`."""
+        self.cache.store(RECONCILE_BANK, RECONCILE_KEY, minions)
 
     # Chunks in progress.
 

@@ -1,7 +1,7 @@
 """Which allowlists a minion subscribes to (its pillar ``nodeallow:rules``), and which minions subscribe.
 
-A plain module shared by the ext_pillar (one minion's pillar at hand) and the
-runner (every accepted minion's pillar, compiled afresh on the master).
+A plain module shared by the ext_pillar (one minion's pillar at hand) and the subscriber index
+(index.py), which compiles a minion's pillar on the master to refresh its entry.
 """
 
 import logging
@@ -80,28 +80,3 @@ def compile_minion_pillar(opts, minion_id, cache=None):
         destroy = getattr(pillar, "destroy", None)
         if destroy:
             destroy()
-
-
-def subscribers(opts, minion_ids=None):
-    """Return ``{(cluster, allowlist): [minion ids, sorted]}`` for every allowlist any minion references.
-
-    Compiles each accepted minion's pillar (or only ``minion_ids``). A minion
-    whose pillar fails to compile is logged and left out.
-    """
-    cache = salt.cache.factory(opts)
-    result = {}
-    for minion_id in minion_ids if minion_ids is not None else accepted_minions(opts):
-        try:
-            pillar = compile_minion_pillar(opts, minion_id, cache)
-        except Exception as exc:  # pylint: disable=broad-except
-            log.warning("nodeallow: cannot compile the pillar of minion %s: %s", minion_id, exc)
-            continue
-        if pillar.get("_errors"):
-            log.warning(
-                "nodeallow: the pillar of minion %s has errors (%s); its subscriptions may be incomplete",
-                minion_id,
-                "; ".join(str(error) for error in pillar["_errors"])[:500],
-            )
-        for reference in referenced_allowlists(pillar, minion_id):
-            result.setdefault(reference, []).append(minion_id)
-    return {reference: sorted(ids) for reference, ids in result.items()}

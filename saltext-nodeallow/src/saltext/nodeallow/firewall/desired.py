@@ -74,6 +74,8 @@ class Allowlist:
     addresses: tuple  # canonical CIDR strings, IPv4 first
     retired: bool = False
     source: str = "pillar"
+    # Why the pillar copy was not used (this is then the last-known-good copy), or "".
+    held: str = ""
 
     def family(self, family):
         """The addresses of ``family`` (4 or 6)."""
@@ -90,14 +92,18 @@ class Allowlist:
 
 @dataclasses.dataclass
 class Desired:
-    """What the firewall should hold: backend, policy, active rules and the allowlists they use."""
+    """What the firewall should hold: backend, policy, active rules and the allowlists they use.
+
+    Each allowlist stands alone: one whose pillar copy is unknown, empty or invalid is *held* (its
+    last-known-good copy stays in effect, or without one its rules stay out) while the others apply.
+    """
 
     backend: str
     policy: str
     nft_table: str
     rules: list  # [Rule] whose allowlists are active
     allowlists: dict  # name -> Allowlist, only those the rules use (retired ones included)
-    refused: list  # sentences: allowlists that cannot be applied (empty or unknown)
+    held: dict  # name -> why its pillar copy is not applied (also when it is not in allowlists)
 
     def active(self):
         """The allowlists that the firewall uses (not retired), by name."""
@@ -333,11 +339,24 @@ def _record(name, raw, problems):
     return Allowlist(name, sequence, given_digest or computed, addresses, retired, "pillar")
 
 
+def parse_record(name, raw):
+    """Validate the pillar record ``raw`` of allowlist ``name`` into an :class:`Allowlist`.
+
+    Raises :class:`PillarError` naming every problem of that record.
+    """
+    problems = []
+    record = _record(name, raw, problems)
+    if problems or record is None:
+        raise PillarError(problems or [f"nodeallow:allowlists:{name} cannot be read"])
+    return record
+
+
 def build(pillar, last_good):
     """Validate ``pillar`` (the value of pillar key ``nodeallow``) and return the :class:`Desired`.
 
-    ``last_good`` maps allowlist names to records of the last successful apply; it fills in
-    allowlists the pillar does not carry. Raises :class:`PillarError` listing every problem.
+    ``last_good`` maps allowlist names to records of the last successful apply; it stands in for
+    allowlists whose pillar copy is held (see :class:`Desired`). Raises :class:`PillarError`
+    listing every problem of the settings and rules, which concern every allowlist at once.
     """
     if pillar is None:
         pillar = {}
@@ -366,37 +385,35 @@ def build(pillar, last_good):
             "nodeallow:allowlists must be a mapping of <cluster>/<allowlist> to records"
         )
         raw_lists = {}
-    wanted = {rule.allowlist for rule in rules}
-    allowlists = {}
-    for name, raw in raw_lists.items():
-        if not valid_allowlist_name(name):
-            problems.append(
-                f"nodeallow:allowlists: {str(name)[:80]!r} is not <cluster>/<allowlist> (DNS labels)"
-            )
-            continue
-        record = _record(name, raw, problems)
-        if record is not None and name in wanted:
-            allowlists[name] = record
     if problems:
         raise PillarError(problems)
 
-    refused = []
-    for name in sorted(wanted - set(allowlists)):
+    # Only the records the rules use are read: a record nobody subscribes to can do no harm,
+    # and a bad one must not stop the others.
+    wanted = {rule.allowlist for rule in rules}
+    allowlists = {}
+    held = {}
+    for name in sorted(wanted):
+        if name not in raw_lists:
+            held[name] = (
+                "unknown: not in pillar (never published, or the master has no valid record of it)"
+            )
+            continue
+        try:
+            record = parse_record(name, raw_lists[name])
+        except PillarError as exc:
+            held[name] = "invalid pillar copy: " + "; ".join(exc.problems)
+            continue
+        if not record.retired and not record.addresses:
+            held[name] = f"sequence {record.sequence} is empty: refusing to apply an empty set"
+        else:
+            allowlists[name] = record
+    for name, reason in sorted(held.items()):
         good = (last_good or {}).get(name)
         if good:
             allowlists[name] = Allowlist(
-                name, good["sequence"], good["digest"], tuple(good["addresses"]), False, "last-good"
-            )
-        else:
-            refused.append(
-                f"allowlist {name} is unknown (not in pillar, no last-known-good copy): "
-                "refusing to apply an empty set; publish it first or remove the rule"
-            )
-    for name, allowlist in sorted(allowlists.items()):
-        if not allowlist.retired and not allowlist.addresses:
-            refused.append(
-                f"allowlist {name} (sequence {allowlist.sequence}) is empty: refusing to apply an "
-                "empty set (existing rules are left as they are)"
+                name, good["sequence"], good["digest"], tuple(good["addresses"]), False, "last-good", reason
             )
     active = [r for r in rules if r.allowlist in allowlists and not allowlists[r.allowlist].retired]
-    return Desired(backend, policy, nft_table, active, allowlists, refused)
+    return Desired(backend, policy, nft_table, active, allowlists, held)
+

@@ -84,18 +84,26 @@ def _remove_stale(runner, stale):
         ipset.remove_sets(runner)
 
 
-def _allowlist_summary(want):
-    """``{name: {sequence, digest, count, source, retired}}`` of the allowlists the rules use."""
-    return {
-        name: {
-            "sequence": a.sequence,
-            "digest": a.digest,
-            "count": len(a.addresses),
-            "source": a.source,
-            "retired": a.retired,
+def _allowlist_summary(want, applied=False, failure=""):
+    """``{name: {sequence, digest, count, source, retired, applied, reason}}`` of every subscribed allowlist.
+
+    ``applied`` says whether the firewall now holds what ``want`` asks for; an allowlist counts as
+    applied only when its current pillar copy is in effect. ``reason`` says why not.
+    """
+    out = {}
+    for name in sorted(set(want.allowlists) | set(want.held)):
+        a = want.allowlists.get(name)
+        reason = want.held.get(name) or ("" if applied else failure)
+        out[name] = {
+            "sequence": a.sequence if a else None,
+            "digest": a.digest if a else None,
+            "count": len(a.addresses) if a else 0,
+            "source": a.source if a else None,
+            "retired": a.retired if a else False,
+            "applied": bool(applied and a is not None and not a.held),
+            "reason": reason,
         }
-        for name, a in sorted(want.allowlists.items())
-    }
+    return out
 
 
 def _describe(want):
@@ -107,8 +115,26 @@ def _describe(want):
     return f"{want.backend}, policy {want.policy}: {len(want.rules)} rule(s); allowlists: {lists or 'none'}"
 
 
+def _held_comment(want):
+    """Sentences naming each held allowlist, what stays in effect for it, and why."""
+    lines = []
+    for name, reason in sorted(want.held.items()):
+        kept = want.allowlists.get(name)
+        effect = (
+            f"its last-known-good copy (sequence {kept.sequence}) stays in effect"
+            if kept
+            else "its rules stay out"
+        )
+        lines.append(f"held {name}: {reason}; {effect}")
+    return lines
+
+
 def managed(opts, pillar, test=False):
-    """Apply pillar ``nodeallow`` (``pillar``) with minion ``opts``; return a state return without ``name``."""
+    """Apply pillar ``nodeallow`` (``pillar``) with minion ``opts``; return a state return without ``name``.
+
+    An allowlist that cannot be applied is held (see desired.Desired) while the others apply; the
+    result is then False and the comment says which one and why.
+    """
     ret = {"result": False, "changes": {}, "comment": "", "sequence": {}, "allowlists": {}}
     cachedir = opts["cachedir"]
     try:
@@ -122,13 +148,9 @@ def managed(opts, pillar, test=False):
     except ValueError as exc:
         ret["comment"] = f"Nothing applied: {exc}"
         return ret
-    if want.refused:
-        ret["comment"] = "Nothing applied, existing rules left as they are:\n- " + "\n- ".join(
-            want.refused
-        )
-        return ret
     ret["sequence"] = {name: a.sequence for name, a in sorted(want.allowlists.items())}
-    ret["allowlists"] = _allowlist_summary(want)
+    held = _held_comment(want)
+    ok = not held
 
     backend = BACKENDS[want.backend]
     try:
@@ -143,13 +165,15 @@ def managed(opts, pillar, test=False):
         if not changes:
             if not test and _store_outdated(store, want):
                 lastgood.save(cachedir, want)
-            ret["result"] = True
-            ret["comment"] = f"Firewall already as wanted ({_describe(want)})"
+            ret["result"] = ok
+            ret["allowlists"] = _allowlist_summary(want, applied=True)
+            ret["comment"] = "\n".join([f"Firewall already as wanted ({_describe(want)})", *held])
             return ret
         ret["changes"] = changes
         if test:
             ret["result"] = None
-            ret["comment"] = f"Firewall would be changed ({_describe(want)})"
+            ret["allowlists"] = _allowlist_summary(want, failure="test=True: nothing changed")
+            ret["comment"] = "\n".join([f"Firewall would be changed ({_describe(want)})", *held])
             return ret
         backend.apply(runner, want)
         _remove_stale(runner, stale)
@@ -159,13 +183,16 @@ def managed(opts, pillar, test=False):
                 f"Applied, but reading the firewall back still differs from what was wanted: {left}; "
                 "another tool may be changing our objects"
             )
+            ret["allowlists"] = _allowlist_summary(want, failure=ret["comment"])
             return ret
         lastgood.save(cachedir, want)
     except (command.CommandError, ValueError, OSError) as exc:
-        ret["comment"] = f"Failed to apply the firewall ({_describe(want)}): {exc}"
+        ret["comment"] = "\n".join([f"Failed to apply the firewall ({_describe(want)}): {exc}", *held])
+        ret["allowlists"] = _allowlist_summary(want, failure=f"the firewall apply failed: {exc}")
         return ret
-    ret["result"] = True
-    ret["comment"] = f"Firewall updated ({_describe(want)})"
+    ret["result"] = ok
+    ret["allowlists"] = _allowlist_summary(want, applied=True)
+    ret["comment"] = "\n".join([f"Firewall updated ({_describe(want)})", *held])
     return ret
 
 
@@ -185,10 +212,7 @@ def addresses(opts, pillar, name):
         raise ValueError(f"{str(name)[:80]!r} is not <cluster>/<allowlist> (DNS labels)")
     records = ((pillar or {}).get("allowlists") or {}) if isinstance(pillar, dict) else {}
     if isinstance(records, dict) and name in records:
-        want = desired.build(
-            {"rules": [{"allowlist": name, "ports": [1]}], "allowlists": {name: records[name]}}, {}
-        )
-        allowlist = want.allowlists[name]
+        allowlist = desired.parse_record(name, records[name])
         if allowlist.retired:
             raise ValueError(
                 f"allowlist {name} is retired (sequence {allowlist.sequence}); stop using it"
@@ -229,7 +253,7 @@ def show(opts, pillar):
         for r in want.rules
     ]
     out["allowlists"] = _allowlist_summary(want)
-    out["refused"] = want.refused
+    out["held"] = want.held
     runner = runner_for(opts)
     _check_file_mode(runner, want)
     current = BACKENDS[want.backend].read(runner, want)
@@ -241,6 +265,6 @@ def show(opts, pillar):
         },
     }
     out["pending_changes"] = (
-        differences(BACKENDS[want.backend].target(want), current) if not want.refused else {}
+        differences(BACKENDS[want.backend].target(want), current)
     )
     return out

@@ -8,11 +8,13 @@ Master configuration::
 A minion subscribes by listing rules in its own pillar (``nodeallow:rules``,
 each with ``allowlist: <cluster>/<allowlist>``); this adds
 ``nodeallow:allowlists:<cluster>/<allowlist>`` for each one the master has a
-record of, so a new or returning minion converges on its next state run.
+record of, so a new or returning minion converges on its next state run. It also keeps the
+subscriber index (index.py) current: every pillar compile records the minion's references.
 """
 
 import logging
 
+from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import protocol
 from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow import subscriptions
@@ -34,9 +36,13 @@ def ext_pillar(minion_id, pillar, **kwargs):  # pylint: disable=unused-argument
     checks) is left out: the state keeps the minion's last-known-good copy.
     """
     references = subscriptions.referenced_allowlists(pillar, minion_id)
+    store = nodeallow_store.Store(__opts__)
+    try:
+        subscriber_index.record(store, minion_id, references)
+    except Exception as exc:  # pylint: disable=broad-except  # a cache problem must not break the minion's pillar
+        log.error("nodeallow: could not record the subscriptions of minion %s in the index: %s", minion_id, exc)
     if not references:
         return {}
-    store = nodeallow_store.Store(__opts__)
     allowlists = {}
     for cluster, allowlist in references:
         record = store.get(cluster, allowlist)

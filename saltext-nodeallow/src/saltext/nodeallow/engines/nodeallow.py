@@ -1,0 +1,147 @@
+"""Engine ``nodeallow``: the master's reconcile loop, in its own process, never on a reactor thread.
+
+Master configuration (docs/salt.md)::
+
+    engines:
+      - nodeallow: {}
+
+It listens to the master's event bus and hands each relevant event to the reconcile loop
+(reconcile.py): the return of an apply job (recorded at once, and a follow-up started when the
+minion is still behind), a minion's start or re-authentication (a job it missed is retried at
+once). Every ``reconcile_interval`` seconds it also runs a full pass: returns found only in the job
+cache, jobs that got no answer, retries that are due, and a slice of the subscriber index sweep so
+every accepted minion's pillar is recompiled within ``reindex_period``.
+"""
+
+import logging
+import math
+import time
+
+import salt.utils.event
+
+from saltext.nodeallow import index as subscriber_index
+from saltext.nodeallow import jobcache
+from saltext.nodeallow import reconcile
+from saltext.nodeallow import results
+from saltext.nodeallow import settings as nodeallow_settings
+from saltext.nodeallow import store as nodeallow_store
+from saltext.nodeallow import subscriptions
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "nodeallow"
+
+# Functions whose returns can hold a nodeallow.managed run.
+_STATE_FUNCTIONS = ("state.single", "state.apply", "state.highstate", "state.sls", "state.sls_id")
+
+
+def __virtual__():
+    """Only on a master."""
+    if __opts__.get("__role") != "master":
+        return False, "the nodeallow engine runs on a salt-master"
+    return __virtualname__
+
+
+def start():
+    """Run the reconcile loop until the master stops (Salt restarts the engine's process if it dies)."""
+    settings = nodeallow_settings.from_opts(__opts__)
+    store = nodeallow_store.Store(__opts__)
+    with salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True) as bus:
+        loop = Loop(__opts__, settings, store, bus)
+        loop.startup()
+        while True:
+            loop.step()
+
+
+class Loop:
+    """One engine's state: the reconciler, the bus and the index sweep's position."""
+
+    def __init__(self, opts, settings, store, bus):
+        """Wire the reconciler to the bus (events) and the local client (jobs)."""
+        self.opts = opts
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.reconciler = reconcile.Reconciler(
+            store, settings, lambda tag, data: bus.fire_event(data, tag), reconcile.local_client_publisher(opts)
+        )
+        self.lookup = jobcache.lookup_function(opts)
+        self.next_pass = 0.0
+        self.sweep_position = 0
+
+    def startup(self):
+        """Catch up after a (re)start: returns the job cache has, forget jobs whose returns are lost, a full pass."""
+        started = time.time()
+        self._guarded("collect returns from the job cache", self.reconciler.collect, self.lookup)
+        forgotten = self._guarded("forget jobs started before this engine", self.reconciler.forget_jobs, started)
+        if forgotten:
+            log.info("nodeallow: re-applying on %s: their jobs were started before the engine restarted", ", ".join(forgotten))
+        self._pass()
+
+    def step(self):
+        """Handle the next event (waiting at most until the next pass is due), then the pass if it is due."""
+        wait = max(0.05, min(1.0, self.next_pass - time.time()))
+        event = self.bus.get_event(wait=wait, full=True, auto_reconnect=True)
+        if event:
+            self._guarded(f"handle event {event.get('tag')}", self.handle, event.get("tag") or "", event.get("data") or {})
+        if time.time() >= self.next_pass:
+            self._pass()
+
+    def handle(self, tag, data):
+        """Route one bus event to the reconciler."""
+        parts = tag.split("/")
+        if len(parts) == 5 and parts[:2] == ["salt", "job"] and parts[3] == "ret":
+            self._job_return(parts[2], parts[4], data)
+        elif len(parts) == 4 and parts[:2] == ["salt", "minion"] and parts[3] == "start":
+            self._alive(parts[2])
+        elif tag == "salt/auth" and data.get("act") == "accept" and data.get("result") is True:
+            self._alive(data.get("id"))
+
+    def _job_return(self, jid, minion_id, data):
+        """Record a state run's return when it is one of our jobs or holds a ``nodeallow.managed`` run."""
+        if data.get("fun") not in _STATE_FUNCTIONS:
+            return
+        ret = data.get("return")
+        ours = self.reconciler.jobs_in_flight().get(minion_id) == jid
+        if ours or results.managed_entry(ret) is not None:
+            self.reconciler.record_return(jid, minion_id, ret)
+
+    def _alive(self, minion_id):
+        """A subscriber (re)connected: retry at once what it may have missed."""
+        if isinstance(minion_id, str) and minion_id in self.store.get_index():
+            log.info("nodeallow: minion %s (re)connected; re-applying if it is behind", minion_id)
+            self.reconciler.alive(minion_id)
+
+    def _pass(self):
+        """The periodic pass (every ``reconcile_interval``)."""
+        self.next_pass = time.time() + self.settings.reconcile_interval
+        self._guarded("sweep the subscriber index", self._sweep)
+        self._guarded("collect returns from the job cache", self.reconciler.collect, self.lookup)
+        self._guarded("run a reconcile pass", self.reconciler.run)
+
+    def _sweep(self):
+        """Recompile the next slice of accepted minions' pillars, so the index is never older than ``reindex_period``."""
+        accepted = subscriptions.accepted_minions(self.opts)
+        removed = subscriber_index.prune(self.store, accepted)
+        gone = set(self.store.get_minions()) - set(self.store.get_index())
+        if removed or gone:
+            self.reconciler.forget_minions(sorted(set(removed) | gone))
+        if not accepted:
+            return
+        batch = math.ceil(len(accepted) * self.settings.reconcile_interval / self.settings.reindex_period)
+        if self.sweep_position >= len(accepted):
+            self.sweep_position = 0
+        chosen = accepted[self.sweep_position : self.sweep_position + batch]
+        self.sweep_position += batch
+        changed = subscriber_index.refresh(self.opts, self.store, chosen)
+        if changed:
+            self.reconciler.run(only_minions=set(changed))
+
+    @staticmethod
+    def _guarded(what, func, *args):
+        """Call ``func``; log and survive anything it raises, so one bad event never stops the loop."""
+        try:
+            return func(*args)
+        except Exception:  # pylint: disable=broad-except  # the loop must outlive any single failure
+            log.exception("nodeallow engine: failed to %s", what)
+            return None

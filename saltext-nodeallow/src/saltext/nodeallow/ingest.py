@@ -1,0 +1,185 @@
+"""Ingest one hook body: verify → decode → order and assemble → store, firing what happened on the bus.
+
+A plain module behind runner ``nodeallow.ingest``; it never starts an apply itself (the runner hands
+the outcome to the reconcile loop) and never waits for a minion, so a reactor thread is held only
+for the time it takes to check and store one body.
+"""
+
+import logging
+import time
+
+from saltext.nodeallow import protocol
+
+log = logging.getLogger(__name__)
+
+# Outcomes of an ingest (the ``result`` of its summary, docs/salt.md).
+STORED = "stored"
+RETIRED = "retired"
+CHUNK = "chunk"
+REPLAY = "replay"
+OLDER = "older"
+REJECTED = "rejected"
+
+
+def signing_key(settings, cluster):
+    """The configured signing key of ``cluster`` as bytes, or ``None`` when there is none."""
+    entry = settings.clusters.get(cluster)
+    key = entry.get("signing_key") if isinstance(entry, dict) else None
+    if key is None or key == "":
+        return None
+    return key if isinstance(key, bytes) else str(key).encode("utf-8")
+
+
+class Ingest:
+    """Checks and stores bodies into ``store`` (store.Store) with ``settings`` (settings.Settings).
+
+    ``fire(tag, data)`` puts an event on the master bus.
+    """
+
+    def __init__(self, store, settings, fire, clock=time.time):
+        """Bundle the store, settings and the event sink."""
+        self.store = store
+        self.settings = settings
+        self.fire = fire
+        self.clock = clock
+
+    def __call__(self, tag, body, headers):
+        """Verify, validate, order and store one body; return its summary (``result`` is one of the outcomes)."""
+        try:
+            cluster, allowlist = protocol.parse_tag(tag, self.settings.hook_path)
+        except protocol.Refusal as refusal:
+            return self._refuse("unknown", "unknown", refusal)
+        sequence = None
+        try:
+            key = signing_key(self.settings, cluster)
+            if key is None:
+                raise protocol.Refusal(
+                    protocol.UNKNOWN_CLUSTER,
+                    f"no nodeallow:clusters:{cluster}:signing_key in the master configuration",
+                )
+            protocol.verify_signature(key, body, protocol.header_value(headers, protocol.SIGNATURE_HEADER))
+            decoded = protocol.decode(body)
+            sequence = decoded["sequence"]
+            protocol.check_tag(decoded, cluster, allowlist)
+            outcome = self._store(cluster, allowlist, decoded)
+        except protocol.Refusal as refusal:
+            return self._refuse(cluster, allowlist, refusal, sequence)
+        summary = {"cluster": cluster, "allowlist": allowlist, "sequence": sequence, **outcome}
+        if summary["result"] not in (STORED, RETIRED):
+            log.info("nodeallow: %s/%s sequence %d: %s", cluster, allowlist, sequence, summary["result"])
+        return summary
+
+    def _refuse(self, cluster, allowlist, refusal, sequence=None):
+        """Fire ``nodeallow/rejected/...`` for a refusal, log it, and return the summary."""
+        data = {"reason": refusal.reason, "detail": refusal.detail}
+        if sequence is not None:
+            data["sequence"] = sequence
+        self.fire(f"nodeallow/rejected/{cluster}/{allowlist}", data)
+        log.warning("nodeallow: refused a body for %s/%s: %s: %s", cluster, allowlist, refusal.reason, refusal.detail)
+        return {
+            "result": REJECTED,
+            "cluster": cluster,
+            "allowlist": allowlist,
+            "sequence": sequence,
+            "reason": refusal.reason,
+            "detail": refusal.detail,
+        }
+
+    def _store(self, cluster, allowlist, decoded):
+        """Order, assemble and store a verified body under the store lock; return the outcome part of the summary."""
+        with self.store.lock():
+            for dropped in self.store.expire_chunks(self.settings.chunk_timeout):
+                log.warning(
+                    "nodeallow: dropped the incomplete chunks of %s/%s sequence %d after %gs",
+                    *dropped,
+                    self.settings.chunk_timeout,
+                )
+            stored = self.store.get(cluster, allowlist)
+            unchanged = self._ordering(decoded, stored)
+            if unchanged is not None:
+                self.fire(
+                    f"nodeallow/unchanged/{cluster}/{allowlist}",
+                    {"outcome": unchanged, "sequence": decoded["sequence"], "stored_sequence": stored["sequence"]},
+                )
+                return {"result": unchanged, "stored_sequence": stored["sequence"]}
+            addresses = self._assembled(cluster, allowlist, decoded)
+            if isinstance(addresses, dict):
+                return addresses
+            record = self._record(cluster, allowlist, decoded, addresses)
+            self.store.put(record)
+            # Chunks of this and older sequences can never be stored any more.
+            obsolete = {seq for seq in self.store.chunks(cluster, allowlist) if seq <= record["sequence"]}
+            if obsolete:
+                self.store.drop_chunks(cluster, allowlist, obsolete)
+        return self._announce(record, stored["sequence"] if stored else None)
+
+    @staticmethod
+    def _ordering(decoded, stored):
+        """``None`` when ``decoded`` is newer than ``stored``, else ``replay`` or ``older``; refuse a conflict."""
+        if stored is None or decoded["sequence"] > stored["sequence"]:
+            return None
+        if decoded["sequence"] < stored["sequence"]:
+            return OLDER
+        if decoded["digest"] != stored["digest"]:
+            raise protocol.Refusal(
+                protocol.SEQUENCE_CONFLICT,
+                f"sequence {decoded['sequence']} is stored with digest {stored['digest']}, "
+                f"this body says {decoded['digest']}",
+            )
+        return REPLAY
+
+    def _assembled(self, cluster, allowlist, decoded):
+        """The whole address list of ``decoded``, or the ``chunk`` outcome while chunks are missing."""
+        sequence = decoded["sequence"]
+        total = decoded["chunk"]["total"]
+        if total == 1:
+            return list(decoded["addresses"])
+        self.store.put_chunk(cluster, allowlist, decoded)
+        chunks = self.store.chunks(cluster, allowlist).get(sequence, {})
+        if len(chunks) < total:
+            self.fire(
+                f"nodeallow/chunk/{cluster}/{allowlist}",
+                {"sequence": sequence, "index": decoded["chunk"]["index"], "received": len(chunks), "total": total},
+            )
+            return {"result": CHUNK, "received": len(chunks), "total": total}
+        try:
+            return protocol.assemble(list(chunks.values()))
+        except protocol.Refusal:
+            # A set that can never assemble is dropped, so a corrected resend starts clean.
+            self.store.drop_chunks(cluster, allowlist, {sequence})
+            raise
+
+    def _record(self, cluster, allowlist, decoded, addresses):
+        """The store record of a complete snapshot or retirement."""
+        retired = decoded["kind"] == protocol.KIND_RETIREMENT
+        return {
+            "cluster": cluster,
+            "allowlist": allowlist,
+            "sequence": decoded["sequence"],
+            "digest": decoded["digest"],
+            "generated_at": decoded["generatedAt"],
+            "stored_at": self.clock(),
+            "addresses": [] if retired else addresses,
+            "retired": retired,
+        }
+
+    def _announce(self, record, previous):
+        """Fire ``stored`` or ``retired`` for a record just stored, log it, and return the outcome."""
+        cluster, allowlist, sequence = record["cluster"], record["allowlist"], record["sequence"]
+        if record["retired"]:
+            self.fire(f"nodeallow/retired/{cluster}/{allowlist}", {"sequence": sequence, "previous_sequence": previous})
+            log.info("nodeallow: retired %s/%s at sequence %d", cluster, allowlist, sequence)
+            return {"result": RETIRED, "previous_sequence": previous}
+        count = len(record["addresses"])
+        self.fire(
+            f"nodeallow/stored/{cluster}/{allowlist}",
+            {
+                "sequence": sequence,
+                "digest": record["digest"],
+                "generated_at": record["generated_at"],
+                "addresses": count,
+                "previous_sequence": previous,
+            },
+        )
+        log.info("nodeallow: stored %s/%s sequence %d (%d addresses, %s)", cluster, allowlist, sequence, count, record["digest"])
+        return {"result": STORED, "addresses": count, "previous_sequence": previous}

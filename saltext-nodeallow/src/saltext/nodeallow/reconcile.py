@@ -1,0 +1,361 @@
+"""The master's reconcile loop: apply ``nodeallow.managed`` wherever a subscriber's firewall is behind the store.
+
+The Salt-side counterpart of the controller's reconcile: for each subscriber (from the index) the
+master knows the stored sequence of every allowlist it subscribes to and the sequence it last
+applied with success (store.py's applies, monotonic by job id). :func:`decide` is the one place
+that says who gets an apply now; :class:`Reconciler` acts on it (asynchronous jobs, never waiting
+for a minion) and records what comes back. It is driven by ingest (right after a store or a
+replay), by the engine (job returns, minion start and auth events, a pass every
+``reconcile_interval``) and by ``salt-run nodeallow.reconcile``.
+
+Per minion at most one job is in flight: a second one would only queue behind the first on the
+minion (``queue=True``), and its return triggers the follow-up at once. A job without an answer
+within ``apply_timeout`` counts as failed; failures back off (``retry_base`` doubling up to
+``retry_max``) so a dead minion is not hammered, and any sign of life from it (start, auth, a job
+return) clears the backoff.
+"""
+
+import dataclasses
+import logging
+import time
+
+from saltext.nodeallow import index as subscriber_index
+from saltext.nodeallow import results
+from saltext.nodeallow import store as nodeallow_store
+
+log = logging.getLogger(__name__)
+
+# What the apply job runs on a minion: the state reads everything from pillar.
+STATE_FUNCTION = "state.single"
+STATE_ARGS = ["nodeallow.managed"]
+STATE_KWARGS = {"name": "nodeallow", "queue": True}
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """What one reconcile pass does: whom to apply to now, and whose job in flight ran out of time."""
+
+    # {minion_id: {"<cluster>/<allowlist>": stored sequence}}: every allowlist the minion keeps,
+    # for the minions that are behind and neither busy nor backing off.
+    start: dict
+    # Minion ids whose job in flight got no answer within apply_timeout.
+    expired: list
+
+
+def wanted(sequences, index):
+    """``{minion_id: {name: stored sequence}}``: what each subscriber should have, for allowlists the master stores.
+
+    An allowlist nobody published yet has nothing to apply: the minion's state holds it apart.
+    """
+    result = {}
+    for minion_id, names in index.items():
+        keep = {name: sequences[name] for name in names if name in sequences}
+        if keep:
+            result[minion_id] = keep
+    return result
+
+
+def behind(minion_id, want, applies):
+    """The names of ``want`` (``{name: stored sequence}``) that ``minion_id`` has not applied with success."""
+    lagging = []
+    for name, sequence in sorted(want.items()):
+        last = applies.get(name, {}).get(minion_id)
+        if last is None or last.get("result") is not True or last.get("sequence") != sequence:
+            lagging.append(name)
+    return lagging
+
+
+def decide(now, want, applies, minions, apply_timeout, only=None):
+    """Return the :class:`Decision` of one pass (pure: no I/O, table-tested).
+
+    ``want`` is :func:`wanted`'s result, ``applies`` ``{name: {minion_id: apply result}}``,
+    ``minions`` the loop's per-minion state ``{minion_id: {job, failures, next_retry}}``, ``only``
+    an optional set of minion ids to consider.
+    """
+    start = {}
+    expired = []
+    for minion_id in sorted(want):
+        if only is not None and minion_id not in only:
+            continue
+        state = minions.get(minion_id) or {}
+        job = state.get("job")
+        if job:
+            if now - job.get("started", 0) > apply_timeout:
+                expired.append(minion_id)
+            continue
+        if now < state.get("next_retry", 0):
+            continue
+        if behind(minion_id, want[minion_id], applies):
+            start[minion_id] = dict(want[minion_id])
+    return Decision(start, expired)
+
+
+def local_client_publisher(opts):
+    """Return ``publish(minion_ids) -> jid``: start the apply job on exactly those minions, without waiting."""
+
+    def publish(minion_ids):
+        """Publish ``state.single nodeallow.managed`` to ``minion_ids``; return the job id."""
+        import salt.client  # pylint: disable=import-outside-toplevel  # only on a master
+
+        with salt.client.get_local_client(opts["conf_file"]) as client:
+            jid = client.cmd_async(
+                sorted(minion_ids),
+                STATE_FUNCTION,
+                list(STATE_ARGS),
+                tgt_type="list",
+                kwarg=dict(STATE_KWARGS),
+            )
+        if not jid:
+            raise RuntimeError("the master refused to publish the job (is salt-master running and the user allowed?)")
+        return str(jid)
+
+    return publish
+
+
+class Reconciler:
+    """Acts on :func:`decide` and records job returns, with the store as the only shared state.
+
+    ``fire(tag, data)`` puts an event on the master bus; ``publish(minion_ids)`` starts the apply
+    job and returns its id (:func:`local_client_publisher` on a master; tests pass fakes).
+    """
+
+    def __init__(self, store, settings, fire, publish, clock=time.time):
+        """Bundle the store, the settings (settings.Settings) and the side effects."""
+        self.store = store
+        self.settings = settings
+        self.fire = fire
+        self.publish = publish
+        self.clock = clock
+
+    def _applies(self, names):
+        """``{name: {minion_id: result}}`` of the given allowlist names."""
+        return {name: self.store.get_applies(*subscriber_index.reference_of(name)) for name in names}
+
+    def run(self, only_minions=None, only_allowlists=None):
+        """One pass: expire unanswered jobs, then start the applies that are due; return what was started.
+
+        ``only_minions`` / ``only_allowlists`` (``{(cluster, allowlist)}``) narrow the pass to the
+        minions concerned, as ingest does after a store. Returns ``{minion_id: job id}``.
+        """
+        now = self.clock()
+        events = []
+        with self.store.lock():
+            index = self.store.get_index()
+            if only_allowlists is not None:
+                names = {subscriber_index.name_of(reference) for reference in only_allowlists}
+                concerned = {m for m, subscribed in index.items() if names & set(subscribed)}
+                only_minions = concerned if only_minions is None else set(only_minions) & concerned
+            want = wanted(self.store.sequences(), index)
+            applies = self._applies({name for keep in want.values() for name in keep})
+            minions = self.store.get_minions()
+            decision = decide(now, want, applies, minions, self.settings.apply_timeout, only_minions)
+            for minion_id in decision.expired:
+                job = minions[minion_id]["job"]
+                events += self._fail(
+                    minions,
+                    minion_id,
+                    job.get("expected", {}),
+                    job.get("jid"),
+                    f"no answer within {self.settings.apply_timeout:g}s to job {job.get('jid')} "
+                    "(minion down, disconnected or stuck); retried with backoff",
+                    now,
+                )
+            for minion_id, expected in decision.start.items():
+                state = minions.setdefault(minion_id, {})
+                state["job"] = {"jid": None, "started": now, "expected": expected}
+            if decision.expired or decision.start:
+                self.store.put_minions(minions)
+        self._fire_all(events)
+        if not decision.start:
+            return {}
+        return self._start(decision.start, now)
+
+    def _start(self, start, now):
+        """Publish the job to the minions of ``start`` and record its id (or the failure)."""
+        try:
+            jid = self.publish(sorted(start))
+        except Exception as exc:  # pylint: disable=broad-except  # any client error must become a recorded failure
+            log.error("nodeallow: could not start the apply on %s: %s", ", ".join(sorted(start)), exc)
+            events = []
+            with self.store.lock():
+                minions = self.store.get_minions()
+                for minion_id, expected in start.items():
+                    events += self._fail(
+                        minions, minion_id, expected, None, f"could not start the apply job: {exc}", now
+                    )
+                self.store.put_minions(minions)
+            self._fire_all(events)
+            return {}
+        with self.store.lock():
+            minions = self.store.get_minions()
+            for minion_id in start:
+                job = (minions.get(minion_id) or {}).get("job")
+                if job and job.get("jid") is None and job.get("started") == now:
+                    job["jid"] = jid
+            self.store.put_minions(minions)
+        log.info(
+            "nodeallow: started job %s applying %s on %s",
+            jid,
+            ", ".join(sorted({name for expected in start.values() for name in expected})),
+            ", ".join(sorted(start)),
+        )
+        return {minion_id: jid for minion_id in start}
+
+    def _fail(self, minions, minion_id, expected, jid, comment, now):
+        """Record a failed apply of ``expected`` on ``minion_id`` and back off; return the events to fire."""
+        state = minions.setdefault(minion_id, {})
+        state["job"] = None
+        state["failures"] = state.get("failures", 0) + 1
+        state["next_retry"] = now + self.settings.retry_delay(state["failures"])
+        state["last_error"] = results.shorten(comment)
+        outcome = {}
+        for name in expected:
+            previous = self.store.get_applies(*subscriber_index.reference_of(name)).get(minion_id) or {}
+            outcome[name] = {
+                "sequence": previous.get("sequence"),
+                "result": False,
+                "comment": state["last_error"],
+                "changes_summary": "",
+                "jid": jid or previous.get("jid"),
+                "time": now,
+            }
+        # Newer than what is stored: the failed job's id is newer, or (no job id) the time is.
+        return self._record(minion_id, outcome)
+
+    def _record(self, minion_id, outcome):
+        """Store ``{name: result}`` of one minion (monotonic by job id); return the applied events."""
+        events = []
+        for name, result in outcome.items():
+            cluster, allowlist = subscriber_index.reference_of(name)
+            kept = self.store.record_applies(cluster, allowlist, {minion_id: result})
+            if kept:
+                events.append(
+                    (
+                        f"nodeallow/applied/{cluster}/{allowlist}",
+                        {"sequence": result["sequence"], "result": result["result"], "minion": minion_id, "minions": kept},
+                    )
+                )
+        return events
+
+    def record_return(self, jid, minion_id, ret):
+        """Record minion ``minion_id``'s return ``ret`` of job ``jid``; start its follow-up apply if still behind.
+
+        Returns that of any ``nodeallow.managed`` run (ours, a highstate, a ``salt-call``): all are
+        real applies. Only a return of the job in flight (or a newer one) clears it and resets the
+        backoff; an older job's return is recorded only where it is newer than what is stored.
+        """
+        now = self.clock()
+        with self.store.lock():
+            minions = self.store.get_minions()
+            state = minions.setdefault(minion_id, {})
+            job = state.get("job")
+            expected = job.get("expected", {}) if job and job.get("jid") == jid else {}
+            outcome = results.per_allowlist(ret, expected, jid=jid, now=now)
+            subscribed = set(self.store.get_index().get(minion_id, []))
+            outcome = {name: result for name, result in outcome.items() if name in subscribed or name in expected}
+            events = self._record(minion_id, outcome)
+            # The job in flight, or a newer run (a highstate started after it) answers for it.
+            current = job is None or job.get("jid") in (None, jid) or nodeallow_store.newer({"jid": jid}, job)
+            if current and outcome:
+                state["job"] = None
+                # Only allowlists the master stores can fail here: one nobody published yet is held
+                # on the minion by design and must not slow down the others' applies.
+                stored = self.store.sequences()
+                failed = {n: r for n, r in outcome.items() if n in stored and not r["result"]}
+                if not failed:
+                    state.update(failures=0, next_retry=0, last_error="")
+                else:
+                    state["failures"] = state.get("failures", 0) + 1
+                    state["next_retry"] = now + self.settings.retry_delay(state["failures"])
+                    state["last_error"] = results.shorten(
+                        "; ".join(f"{name}: {result['comment']}" for name, result in sorted(failed.items()))
+                    )
+            self.store.put_minions(minions)
+        self._fire_all(events)
+        if events:
+            log.info(
+                "nodeallow: %s applied %s (job %s)",
+                minion_id,
+                ", ".join(f"{name} seq {r['sequence']}{'' if r['result'] else ' FAILED'}" for name, r in sorted(outcome.items())),
+                jid,
+            )
+        return self.run(only_minions={minion_id})
+
+    def alive(self, minion_id):
+        """``minion_id`` (re)connected: a job published before now may have missed it; retry at once.
+
+        Salt fires ``salt/minion/<id>/start`` and ``salt/auth`` when a minion (re)connects; a job
+        published while it was away is lost (publishes are not queued), so waiting for its
+        ``apply_timeout`` would only delay the catch-up.
+        """
+        now = self.clock()
+        with self.store.lock():
+            minions = self.store.get_minions()
+            state = minions.get(minion_id)
+            if state is not None:
+                job = state.get("job")
+                if job and job.get("started", now) < now:
+                    state["job"] = None
+                state["next_retry"] = 0
+                self.store.put_minions(minions)
+        return self.run(only_minions={minion_id})
+
+    def jobs_in_flight(self):
+        """``{minion_id: job id}`` of every job in flight that has an id."""
+        return {
+            minion_id: state["job"]["jid"]
+            for minion_id, state in self.store.get_minions().items()
+            if state.get("job") and state["job"].get("jid")
+        }
+
+    def collect(self, lookup):
+        """Record the returns of jobs in flight that the job cache holds (``lookup(jid) -> {minion: ret}``).
+
+        Covers returns whose events nobody saw: the engine was restarted, or only
+        ``salt-run nodeallow.reconcile`` runs. Returns how many were recorded.
+        """
+        found = 0
+        for minion_id, jid in sorted(self.jobs_in_flight().items()):
+            returns = lookup(jid) or {}
+            if minion_id in returns:
+                self.record_return(jid, minion_id, returns[minion_id])
+                found += 1
+        return found
+
+    def forget_jobs(self, started_before):
+        """Forget jobs in flight started before ``started_before`` (their returns can no longer be seen).
+
+        The engine does this at start after :meth:`collect`: a master that was killed lost the
+        returns of the jobs it had started, and waiting out ``apply_timeout`` would only delay the
+        re-apply, which is harmless (the state is idempotent).
+        """
+        with self.store.lock():
+            minions = self.store.get_minions()
+            forgotten = [
+                minion_id
+                for minion_id, state in minions.items()
+                if state.get("job") and state["job"].get("started", 0) < started_before
+            ]
+            for minion_id in forgotten:
+                minions[minion_id]["job"] = None
+                minions[minion_id]["next_retry"] = 0
+            if forgotten:
+                self.store.put_minions(minions)
+        return forgotten
+
+    def forget_minions(self, minion_ids):
+        """Drop the loop's state of minions that left the index (unsubscribed or key deleted)."""
+        with self.store.lock():
+            minions = self.store.get_minions()
+            gone = [minion_id for minion_id in minion_ids if minions.pop(minion_id, None) is not None]
+            if gone:
+                self.store.put_minions(minions)
+        return gone
+
+    def _fire_all(self, events):
+        """Fire the collected ``(tag, data)`` events (outside the lock: the bus may be slow)."""
+        for tag, data in events:
+            try:
+                self.fire(tag, data)
+            except Exception as exc:  # pylint: disable=broad-except  # an event lost must not undo a recorded result
+                log.warning("nodeallow: could not fire %s: %s", tag, exc)

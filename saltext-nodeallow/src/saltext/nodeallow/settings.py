@@ -1,0 +1,74 @@
+"""The master's ``nodeallow`` configuration section, with every default defined once (docs/salt.md).
+
+A plain module: the runner, the engine and the ext_pillar read their settings through
+:func:`from_opts`, so a setting means the same thing everywhere.
+"""
+
+import dataclasses
+
+from saltext.nodeallow import protocol
+
+# Seconds an incomplete chunk set is kept.
+DEFAULT_CHUNK_TIMEOUT = 300
+# Seconds a state run may take before an unanswered apply counts as failed (minion down or stuck).
+DEFAULT_APPLY_TIMEOUT = 60
+# Seconds between two reconcile passes of the engine.
+DEFAULT_RECONCILE_INTERVAL = 30
+# First retry delay after a failed apply; it doubles per failure up to DEFAULT_RETRY_MAX.
+DEFAULT_RETRY_BASE = 5
+DEFAULT_RETRY_MAX = 60
+# Seconds within which the engine recompiles every accepted minion's pillar to refresh the subscriber index.
+DEFAULT_REINDEX_PERIOD = 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The effective nodeallow master settings."""
+
+    clusters: dict
+    hook_path: str = protocol.DEFAULT_HOOK_PATH
+    chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT
+    apply_timeout: float = DEFAULT_APPLY_TIMEOUT
+    reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL
+    retry_base: float = DEFAULT_RETRY_BASE
+    retry_max: float = DEFAULT_RETRY_MAX
+    reindex_period: float = DEFAULT_REINDEX_PERIOD
+
+    def retry_delay(self, failures):
+        """Seconds to wait before the next apply after ``failures`` failed ones in a row (0 when none)."""
+        if failures <= 0:
+            return 0.0
+        return min(self.retry_max, self.retry_base * 2 ** min(failures - 1, 30))
+
+
+_NUMBERS = {
+    "chunk_timeout": DEFAULT_CHUNK_TIMEOUT,
+    "apply_timeout": DEFAULT_APPLY_TIMEOUT,
+    "reconcile_interval": DEFAULT_RECONCILE_INTERVAL,
+    "retry_base": DEFAULT_RETRY_BASE,
+    "retry_max": DEFAULT_RETRY_MAX,
+    "reindex_period": DEFAULT_REINDEX_PERIOD,
+}
+
+
+def from_opts(opts):
+    """Return the :class:`Settings` of the master options ``opts`` (section ``nodeallow``).
+
+    Raises ValueError naming the setting when a number is not a positive number: a typo in the
+    master config must not silently turn the reconcile loop off.
+    """
+    section = opts.get("nodeallow") or {}
+    if not isinstance(section, dict):
+        raise ValueError("master config nodeallow must be a mapping (docs/salt.md)")
+    clusters = section.get("clusters") or {}
+    numbers = {}
+    for name, default in _NUMBERS.items():
+        value = section.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"master config nodeallow:{name} must be a positive number of seconds, not {value!r}")
+        numbers[name] = float(value)
+    return Settings(
+        clusters=clusters if isinstance(clusters, dict) else {},
+        hook_path=section.get("hook_path") or protocol.DEFAULT_HOOK_PATH,
+        **numbers,
+    )

@@ -1,0 +1,85 @@
+"""What ``salt-run nodeallow.status`` reports: per allowlist the stored snapshot, per subscriber what it applied.
+
+A plain module reading the store (records, applies, the index and the reconcile loop's state); it
+changes nothing and compiles no pillar.
+"""
+
+import calendar
+import time
+
+from saltext.nodeallow import index as subscriber_index
+from saltext.nodeallow import reconcile
+
+
+def report(store, now=None):
+    """Return ``{"<cluster>/<allowlist>": entry}`` for every allowlist stored, subscribed to or in chunks.
+
+    An entry has the stored snapshot's ``sequence``, ``digest``, ``addresses`` (count), ``retired``,
+    ``age_seconds`` and ``stored_seconds_ago``, and ``subscribers``: per minion its ``applied_sequence``,
+    ``behind``, ``result``, ``last_error``, ``seconds_ago``, ``job`` (in flight) and ``next_retry_in``.
+    """
+    now = time.time() if now is None else now
+    index = store.get_index()
+    subscribed = subscriber_index.subscribers(index)
+    minions = store.get_minions()
+    pending = store.pending_chunks()
+    references = set(store.list()) | set(subscribed) | set(pending)
+    result = {}
+    for cluster, allowlist in sorted(references):
+        name = f"{cluster}/{allowlist}"
+        record = store.get(cluster, allowlist)
+        entry = {"cluster": cluster, "allowlist": allowlist, "stored": record is not None}
+        if record is not None:
+            entry.update(
+                {
+                    "sequence": record["sequence"],
+                    "digest": record["digest"],
+                    "addresses": len(record.get("addresses") or []),
+                    "retired": bool(record.get("retired")),
+                    "generated_at": record.get("generated_at"),
+                    "age_seconds": _age(record.get("generated_at"), now),
+                    "stored_seconds_ago": int(now - record["stored_at"]) if record.get("stored_at") else None,
+                }
+            )
+        applies = store.get_applies(cluster, allowlist)
+        members = sorted(set(subscribed.get((cluster, allowlist), [])))
+        entry["subscribers"] = {
+            minion_id: _subscriber(minion_id, name, record, applies, minions.get(minion_id) or {}, now)
+            for minion_id in members
+        }
+        entry["behind"] = sorted(m for m, s in entry["subscribers"].items() if s["behind"])
+        chunks = pending.get((cluster, allowlist))
+        if chunks:
+            entry["pending_chunks"] = {
+                str(sequence): f"{len(parts)}/{next(iter(parts.values()))['chunk']['total']}"
+                for sequence, parts in sorted(chunks.items())
+            }
+        result[name] = entry
+    return result
+
+
+def _subscriber(minion_id, name, record, applies, state, now):
+    """One subscriber's line: what it applied, whether it is behind, its last error and next retry."""
+    last = applies.get(minion_id) or {}
+    want = {name: record["sequence"]} if record is not None else {}
+    job = state.get("job") or None
+    out = {
+        "applied_sequence": last.get("sequence"),
+        "result": last.get("result"),
+        "behind": bool(reconcile.behind(minion_id, want, {name: applies})),
+        "last_error": "" if last.get("result") else (last.get("comment") or ("never applied" if want else "")),
+        "seconds_ago": int(now - last["time"]) if last.get("time") else None,
+        "job": {"jid": job.get("jid"), "seconds": int(now - job.get("started", now))} if job else None,
+        "next_retry_in": max(0, int(state.get("next_retry", 0) - now)) if state.get("next_retry", 0) > now else 0,
+        "failures": state.get("failures", 0),
+    }
+    return out
+
+
+def _age(generated_at, now):
+    """Seconds from the ``generatedAt`` time to ``now``, or ``None`` when it cannot be read."""
+    try:
+        generated = calendar.timegm(time.strptime(generated_at, "%Y-%m-%dT%H:%M:%SZ"))
+    except (TypeError, ValueError):
+        return None
+    return int(now - generated)

@@ -1,0 +1,250 @@
+"""The master's reconcile loop: the pure decision, reading state returns, and the Reconciler on a real localfs cache.
+
+Only the job publisher and the clock are stand-ins here (one layer under test); the loop with real
+minions, masters and firewalls is tested in tests/master and test/e2e.
+"""
+
+import pytest
+import salt.config
+
+from saltext.nodeallow import index as subscriber_index
+from saltext.nodeallow import protocol
+from saltext.nodeallow import reconcile
+from saltext.nodeallow import results
+from saltext.nodeallow import settings as nodeallow_settings
+from saltext.nodeallow import store as nodeallow_store
+
+STATE_KEY = "nodeallow_|-nodeallow_|-nodeallow_|-managed"
+SETTINGS = nodeallow_settings.Settings(clusters={}, apply_timeout=60, retry_base=5, retry_max=60)
+
+
+def ok(sequence, jid="20261201000000000001"):
+    """A successful apply result at ``sequence``."""
+    return {"sequence": sequence, "result": True, "jid": jid}
+
+
+def failed(sequence, jid="20261201000000000001"):
+    """A failed apply result (the minion still has ``sequence``)."""
+    return {"sequence": sequence, "result": False, "jid": jid}
+
+
+@pytest.mark.parametrize(
+    "applies, minions, now, start, expired",
+    [
+        pytest.param({}, {}, 100, ["db1"], [], id="never-applied"),
+        pytest.param({"p/a": {"db1": ok(3)}}, {}, 100, [], [], id="up-to-date"),
+        pytest.param({"p/a": {"db1": ok(2)}}, {}, 100, ["db1"], [], id="behind"),
+        pytest.param({"p/a": {"db1": ok(4)}}, {}, 100, ["db1"], [], id="ahead-after-a-flushed-store"),
+        pytest.param({"p/a": {"db1": failed(3)}}, {}, 100, ["db1"], [], id="failed-at-current"),
+        pytest.param(
+            {"p/a": {"db1": ok(2)}}, {"db1": {"job": {"jid": "1", "started": 90}}}, 100, [], [], id="job-in-flight"
+        ),
+        pytest.param(
+            {"p/a": {"db1": ok(2)}}, {"db1": {"job": {"jid": "1", "started": 30}}}, 100, [], ["db1"], id="job-expired"
+        ),
+        pytest.param({"p/a": {"db1": ok(2)}}, {"db1": {"next_retry": 120}}, 100, [], [], id="backing-off"),
+        pytest.param({"p/a": {"db1": ok(2)}}, {"db1": {"next_retry": 99}}, 100, ["db1"], [], id="retry-due"),
+    ],
+)
+def test_decide(applies, minions, now, start, expired):
+    """Who gets an apply now: behind (or failed), no job in flight, not backing off."""
+    want = reconcile.wanted({"p/a": 3}, {"db1": ["p/a"]})
+    decision = reconcile.decide(now, want, applies, minions, apply_timeout=60)
+    assert sorted(decision.start) == start
+    assert decision.expired == expired
+    for expected in decision.start.values():
+        assert expected == {"p/a": 3}
+
+
+def test_wanted_leaves_out_what_nobody_published_and_decide_filters():
+    """An allowlist without a stored record is nothing to apply; ``only`` narrows the pass."""
+    want = reconcile.wanted({"p/a": 3}, {"db1": ["p/a", "q/never"], "db2": ["q/never"], "db3": ["p/a"]})
+    assert want == {"db1": {"p/a": 3}, "db3": {"p/a": 3}}
+    decision = reconcile.decide(0, want, {}, {}, apply_timeout=60, only={"db3"})
+    assert list(decision.start) == ["db3"]
+
+
+def test_retry_delay_doubles_up_to_the_cap():
+    """Backoff: 0, then retry_base doubling per failure, capped at retry_max."""
+    assert [SETTINGS.retry_delay(n) for n in range(0, 7)] == [0, 5, 10, 20, 40, 60, 60]
+
+
+def test_per_allowlist_reads_applied_and_held():
+    """Each allowlist the state reports gets its own result; a held one fails with the reason."""
+    ret = {
+        STATE_KEY: {
+            "result": False,
+            "comment": "Firewall updated (...)\nheld b/w: unknown",
+            "changes": {"sets": {"added": 1}},
+            "allowlists": {
+                "a/w": {"sequence": 7, "applied": True, "reason": ""},
+                "b/w": {"sequence": None, "applied": False, "reason": "unknown: not in pillar"},
+            },
+        }
+    }
+    out = results.per_allowlist(ret, {"a/w": 7, "c/w": 2}, jid="20261201000000000009", now=5.0)
+    assert out["a/w"] == {
+        "sequence": 7,
+        "result": True,
+        "comment": "Firewall updated (...)",
+        "changes_summary": '{"sets":{"added":1}}',
+        "jid": "20261201000000000009",
+        "time": 5.0,
+    }
+    assert out["b/w"]["result"] is False and out["b/w"]["comment"] == "unknown: not in pillar"
+    # Asked for, not reported: the minion's pillar no longer has it, or the state stopped early.
+    assert out["c/w"]["result"] is False and out["c/w"]["sequence"] is None
+
+
+@pytest.mark.parametrize(
+    "ret, needle",
+    [
+        (["Pillar failed to render with the following messages:", "boom"], "Pillar failed to render"),
+        ("'nodeallow.managed' is not available.", "is not available"),
+        ({"other_|-x_|-x_|-run": {"result": True}}, "other_"),
+    ],
+)
+def test_returns_without_our_state_fail_what_was_asked(ret, needle):
+    """Render errors, a missing state or a foreign return fail every allowlist the job was started for."""
+    out = results.per_allowlist(ret, {"a/w": 3}, jid="1", now=0)
+    assert out["a/w"]["result"] is False and needle in out["a/w"]["comment"]
+
+
+def test_test_mode_is_not_an_apply():
+    """``test=True`` (result None) changes nothing, so it applies nothing."""
+    ret = {STATE_KEY: {"result": None, "comment": "would", "allowlists": {"a/w": {"sequence": 3, "applied": False}}}}
+    assert results.per_allowlist(ret, {}, jid="1", now=0)["a/w"]["result"] is False
+
+
+class Clock:
+    """A settable clock."""
+
+    def __init__(self, now=1000.0):
+        """Start at ``now``."""
+        self.now = now
+
+    def __call__(self):
+        """The current time."""
+        return self.now
+
+
+@pytest.fixture
+def loop(tmp_path):
+    """A Reconciler over a real localfs store with db1, db2 subscribed to prod/a, a fake publisher and clock."""
+    opts = dict(salt.config.DEFAULT_MASTER_OPTS)
+    opts["cachedir"] = str(tmp_path / "cache")
+    store = nodeallow_store.Store(opts)
+    for minion_id in ("db1", "db2"):
+        subscriber_index.record(store, minion_id, [("prod", "a")])
+    with store.lock():
+        store.put(
+            {
+                "cluster": "prod",
+                "allowlist": "a",
+                "sequence": 3,
+                "digest": protocol.digest(["10.0.0.1/32"]),
+                "generated_at": "2026-03-01T12:00:00Z",
+                "stored_at": 0,
+                "addresses": ["10.0.0.1/32"],
+                "retired": False,
+            }
+        )
+    fired = []
+    published = []
+    clock = Clock()
+
+    def publish(minion_ids):
+        """Record the publish; job ids grow with the clock like Salt's."""
+        published.append(sorted(minion_ids))
+        return f"{int(clock.now * 1000):020d}"
+
+    reconciler = reconcile.Reconciler(store, SETTINGS, lambda tag, data: fired.append((tag, data)), publish, clock)
+    reconciler.fired, reconciler.published, reconciler.time = fired, published, clock
+    return reconciler
+
+
+def state_return(sequence):
+    """A minion's successful state.single return holding prod/a at ``sequence``."""
+    return {STATE_KEY: {"result": True, "comment": "ok", "allowlists": {"prod/a": {"sequence": sequence, "applied": True}}}}
+
+
+def test_one_job_in_flight_per_minion_then_follow_up_on_return(loop):
+    """A pass starts one job; a new sequence waits for its return, which then starts the follow-up at once."""
+    started = loop.run()
+    assert sorted(started) == ["db1", "db2"] and loop.published == [["db1", "db2"]]
+    jid = started["db1"]
+    with loop.store.lock():
+        loop.store.put({**loop.store.get("prod", "a"), "sequence": 4})
+    loop.time.now += 1
+    assert loop.run() == {}  # both busy
+    loop.time.now += 1
+    follow_up = loop.record_return(jid, "db1", state_return(3))
+    assert list(follow_up) == ["db1"]  # still behind (4 is stored): the follow-up starts at once
+    assert loop.store.get_applies("prod", "a")["db1"]["sequence"] == 3
+    applied = [data for tag, data in loop.fired if tag == "nodeallow/applied/prod/a"]
+    assert applied[-1]["minion"] == "db1" and applied[-1]["sequence"] == 3 and applied[-1]["result"] is True
+
+
+def test_out_of_order_returns_never_move_a_minion_back(loop):
+    """The return of an older job arriving after a newer one's is not recorded over it."""
+    first = loop.run()["db1"]
+    loop.time.now += 1
+    loop.record_return(first, "db1", state_return(3))
+    with loop.store.lock():
+        loop.store.put({**loop.store.get("prod", "a"), "sequence": 4})
+    loop.time.now += 1
+    second = loop.run()["db1"]
+    loop.record_return(second, "db1", state_return(4))
+    loop.record_return(first, "db1", state_return(3))  # delivered twice, late
+    assert loop.store.get_applies("prod", "a")["db1"]["sequence"] == 4
+    assert loop.store.get_applies("prod", "a")["db1"]["jid"] == second
+
+
+def test_unanswered_job_fails_backs_off_and_a_reconnect_retries_at_once(loop):
+    """No answer within apply_timeout: failed, retried only after the backoff; a start event retries now."""
+    loop.run()
+    loop.record_return(loop.jobs_in_flight()["db1"], "db1", state_return(3))
+    loop.time.now += 61
+    assert loop.run() == {}  # db2's job expired: recorded as failed, backing off
+    db2 = loop.store.get_applies("prod", "a")["db2"]
+    assert db2["result"] is False and "no answer within 60s" in db2["comment"]
+    assert loop.store.get_minions()["db2"]["failures"] == 1
+    loop.time.now += 2
+    assert loop.run() == {}  # still within the 5 s backoff
+    loop.time.now += 4
+    assert list(loop.run()) == ["db2"]  # retry due
+    loop.time.now += 1
+    assert list(loop.alive("db2")) == ["db2"]  # it (re)connected: the job just sent may have missed it
+    assert loop.store.get_minions()["db2"]["job"]["started"] == loop.time.now
+
+
+def test_publish_failure_is_recorded_and_backs_off(loop):
+    """A job the master will not publish is a recorded failure with the cause, not an exception."""
+
+    def refuse(minion_ids):
+        """The master is not there."""
+        raise RuntimeError("salt-master is not running")
+
+    loop.publish = refuse
+    assert loop.run() == {}
+    assert "salt-master is not running" in loop.store.get_applies("prod", "a")["db1"]["comment"]
+    assert loop.store.get_minions()["db1"]["next_retry"] == loop.time.now + 5
+
+
+def test_unpublished_allowlist_held_on_the_minion_is_not_a_failure(loop):
+    """A minion holding an allowlist nobody published yet is not backed off for it (two clusters, day one)."""
+    subscriber_index.record(loop.store, "db1", [("prod", "a"), ("beta", "w")])
+    jid = loop.run()["db1"]
+    ret = state_return(3)
+    ret[STATE_KEY]["allowlists"]["beta/w"] = {"sequence": None, "applied": False, "reason": "unknown"}
+    loop.record_return(jid, "db1", ret)
+    assert loop.store.get_minions()["db1"]["failures"] == 0
+    assert loop.store.get_applies("beta", "w")["db1"]["result"] is False
+
+
+def test_jobs_of_a_killed_master_are_forgotten_at_start(loop):
+    """Jobs started before the engine (re)started are forgotten, so their minions are retried at once."""
+    loop.run()
+    loop.time.now += 5
+    assert sorted(loop.forget_jobs(started_before=loop.time.now)) == ["db1", "db2"]
+    assert sorted(loop.run()) == ["db1", "db2"]
