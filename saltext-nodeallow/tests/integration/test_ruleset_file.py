@@ -115,7 +115,9 @@ def test_last_known_good_keeps_rules(ruleset, apply):
     data = pillar("nftables", V4)
     del data["nodeallow"]["allowlists"]
     ret = apply(data)
-    assert ret["result"] is True and ret["changes"] == {}, ret
+    # Held (the pillar lacks it), so the state says so; the file keeps the last-known-good copy.
+    assert ret["result"] is False and ret["changes"] == {}, ret
+    assert "held prod/workers" in ret["comment"] and "last-known-good copy (sequence 4)" in ret["comment"]
     assert ret["allowlists"]["prod/workers"]["source"] == "last-good"
     assert file_sets(ruleset) == split(V4)
 

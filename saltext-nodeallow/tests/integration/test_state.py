@@ -7,6 +7,7 @@ standing in for what the ext_pillar serves (the master-side tests cover that pat
 
 import pytest
 
+from saltext.nodeallow import protocol
 from tests.support import firewall as fw
 from tests.support import netns as netns_support
 
@@ -199,10 +200,6 @@ def test_empty_set_refused(ns, apply):
     [
         pytest.param({"rules": [{"allowlist": "x; flush ruleset", "ports": [22]}]}, id="rule-name"),
         pytest.param(
-            {"allowlists": {"prod/workers; flush ruleset": {"addresses": ["10.0.0.1/32"]}}},
-            id="allowlist-key",
-        ),
-        pytest.param(
             {
                 "allowlists": {
                     "prod/workers": {
@@ -238,6 +235,46 @@ def test_injection_refused(ns, apply, bad):
     assert ns.nft_ruleset() == before
 
 
+def test_records_nobody_subscribes_to_are_never_read(ns, apply):
+    """A hostile record under a name no rule uses changes nothing and holds nothing."""
+    assert apply(pillar("nftables"))["result"] is True
+    before = ns.nft_ruleset()
+    data = pillar("nftables")
+    data["nodeallow"]["allowlists"]["prod/workers; flush ruleset"] = {"addresses": ["10.0.0.1/32 } ; flush ruleset"]}
+
+    ret = apply(data)
+
+    assert ret["result"] is True and ret["changes"] == {}, ret
+    assert ns.nft_ruleset() == before
+
+
+def test_one_held_allowlist_never_stops_the_others(ns, apply):
+    """Two clusters on one minion: one never published, one refused; the third still grows and shrinks."""
+    rules = [
+        {"allowlist": name, "proto": "tcp", "ports": [5432]}
+        for name in ("prod/workers", "beta/workers", "gamma/workers")
+    ]
+    first = pillar("nftables", V4 + V6, rules=rules)
+    # beta/workers was never published (not in pillar); gamma/workers' copy is invalid.
+    first["nodeallow"]["allowlists"]["gamma/workers"] = {"sequence": 3, "addresses": ["10.0.0.1/24"]}
+
+    ret = apply(first)
+
+    assert ret["result"] is False, ret
+    assert "held beta/workers: unknown" in ret["comment"] and "its rules stay out" in ret["comment"]
+    assert "held gamma/workers: invalid pillar copy" in ret["comment"] and "host bits" in ret["comment"]
+    assert ret["allowlists"]["prod/workers"]["applied"] is True
+    assert ret["allowlists"]["beta/workers"]["applied"] is False
+    assert kernel(ns, "nftables") == split(V4 + V6)
+    fewer = pillar("nftables", V4[:1], rules=rules, sequence=2)
+    fewer["nodeallow"]["allowlists"]["gamma/workers"] = {"sequence": 3, "addresses": ["10.0.0.1/24"]}
+    assert apply(fewer)["allowlists"]["prod/workers"] == {
+        "sequence": 2, "digest": protocol.digest(V4[:1]),
+        "count": 1, "source": "pillar", "retired": False, "applied": True, "reason": "",
+    }
+    assert kernel(ns, "nftables") == split(V4[:1])
+
+
 def test_last_known_good_used_when_pillar_lacks_allowlist(ns, apply, salt_cli, fw_minion):
     """An allowlist missing from pillar keeps its last applied addresses (state and execution module)."""
     assert apply(pillar("nftables", V4 + V6, sequence=7))["result"] is True
@@ -246,7 +283,9 @@ def test_last_known_good_used_when_pillar_lacks_allowlist(ns, apply, salt_cli, f
 
     ret = apply(without)
 
-    assert ret["result"] is True and ret["changes"] == {}, ret
+    # Held: the state says so (result False) and keeps the last-known-good copy in effect.
+    assert ret["result"] is False and ret["changes"] == {}, ret
+    assert "held prod/workers: unknown" in ret["comment"], ret
     assert ret["allowlists"]["prod/workers"]["source"] == "last-good"
     assert ret["sequence"] == {"prod/workers": 7}
     assert kernel(ns, "nftables") == split(V4 + V6)

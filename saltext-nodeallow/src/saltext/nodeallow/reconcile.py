@@ -300,6 +300,17 @@ class Reconciler:
                 self.store.put_minions(minions)
         return self.run(only_minions={minion_id})
 
+    def next_deadline(self):
+        """The earliest time a pass has something to do: a job in flight running out, or a retry falling due."""
+        deadlines = []
+        for state in self.store.get_minions().values():
+            job = state.get("job")
+            if job:
+                deadlines.append(job.get("started", 0) + self.settings.apply_timeout + 0.1)
+            elif state.get("next_retry", 0) > 0:
+                deadlines.append(state["next_retry"])
+        return min(deadlines) if deadlines else None
+
     def jobs_in_flight(self):
         """``{minion_id: job id}`` of every job in flight that has an id."""
         return {

@@ -10,8 +10,9 @@ from saltext.nodeallow import protocol
 
 # Seconds an incomplete chunk set is kept.
 DEFAULT_CHUNK_TIMEOUT = 300
-# Seconds a state run may take before an unanswered apply counts as failed (minion down or stuck).
-DEFAULT_APPLY_TIMEOUT = 60
+# Seconds to wait for an apply's return before it counts as failed and is retried: the minion is down,
+# missed the publish (it was reconnecting), or is busy with a long state run that the apply queues behind.
+DEFAULT_APPLY_TIMEOUT = 20
 # Seconds between two reconcile passes of the engine.
 DEFAULT_RECONCILE_INTERVAL = 30
 # First retry delay after a failed apply; it doubles per failure up to DEFAULT_RETRY_MAX.

@@ -67,6 +67,7 @@ class Loop:
         )
         self.lookup = jobcache.lookup_function(opts)
         self.next_pass = 0.0
+        self.next_sweep = 0.0
         self.sweep_position = 0
 
     def startup(self):
@@ -113,11 +114,15 @@ class Loop:
             self.reconciler.alive(minion_id)
 
     def _pass(self):
-        """The periodic pass (every ``reconcile_interval``)."""
-        self.next_pass = time.time() + self.settings.reconcile_interval
-        self._guarded("sweep the subscriber index", self._sweep)
+        """The periodic pass: every ``reconcile_interval``, and as soon as a job runs out or a retry falls due."""
+        now = time.time()
+        if now >= self.next_sweep:
+            self.next_sweep = now + self.settings.reconcile_interval
+            self._guarded("sweep the subscriber index", self._sweep)
         self._guarded("collect returns from the job cache", self.reconciler.collect, self.lookup)
         self._guarded("run a reconcile pass", self.reconciler.run)
+        deadline = self._guarded("find the next deadline", self.reconciler.next_deadline)
+        self.next_pass = min(now + self.settings.reconcile_interval, max(deadline or now + 1e9, now + 1.0))
 
     def _sweep(self):
         """Recompile the next slice of accepted minions' pillars, so the index is never older than ``reindex_period``."""

@@ -1,0 +1,257 @@
+"""The master's reconcile loop under real faults: a subscriber down during publishes, a master SIGKILLed after a store.
+
+Its own salt-master (with salt-api, the nodeallow engine and an unrelated echo reactor) and two
+minions whose firewalls live in network namespaces; their nft sets are sampled every 200 ms while
+the faults happen (tests/support/sampler.py).
+"""
+
+import contextlib
+import os
+import signal
+import time
+
+import psutil
+import pytest
+import salt.utils.event
+from pytestshellutils.utils import ports
+from saltfactories.utils import random_string
+
+from tests.master.conftest import nodeallow_master_config
+from tests.support import netns as netns_support
+from tests.support.events import MasterEvents
+from tests.support.hooks import HookClient
+from tests.support.master_side import PillarFiles, Publisher, encode_body
+from tests.support.sampler import SetSampler
+
+RECONCILE_INTERVAL = 10
+# A healthy subscriber drops a removed address within this many seconds of the store.
+REMOVAL_BOUND = 10
+# The unrelated reaction must keep answering within this (the issue's 1 s, with room for a loaded CI machine).
+ECHO_BOUND = 2.0
+ECHO_REACTOR = '''#!py
+def run():
+    """Answer nodeallow-test/echo/<n> with nodeallow-test/echoed/<n> (an unrelated reaction)."""
+    return {"echo": {"runner.event.send": [{"args": [{"tag": "nodeallow-test/echoed/" + tag.split("/")[-1]}]}]}}
+'''
+
+
+@pytest.fixture(scope="module")
+def fault_pillar(salt_factories_default_root_dir):
+    """This master's pillar tree."""
+    return PillarFiles(salt_factories_default_root_dir / "nodeallow-fault-pillar")
+
+
+@pytest.fixture(scope="module")
+def fault_master(salt_factories, signing_keys, fault_pillar, salt_factories_default_root_dir):
+    """A nodeallow master with a short reconcile interval and an unrelated echo reaction."""
+    echo = salt_factories_default_root_dir / "echo-reactor.sls"
+    echo.write_text(ECHO_REACTOR, encoding="utf-8")
+    config = nodeallow_master_config(
+        ports.get_unused_localhost_port(), fault_pillar.root, signing_keys, reconcile_interval=RECONCILE_INTERVAL
+    )
+    config["reactor"].append({"nodeallow-test/echo/*": [str(echo)]})
+    factory = salt_factories.salt_master_daemon(random_string("na-fault-"), overrides=config)
+    with factory.started():
+        yield factory
+
+
+@pytest.fixture(scope="module")
+def fault_publisher(fault_master, signing_keys):
+    """A Publisher posting to ``fault_master``'s salt-api."""
+    api = fault_master.salt_api_daemon()
+    with api.started():
+        client = HookClient(f"http://127.0.0.1:{fault_master.config['rest_cherrypy']['port']}", timeout=30)
+        try:
+            yield Publisher(client, signing_keys)
+        finally:
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def fault_minions(fault_master, netns_available):  # pylint: disable=unused-argument
+    """Two running minions of ``fault_master``, each with its firewall in its own namespace: ``{id: (factory, ns)}``."""
+    with contextlib.ExitStack() as stack:
+        out = {}
+        for _ in range(2):
+            ns = stack.enter_context(netns_support.netns())
+            factory = fault_master.salt_minion_daemon(
+                random_string("na-fault-minion-", uppercase=False), overrides={"nodeallow_netns": ns.name}
+            )
+            stack.enter_context(factory.started())
+            out[factory.id] = (factory, ns)
+        yield out
+
+
+def reindex(master):
+    """Rebuild the subscriber index after writing pillar files."""
+    ret = master.salt_run_cli(timeout=120).run("nodeallow.reindex", "--out=json")
+    assert ret.returncode == 0, ret
+    return ret.data["subscribers"]
+
+
+def wait_set(sampler, label, want, timeout):
+    """Wait until ``label``'s set holds exactly ``want``; return the seconds it took."""
+    started = time.monotonic()
+    want = frozenset(want)
+    while True:
+        value = sampler.read(label)
+        if value == want:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{label}'s set is {sorted(value or [])}, not {sorted(want)}, after {timeout}s")
+        time.sleep(0.1)
+
+
+def echo_latency(events, sender, number):
+    """Fire the unrelated reaction's event and return the seconds until its answer arrives."""
+    started = time.monotonic()
+    sender.fire_event({}, f"nodeallow-test/echo/{number}")
+    events.wait_for(f"nodeallow-test/echoed/{number}", timeout=30)
+    return time.monotonic() - started
+
+
+def ingest_hold_times(events):
+    """Seconds each ``nodeallow.ingest`` runner job ran (its ``salt/run/<jid>/new`` to ``ret`` stamps)."""
+    started = {}
+    held = []
+    for event in events.seen:
+        parts = event["tag"].split("/")
+        if len(parts) == 4 and parts[:2] == ["salt", "run"] and event["data"].get("fun") == "runner.nodeallow.ingest":
+            stamp = time.mktime(time.strptime(event["data"]["_stamp"][:19], "%Y-%m-%dT%H:%M:%S")) + float(
+                "0." + event["data"]["_stamp"][20:26]
+            )
+            if parts[3] == "new":
+                started[parts[2]] = stamp
+            elif parts[3] == "ret" and parts[2] in started:
+                held.append(stamp - started[parts[2]])
+    return held
+
+
+def status_of(master, name):
+    """``nodeallow.status`` of one allowlist."""
+    ret = master.salt_run_cli(timeout=120).run("nodeallow.status", "--out=json")
+    assert ret.returncode == 0, ret
+    return ret.data[name]
+
+
+def test_a_down_subscriber_never_stalls_the_master_and_catches_up(
+    fault_master, fault_publisher, fault_minions, fault_pillar, allowlist_name, capsys
+):
+    """db-b is stopped during four publishes: db-a follows each at once, the reactor stays free, db-b catches up."""
+    name = f"prod/{allowlist_name}"
+    (healthy, (a_factory, a_ns)), (down, (b_factory, b_ns)) = sorted(fault_minions.items())
+    for minion_id in fault_minions:
+        fault_pillar.subscribe(minion_id, name)
+    assert reindex(fault_master)[name] == sorted(fault_minions)
+    snapshots = [
+        ["10.20.0.1/32", "10.20.0.2/32", "10.20.0.3/32"],
+        ["10.20.0.2/32", "10.20.0.3/32", "10.20.0.4/32"],
+        ["10.20.0.3/32", "10.20.0.4/32", "10.20.0.5/32"],
+        ["10.20.0.4/32", "10.20.0.5/32", "10.20.0.6/32"],
+        ["10.20.0.5/32", "10.20.0.6/32", "10.20.0.7/32"],
+    ]
+    sampler = SetSampler({healthy: (a_ns, name), down: (b_ns, name)})
+    fault_publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 1, snapshots[0]))
+    wait_set(sampler, healthy, snapshots[0], 60)
+    wait_set(sampler, down, snapshots[0], 60)
+
+    echoes = []
+    removal = []
+    with MasterEvents(fault_master.config) as events, sampler, salt.utils.event.get_master_event(
+        fault_master.config, fault_master.config["sock_dir"], listen=False
+    ) as sender:
+        b_factory.terminate()
+        for sequence, addresses in enumerate(snapshots[1:], start=2):
+            fault_publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, sequence, addresses))
+            stored_at = time.monotonic()
+            events.wait_for(f"nodeallow/stored/prod/{allowlist_name}", timeout=30)
+            echoes.append(echo_latency(events, sender, sequence))
+            wait_set(sampler, healthy, addresses, REMOVAL_BOUND)
+            removal.append(time.monotonic() - stored_at)
+            echoes.append(echo_latency(events, sender, 100 + sequence))
+        # No need to wait out apply_timeout for db-b's unanswered job: its start event retries it.
+        back = time.monotonic()
+        b_factory.start()
+        wait_set(sampler, down, snapshots[-1], RECONCILE_INTERVAL + 30)
+        caught_up = time.monotonic() - back
+        held = ingest_hold_times(events)
+    sampler.assert_never_empty()
+    assert max(echoes) < ECHO_BOUND, echoes
+    assert held and max(held) < 2.0, held
+    entry = status_of(fault_master, name)
+    assert entry["sequence"] == 5 and entry["behind"] == [], entry
+    assert entry["subscribers"][down]["applied_sequence"] == 5, entry
+    with capsys.disabled():
+        print(
+            f"\nreconcile: healthy subscriber followed in {max(removal):.2f}s (max), "
+            f"ingest held a reactor thread {max(held):.2f}s (max), unrelated reaction answered in "
+            f"{max(echoes):.2f}s (max); the stopped subscriber caught up {caught_up:.1f}s after its start"
+        )
+
+
+def test_an_allowlist_nobody_published_holds_nothing_else(
+    fault_master, fault_publisher, fault_minions, fault_pillar, allowlist_name
+):
+    """A minion subscribed to a published and a never-published allowlist applies the first and is not behind."""
+    name = f"prod/{allowlist_name}"
+    never = f"staging/{allowlist_name}"
+    minion_id, (_, ns) = sorted(fault_minions.items())[0]
+    fault_pillar.subscribe(minion_id, name, never)
+    reindex(fault_master)
+    sampler = SetSampler({minion_id: (ns, name)})
+    with MasterEvents(fault_master.config) as events:
+        fault_publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 1, ["10.30.0.1/32"]))
+        applied = events.wait_for(f"nodeallow/applied/prod/{allowlist_name}", timeout=120)["data"]
+    assert applied["minions"][minion_id]["result"] is True, applied
+    wait_set(sampler, minion_id, ["10.30.0.1/32"], 10)
+    entry = status_of(fault_master, name)
+    assert entry["subscribers"][minion_id]["behind"] is False, entry
+    held = status_of(fault_master, never)
+    assert held["stored"] is False and held["subscribers"][minion_id]["result"] is False, held
+
+
+def _kill_tree(pid):
+    """SIGKILL a process and all its children at once (no chance to finish anything)."""
+    parent = psutil.Process(pid)
+    for process in [*parent.children(recursive=True), parent]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            os.kill(process.pid, signal.SIGKILL)
+
+
+def test_a_master_killed_right_after_storing_converges_after_restart(
+    fault_master, fault_publisher, fault_minions, fault_pillar, allowlist_name, capsys
+):
+    """SIGKILL the master the moment it announces a store: after restart every subscriber reaches that snapshot."""
+    name = f"prod/{allowlist_name}"
+    for minion_id in fault_minions:
+        fault_pillar.subscribe(minion_id, name)
+    reindex(fault_master)
+    targets = {minion_id: (ns, name) for minion_id, (_, ns) in fault_minions.items()}
+    sampler = SetSampler(targets)
+    first, second = ["10.40.0.1/32", "10.40.0.2/32"], ["10.40.0.2/32", "10.40.0.3/32"]
+    fault_publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 1, first))
+    for minion_id in fault_minions:
+        wait_set(sampler, minion_id, first, 60)
+    with sampler:
+        with MasterEvents(fault_master.config) as events:
+            fault_publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 2, second))
+            events.wait_for(f"nodeallow/stored/prod/{allowlist_name}", timeout=30)
+            _kill_tree(fault_master.pid)
+        killed = time.monotonic()
+        fault_master.terminate()
+        fault_master.start()
+        restarted = time.monotonic()
+        for minion_id in fault_minions:
+            try:
+                wait_set(sampler, minion_id, second, RECONCILE_INTERVAL + 60)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; status: {status_of(fault_master, name)}") from exc
+        converged = time.monotonic() - restarted
+    sampler.assert_never_empty()
+    entry = status_of(fault_master, name)
+    assert entry["sequence"] == 2 and entry["behind"] == [], entry
+    with capsys.disabled():
+        print(
+            f"\nreconcile: master SIGKILLed after the store; restarted in {restarted - killed:.1f}s, "
+            f"every subscriber converged {converged:.1f}s after the restart"
+        )

@@ -1,0 +1,82 @@
+"""Sample minions' nft sets every ~200 ms while a fault runs, and check what was seen.
+
+The checks the fault tests make: a set that held addresses is never seen empty, and an address
+removed from the stored snapshot is gone from every live subscriber within a bound.
+"""
+
+import ipaddress
+import threading
+import time
+
+from saltext.nodeallow.firewall import naming
+from tests.support.netns import NetnsError
+
+INTERVAL = 0.2
+
+
+class SetSampler:
+    """Reads ``{label: (netns, allowlist)}`` every :data:`INTERVAL` seconds in a thread, while entered."""
+
+    def __init__(self, targets, table=naming.DEFAULT_NFT_TABLE):
+        """Remember what to sample: ``targets`` maps a label (a minion id) to its namespace and allowlist."""
+        self.targets = dict(targets)
+        self.table = table
+        # [(monotonic time, label, frozenset of CIDRs or None when the set does not exist)]
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="nodeallow-set-sampler", daemon=True)
+
+    def __enter__(self):
+        """Start sampling."""
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        """Stop sampling."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def read(self, label):
+        """The CIDRs the set of ``label`` holds now (both families), or ``None`` when it does not exist."""
+        ns, allowlist = self.targets[label]
+        found = set()
+        exists = False
+        for family in (4, 6):
+            try:
+                elements = ns.nft_set_elements("inet", self.table, naming.nft_set(allowlist, family))
+            except NetnsError:
+                continue
+            exists = True
+            found |= {str(ipaddress.ip_network(element)) for element in elements}
+        return frozenset(found) if exists else None
+
+    def _loop(self):
+        """Sample until stopped."""
+        while not self._stop.is_set():
+            for label in self.targets:
+                try:
+                    value = self.read(label)
+                except Exception as exc:  # pylint: disable=broad-except  # keep sampling; record the failure
+                    value = exc
+                self.samples.append((time.monotonic(), label, value))
+            self._stop.wait(INTERVAL)
+
+    def series(self, label):
+        """``[(time, value)]`` of one label."""
+        return [(t, v) for t, name, v in self.samples if name == label]
+
+    def assert_never_empty(self):
+        """Once a label's set held addresses, it was never seen empty or missing (nor unreadable)."""
+        for label in self.targets:
+            seen = False
+            for moment, value in self.series(label):
+                assert not isinstance(value, Exception), f"{label}: reading its set failed: {value}"
+                if value:
+                    seen = True
+                elif seen:
+                    raise AssertionError(f"{label}: its set was {'empty' if value is not None else 'missing'} at {moment:.1f}")
+
+    def last_holding(self, label, address):
+        """The last time ``label``'s set was seen holding ``address`` (``None`` if never)."""
+        times = [moment for moment, value in self.series(label) if value and address in value]
+        return times[-1] if times else None
