@@ -53,12 +53,12 @@ def test_restarted_controller_resends_the_same_sequence_and_nothing_is_reapplied
     wait_until(lambda: _settled(alpha.kube.get_allowlist("workers")), timeout=60,
                what="NodeAllowlist workers to have published its current sequence")
     sequence = alpha.kube.get_allowlist("workers")["status"]["sequence"]
-    # The apply of that sequence is the runner's last step; after its event nothing is in flight.
-    while master_events.wait_for(f"nodeallow/applied/{ALPHA}", timeout=60)["data"]["sequence"] != sequence:
-        pass
+    # Every subscriber has recorded that sequence: after that nothing is in flight.
+    wait_until(lambda: _all_applied(system.salt.run("nodeallow.status")[ALPHA], sequence), timeout=60,
+               what=f"db1 and db2 to report sequence {sequence} applied")
     before = system.salt.run("nodeallow.status")[ALPHA]
     assert before["sequence"] == sequence, before
-    assert {m: a["sequence"] for m, a in before["last_apply"].items()} == {"db1": sequence, "db2": sequence}
+    assert {m: a["applied_sequence"] for m, a in before["subscribers"].items()} == {"db1": sequence, "db2": sequence}
     drain(system, master_events)
 
     alpha.controller.restart()
@@ -71,12 +71,20 @@ def test_restarted_controller_resends_the_same_sequence_and_nothing_is_reapplied
     assert not [t for t in tags if t.startswith(("nodeallow/stored/", "nodeallow/applied/"))], tags
     after = system.salt.run("nodeallow.status")[ALPHA]
     assert after["sequence"] == sequence and after["digest"] == before["digest"], after
-    for minion_id, apply in after["last_apply"].items():
-        assert apply["sequence"] == sequence, after
+    for minion_id, apply in after["subscribers"].items():
+        assert apply["applied_sequence"] == sequence and apply["behind"] is False, after
         # The apply record is the old one: it only got older.
-        assert apply["seconds_ago"] >= before["last_apply"][minion_id]["seconds_ago"], (before, after)
+        assert apply["seconds_ago"] >= before["subscribers"][minion_id]["seconds_ago"], (before, after)
     assert alpha.kube.get_allowlist("workers")["status"]["sequence"] == sequence
     system.wait_allowed("db1", ALPHA, [ANCHOR, "192.0.2.81"], timeout=5)
+
+
+def _all_applied(entry, sequence):
+    """Whether every subscriber of a nodeallow.status entry applied ``sequence`` and no job is in flight."""
+    subscribers = entry.get("subscribers", {})
+    return bool(subscribers) and all(
+        s["applied_sequence"] == sequence and s["job"] is None for s in subscribers.values()
+    )
 
 
 def _conditions(allowlist):

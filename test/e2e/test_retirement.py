@@ -14,7 +14,7 @@ def test_late_subscriber_converges_then_deleting_the_allowlist_removes_its_rules
     db3_rules = next(m.rules for m in spec().minions if m.id == "db3")
     late_rules = db3_rules + [{"allowlist": RETIREE, "proto": "tcp", "ports": [8080], "comment": "late"}]
     beta.kube.create_allowlist(system.allowlist("retiree", cluster="beta", node_selector=SELECTOR))
-    wait_until(lambda: system.salt.run("nodeallow.status", "subscribers=False").get(RETIREE, {}).get("stored"),
+    wait_until(lambda: system.salt.run("nodeallow.status").get(RETIREE, {}).get("stored"),
                timeout=60, what=f"the Salt master to store {RETIREE}")
     try:
         system.salt.set_subscriptions("db3", subscriptions_pillar(late_rules))
@@ -30,7 +30,7 @@ def test_late_subscriber_converges_then_deleting_the_allowlist_removes_its_rules
         assert "dport 8080" not in firewall.list_table(system.namespaces["db3"])
         wait_until(lambda: beta.kube.get_allowlist("retiree") is None, timeout=60,
                    what="the NodeAllowlist's finalizer to let it go after the retirement")
-        status = system.salt.run("nodeallow.status", "subscribers=False")[RETIREE]
+        status = system.salt.run("nodeallow.status")[RETIREE]
         assert status["retired"] is True and status["addresses"] == 0, status
         # The other allowlist of the same minion is untouched.
         system.wait_allowed("db3", WORKERS, [ANCHORS["beta"]], timeout=5)
