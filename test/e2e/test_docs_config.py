@@ -4,6 +4,7 @@ If this fails, docs/salt.md and harness/saltdocs.py drifted apart: fix whichever
 end-to-end tests keep proving the documented setup.
 """
 
+import dataclasses
 import re
 
 import yaml
@@ -46,6 +47,7 @@ def test_master_config_has_the_documented_shape():
     ours = _harness_config()
 
     assert ours["ext_pillar"] == docs["ext_pillar"]
+    assert ours["engines"] == docs["engines"], "the reconcile loop runs as documented"
     assert [list(entry) for entry in ours["reactor"]] == [list(entry) for entry in docs["reactor"]]
     for name, cluster in ours["nodeallow"]["clusters"].items():
         assert set(cluster) == set(next(iter(docs["nodeallow"]["clusters"].values()))), name
@@ -73,3 +75,18 @@ def test_subscriptions_use_the_documented_pillar_keys():
         assert set(pillar["nodeallow"]) <= set(docs["nodeallow"]), minion.id
         for rule in pillar["nodeallow"]["rules"]:
             assert set(rule) <= documented_rule_keys, (minion.id, rule)
+
+
+def test_documented_master_settings_are_the_defaults():
+    """Every nodeallow master setting docs/salt.md shows is a real one, with the default the code uses."""
+    from saltext.nodeallow import settings  # pylint: disable=import-outside-toplevel
+
+    documented = _docs_block_with("reactor")["nodeallow"]
+    defaults = settings.Settings(clusters={})
+    for name, value in documented.items():
+        if name == "clusters":
+            continue
+        assert hasattr(defaults, name), f"docs/salt.md shows nodeallow:{name}, which the code does not read"
+        assert getattr(defaults, name) == value, f"nodeallow:{name}: docs say {value!r}, the default is {getattr(defaults, name)!r}"
+    numbers = {field.name for field in dataclasses.fields(settings.Settings)} - {"clusters"}
+    assert numbers <= set(documented), f"undocumented settings: {sorted(numbers - set(documented))}"

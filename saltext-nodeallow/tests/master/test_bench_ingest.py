@@ -22,8 +22,7 @@ from saltfactories.utils import random_string
 from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import store as nodeallow_store
 from tests.master.conftest import nodeallow_master_config
-from tests.master.test_reconcile_faults import ingest_hold_times
-from tests.support.events import MasterEvents
+from tests.support.events import MasterEvents, ingest_hold_times
 from tests.support.hooks import HookClient
 from tests.support.master_side import PillarFiles, Publisher, encode_body
 

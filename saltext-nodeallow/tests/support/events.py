@@ -1,5 +1,6 @@
 """Read events from a running salt-master's event bus, the way the reactor sees them."""
 
+import calendar
 import fnmatch
 import time
 import uuid
@@ -102,3 +103,23 @@ class MasterEvents:
 def _matches(actual, wanted):
     """Whether tag ``actual`` is ``wanted`` exactly or matches it as an fnmatch pattern."""
     return actual == wanted or fnmatch.fnmatchcase(actual, wanted)
+
+
+def stamp(event):
+    """The master's ``_stamp`` of an event, as seconds since the epoch."""
+    text = event["data"]["_stamp"]
+    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) + float("0." + (text[20:26] or "0"))
+
+
+def ingest_hold_times(events):
+    """Seconds each ``nodeallow.ingest`` runner job ran (its ``salt/run/<jid>/new`` to ``ret`` stamps)."""
+    started = {}
+    held = []
+    for event in events.seen:
+        parts = event["tag"].split("/")
+        if len(parts) == 4 and parts[:2] == ["salt", "run"] and event["data"].get("fun") == "runner.nodeallow.ingest":
+            if parts[3] == "new":
+                started[parts[2]] = stamp(event)
+            elif parts[3] == "ret" and parts[2] in started:
+                held.append(stamp(event) - started[parts[2]])
+    return held
