@@ -112,3 +112,41 @@ def drain(system, events):
         sender.fire_event({}, marker)
     events.wait_for(marker, timeout=30)
     events.seen.clear()
+
+
+def test_a_stopped_minion_catches_up_by_itself_while_the_others_follow(system, alpha, capsys):
+    """db2 is stopped during node churn: db1 follows every change; back, db2 converges with no highstate."""
+    from tests.support.sampler import SetSampler  # pylint: disable=import-outside-toplevel
+
+    alpha.kube.create_node("alpha-w1", ["192.0.2.91"], labels=WORKER_LABELS)
+    for minion_id in ("db1", "db2"):
+        system.wait_allowed(minion_id, ALPHA, [ANCHOR, "192.0.2.91"])
+    sampler = SetSampler({m: (lambda m=m: system.allowed(m, ALPHA)) for m in ("db1", "db2")})
+    db2 = system.salt.minions["db2"]
+    followed = []
+    with sampler:
+        db2.stop()
+        try:
+            steps = [
+                (lambda: alpha.kube.create_node("alpha-w2", ["192.0.2.92"], labels=WORKER_LABELS),
+                 [ANCHOR, "192.0.2.91", "192.0.2.92"]),
+                (lambda: alpha.kube.delete_node("alpha-w1"), [ANCHOR, "192.0.2.92"]),
+                (lambda: alpha.kube.create_node("alpha-w3", ["192.0.2.93"], labels=WORKER_LABELS),
+                 [ANCHOR, "192.0.2.92", "192.0.2.93"]),
+            ]
+            for change, want in steps:
+                change()
+                followed.append(system.wait_allowed("db1", ALPHA, want, timeout=30))
+            assert system.allowed("db2", ALPHA) == frozenset({f"{ANCHOR}/32", "192.0.2.91/32"}), \
+                "a stopped minion's firewall stays as it was"
+        finally:
+            back = time.monotonic()
+            db2.start()
+        system.wait_allowed("db2", ALPHA, [ANCHOR, "192.0.2.92", "192.0.2.93"], timeout=90)
+        caught_up = time.monotonic() - back
+    sampler.assert_never_empty()
+    status = system.salt.run("nodeallow.status")[ALPHA]
+    assert status["behind"] == [], status
+    with capsys.disabled():
+        print(f"\ne2e: db1 followed each change in {max(followed):.1f}s (max) while db2 was stopped; "
+              f"db2 caught up {caught_up:.1f}s after it was started again (no highstate)")

@@ -14,13 +14,37 @@ from tests.support.netns import NetnsError
 INTERVAL = 0.2
 
 
-class SetSampler:
-    """Reads ``{label: (netns, allowlist)}`` every :data:`INTERVAL` seconds in a thread, while entered."""
+def nft_reader(ns, allowlist, table=naming.DEFAULT_NFT_TABLE):
+    """Return ``read() -> frozenset of CIDRs or None``: our nft sets of ``allowlist`` (both families) in ``ns``."""
 
-    def __init__(self, targets, table=naming.DEFAULT_NFT_TABLE):
-        """Remember what to sample: ``targets`` maps a label (a minion id) to its namespace and allowlist."""
-        self.targets = dict(targets)
-        self.table = table
+    def read():
+        """The CIDRs the sets hold now, or ``None`` when neither exists."""
+        found = set()
+        exists = False
+        for family in (4, 6):
+            try:
+                elements = ns.nft_set_elements("inet", table, naming.nft_set(allowlist, family))
+            except NetnsError:
+                continue
+            exists = True
+            found |= {str(ipaddress.ip_network(element)) for element in elements}
+        return frozenset(found) if exists else None
+
+    return read
+
+
+class SetSampler:
+    """Reads every target every :data:`INTERVAL` seconds in a thread, while entered.
+
+    ``targets`` maps a label to ``(netns, allowlist)`` (our nft sets there) or to a ``read()``
+    callable returning the CIDRs a firewall allows now (``None`` when it has no such set).
+    """
+
+    def __init__(self, targets):
+        """Remember what to sample."""
+        self.targets = {
+            label: target if callable(target) else nft_reader(*target) for label, target in targets.items()
+        }
         # [(monotonic time, label, frozenset of CIDRs or None when the set does not exist)]
         self.samples = []
         self._stop = threading.Event()
@@ -37,18 +61,8 @@ class SetSampler:
         self._thread.join(timeout=10)
 
     def read(self, label):
-        """The CIDRs the set of ``label`` holds now (both families), or ``None`` when it does not exist."""
-        ns, allowlist = self.targets[label]
-        found = set()
-        exists = False
-        for family in (4, 6):
-            try:
-                elements = ns.nft_set_elements("inet", self.table, naming.nft_set(allowlist, family))
-            except NetnsError:
-                continue
-            exists = True
-            found |= {str(ipaddress.ip_network(element)) for element in elements}
-        return frozenset(found) if exists else None
+        """What ``label``'s firewall allows now (``None`` when it has no such set)."""
+        return self.targets[label]()
 
     def _loop(self):
         """Sample until stopped."""
