@@ -219,6 +219,39 @@ def canonical_addresses(values, where):
     return tuple(out)
 
 
+LIMIT_KEYS = ("min_prefix", "max_span", "refuse_special")
+
+
+def check_limits(addresses, where, limits=None):
+    """Return the problems (sentences naming ``where``) that keep ``addresses`` out of the firewall.
+
+    ``addresses`` is an allowlist's canonical list (as :func:`canonical_addresses` returns it);
+    ``limits`` is the pillar's ``nodeallow:limits`` mapping with the master's keys ``min_prefix``,
+    ``max_span`` and ``refuse_special`` (each optional, see saltext.nodeallow.protocol.check_width),
+    ``None`` for the defaults. An empty list means the allowlist may be applied; otherwise the
+    caller holds that one allowlist (its last applied set stays) and reports the sentences.
+    """
+    if limits is None:
+        limits = {}
+    if not isinstance(limits, dict):
+        return [f"nodeallow:limits must be a mapping with {list(LIMIT_KEYS)}, not {type(limits).__name__}"]
+    unknown = sorted(str(k)[:40] for k in limits if k not in LIMIT_KEYS)
+    if unknown:
+        return [f"nodeallow:limits: unknown keys {unknown}; allowed: {list(LIMIT_KEYS)}"]
+    try:
+        protocol.check_width(
+            list(addresses),
+            limits.get("min_prefix"),
+            limits.get("max_span"),
+            limits.get("refuse_special", protocol.DEFAULT_REFUSE_SPECIAL),
+        )
+    except protocol.Refusal as refusal:
+        return [f"{where}: held, {refusal.reason}: {refusal.detail}"]
+    except ValueError as exc:
+        return [f"{where}: held, the limits are invalid: {exc} (pillar nodeallow:limits)"]
+    return []
+
+
 def _ports(value, where, problems):
     """Validate a rule's ``ports`` (ints 1-65535 or "a-b" ranges) into merged (low, high) tuples."""
     if not isinstance(value, list) or not value:
