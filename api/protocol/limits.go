@@ -162,3 +162,18 @@ func powerOfTwo(exp int) string {
 	s.addPower(exp)
 	return s.String()
 }
+
+// OrDefaults returns l with every unset (zero) limit replaced by its default, so that an object that
+// bypassed the API server's defaulting is held to the defaults rather than to nothing.
+func (l Limits) OrDefaults() Limits {
+	d := DefaultLimits()
+	for _, f := range []struct{ v, def *int }{
+		{&l.MinPrefixIPv4, &d.MinPrefixIPv4}, {&l.MinPrefixIPv6, &d.MinPrefixIPv6},
+		{&l.MaxSpanPrefixIPv4, &d.MaxSpanPrefixIPv4}, {&l.MaxSpanPrefixIPv6, &d.MaxSpanPrefixIPv6},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	return l
+}

@@ -78,7 +78,8 @@ type NodeAllowlistSpec struct {
 	// maxShrinkPercent holds a publish that would drop more than this share of
 	// the published addresses at once (a selector edit, a label typo): the Ready
 	// condition says so until the annotation nodeallow.io/allow-shrink is set to
-	// the held snapshot's digest, or a later snapshot is within the bound.
+	// the value it names (<published sequence>:<digest of the held snapshot>), or
+	// a later snapshot is within the bound.
 	// Unset, shrinking is never held: a removed node's address may soon belong to
 	// someone else, so holding it is a trade-off (docs/security.md).
 	// +kubebuilder:validation:Minimum=1
