@@ -345,6 +345,45 @@ var _ = Describe("NodeAllowlist controller", func() {
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
 	})
 
+	It("rotates the signing key without a refusal: master takes both, Secret gets the new one, master drops the old", func() {
+		startController()
+		oldKey, newKey := testSigningKey, []byte("fedcba9876543210fedcba9876543210")
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "rotate-key"},
+			Data:       map[string][]byte{"signing-key": oldKey},
+		}
+		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, secret))).To(Succeed()) })
+		pool := map[string]string{testPoolLabel: "rotate"}
+		nal := testAllowlist("rotate", "rotate", salt)
+		nal.Spec.Salt.SigningKeySecretRef = nodeallowv1alpha1.SecretKeySelector{Name: secret.Name}
+		createAllowlist(nal)
+		createNode("rotate-a", pool, "10.9.0.1")
+		want := []string{"snapshot 1 [10.9.0.1/32]"}
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+
+		By("1. the master accepts the new key and the old one")
+		salt.AcceptKeys(newKey, oldKey)
+		createNode("rotate-b", pool, "10.9.0.2")
+		want = append(want, "snapshot 2 [10.9.0.1/32 10.9.0.2/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+
+		By("2. the Secret holds the new key first (the old one may stay on the next line)")
+		secret.Data["signing-key"] = append(append(append([]byte{}, newKey...), '\n'), append(oldKey, '\n')...)
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+		createNode("rotate-c", pool, "10.9.0.3")
+		want = append(want, "snapshot 3 [10.9.0.1/32 10.9.0.2/32 10.9.0.3/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+
+		By("3. the master drops the old key: the controller already signs with the new one")
+		salt.AcceptKeys(newKey)
+		createNode("rotate-d", pool, "10.9.0.4")
+		want = append(want, "snapshot 4 [10.9.0.1/32 10.9.0.2/32 10.9.0.3/32 10.9.0.4/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+		Expect(salt.Problems()).To(BeEmpty())
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Reason).To(Equal(ReasonPublished))
+	})
+
 	It("reports a missing Secret or key by name, retries without publishing, and recovers", func() {
 		startController(func(r *NodeAllowlistReconciler) { r.RetirementTimeout = 3 * time.Second })
 		pool := map[string]string{testPoolLabel: "secrets"}
