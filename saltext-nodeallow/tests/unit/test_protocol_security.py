@@ -162,6 +162,14 @@ def test_trimmed_body_is_too_large_not_a_bad_signature():
     assert "max_event_size" in got.detail and "max_request_body_size" in got.detail
 
 
+def test_trimmed_headers_are_too_large():
+    """When even the headers were trimmed (the parsed post alone is over max_event_size), it is too-large too."""
+    got = refusal(protocol.check_whole, "{}", {"Content-Length": protocol.TRIMMED_PLACEHOLDER})
+    assert got.reason == protocol.TOO_LARGE
+    got = refusal(protocol.check_whole, "{}", {protocol.SIGNATURE_HEADER: protocol.TRIMMED_PLACEHOLDER})
+    assert got.reason == protocol.TOO_LARGE
+
+
 def test_body_shorter_than_content_length_is_too_large():
     """A body that is not the length salt-api received was cut on the way."""
     got = refusal(protocol.check_whole, '{"a":1}', {"content-length": "8"})

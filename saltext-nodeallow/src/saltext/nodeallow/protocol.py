@@ -219,10 +219,16 @@ def check_whole(body, headers):
 
     Call it before the signature check: a trimmed body never verifies, and calling it a bad
     signature sends the operator after the wrong cause. ``headers`` is the event's ``headers``
-    (only ``Content-Length`` is read, matched case-insensitively); a missing or malformed
-    Content-Length is left to the signature check, which such a body fails anyway.
+    (``Content-Length`` and the signature header are read, matched case-insensitively); a
+    missing or malformed Content-Length is left to the signature check, which such a body
+    fails anyway.
     """
-    if body == TRIMMED_PLACEHOLDER:
+    trimmed_headers = [
+        name
+        for name in ("Content-Length", SIGNATURE_HEADER)
+        if header_value(headers, name) == TRIMMED_PLACEHOLDER
+    ]
+    if body == TRIMMED_PLACEHOLDER or trimmed_headers:
         raise Refusal(
             TOO_LARGE,
             f"the event bus replaced the body with {TRIMMED_PLACEHOLDER!r}: the event exceeded the "
