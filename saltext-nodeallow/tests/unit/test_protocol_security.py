@@ -195,3 +195,34 @@ def test_decode_too_large_names_the_settings():
     """A body over 1 MiB is too-large and the detail says what to change."""
     got = refusal(protocol.decode, "x" * (protocol.MAX_BODY_SIZE + 1))
     assert got.reason == protocol.TOO_LARGE and "maxBodyBytes" in got.detail
+
+
+def test_decode_refuses_text_that_is_not_utf_8_encodable():
+    """A str with a lone surrogate is malformed-json, not a UnicodeEncodeError."""
+    assert refusal(protocol.decode, '{"a":"\ud800"}').reason == protocol.MALFORMED_JSON
+
+
+TAG = "salt/netapi/hook/nodeallow/prod/workers"
+
+
+@pytest.mark.parametrize(
+    "clusters,needle",
+    [
+        ({}, "no nodeallow:clusters:prod:signing_key"),
+        ({"prod": {"signing_key": ""}}, "no nodeallow:clusters:prod:signing_key"),
+        ({"prod": {"signing_keys": "k"}}, "nodeallow:clusters:prod is misconfigured"),
+        ({"staging": {"signing_key": "k"}}, "no nodeallow:clusters:prod"),
+    ],
+)
+def test_receive_body_needs_a_key_for_the_tags_cluster(clusters, needle):
+    """A cluster without a usable key is unknown-cluster, and the detail names the setting."""
+    got = refusal(protocol.receive_body, TAG, "{}", {protocol.SIGNATURE_HEADER: protocol.sign(b"k", "{}")}, clusters)
+    assert got.reason == protocol.UNKNOWN_CLUSTER and needle in got.detail
+
+
+def test_receive_body_names_a_trimmed_body_before_the_signature():
+    """The order of docs/protocol.md: too-large (trimmed) comes before bad-signature."""
+    headers = {protocol.SIGNATURE_HEADER: protocol.sign(b"k", "{}"), "Content-Length": "600000"}
+    got = refusal(protocol.receive_body, TAG, protocol.TRIMMED_PLACEHOLDER, headers, {"prod": {"signing_key": "k"}})
+    assert got.reason == protocol.TOO_LARGE
+    assert refusal(protocol.receive_body, "salt/netapi/hook/nodeallow/prod", "{}", headers, {}).reason == protocol.BAD_TAG

@@ -523,7 +523,11 @@ def decode(body):
 
     The result has the body's members plus ``networks`` (parsed addresses).
     """
-    raw = _bytes(body) if isinstance(body, str) else body
+    try:
+        raw = _bytes(body) if isinstance(body, str) else body
+    except UnicodeEncodeError as exc:
+        # Only a str with lone surrogates gets here; no byte sequence on the wire decodes to one.
+        raise Refusal(MALFORMED_JSON, "the body is not valid UTF-8 text") from exc
     if not isinstance(raw, bytes):
         raise Refusal(MALFORMED_JSON, f"the body is a {type(body).__name__}, not text")
     if len(raw) > MAX_BODY_SIZE:
@@ -664,3 +668,32 @@ def assemble(chunks):
     if got != first["digest"]:
         raise Refusal(DIGEST_MISMATCH, f"the assembled addresses hash to {got}, the chunks say {first['digest']}")
     return entries
+
+
+def receive_body(tag, body, headers, clusters, hook_path=DEFAULT_HOOK_PATH):
+    """Run a receiver's checks of one hook event up to the store, in docs/protocol.md's order.
+
+    ``tag``, ``body`` and ``headers`` are the hook event's; ``clusters`` is the master's
+    ``nodeallow:clusters`` mapping (each entry with ``signing_key`` and/or ``signing_keys``).
+    Checks the tag (bad-tag), the cluster's keys (unknown-cluster), that the body is whole
+    (too-large, :func:`check_whole`), the signature under any of the keys (missing-signature,
+    bad-signature), the body (:func:`decode`) and that it names the tag's allowlist
+    (tag-mismatch). Returns ``(cluster, allowlist, decoded)``; raises only :class:`Refusal`.
+    The caller then orders, assembles and, on the complete list, calls :func:`check_width`.
+    """
+    cluster, allowlist = parse_tag(tag, hook_path)
+    entry = clusters.get(cluster) if isinstance(clusters, dict) else None
+    try:
+        keys = signing_keys(entry)
+    except ValueError as exc:
+        raise Refusal(UNKNOWN_CLUSTER, f"nodeallow:clusters:{cluster} is misconfigured: {exc}") from exc
+    if not keys:
+        raise Refusal(
+            UNKNOWN_CLUSTER,
+            f"no nodeallow:clusters:{cluster}:signing_key (or signing_keys) in the master configuration",
+        )
+    check_whole(body, headers)
+    verify_signature_any(keys, body, header_value(headers, SIGNATURE_HEADER))
+    decoded = decode(body)
+    check_tag(decoded, cluster, allowlist)
+    return cluster, allowlist, decoded
