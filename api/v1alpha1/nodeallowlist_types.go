@@ -213,8 +213,9 @@ type SaltTarget struct {
 	CABundle []byte `json:"caBundle,omitempty"`
 
 	// maxBodyBytes is the largest request body; bigger snapshots go as numbered
-	// chunks of one sequence. salt-api refuses bodies over 1 MiB and its event
-	// carries the body twice, so keep this well below 512 KiB.
+	// chunks of one sequence. The hook event carries the body twice and the
+	// master trims events over max_event_size (default 1 MiB; salt-api itself
+	// enforces no limit), so keep this below half of max_event_size.
 	// +kubebuilder:default=262144
 	// +kubebuilder:validation:Minimum=4096
 	// +kubebuilder:validation:Maximum=480000
