@@ -165,7 +165,7 @@ def test_trimmed_body_is_too_large_not_a_bad_signature():
 def test_trimmed_headers_are_too_large():
     """When even the headers were trimmed (the parsed post alone is over max_event_size), it is too-large too."""
     got = refusal(protocol.check_whole, "{}", {"Content-Length": protocol.TRIMMED_PLACEHOLDER})
-    assert got.reason == protocol.TOO_LARGE
+    assert got.reason == protocol.TOO_LARGE and "header Content-Length" in got.detail
     got = refusal(protocol.check_whole, "{}", {protocol.SIGNATURE_HEADER: protocol.TRIMMED_PLACEHOLDER})
     assert got.reason == protocol.TOO_LARGE
 

@@ -223,16 +223,17 @@ def check_whole(body, headers):
     missing or malformed Content-Length is left to the signature check, which such a body
     fails anyway.
     """
-    trimmed_headers = [
-        name
+    trimmed = ["body"] if body == TRIMMED_PLACEHOLDER else []
+    trimmed += [
+        f"header {name}"
         for name in ("Content-Length", SIGNATURE_HEADER)
         if header_value(headers, name) == TRIMMED_PLACEHOLDER
     ]
-    if body == TRIMMED_PLACEHOLDER or trimmed_headers:
+    if trimmed:
         raise Refusal(
             TOO_LARGE,
-            f"the event bus replaced the body with {TRIMMED_PLACEHOLDER!r}: the event exceeded the "
-            f"master's max_event_size; {_TOO_LARGE_ADVICE}",
+            f"the event bus replaced the {' and the '.join(trimmed)} with {TRIMMED_PLACEHOLDER!r}: the event "
+            f"exceeded the master's max_event_size; {_TOO_LARGE_ADVICE}",
         )
     length = header_value(headers, "Content-Length")
     if isinstance(length, str) and length.isdigit() and length.isascii():

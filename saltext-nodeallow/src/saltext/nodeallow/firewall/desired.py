@@ -219,6 +219,7 @@ def canonical_addresses(values, where):
     return tuple(out)
 
 
+# Keys of the pillar's nodeallow:limits: the master's setting names (saltext.nodeallow.protocol.check_width).
 LIMIT_KEYS = ("min_prefix", "max_span", "refuse_special")
 
 
