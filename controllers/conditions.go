@@ -24,6 +24,10 @@ const (
 	ReasonBelowMinimum = "BelowMinimum"
 	// ReasonTooManyAddresses: more addresses than protocol v1 carries; the last published set is held.
 	ReasonTooManyAddresses = "TooManyAddresses"
+	// ReasonTooWide: the snapshot opens more of the address space than spec.limits allow; the last published set is held.
+	ReasonTooWide = "TooWide"
+	// ReasonShrinkHeld: the snapshot drops more than spec.maxShrinkPercent of the published set; the last one is held.
+	ReasonShrinkHeld = "ShrinkHeld"
 	// ReasonInvalidSpec: the spec cannot be used (selector, static CIDRs, name).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonDryRun: spec.dryRun is set; nothing is published.

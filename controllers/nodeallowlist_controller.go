@@ -187,17 +187,15 @@ func (r *NodeAllowlistReconciler) sync(ctx context.Context, nal *nodeallowv1alph
 
 	interval := resyncInterval(nal)
 	resyncDue, resyncIn := r.resync.due(nal.Name, now, interval)
-	rec := plan.Recorded{Sequence: nal.Status.Sequence, Digest: nal.Status.Digest, PublishedSequence: nal.Status.PublishedSequence}
-	dec, err := plan.Decide(rec, desired, int(max(nal.Spec.MinAddresses, 1)), resyncDue)
+	rec := plan.Recorded{Sequence: nal.Status.Sequence, Digest: nal.Status.Digest, PublishedSequence: nal.Status.PublishedSequence,
+		PublishedAddresses: int(nal.Status.PublishedAddresses)}
+	dec, err := plan.Decide(rec, desired, guards(nal), resyncDue)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("planning NodeAllowlist %s: %w", nal.Name, err)
 	}
 	switch dec.Action {
-	case plan.HoldBelowMinimum, plan.HoldTooMany:
-		reason := ReasonBelowMinimum
-		if dec.Action == plan.HoldTooMany {
-			reason = ReasonTooManyAddresses
-		}
+	case plan.HoldBelowMinimum, plan.HoldTooMany, plan.HoldTooWide, plan.HoldShrink:
+		reason := holdReasons[dec.Action]
 		if readyReason(nal) != reason {
 			log.Info("Holding the last published snapshot", "allowlist", nal.Name, "reason", reason, "count", len(desired.Addresses),
 				"minAddresses", nal.Spec.MinAddresses, "sequence", nal.Status.PublishedSequence)
@@ -246,6 +244,7 @@ func (r *NodeAllowlistReconciler) publish(ctx context.Context, original, nal *no
 	}
 
 	nal.Status.PublishedSequence = dec.Sequence
+	nal.Status.PublishedAddresses = int32(len(desired.Addresses))
 	nal.Status.LastPublishedTime = &metav1.Time{Time: now}
 	nal.Status.LastError = ""
 	r.setPublished(nal, nodes)
@@ -430,6 +429,28 @@ func (r *NodeAllowlistReconciler) snapshot(ctx context.Context, nal *nodeallowv1
 			"ignored", n, "node", first.Node, "address", first.Address, "reason", first.Reason)
 	}
 	return plan.Compute(res.Addresses), res.Nodes, nil
+}
+
+// holdReasons are the condition reasons of the plan's holds.
+var holdReasons = map[plan.Action]string{
+	plan.HoldBelowMinimum: ReasonBelowMinimum,
+	plan.HoldTooMany:      ReasonTooManyAddresses,
+	plan.HoldTooWide:      ReasonTooWide,
+	plan.HoldShrink:       ReasonShrinkHeld,
+}
+
+// guards are the spec's bounds on what may be published, with the shrink acknowledgement annotation.
+func guards(nal *nodeallowv1alpha1.NodeAllowlist) plan.Guards {
+	l := nal.Spec.Limits
+	return plan.Guards{
+		MinAddresses: int(max(nal.Spec.MinAddresses, 1)),
+		Limits: protocol.Limits{
+			MinPrefixIPv4: int(l.IPv4.MinPrefixLength), MaxSpanPrefixIPv4: int(l.IPv4.MaxSpanPrefixLength),
+			MinPrefixIPv6: int(l.IPv6.MinPrefixLength), MaxSpanPrefixIPv6: int(l.IPv6.MaxSpanPrefixLength),
+		},
+		MaxShrinkPercent:   int(nal.Spec.MaxShrinkPercent),
+		ShrinkAcknowledged: nal.Annotations[plan.AllowShrinkAnnotation],
+	}
 }
 
 // resyncInterval is spec.resyncInterval, which the API server defaults and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
+	"github.com/nodeallow/nodeallow/controllers/plan"
 	"github.com/nodeallow/nodeallow/test/saltapistandin"
 )
 
@@ -263,6 +265,123 @@ var _ = Describe("NodeAllowlist controller", func() {
 			"snapshot 1 [10.5.0.1/32 10.5.0.2/32 10.5.0.3/32]", "snapshot 2 [10.5.0.1/32 10.5.0.2/32 10.5.0.4/32]",
 		}))
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+	})
+
+	It("holds a shrink beyond spec.maxShrinkPercent until acknowledged or back within the bound", func() {
+		startController()
+		pool := map[string]string{testPoolLabel: "shrink"}
+		nal := testAllowlist("shrink", "shrink", salt)
+		nal.Spec.MaxShrinkPercent = 50
+		createAllowlist(nal)
+		createNode("shrink-a", pool, "10.7.0.1")
+		var gone []*corev1.Node
+		for i := 2; i <= 4; i++ {
+			gone = append(gone, createNode(fmt.Sprintf("shrink-%d", i), pool, fmt.Sprintf("10.7.0.%d", i)))
+		}
+		want := []string{"snapshot 1 [10.7.0.1/32 10.7.0.2/32 10.7.0.3/32 10.7.0.4/32]"}
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+		Eventually(func() int32 { return getAllowlist(nal.Name).Status.PublishedAddresses }).Should(BeEquivalentTo(4))
+
+		By("losing three of four Nodes at once: held, the Ready condition and a Warning say how to acknowledge it")
+		for _, n := range gone {
+			Expect(k8sClient.Delete(ctx, n)).To(Succeed())
+		}
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 15*time.Second).
+			Should(Equal(ReasonShrinkHeld))
+		onlyA := plan.Compute([]netip.Prefix{netip.MustParsePrefix("10.7.0.1/32")}).Digest
+		ack := plan.AllowShrinkAnnotation + "=1:" + onlyA
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionReady).Message).To(And(ContainSubstring("spec.maxShrinkPercent 50"), ContainSubstring(ack)))
+		Eventually(eventNotes(nal.Name, ReasonShrinkHeld)).Should(ContainElement(ContainSubstring("75% fewer than the 4")))
+		Consistently(summaries(salt, nal.Name), 3*time.Second).Should(Equal(want))
+
+		By("annotating the held digest: published")
+		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Annotations = map[string]string{plan.AllowShrinkAnnotation: "1:" + onlyA}
+		})
+		want = append(want, "snapshot 2 [10.7.0.1/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+
+		By("growing again, then losing three of four once more: held again, the old acknowledgement does not count")
+		gone = gone[:0]
+		for i := 5; i <= 7; i++ {
+			gone = append(gone, createNode(fmt.Sprintf("shrink-%d", i), pool, fmt.Sprintf("10.7.0.%d", i)))
+		}
+		want = append(want, "snapshot 3 [10.7.0.1/32 10.7.0.5/32 10.7.0.6/32 10.7.0.7/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+		for _, n := range gone {
+			Expect(k8sClient.Delete(ctx, n)).To(Succeed())
+		}
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 15*time.Second).
+			Should(Equal(ReasonShrinkHeld))
+
+		By("a Node coming back brings the next snapshot within the bound: published without an acknowledgement")
+		Consistently(summaries(salt, nal.Name), 3*time.Second).Should(Equal(want))
+		createNode("shrink-8", pool, "10.7.0.8")
+		want = append(want, "snapshot 4 [10.7.0.1/32 10.7.0.8/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+	})
+
+	It("holds a snapshot wider than spec.limits and says why", func() {
+		startController()
+		pool := map[string]string{testPoolLabel: "wide"}
+		nal := testAllowlist("wide", "wide", salt)
+		// Five /16 pass the API server's per-prefix rule and add up to more than the default span (one /14).
+		nal.Spec.StaticCIDRs = []string{"10.20.0.0/16", "10.21.0.0/16", "10.22.0.0/16", "10.23.0.0/16", "10.24.0.0/16"}
+		createAllowlist(nal)
+		createNode("wide-a", pool, "10.8.0.1")
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 15*time.Second).
+			Should(Equal(ReasonTooWide))
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionReady).Message).To(ContainSubstring("IPv4 entries cover 327681 addresses"))
+		Eventually(eventNotes(nal.Name, ReasonTooWide)).ShouldNot(BeEmpty())
+		Consistently(summaries(salt, nal.Name), 3*time.Second).Should(BeEmpty())
+
+		By("widening spec.limits releases it")
+		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Limits.IPv4.MaxSpanPrefixLength = 12
+		})
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(HaveLen(1))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+	})
+
+	It("rotates the signing key without a refusal: master takes both, Secret gets the new one, master drops the old", func() {
+		startController()
+		oldKey, newKey := testSigningKey, []byte("fedcba9876543210fedcba9876543210")
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "rotate-key"},
+			Data:       map[string][]byte{"signing-key": oldKey},
+		}
+		Expect(k8sClient.Create(ctx, secret)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, secret))).To(Succeed()) })
+		pool := map[string]string{testPoolLabel: "rotate"}
+		nal := testAllowlist("rotate", "rotate", salt)
+		nal.Spec.Salt.SigningKeySecretRef = nodeallowv1alpha1.SecretKeySelector{Name: secret.Name}
+		createAllowlist(nal)
+		createNode("rotate-a", pool, "10.9.0.1")
+		want := []string{"snapshot 1 [10.9.0.1/32]"}
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+
+		By("1. the master accepts the new key and the old one")
+		salt.AcceptKeys(newKey, oldKey)
+		createNode("rotate-b", pool, "10.9.0.2")
+		want = append(want, "snapshot 2 [10.9.0.1/32 10.9.0.2/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+
+		By("2. the Secret holds the new key first (the old one may stay on the next line)")
+		secret.Data["signing-key"] = append(append(append([]byte{}, newKey...), '\n'), append(oldKey, '\n')...)
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+		createNode("rotate-c", pool, "10.9.0.3")
+		want = append(want, "snapshot 3 [10.9.0.1/32 10.9.0.2/32 10.9.0.3/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+
+		By("3. the master drops the old key: the controller already signs with the new one")
+		salt.AcceptKeys(newKey)
+		createNode("rotate-d", pool, "10.9.0.4")
+		want = append(want, "snapshot 4 [10.9.0.1/32 10.9.0.2/32 10.9.0.3/32 10.9.0.4/32]")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
+		Expect(salt.Problems()).To(BeEmpty())
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Reason).To(Equal(ReasonPublished))
 	})
 
 	It("reports a missing Secret or key by name, retries without publishing, and recovers", func() {

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
 )
 
@@ -42,7 +43,28 @@ var _ = Describe("NodeAllowlist validation by the API server", func() {
 		Expect(got.Spec.Debounce.Max.Duration.String()).To(Equal("30s"))
 		Expect(got.Spec.ResyncInterval.Duration.String()).To(Equal("10m0s"))
 		Expect(got.Spec.MinAddresses).To(BeEquivalentTo(1))
+		Expect(got.Spec.Limits).To(Equal(nodeallowv1alpha1.AddressLimits{
+			IPv4: nodeallowv1alpha1.IPv4Limits{MinPrefixLength: protocol.DefaultMinPrefixIPv4, MaxSpanPrefixLength: protocol.DefaultMaxSpanPrefixIPv4},
+			IPv6: nodeallowv1alpha1.IPv6Limits{MinPrefixLength: protocol.DefaultMinPrefixIPv6, MaxSpanPrefixLength: protocol.DefaultMaxSpanPrefixIPv6},
+		}))
+		Expect(got.Spec.MaxShrinkPercent).To(BeZero())
 	})
+
+	DescribeTable("accepts static CIDRs within the limits",
+		func(name string, mutate func(*nodeallowv1alpha1.NodeAllowlist)) {
+			nal := validAllowlist(name)
+			mutate(nal)
+			Expect(k8sClient.Create(ctx, nal)).To(Succeed())
+			Expect(k8sClient.Delete(ctx, nal)).To(Succeed())
+		},
+		Entry("addresses and prefixes at the default minimum", "at-minimum", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.StaticCIDRs = []string{"203.0.113.7", "10.1.0.0/16", "2001:db8:1::/48", "2001:db8::5"}
+		}),
+		Entry("a /8 once the limits are widened", "widened", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Limits.IPv4 = nodeallowv1alpha1.IPv4Limits{MinPrefixLength: 8, MaxSpanPrefixLength: 8}
+			n.Spec.StaticCIDRs = []string{"10.0.0.0/8"}
+		}),
+	)
 
 	DescribeTable("refuses an invalid object",
 		func(name string, mutate func(*nodeallowv1alpha1.NodeAllowlist), wantInMessage string) {
@@ -78,6 +100,37 @@ var _ = Describe("NodeAllowlist validation by the API server", func() {
 		Entry("a hook path built to break out of the tag", "bad-hook", func(n *nodeallowv1alpha1.NodeAllowlist) {
 			n.Spec.Salt.HookPath = "x; flush ruleset"
 		}, "hookPath"),
+		Entry("the whole IPv4 space", "slash-0", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.StaticCIDRs = []string{"0.0.0.0/0"}
+		}, "wider than spec.limits allows"),
+		Entry("the IPv4 space as two /1", "two-slash-1", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.StaticCIDRs = []string{"0.0.0.0/1", "128.0.0.0/1"}
+		}, "wider than spec.limits allows"),
+		Entry("the IPv6 space as two /1", "two-v6-slash-1", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.StaticCIDRs = []string{"::/1", "8000::/1"}
+		}, "wider than spec.limits allows"),
+		Entry("an IPv4 prefix one bit wider than the default", "v4-slash-15", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.StaticCIDRs = []string{"10.0.0.0/15"}
+		}, "wider than spec.limits allows"),
+		Entry("an IPv6 prefix one bit wider than the default", "v6-slash-47", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.StaticCIDRs = []string{"2001:db8::/47"}
+		}, "wider than spec.limits allows"),
+		Entry("a /16 when the minimum was raised to /24", "raised", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Limits.IPv4 = nodeallowv1alpha1.IPv4Limits{MinPrefixLength: 24, MaxSpanPrefixLength: 20}
+			n.Spec.StaticCIDRs = []string{"10.1.0.0/16"}
+		}, "wider than spec.limits allows"),
+		Entry("a minimum prefix that would allow a /1", "limit-too-low", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Limits.IPv4 = nodeallowv1alpha1.IPv4Limits{MinPrefixLength: 1, MaxSpanPrefixLength: 8}
+		}, "minPrefixLength"),
+		Entry("an IPv6 span limit that would allow a /1", "v6-span-too-wide", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Limits.IPv6 = nodeallowv1alpha1.IPv6Limits{MinPrefixLength: 48, MaxSpanPrefixLength: 1}
+		}, "maxSpanPrefixLength"),
+		Entry("a span smaller than one prefix of the minimum length", "span-below-minimum", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Limits.IPv4 = nodeallowv1alpha1.IPv4Limits{MinPrefixLength: 16, MaxSpanPrefixLength: 20}
+		}, "must not be longer than ipv4.minPrefixLength"),
+		Entry("a shrink guard of 100 percent", "shrink-100", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.MaxShrinkPercent = 100
+		}, "maxShrinkPercent"),
 		Entry("a body limit above what salt-api takes", "big-body", func(n *nodeallowv1alpha1.NodeAllowlist) {
 			n.Spec.Salt.MaxBodyBytes = 1 << 20
 		}, "maxBodyBytes"),

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -52,9 +53,15 @@ func (r *NodeAllowlistReconciler) targetFor(ctx context.Context, nal *nodeallowv
 	if err != nil {
 		return publisher.Target{}, err
 	}
-	key, err := secretValue(signing, keyName, "spec.salt.signingKeySecretRef")
+	keys, err := secretValue(signing, keyName, "spec.salt.signingKeySecretRef")
 	if err != nil {
 		return publisher.Target{}, err
+	}
+	key := signingKey(keys)
+	if key == nil {
+		return publisher.Target{}, &secretError{Reason: ReasonSecretNotFound, msg: fmt.Sprintf(
+			"Secret %s/%s key %q (named by spec.salt.signingKeySecretRef) holds only empty lines: put the signing key on its first line",
+			signing.Namespace, signing.Name, keyName)}
 	}
 
 	hookPath := salt.HookPath
@@ -95,6 +102,21 @@ func (r *NodeAllowlistReconciler) targetFor(ctx context.Context, nal *nodeallowv
 		target.Credentials = &publisher.Credentials{Username: string(username), Password: string(password), Eauth: eauth}
 	}
 	return target, nil
+}
+
+// signingKey returns the key to sign with from a Secret value: the value holds one key or several,
+// one per line, newest first (the same list as the master's signing_keys, so one secret store can
+// feed both sides during a rotation); the controller signs with the first non-empty line. A line's
+// trailing "\r" and the value's trailing newline are not part of a key (files written by editors
+// end in one). nil when there is no non-empty line.
+func signingKey(value []byte) []byte {
+	for line := range bytes.SplitSeq(value, []byte("\n")) {
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) > 0 {
+			return line
+		}
+	}
+	return nil
 }
 
 // secret GETs one Secret of the controller's namespace through the uncached reader.

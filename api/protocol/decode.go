@@ -87,7 +87,7 @@ func Decode(raw []byte) (*Body, error) {
 // decode is Decode with a concrete error type, so that a nil *RefusalError never becomes a non-nil error.
 func decode(raw []byte) (*Body, *RefusalError) {
 	if len(raw) > MaxBodySize {
-		return nil, refuse(ReasonTooLarge, "the body has %d bytes, more than %d", len(raw), MaxBodySize)
+		return nil, refuse(ReasonTooLarge, "the body has %d bytes, more than %d; lower spec.salt.maxBodyBytes", len(raw), MaxBodySize)
 	}
 	if !utf8.Valid(raw) {
 		return nil, refuse(ReasonMalformedJSON, "the body is not valid UTF-8")

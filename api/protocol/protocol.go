@@ -32,7 +32,8 @@ const SignatureHeader = "X-Hub-Signature-256"
 
 // Limits and defaults of protocol v1.
 const (
-	// MaxBodySize is the largest body a receiver accepts (salt-api's default max_request_body_size).
+	// MaxBodySize is the largest body a receiver accepts; salt-api's documented max_request_body_size
+	// default, although salt-api 3008 does not enforce it (docs/protocol.md, "Body size on the way").
 	MaxBodySize = 1 << 20
 	// DefaultMaxBodyBytes is the controller's default body size limit before it splits into chunks.
 	DefaultMaxBodyBytes = 262144

@@ -36,6 +36,9 @@ const (
 	ReasonDigestMismatch = "digest-mismatch"
 	// ReasonTooManyAddresses: over MaxAddressesPerChunk in a body or MaxAddresses in a snapshot.
 	ReasonTooManyAddresses = "too-many-addresses"
+	// ReasonTooWide: an entry is a shorter prefix than the receiver allows, or the entries of one family
+	// together cover more addresses than it allows (CheckLimits).
+	ReasonTooWide = "too-wide"
 	// ReasonSequenceConflict: bodies of one sequence disagree (Assemble), or a stored sequence has
 	// another digest (receiver state).
 	ReasonSequenceConflict = "sequence-conflict"

@@ -53,3 +53,16 @@ func Verify(key, body []byte, header string) bool {
 	mac.Write(body)
 	return hmac.Equal(got, mac.Sum(nil))
 }
+
+// VerifyAny reports the index of the first key under which header is Sign(key, body), or -1. It checks
+// every key, also after a match, so that the time taken does not say which key matched: a receiver
+// holds a cluster's new key and its old one during a rotation (docs/security.md).
+func VerifyAny(keys [][]byte, body []byte, header string) int {
+	match := -1
+	for i, key := range keys {
+		if Verify(key, body, header) && match < 0 {
+			match = i
+		}
+	}
+	return match
+}

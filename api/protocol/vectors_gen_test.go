@@ -43,6 +43,40 @@ type vectorFile struct {
 	SignatureChecks []signatureCheck `json:"signatureChecks"`
 	Snapshots       []snapshotCase   `json:"snapshots"`
 	Invalid         []invalidCase    `json:"invalid"`
+	KeyRingChecks   []keyRingCheck   `json:"keyRingChecks"`
+	LimitChecks     []limitCheck     `json:"limitChecks"`
+}
+
+// keyRingCheck is a header checked against several keys of one cluster (new first, old until removed):
+// match is the index of the first key that verifies it, -1 when none does.
+type keyRingCheck struct {
+	Name    string   `json:"name"`
+	KeysHex []string `json:"keysHex"`
+	Body    string   `json:"body"`
+	Header  string   `json:"header"`
+	Match   int      `json:"match"`
+}
+
+// familyLimits is one width limit per family, as vectors.json writes it.
+type familyLimits struct {
+	IPv4 int `json:"ipv4"`
+	IPv6 int `json:"ipv6"`
+}
+
+// limitSettings are a receiver's width limits: the shortest prefix and the most addresses (as the
+// prefix-equivalent /P: 2^(bits-P) addresses) all entries of one family may cover.
+type limitSettings struct {
+	MinPrefix     familyLimits `json:"minPrefix"`
+	MaxSpanPrefix familyLimits `json:"maxSpanPrefix"`
+}
+
+// limitCheck is a canonical address list checked against width limits: reason is "" (accepted) or
+// too-wide.
+type limitCheck struct {
+	Name      string        `json:"name"`
+	Limits    limitSettings `json:"limits"`
+	Addresses []string      `json:"addresses"`
+	Reason    string        `json:"reason"`
 }
 
 // signatureCase is a key, a body and the X-Hub-Signature-256 value a sender computes.
@@ -104,6 +138,8 @@ func generateVectors() (vectorFile, error) {
 		SignatureChecks: signatureChecks(snapshots[0].Bodies[0]),
 		Snapshots:       snapshots,
 		Invalid:         invalidCases(),
+		KeyRingChecks:   keyRingChecks(snapshots[0].Bodies[0]),
+		LimitChecks:     limitChecks(),
 	}, nil
 }
 
@@ -476,5 +512,66 @@ func invalidCases() []invalidCase {
 		notCanonical("ipv6-before-ipv4", "2001:db8::1/128", "10.0.0.1/32"),
 
 		c("digest-mismatch", bodyOf(withMember(base, "digest", otherDigest)), protocol.ReasonDigestMismatch, true),
+	}
+}
+
+// keyRingChecks covers a rotation: the new key first, the old one second, each signing in turn.
+func keyRingChecks(body string) []keyRingCheck {
+	newKey, oldKey, otherKey := []byte("nodeallow-new-key"), []byte("nodeallow-old-key"), []byte("another-cluster-key")
+	ring := []string{hex.EncodeToString(newKey), hex.EncodeToString(oldKey)}
+	check := func(name string, keys []string, header string, match int) keyRingCheck {
+		return keyRingCheck{Name: name, KeysHex: keys, Body: body, Header: header, Match: match}
+	}
+	return []keyRingCheck{
+		check("signed-with-new-key", ring, protocol.Sign(newKey, []byte(body)), 0),
+		check("signed-with-old-key", ring, protocol.Sign(oldKey, []byte(body)), 1),
+		check("signed-with-other-key", ring, protocol.Sign(otherKey, []byte(body)), -1),
+		check("old-key-removed", ring[:1], protocol.Sign(oldKey, []byte(body)), -1),
+		check("same-key-twice-first-wins", []string{ring[1], ring[1]}, protocol.Sign(oldKey, []byte(body)), 0),
+		check("empty-key-never-matches", []string{"", ring[0]}, protocol.Sign(nil, []byte(body)), -1),
+		check("no-keys", []string{}, protocol.Sign(newKey, []byte(body)), -1),
+	}
+}
+
+// limitChecks covers the width limits at and beyond their bounds, with the default limits and others.
+func limitChecks() []limitCheck {
+	def := limitSettings{
+		MinPrefix:     familyLimits{protocol.DefaultMinPrefixIPv4, protocol.DefaultMinPrefixIPv6},
+		MaxSpanPrefix: familyLimits{protocol.DefaultMaxSpanPrefixIPv4, protocol.DefaultMaxSpanPrefixIPv6},
+	}
+	wide := limitSettings{MinPrefix: familyLimits{8, 32}, MaxSpanPrefix: familyLimits{8, 32}}
+	strict := limitSettings{MinPrefix: familyLimits{32, 128}, MaxSpanPrefix: familyLimits{28, 124}}
+	var v6At48 []string
+	for i := 1; i <= 17; i++ {
+		v6At48 = append(v6At48, fmt.Sprintf("2001:db8:%x::/48", i))
+	}
+	c := func(name string, l limitSettings, reason string, addresses ...string) limitCheck {
+		return limitCheck{Name: name, Limits: l, Addresses: append([]string{}, addresses...), Reason: reason}
+	}
+	tooWide := protocol.ReasonTooWide
+	return []limitCheck{
+		c("host-routes", def, "", "10.0.0.1/32", "10.0.0.2/32", "2001:db8::1/128"),
+		c("empty-list", def, ""),
+		c("ipv4-at-minimum-prefix", def, "", "10.1.0.0/16"),
+		c("ipv4-below-minimum-prefix", def, tooWide, "10.0.0.0/15"),
+		c("ipv4-slash-0", def, tooWide, "0.0.0.0/0"),
+		c("ipv4-two-slash-1-are-the-world", def, tooWide, "0.0.0.0/1", "128.0.0.0/1"),
+		c("ipv6-at-minimum-prefix", def, "", "2001:db8:1::/48"),
+		c("ipv6-below-minimum-prefix", def, tooWide, "2001:db8::/47"),
+		c("ipv6-two-slash-1-are-the-world", def, tooWide, "::/1", "8000::/1"),
+		c("ipv4-span-at-maximum", def, "", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"),
+		c("ipv4-span-one-address-over", def, tooWide, "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16", "10.4.0.1/32"),
+		c("ipv6-span-at-maximum", def, "", v6At48[:16]...),
+		c("ipv6-span-over", def, tooWide, v6At48...),
+		c("families-are-counted-apart", def, "", "10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16", "2001:db8:1::/48", "2001:db8:2::/48"),
+		c("wider-limits-allow-a-slash-8", wide, "", "10.0.0.0/8", "2001:db8::/32"),
+		c("wider-limits-still-refuse-two-slash-8", wide, tooWide, "10.0.0.0/8", "11.0.0.0/8"),
+		c("host-routes-only-refuse-a-slash-31", strict, tooWide, "10.0.0.0/31"),
+		c("host-routes-only-span-of-16-addresses", strict, "", "10.0.0.1/32", "10.0.0.2/32", "10.0.0.3/32", "10.0.0.4/32",
+			"10.0.0.5/32", "10.0.0.6/32", "10.0.0.7/32", "10.0.0.8/32", "10.0.0.9/32", "10.0.0.10/32", "10.0.0.11/32",
+			"10.0.0.12/32", "10.0.0.13/32", "10.0.0.14/32", "10.0.0.15/32", "10.0.0.16/32"),
+		c("host-routes-only-span-of-17-addresses", strict, tooWide, "10.0.0.1/32", "10.0.0.2/32", "10.0.0.3/32", "10.0.0.4/32",
+			"10.0.0.5/32", "10.0.0.6/32", "10.0.0.7/32", "10.0.0.8/32", "10.0.0.9/32", "10.0.0.10/32", "10.0.0.11/32",
+			"10.0.0.12/32", "10.0.0.13/32", "10.0.0.14/32", "10.0.0.15/32", "10.0.0.16/32", "10.0.0.17/32"),
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -82,7 +83,8 @@ func loadVectors(t *testing.T) vectorFile {
 	if err := dec.Decode(&v); err != nil {
 		t.Fatalf("parse %s: %v", vectorsPath, err)
 	}
-	if len(v.Signatures) == 0 || len(v.SignatureChecks) == 0 || len(v.Snapshots) == 0 || len(v.Invalid) == 0 {
+	if len(v.Signatures) == 0 || len(v.SignatureChecks) == 0 || len(v.Snapshots) == 0 || len(v.Invalid) == 0 ||
+		len(v.KeyRingChecks) == 0 || len(v.LimitChecks) == 0 {
 		t.Fatalf("%s lacks a section", vectorsPath)
 	}
 	return v
@@ -295,4 +297,50 @@ func loadVectorsForFuzz(raw []byte) []string {
 		out = append(out, c.Body)
 	}
 	return out
+}
+
+func TestKeyRingVectors(t *testing.T) {
+	for _, c := range loadVectors(t).KeyRingChecks {
+		t.Run(c.Name, func(t *testing.T) {
+			keys := make([][]byte, 0, len(c.KeysHex))
+			for _, k := range c.KeysHex {
+				key, err := hex.DecodeString(k)
+				if err != nil {
+					t.Fatalf("keysHex %q: %v", k, err)
+				}
+				keys = append(keys, key)
+			}
+			if got := protocol.VerifyAny(keys, []byte(c.Body), c.Header); got != c.Match {
+				t.Errorf("VerifyAny = %d, vector says %d", got, c.Match)
+			}
+		})
+	}
+}
+
+func TestLimitVectors(t *testing.T) {
+	for _, c := range loadVectors(t).LimitChecks {
+		t.Run(c.Name, func(t *testing.T) {
+			list := make([]netip.Prefix, 0, len(c.Addresses))
+			for _, a := range c.Addresses {
+				list = append(list, netip.MustParsePrefix(a))
+			}
+			if !slices.Equal(prefixStrings(protocol.Canonicalize(list)), c.Addresses) {
+				t.Fatalf("the vector's addresses are not canonical: %v", c.Addresses)
+			}
+			l := protocol.Limits{MinPrefixIPv4: c.Limits.MinPrefix.IPv4, MinPrefixIPv6: c.Limits.MinPrefix.IPv6,
+				MaxSpanPrefixIPv4: c.Limits.MaxSpanPrefix.IPv4, MaxSpanPrefixIPv6: c.Limits.MaxSpanPrefix.IPv6}
+			err := protocol.CheckLimits(list, l)
+			got := ""
+			if err != nil {
+				var refusal *protocol.RefusalError
+				if !errors.As(err, &refusal) {
+					t.Fatalf("CheckLimits: %v, want a *RefusalError", err)
+				}
+				got = refusal.Reason
+			}
+			if got != c.Reason {
+				t.Errorf("CheckLimits = %q (%v), vector says %q", got, err, c.Reason)
+			}
+		})
+	}
 }

@@ -35,6 +35,7 @@ const (
 
 // NodeAllowlistSpec says which node addresses to allow and which Salt master to tell.
 // +kubebuilder:validation:XValidation:rule="duration(self.debounce.min) <= duration(self.debounce.max)",message="debounce.min must not be longer than debounce.max"
+// +kubebuilder:validation:XValidation:rule="!has(self.staticCIDRs) || self.staticCIDRs.all(c, isIP(c) || !isCIDR(c) || cidr(c).prefixLength() >= (cidr(c).ip().family() == 4 ? self.limits.ipv4.minPrefixLength : self.limits.ipv6.minPrefixLength))",message="a static CIDR is wider than spec.limits allows (default: IPv4 /16, IPv6 /48); list narrower prefixes",reason=FieldValueForbidden,fieldPath=".staticCIDRs"
 type NodeAllowlistSpec struct {
 	// nodeSelector selects the nodes whose addresses are published; empty selects every node.
 	// +optional
@@ -65,6 +66,26 @@ type NodeAllowlistSpec struct {
 	// +listType=set
 	// +optional
 	StaticCIDRs []string `json:"staticCIDRs,omitempty"`
+
+	// limits bound how much of the address space the allowlist may open: the API
+	// server refuses staticCIDRs wider than the minimum prefix length, and the
+	// controller holds (does not publish) a snapshot over the span limits. The
+	// Salt master enforces its own limits as well (docs/security.md).
+	// +kubebuilder:default={}
+	// +optional
+	Limits AddressLimits `json:"limits,omitzero"`
+
+	// maxShrinkPercent holds a publish that would drop more than this share of
+	// the published addresses at once (a selector edit, a label typo): the Ready
+	// condition says so until the annotation nodeallow.io/allow-shrink is set to
+	// the value it names (<published sequence>:<digest of the held snapshot>), or
+	// a later snapshot is within the bound.
+	// Unset, shrinking is never held: a removed node's address may soon belong to
+	// someone else, so holding it is a trade-off (docs/security.md).
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=99
+	// +optional
+	MaxShrinkPercent int32 `json:"maxShrinkPercent,omitempty"`
 
 	// salt says where and how to publish.
 	// +required
@@ -98,6 +119,58 @@ type NodeAllowlistSpec struct {
 	// NodeAllowlist sends no retirement: Salt keeps the last published set.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// AddressLimits bounds the published addresses per IP family.
+type AddressLimits struct {
+	// ipv4 bounds the IPv4 addresses.
+	// +kubebuilder:default={minPrefixLength:16,maxSpanPrefixLength:14}
+	// +optional
+	IPv4 IPv4Limits `json:"ipv4,omitzero"`
+
+	// ipv6 bounds the IPv6 addresses.
+	// +kubebuilder:default={minPrefixLength:48,maxSpanPrefixLength:44}
+	// +optional
+	IPv6 IPv6Limits `json:"ipv6,omitzero"`
+}
+
+// IPv4Limits bounds the IPv4 addresses of an allowlist.
+// +kubebuilder:validation:XValidation:rule="self.maxSpanPrefixLength <= self.minPrefixLength",message="ipv4.maxSpanPrefixLength must not be longer than ipv4.minPrefixLength: the span must hold at least one prefix of the minimum length"
+type IPv4Limits struct {
+	// minPrefixLength is the shortest prefix allowed (staticCIDRs and published entries).
+	// +kubebuilder:default=16
+	// +kubebuilder:validation:Minimum=8
+	// +kubebuilder:validation:Maximum=32
+	// +optional
+	MinPrefixLength int32 `json:"minPrefixLength,omitempty"`
+
+	// maxSpanPrefixLength bounds all entries together to as many addresses as one
+	// prefix of this length holds (14: 262144 addresses), so that many narrow
+	// prefixes cannot add up to a wide one.
+	// +kubebuilder:default=14
+	// +kubebuilder:validation:Minimum=8
+	// +kubebuilder:validation:Maximum=32
+	// +optional
+	MaxSpanPrefixLength int32 `json:"maxSpanPrefixLength,omitempty"`
+}
+
+// IPv6Limits bounds the IPv6 addresses of an allowlist.
+// +kubebuilder:validation:XValidation:rule="self.maxSpanPrefixLength <= self.minPrefixLength",message="ipv6.maxSpanPrefixLength must not be longer than ipv6.minPrefixLength: the span must hold at least one prefix of the minimum length"
+type IPv6Limits struct {
+	// minPrefixLength is the shortest prefix allowed (staticCIDRs and published entries).
+	// +kubebuilder:default=48
+	// +kubebuilder:validation:Minimum=16
+	// +kubebuilder:validation:Maximum=128
+	// +optional
+	MinPrefixLength int32 `json:"minPrefixLength,omitempty"`
+
+	// maxSpanPrefixLength bounds all entries together to as many addresses as one
+	// prefix of this length holds (44: sixteen /48s).
+	// +kubebuilder:default=44
+	// +kubebuilder:validation:Minimum=16
+	// +kubebuilder:validation:Maximum=128
+	// +optional
+	MaxSpanPrefixLength int32 `json:"maxSpanPrefixLength,omitempty"`
 }
 
 // SaltTarget is the salt-api endpoint an allowlist publishes to.
@@ -140,8 +213,9 @@ type SaltTarget struct {
 	CABundle []byte `json:"caBundle,omitempty"`
 
 	// maxBodyBytes is the largest request body; bigger snapshots go as numbered
-	// chunks of one sequence. salt-api refuses bodies over 1 MiB and its event
-	// carries the body twice, so keep this well below 512 KiB.
+	// chunks of one sequence. The hook event carries the body twice and the
+	// master trims events over max_event_size (default 1 MiB; salt-api itself
+	// enforces no limit), so keep this below half of max_event_size.
 	// +kubebuilder:default=262144
 	// +kubebuilder:validation:Minimum=4096
 	// +kubebuilder:validation:Maximum=480000
@@ -222,6 +296,11 @@ type NodeAllowlistStatus struct {
 	// digest identifies the addresses of the snapshot numbered sequence (sha256 of the canonical list).
 	// +optional
 	Digest string `json:"digest,omitempty"`
+
+	// publishedAddresses is how many addresses and CIDRs the sequence
+	// publishedSequence holds; spec.maxShrinkPercent compares against it.
+	// +optional
+	PublishedAddresses int32 `json:"publishedAddresses,omitempty"`
 
 	// publishedSequence is the last sequence salt-api acknowledged in full;
 	// below sequence while a publish is in flight or failing.

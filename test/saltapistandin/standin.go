@@ -22,11 +22,11 @@ import (
 // Server is one running stand-in salt-api.
 type Server struct {
 	server *httptest.Server
-	key    []byte
 
 	mu       sync.Mutex
-	failWith int    // HTTP status to answer instead of accepting; 0 accepts
-	failBody string // message in a failure answer
+	keys     [][]byte // accepted signing keys, newest first, as the master's signing_keys
+	failWith int      // HTTP status to answer instead of accepting; 0 accepts
+	failBody string   // message in a failure answer
 	requests int
 	pending  map[string][]*protocol.Body
 	received []protocol.Snapshot
@@ -35,7 +35,7 @@ type Server struct {
 
 // New starts a stand-in that verifies signatures with key; Close stops it.
 func New(key []byte) *Server {
-	s := &Server{key: key, pending: map[string][]*protocol.Body{}}
+	s := &Server{keys: [][]byte{key}, pending: map[string][]*protocol.Body{}}
 	s.server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -52,6 +52,13 @@ func (s *Server) URL() string { return s.server.URL }
 
 // Close stops the stand-in.
 func (s *Server) Close() { s.server.Close() }
+
+// AcceptKeys replaces the accepted signing keys, as a master whose signing_keys changed.
+func (s *Server) AcceptKeys(keys ...[]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = keys
+}
 
 // Fail makes every following request fail with status and message; status 0 accepts again.
 func (s *Server) Fail(status int, message string) {
@@ -127,8 +134,8 @@ func (s *Server) accept(req *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("reading body: %w", err)
 	}
-	if !protocol.Verify(s.key, raw, req.Header.Get(protocol.SignatureHeader)) {
-		return errors.New("bad signature")
+	if protocol.VerifyAny(s.keys, raw, req.Header.Get(protocol.SignatureHeader)) < 0 {
+		return fmt.Errorf("bad signature: matches none of the %d accepted keys", len(s.keys))
 	}
 	body, err := protocol.Decode(raw)
 	if err != nil {

@@ -39,7 +39,7 @@ def _ids(items):
 def test_vectors_cover_every_section():
     """The vectors file has the sections these tests read, each non-empty (a truncated file fails here)."""
     assert VECTORS["protocol"] == protocol.VERSION
-    for section in ("signatures", "signatureChecks", "snapshots", "invalid"):
+    for section in ("signatures", "signatureChecks", "snapshots", "invalid", "keyRingChecks", "limitChecks"):
         assert VECTORS[section], section
 
 
@@ -131,3 +131,33 @@ def test_invalid_bodies_against_the_schema(vector):
     # written as 5.0); the vectors mark those with schemaAccepts, and the receiver's own checks
     # (test above) refuse them.
     assert VALIDATOR.is_valid(document) == vector["schemaAccepts"]
+
+
+@pytest.mark.parametrize("vector", VECTORS["keyRingChecks"], ids=_ids(VECTORS["keyRingChecks"]))
+def test_key_ring_checks(vector):
+    """verify_signature_any returns the index of the first key that matches, or refuses bad-signature."""
+    keys = [bytes.fromhex(k) for k in vector["keysHex"]]
+    if vector["match"] < 0:
+        with pytest.raises(protocol.Refusal) as refused:
+            protocol.verify_signature_any(keys, vector["body"], vector["header"])
+        assert refused.value.reason == protocol.BAD_SIGNATURE
+    else:
+        assert protocol.verify_signature_any(keys, vector["body"], vector["header"]) == vector["match"]
+
+
+@pytest.mark.parametrize("vector", VECTORS["limitChecks"], ids=_ids(VECTORS["limitChecks"]))
+def test_limit_checks(vector):
+    """check_width accepts or refuses (too-wide) each list under the vector's limits, with no special ranges refused."""
+    limits = vector["limits"]
+    kwargs = {
+        "min_prefix": limits["minPrefix"],
+        "max_span": {family: f"/{p}" for family, p in limits["maxSpanPrefix"].items()},
+        "refuse_special": [],
+    }
+    assert protocol.check_canonical(vector["addresses"]) is not None
+    if vector["reason"]:
+        with pytest.raises(protocol.Refusal) as refused:
+            protocol.check_width(vector["addresses"], **kwargs)
+        assert refused.value.reason == vector["reason"]
+    else:
+        protocol.check_width(vector["addresses"], **kwargs)

@@ -1,4 +1,4 @@
-"""Ingest one hook body: verify → decode → order and assemble → store, firing what happened on the bus.
+"""Ingest one hook body: verify → decode → order and assemble → check width → store, firing what happened.
 
 A plain module behind runner ``nodeallow.ingest``; it never starts an apply itself (the runner hands
 the outcome to the reconcile loop) and never waits for a minion, so a reactor thread is held only
@@ -19,15 +19,6 @@ CHUNK = "chunk"
 REPLAY = "replay"
 OLDER = "older"
 REJECTED = "rejected"
-
-
-def signing_key(settings, cluster):
-    """The configured signing key of ``cluster`` as bytes, or ``None`` when there is none."""
-    entry = settings.clusters.get(cluster)
-    key = entry.get("signing_key") if isinstance(entry, dict) else None
-    if key is None or key == "":
-        return None
-    return key if isinstance(key, bytes) else str(key).encode("utf-8")
 
 
 class Ingest:
@@ -51,16 +42,9 @@ class Ingest:
             return self._refuse("unknown", "unknown", refusal)
         sequence = None
         try:
-            key = signing_key(self.settings, cluster)
-            if key is None:
-                raise protocol.Refusal(
-                    protocol.UNKNOWN_CLUSTER,
-                    f"no nodeallow:clusters:{cluster}:signing_key in the master configuration",
-                )
-            protocol.verify_signature(key, body, protocol.header_value(headers, protocol.SIGNATURE_HEADER))
-            decoded = protocol.decode(body)
+            # Keys, a body the bus trimmed (too-large, before the signature), signature, body, tag.
+            _, _, decoded = protocol.receive_body(tag, body, headers, self.settings.clusters, self.settings.hook_path)
             sequence = decoded["sequence"]
-            protocol.check_tag(decoded, cluster, allowlist)
             outcome = self._store(cluster, allowlist, decoded)
         except protocol.Refusal as refusal:
             return self._refuse(cluster, allowlist, refusal, sequence)
@@ -105,6 +89,15 @@ class Ingest:
             addresses = self._assembled(cluster, allowlist, decoded)
             if isinstance(addresses, dict):
                 return addresses
+            if decoded["kind"] != protocol.KIND_RETIREMENT:
+                try:
+                    protocol.check_width(
+                        addresses, self.settings.min_prefix, self.settings.max_span, self.settings.refuse_special
+                    )
+                except protocol.Refusal:
+                    # A set that can never be stored is dropped, so a corrected resend starts clean.
+                    self.store.drop_chunks(cluster, allowlist, {decoded["sequence"]})
+                    raise
             record = self._record(cluster, allowlist, decoded, addresses)
             self.store.put(record)
             # Chunks of this and older sequences can never be stored any more.

@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import json
 import re
+import socket
 
 VERSION = "nodeallow/v1"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -55,6 +56,34 @@ NOT_CANONICAL = "not-canonical"
 DIGEST_MISMATCH = "digest-mismatch"
 SEQUENCE_CONFLICT = "sequence-conflict"
 TOO_MANY_ADDRESSES = "too-many-addresses"
+TOO_WIDE = "too-wide"
+SPECIAL_ADDRESS = "special-address"
+
+# Width limits (docs/protocol.md, "Width limits"): the same numbers as api/protocol/limits.go. A span is
+# a number of addresses, or "/P" for as many as one /P holds; node addresses are host routes, so these
+# mainly bound static CIDRs. Master config: nodeallow:min_prefix and nodeallow:max_span.
+DEFAULT_MIN_PREFIX = {"ipv4": 16, "ipv6": 48}
+DEFAULT_MAX_SPAN = {"ipv4": "/14", "ipv6": "/44"}
+
+# Source ranges that are a choice, not an accident (docs/security.md). Master config:
+# nodeallow:refuse_special, a list of these names. Private ranges are allowed by default because node
+# InternalIPs are private; the others never name a remote node.
+SPECIAL_SOURCES = {
+    "loopback": ("127.0.0.0/8", "::1/128"),
+    "link-local": ("169.254.0.0/16", "fe80::/10"),
+    "multicast": ("224.0.0.0/4", "ff00::/8"),
+    "unspecified": ("0.0.0.0/8", "::/128"),
+    "private": ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"),
+}
+DEFAULT_REFUSE_SPECIAL = ("loopback", "link-local", "multicast", "unspecified")
+
+# The placeholder salt.utils.dicttrim writes over event values when an event exceeds max_event_size.
+TRIMMED_PLACEHOLDER = "VALUE_TRIMMED"
+_TOO_LARGE_ADVICE = (
+    "the hook event carries the body twice (body and post), so salt-api's max_request_body_size and "
+    "the master's max_event_size must both hold twice the controller's spec.salt.maxBodyBytes; lower "
+    "maxBodyBytes (default 262144) or raise max_event_size"
+)
 
 # fullmatch everywhere: Python's '$' also matches before a trailing newline.
 _DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -120,23 +149,218 @@ def verify_signature(key, body, header):
     Raises :class:`Refusal` (``missing-signature`` or ``bad-signature``). Only the
     lowercase ``sha256=<64 hex>`` form is accepted, as the controller writes it.
     """
+    verify_signature_any([key], body, header)
+
+
+def _signed_parts(body, header):
+    """Return ``(body bytes, given hex)`` of a well-formed signature header, or refuse (bad-signature)."""
     if header is None:
         raise Refusal(MISSING_SIGNATURE, f"the request has no {SIGNATURE_HEADER} header")
-    if not key:
-        # An empty key would make every signature forgeable.
-        raise Refusal(BAD_SIGNATURE, "the cluster's signing key is empty")
     if not isinstance(header, str) or not header.startswith(SIGNATURE_PREFIX):
         raise Refusal(BAD_SIGNATURE, f"{SIGNATURE_HEADER} is not 'sha256=<hex>'")
     given = header[len(SIGNATURE_PREFIX) :]
     if _SIGNATURE_HEX_RE.fullmatch(given) is None:
         raise Refusal(BAD_SIGNATURE, f"{SIGNATURE_HEADER} is not 64 lowercase hex digits after 'sha256='")
     try:
-        body_bytes = _bytes(body)
+        return _bytes(body), given.encode("ascii")
     except UnicodeEncodeError as exc:
         raise Refusal(BAD_SIGNATURE, "the body is not valid UTF-8 text, so no signature matches") from exc
-    expected = hmac.new(_bytes(key), body_bytes, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode("ascii"), given.encode("ascii")):
-        raise Refusal(BAD_SIGNATURE, "the HMAC-SHA256 of the body does not match the signature header")
+
+
+def signing_keys(entry):
+    """Return the signing keys (bytes, newest first) of one ``nodeallow:clusters:<cluster>`` entry.
+
+    Accepts ``signing_key: "<key>"``, ``signing_keys: ["<new>", "<old>"]`` or both (``signing_key``
+    first). Empty keys are dropped: an empty key would make every signature forgeable. Returns ``[]``
+    when the entry has no key; raises ValueError naming the setting when it is of the wrong type.
+    """
+    if not isinstance(entry, dict):
+        return []
+    keys = []
+    single = entry.get("signing_key")
+    many = entry.get("signing_keys")
+    if many is not None and not isinstance(many, (list, tuple)):
+        raise ValueError("signing_keys must be a list of keys, newest first, e.g. [<new>, <old>]")
+    for key in ([single] if single is not None else []) + list(many or []):
+        if not isinstance(key, (str, bytes)):
+            raise ValueError(f"a signing key is a {type(key).__name__}, not a string; quote it in the master config")
+        key = key if isinstance(key, bytes) else key.encode("utf-8")
+        if key and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def verify_signature_any(keys, body, header):
+    """Check ``header`` against every key in ``keys`` (newest first); return the index of the first match.
+
+    Every key is checked, also after a match, so the time taken does not say which key matched
+    (a cluster holds its new and its old key during a rotation, docs/security.md). Raises
+    :class:`Refusal`: ``missing-signature`` without a header, ``bad-signature`` when the header is
+    malformed, no non-empty key is given (an empty key would make every signature forgeable) or
+    no key matches.
+    """
+    body_bytes, given = _signed_parts(body, header)
+    keys = [_bytes(key) for key in keys or () if key]
+    if not keys:
+        raise Refusal(BAD_SIGNATURE, "the cluster's signing key is empty")
+    match = None
+    for index, key in enumerate(keys):
+        expected = hmac.new(key, body_bytes, hashlib.sha256).hexdigest().encode("ascii")
+        if hmac.compare_digest(expected, given) and match is None:
+            match = index
+    if match is None:
+        which = "the signing key" if len(keys) == 1 else f"any of the cluster's {len(keys)} signing keys"
+        raise Refusal(BAD_SIGNATURE, f"the HMAC-SHA256 of the body under {which} does not match the signature header")
+    return match
+
+
+def check_whole(body, headers):
+    """Refuse (too-large) a hook event whose body the event bus trimmed or that is not the length sent.
+
+    Call it before the signature check: a trimmed body never verifies, and calling it a bad
+    signature sends the operator after the wrong cause. ``headers`` is the event's ``headers``
+    (``Content-Length`` and the signature header are read, matched case-insensitively); a
+    missing or malformed Content-Length is left to the signature check, which such a body
+    fails anyway.
+    """
+    trimmed = ["body"] if body == TRIMMED_PLACEHOLDER else []
+    trimmed += [
+        f"header {name}"
+        for name in ("Content-Length", SIGNATURE_HEADER)
+        if header_value(headers, name) == TRIMMED_PLACEHOLDER
+    ]
+    if trimmed:
+        raise Refusal(
+            TOO_LARGE,
+            f"the event bus replaced the {' and the '.join(trimmed)} with {TRIMMED_PLACEHOLDER!r}: the event "
+            f"exceeded the master's max_event_size; {_TOO_LARGE_ADVICE}",
+        )
+    length = header_value(headers, "Content-Length")
+    if isinstance(length, str) and length.isdigit() and length.isascii():
+        try:
+            got = len(_bytes(body))
+        except UnicodeEncodeError:
+            return
+        if got != int(length):
+            raise Refusal(
+                TOO_LARGE,
+                f"the body has {got} bytes, the request's Content-Length says {length}: salt-api or the "
+                f"event bus cut it (salt-api's max_request_body_size, the master's max_event_size); "
+                f"{_TOO_LARGE_ADVICE}",
+            )
+
+
+_FAMILIES = {"ipv4": (4, 32, socket.AF_INET), "ipv6": (6, 128, socket.AF_INET6)}
+
+
+def width_limits(min_prefix=None, max_span=None):
+    """Return ``{4: (shortest prefix, most addresses), 6: (...)}`` from the master's settings.
+
+    ``min_prefix`` is ``nodeallow:min_prefix`` (``{ipv4: 16, ipv6: 48}``), ``max_span`` is
+    ``nodeallow:max_span`` (``{ipv4: <addresses or "/P">, ipv6: ...}``); a family left out keeps its
+    default. Raises ValueError naming the setting when a value is missing its bounds: no setting
+    may allow a whole family (a /0, or a span of every address).
+    """
+    out = {}
+    for name, (version, bits, _) in _FAMILIES.items():
+        length = _setting(min_prefix, "min_prefix", name, DEFAULT_MIN_PREFIX)
+        if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= bits:
+            raise ValueError(f"nodeallow:min_prefix:{name} is {length!r}, must be a prefix length 1 … {bits}")
+        span = _setting(max_span, "max_span", name, DEFAULT_MAX_SPAN)
+        if isinstance(span, str) and span.startswith("/") and span[1:].isdigit() and 1 <= int(span[1:]) <= bits:
+            addresses = 1 << (bits - int(span[1:]))
+        elif not isinstance(span, bool) and isinstance(span, int) and 1 <= span <= 1 << (bits - 1):
+            addresses = span
+        else:
+            raise ValueError(
+                f"nodeallow:max_span:{name} is {span!r}, must be a number of addresses 1 … 2^{bits - 1} "
+                f"or a prefix-equivalent \"/P\" with P 1 … {bits}"
+            )
+        out[version] = (length, addresses)
+    return out
+
+
+def _setting(value, setting, family, default):
+    """``value[family]``, or the default when ``value`` or the family is not given."""
+    if value is None:
+        return default[family]
+    if not isinstance(value, dict):
+        raise ValueError(f"nodeallow:{setting} must be a mapping with ipv4 and/or ipv6, not {value!r}")
+    unknown = sorted(str(k) for k in value if k not in _FAMILIES)
+    if unknown:
+        raise ValueError(f"nodeallow:{setting} has unknown keys {unknown}; use ipv4 and ipv6")
+    return value.get(family, default[family])
+
+
+def special_networks(refuse_special=DEFAULT_REFUSE_SPECIAL):
+    """Return ``[(name, version, first, last)]`` of the special source ranges named in ``refuse_special``.
+
+    ``refuse_special`` is ``nodeallow:refuse_special``, a list of :data:`SPECIAL_SOURCES` names
+    (``[]`` refuses none). Raises ValueError naming an unknown name.
+    """
+    if refuse_special is None:
+        refuse_special = DEFAULT_REFUSE_SPECIAL
+    if isinstance(refuse_special, str) or not isinstance(refuse_special, (list, tuple)):
+        raise ValueError(f"nodeallow:refuse_special must be a list of {sorted(SPECIAL_SOURCES)}, not {refuse_special!r}")
+    out = []
+    for name in refuse_special:
+        if name not in SPECIAL_SOURCES:
+            raise ValueError(f"nodeallow:refuse_special names {name!r}; known: {sorted(SPECIAL_SOURCES)}")
+        for cidr in SPECIAL_SOURCES[name]:
+            network = ipaddress.ip_network(cidr)
+            out.append((name, network.version, int(network.network_address), int(network.broadcast_address)))
+    return out
+
+
+def _entry_range(entry):
+    """``(version, prefix length, first, last)`` of a canonical entry string (fast: no ipaddress)."""
+    addr, _, length = entry.partition("/")
+    version, bits, family = _FAMILIES["ipv6" if ":" in addr else "ipv4"]
+    first = int.from_bytes(socket.inet_pton(family, addr), "big")
+    prefixlen = int(length)
+    return version, prefixlen, first, first + (1 << (bits - prefixlen)) - 1
+
+
+def check_width(entries, min_prefix=None, max_span=None, refuse_special=DEFAULT_REFUSE_SPECIAL):
+    """Refuse a complete canonical address list that opens more than the receiver allows.
+
+    ``too-wide``: an entry shorter than the family's ``min_prefix``, or the entries of one family
+    together covering more than its ``max_span`` addresses (many narrow prefixes must not add up
+    to the world). ``special-address``: an entry overlapping a range named in ``refuse_special``.
+    Checked in that order; the settings are those of :func:`width_limits` and
+    :func:`special_networks` (ValueError when they are invalid). Call it on the assembled snapshot.
+    """
+    limits = width_limits(min_prefix, max_span)
+    specials = special_networks(refuse_special)
+    spans = {4: 0, 6: 0}
+    ranges = []
+    for index, entry in enumerate(entries):
+        version, prefixlen, first, last = _entry_range(entry)
+        shortest = limits[version][0]
+        if prefixlen < shortest:
+            raise Refusal(
+                TOO_WIDE,
+                f"addresses[{index}] {entry} is wider than the shortest allowed IPv{version} prefix, "
+                f"/{shortest} (nodeallow:min_prefix:ipv{version})",
+            )
+        spans[version] += last - first + 1
+        ranges.append((index, entry, version, first, last))
+    for version, span in spans.items():
+        if span > limits[version][1]:
+            raise Refusal(
+                TOO_WIDE,
+                f"the IPv{version} entries cover {span} addresses together, more than "
+                f"{limits[version][1]} (nodeallow:max_span:ipv{version}): many narrow prefixes must not "
+                "add up to a wide one",
+            )
+    for index, entry, version, first, last in ranges:
+        for name, special_version, low, high in specials:
+            if version == special_version and first <= high and low <= last:
+                raise Refusal(
+                    SPECIAL_ADDRESS,
+                    f"addresses[{index}] {entry} overlaps the {name} range (refused by "
+                    "nodeallow:refuse_special); allow it there if it is meant",
+                )
 
 
 def _bytes(value):
@@ -300,11 +524,17 @@ def decode(body):
 
     The result has the body's members plus ``networks`` (parsed addresses).
     """
-    raw = _bytes(body) if isinstance(body, str) else body
+    try:
+        raw = _bytes(body) if isinstance(body, str) else body
+    except UnicodeEncodeError as exc:
+        # Only a str with lone surrogates gets here; no byte sequence on the wire decodes to one.
+        raise Refusal(MALFORMED_JSON, "the body is not valid UTF-8 text") from exc
     if not isinstance(raw, bytes):
         raise Refusal(MALFORMED_JSON, f"the body is a {type(body).__name__}, not text")
     if len(raw) > MAX_BODY_SIZE:
-        raise Refusal(TOO_LARGE, f"the body has {len(raw)} bytes, more than {MAX_BODY_SIZE}")
+        raise Refusal(
+            TOO_LARGE, f"the body has {len(raw)} bytes, more than {MAX_BODY_SIZE}; {_TOO_LARGE_ADVICE}"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -439,3 +669,32 @@ def assemble(chunks):
     if got != first["digest"]:
         raise Refusal(DIGEST_MISMATCH, f"the assembled addresses hash to {got}, the chunks say {first['digest']}")
     return entries
+
+
+def receive_body(tag, body, headers, clusters, hook_path=DEFAULT_HOOK_PATH):
+    """Run a receiver's checks of one hook event up to the store, in docs/protocol.md's order.
+
+    ``tag``, ``body`` and ``headers`` are the hook event's; ``clusters`` is the master's
+    ``nodeallow:clusters`` mapping (each entry with ``signing_key`` and/or ``signing_keys``).
+    Checks the tag (bad-tag), the cluster's keys (unknown-cluster), that the body is whole
+    (too-large, :func:`check_whole`), the signature under any of the keys (missing-signature,
+    bad-signature), the body (:func:`decode`) and that it names the tag's allowlist
+    (tag-mismatch). Returns ``(cluster, allowlist, decoded)``; raises only :class:`Refusal`.
+    The caller then orders, assembles and, on the complete list, calls :func:`check_width`.
+    """
+    cluster, allowlist = parse_tag(tag, hook_path)
+    entry = clusters.get(cluster) if isinstance(clusters, dict) else None
+    try:
+        keys = signing_keys(entry)
+    except ValueError as exc:
+        raise Refusal(UNKNOWN_CLUSTER, f"nodeallow:clusters:{cluster} is misconfigured: {exc}") from exc
+    if not keys:
+        raise Refusal(
+            UNKNOWN_CLUSTER,
+            f"no nodeallow:clusters:{cluster}:signing_key (or signing_keys) in the master configuration",
+        )
+    check_whole(body, headers)
+    verify_signature_any(keys, body, header_value(headers, SIGNATURE_HEADER))
+    decoded = decode(body)
+    check_tag(decoded, cluster, allowlist)
+    return cluster, allowlist, decoded

@@ -28,6 +28,10 @@ class Settings:
 
     clusters: dict
     hook_path: str = protocol.DEFAULT_HOOK_PATH
+    # How much of the address space one allowlist may open (protocol.check_width, docs/security.md).
+    min_prefix: dict = dataclasses.field(default_factory=lambda: dict(protocol.DEFAULT_MIN_PREFIX))
+    max_span: dict = dataclasses.field(default_factory=lambda: dict(protocol.DEFAULT_MAX_SPAN))
+    refuse_special: list = dataclasses.field(default_factory=lambda: list(protocol.DEFAULT_REFUSE_SPECIAL))
     chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT
     apply_timeout: float = DEFAULT_APPLY_TIMEOUT
     reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL
@@ -55,8 +59,8 @@ _NUMBERS = {
 def from_opts(opts):
     """Return the :class:`Settings` of the master options ``opts`` (section ``nodeallow``).
 
-    Raises ValueError naming the setting when a number is not a positive number: a typo in the
-    master config must not silently turn the reconcile loop off.
+    Raises ValueError naming the setting when a number is not a positive number or a width limit
+    is invalid: a typo in the master config must not silently turn the reconcile loop or a limit off.
     """
     section = opts.get("nodeallow") or {}
     if not isinstance(section, dict):
@@ -68,8 +72,17 @@ def from_opts(opts):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ValueError(f"master config nodeallow:{name} must be a positive number of seconds, not {value!r}")
         numbers[name] = float(value)
+    widths = {
+        "min_prefix": section.get("min_prefix", dict(protocol.DEFAULT_MIN_PREFIX)),
+        "max_span": section.get("max_span", dict(protocol.DEFAULT_MAX_SPAN)),
+        "refuse_special": list(section.get("refuse_special", protocol.DEFAULT_REFUSE_SPECIAL)),
+    }
+    # Checked here once, so a bad limit stops every ingest with its name instead of being skipped.
+    protocol.width_limits(widths["min_prefix"], widths["max_span"])
+    protocol.special_networks(widths["refuse_special"])
     return Settings(
         clusters=clusters if isinstance(clusters, dict) else {},
         hook_path=section.get("hook_path") or protocol.DEFAULT_HOOK_PATH,
+        **widths,
         **numbers,
     )

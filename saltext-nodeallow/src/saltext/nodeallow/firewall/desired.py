@@ -225,6 +225,40 @@ def canonical_addresses(values, where):
     return tuple(out)
 
 
+# Keys of the pillar's nodeallow:limits: the master's setting names (saltext.nodeallow.protocol.check_width).
+LIMIT_KEYS = ("min_prefix", "max_span", "refuse_special")
+
+
+def check_limits(addresses, where, limits=None):
+    """Return the problems (sentences naming ``where``) that keep ``addresses`` out of the firewall.
+
+    ``addresses`` is an allowlist's canonical list (as :func:`canonical_addresses` returns it);
+    ``limits`` is the pillar's ``nodeallow:limits`` mapping with the master's keys ``min_prefix``,
+    ``max_span`` and ``refuse_special`` (each optional, see saltext.nodeallow.protocol.check_width),
+    ``None`` for the defaults. An empty list means the allowlist may be applied; otherwise the
+    caller holds that one allowlist (its last applied set stays) and reports the sentences.
+    """
+    if limits is None:
+        limits = {}
+    if not isinstance(limits, dict):
+        return [f"nodeallow:limits must be a mapping with {list(LIMIT_KEYS)}, not {type(limits).__name__}"]
+    unknown = sorted(str(k)[:40] for k in limits if k not in LIMIT_KEYS)
+    if unknown:
+        return [f"nodeallow:limits: unknown keys {unknown}; allowed: {list(LIMIT_KEYS)}"]
+    try:
+        protocol.check_width(
+            list(addresses),
+            limits.get("min_prefix"),
+            limits.get("max_span"),
+            limits.get("refuse_special", protocol.DEFAULT_REFUSE_SPECIAL),
+        )
+    except protocol.Refusal as refusal:
+        return [f"{where}: {refusal.reason}: {refusal.detail}"]
+    except ValueError as exc:
+        return [f"{where}: the limits are invalid: {exc} (pillar nodeallow:limits)"]
+    return []
+
+
 def _ports(value, where, problems):
     """Validate a rule's ``ports`` (ints 1-65535 or "a-b" ranges) into merged (low, high) tuples."""
     if not isinstance(value, list) or not value:
@@ -391,6 +425,7 @@ def build(pillar, last_good):
     # Only the records the rules use are read: a record nobody subscribes to can do no harm,
     # and a bad one must not stop the others.
     wanted = {rule.allowlist for rule in rules}
+    limits = pillar.get("limits")
     allowlists = {}
     held = {}
     for name in sorted(wanted):
@@ -406,10 +441,14 @@ def build(pillar, last_good):
             continue
         if not record.retired and not record.addresses:
             held[name] = f"sequence {record.sequence} is empty: refusing to apply an empty set"
+        elif not record.retired and (problems := check_limits(record.addresses, f"nodeallow:allowlists:{name}", limits)):
+            held[name] = "wider than this minion allows: " + "; ".join(problems)
         else:
             allowlists[name] = record
     for name, reason in sorted(held.items()):
         good = (last_good or {}).get(name)
+        # Kept even if the limits were tightened since: it is what the firewall holds now, and
+        # dropping its rules would lift the port's restriction altogether (wider, not narrower).
         if good:
             allowlists[name] = Allowlist(
                 name, good["sequence"], good["digest"], tuple(good["addresses"]), False, "last-good", reason

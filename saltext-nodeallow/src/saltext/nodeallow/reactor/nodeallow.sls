@@ -6,14 +6,16 @@ signature covers the exact text; a Jinja/YAML round trip could change it). No
 decisions are made here: Salt renders reactor files one after another, and the
 runner runs in the reactor's thread pool.
 
-Only the signature header is passed on, not all headers: runner arguments are
-kept in the master's job cache, and the headers may hold an X-Auth-Token.
+Only the signature header and Content-Length are passed on, not all headers:
+runner arguments are kept in the master's job cache, and the headers may hold an
+X-Auth-Token. Content-Length lets the runner tell a body the event bus trimmed
+(protocol.check_whole: too-large) from a bad signature.
 salt-api (CherryPy) title-cases header names, so the lookup is exact.
 """
 
 
 def run():
-    """Return one reaction: runner nodeallow.ingest with the event's tag, raw body and signature header."""
+    """Return one reaction: runner nodeallow.ingest with the event's tag, raw body, signature header and length."""
     headers = data.get("headers") or {}  # noqa: F821 - set by Salt's reactor when rendering
     return {
         "nodeallow_ingest": {
@@ -22,7 +24,12 @@ def run():
                     "args": [
                         {"tag": tag},  # noqa: F821
                         {"body": data.get("body", "")},  # noqa: F821
-                        {"headers": {"X-Hub-Signature-256": headers.get("X-Hub-Signature-256")}},
+                        {
+                            "headers": {
+                                "X-Hub-Signature-256": headers.get("X-Hub-Signature-256"),
+                                "Content-Length": headers.get("Content-Length"),
+                            }
+                        },
                     ]
                 }
             ]
