@@ -71,6 +71,7 @@ BENCH_COUNT ?= 6
 .PHONY: bench
 bench: ## Run the benchmarks (medians and commands go into docs/benchmarks.md).
 	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./api/protocol ./controllers/
+	NODEALLOW_BENCH=1 bash hack/test-python.sh saltext-nodeallow/tests/master/test_bench_ingest.py -s
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when regenerating would change a tracked file.
