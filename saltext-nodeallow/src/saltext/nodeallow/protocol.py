@@ -6,7 +6,6 @@ whose ``reason`` is one of the protocol's refusal reasons; nothing is repaired.
 """
 
 import datetime
-import decimal
 import hashlib
 import hmac
 import ipaddress
