@@ -12,6 +12,8 @@ node that stays for the whole session: the controller never publishes fewer than
 can only watch an address disappear while another one remains.
 """
 
+import secrets
+
 from harness.system import ClusterSpec, MinionSpec, SystemSpec
 
 SELECTOR = {"matchLabels": {"pool": "workers"}}
@@ -26,7 +28,8 @@ SUBSCRIBER = {"alpha": "db1", "beta": "db3"}
 def spec():
     """The :class:`SystemSpec` of the end-to-end tests."""
     return SystemSpec(
-        clusters={"alpha": ClusterSpec(), "beta": ClusterSpec()},
+        # alpha is in the middle of a key rotation: the master already accepts its next key.
+        clusters={"alpha": ClusterSpec(next_signing_key=secrets.token_hex(32)), "beta": ClusterSpec()},
         minions=[
             MinionSpec("db1", rules=[_rule("alpha/workers", 5432, "postgres from alpha")]),
             MinionSpec("db2", rules=[_rule("alpha/workers", 5432, "postgres from alpha"),

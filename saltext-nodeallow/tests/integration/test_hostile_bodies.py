@@ -29,7 +29,7 @@ def deliver(hook_client, master_events, body, key=NEW_KEY, allowlist="workers"):
 def ingest(tag, data, **limits):
     """The receiver path on one event; the decoded body, or the Refusal's reason."""
     try:
-        _, _, decoded = protocol.receive_body(tag, data["body"], data["headers"], CLUSTERS, HOOK_PATH)
+        _, _, decoded, _ = protocol.receive_body(tag, data["body"], data["headers"], CLUSTERS, HOOK_PATH)
         protocol.check_width(decoded["addresses"], **limits)
     except protocol.Refusal as refusal:
         return refusal.reason

@@ -48,7 +48,7 @@ def test_the_doc_lists_every_reason_the_module_defines():
 def receive(tag, body, headers):
     """The receiver path; returns the decoded body, or the Refusal (any other exception fails the test)."""
     try:
-        _, _, decoded = protocol.receive_body(tag, body, headers, CLUSTERS)
+        _, _, decoded, _ = protocol.receive_body(tag, body, headers, CLUSTERS)
         if decoded["chunk"]["total"] == 1:
             protocol.check_width(decoded["addresses"])
         return decoded

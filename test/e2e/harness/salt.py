@@ -41,7 +41,7 @@ class SaltMaster:
     def __init__(self, workdir, *, clusters, log_dir, api_password):
         """Write the master's configuration below ``workdir``.
 
-        ``clusters`` maps cluster name to its signing key (the master's ``nodeallow: clusters:``).
+        ``clusters`` maps cluster name to its signing keys, newest first (the master's ``nodeallow: clusters:``).
         """
         self.workdir = workdir
         self.etc = os.path.join(workdir, "etc")

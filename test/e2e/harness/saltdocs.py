@@ -10,10 +10,13 @@ import yaml
 
 
 def master_config(*, clusters, reactor_file, api_port, users_file, api_user):
-    """Return the text of ``/etc/salt/master.d/nodeallow.conf`` for this test system."""
+    """Return the text of ``/etc/salt/master.d/nodeallow.conf`` for this test system.
+
+    ``clusters`` maps a cluster name to its key, or to its keys newest first.
+    """
     config = {
         "nodeallow": {
-            "clusters": {name: {"signing_key": key} for name, key in sorted(clusters.items())},
+            "clusters": {name: _keys(keys) for name, keys in sorted(clusters.items())},
         },
         "ext_pillar": [{"nodeallow": {}}],
         # The reconcile loop: collects apply results, retries minions that are behind.
@@ -36,6 +39,12 @@ def master_config(*, clusters, reactor_file, api_port, users_file, api_user):
     }
     return "# nodeallow settings (docs/salt.md)\n" + yaml.safe_dump(config, sort_keys=False)
 
+
+
+def _keys(keys):
+    """A cluster's entry: ``signing_key`` for one key, ``signing_keys`` (newest first) during a rotation."""
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    return {"signing_key": keys[0]} if len(keys) == 1 else {"signing_keys": keys}
 
 
 def reactor_file(extension_site):

@@ -45,6 +45,13 @@ class ClusterSpec:
     """One Kubernetes cluster with its own controller (``--cluster-name``) and signing key."""
 
     signing_key: str = dataclasses.field(default_factory=lambda: secrets.token_hex(32))
+    # A newer key the master accepts too (``signing_keys: [next, signing_key]``), for a rotation in progress:
+    # the controller starts with ``signing_key`` and a test may move its Secret to this one.
+    next_signing_key: str = ""
+
+    def master_keys(self):
+        """The keys the master accepts for this cluster, newest first."""
+        return [key for key in (self.next_signing_key, self.signing_key) if key]
 
 
 @dataclasses.dataclass
@@ -174,7 +181,7 @@ class System:
         api_password = secrets.token_urlsafe(24)
         self.salt = SaltMaster(
             os.path.join(self.workdir, "salt"),
-            clusters={name: spec.signing_key for name, spec in self.spec.clusters.items()},
+            clusters={name: spec.master_keys() for name, spec in self.spec.clusters.items()},
             log_dir=self.log_dir,
             api_password=api_password,
         )

@@ -43,9 +43,11 @@ class Ingest:
         sequence = None
         try:
             # Keys, a body the bus trimmed (too-large, before the signature), signature, body, tag.
-            _, _, decoded = protocol.receive_body(tag, body, headers, self.settings.clusters, self.settings.hook_path)
+            _, _, decoded, key_index = protocol.receive_body(
+                tag, body, headers, self.settings.clusters, self.settings.hook_path
+            )
             sequence = decoded["sequence"]
-            outcome = self._store(cluster, allowlist, decoded)
+            outcome = self._store(cluster, allowlist, decoded, key_index)
         except protocol.Refusal as refusal:
             return self._refuse(cluster, allowlist, refusal, sequence)
         summary = {"cluster": cluster, "allowlist": allowlist, "sequence": sequence, **outcome}
@@ -69,7 +71,7 @@ class Ingest:
             "detail": refusal.detail,
         }
 
-    def _store(self, cluster, allowlist, decoded):
+    def _store(self, cluster, allowlist, decoded, key_index):
         """Order, assemble and store a verified body under the store lock; return the outcome part of the summary."""
         with self.store.lock():
             for dropped in self.store.expire_chunks(self.settings.chunk_timeout):
@@ -98,7 +100,7 @@ class Ingest:
                     # A set that can never be stored is dropped, so a corrected resend starts clean.
                     self.store.drop_chunks(cluster, allowlist, {decoded["sequence"]})
                     raise
-            record = self._record(cluster, allowlist, decoded, addresses)
+            record = self._record(cluster, allowlist, decoded, addresses, key_index)
             self.store.put(record)
             # Chunks of this and older sequences can never be stored any more.
             obsolete = {seq for seq in self.store.chunks(cluster, allowlist) if seq <= record["sequence"]}
@@ -142,8 +144,8 @@ class Ingest:
             self.store.drop_chunks(cluster, allowlist, {sequence})
             raise
 
-    def _record(self, cluster, allowlist, decoded, addresses):
-        """The store record of a complete snapshot or retirement."""
+    def _record(self, cluster, allowlist, decoded, addresses, key_index):
+        """The store record of a complete snapshot or retirement (``key_index``: which key verified it)."""
         retired = decoded["kind"] == protocol.KIND_RETIREMENT
         return {
             "cluster": cluster,
@@ -154,6 +156,9 @@ class Ingest:
             "stored_at": self.clock(),
             "addresses": [] if retired else addresses,
             "retired": retired,
+            # 0 is the newest of the cluster's keys: during a rotation this says whether the
+            # controller signs with the new one yet (docs/security.md).
+            "signed_with_key": key_index,
         }
 
     def _announce(self, record, previous):
@@ -172,6 +177,7 @@ class Ingest:
                 "generated_at": record["generated_at"],
                 "addresses": count,
                 "previous_sequence": previous,
+                "signed_with_key": record["signed_with_key"],
             },
         )
         log.info("nodeallow: stored %s/%s sequence %d (%d addresses, %s)", cluster, allowlist, sequence, count, record["digest"])

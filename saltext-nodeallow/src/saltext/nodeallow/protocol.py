@@ -678,7 +678,9 @@ def receive_body(tag, body, headers, clusters, hook_path=DEFAULT_HOOK_PATH):
     Checks the tag (bad-tag), the cluster's keys (unknown-cluster), that the body is whole
     (too-large, :func:`check_whole`), the signature under any of the keys (missing-signature,
     bad-signature), the body (:func:`decode`) and that it names the tag's allowlist
-    (tag-mismatch). Returns ``(cluster, allowlist, decoded)``; raises only :class:`Refusal`.
+    (tag-mismatch). Returns ``(cluster, allowlist, decoded, key_index)``, ``key_index`` the
+    position of the key that verified (0: the newest; it shows how far a rotation got); raises
+    only :class:`Refusal`.
     The caller then orders, assembles and, on the complete list, calls :func:`check_width`.
     """
     cluster, allowlist = parse_tag(tag, hook_path)
@@ -693,7 +695,7 @@ def receive_body(tag, body, headers, clusters, hook_path=DEFAULT_HOOK_PATH):
             f"no nodeallow:clusters:{cluster}:signing_key (or signing_keys) in the master configuration",
         )
     check_whole(body, headers)
-    verify_signature_any(keys, body, header_value(headers, SIGNATURE_HEADER))
+    key_index = verify_signature_any(keys, body, header_value(headers, SIGNATURE_HEADER))
     decoded = decode(body)
     check_tag(decoded, cluster, allowlist)
-    return cluster, allowlist, decoded
+    return cluster, allowlist, decoded, key_index

@@ -39,6 +39,7 @@ def report(store, now=None):
                     "generated_at": record.get("generated_at"),
                     "age_seconds": _age(record.get("generated_at"), now),
                     "stored_seconds_ago": int(now - record["stored_at"]) if record.get("stored_at") else None,
+                    "signed_with_key": record.get("signed_with_key"),
                 }
             )
         applies = store.get_applies(cluster, allowlist)
