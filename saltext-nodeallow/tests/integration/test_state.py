@@ -248,6 +248,31 @@ def test_records_nobody_subscribes_to_are_never_read(ns, apply):
     assert ns.nft_ruleset() == before
 
 
+@pytest.mark.parametrize(
+    "addresses, limits, needle",
+    [
+        pytest.param(["0.0.0.0/1", "128.0.0.0/1"], None, "too-wide", id="ipv4-two-slash-1"),
+        pytest.param(["::/1", "8000::/1"], None, "too-wide", id="ipv6-two-slash-1"),
+        pytest.param([f"11.{i}.0.0/16" for i in range(5)], None, "too-wide", id="narrow-prefixes-add-up"),
+        pytest.param(["127.0.0.1/32"], None, "special-address", id="loopback"),
+        pytest.param(["10.9.0.0/24"], {"min_prefix": {"ipv4": 28}}, "too-wide", id="pillar-tightens-the-limit"),
+    ],
+)
+def test_world_opening_copies_are_held_by_the_minion(ns, apply, addresses, limits, needle):
+    """A pillar copy wider than the limits is held: the last applied set stays, the comment says why."""
+    assert apply(pillar("nftables", V4 + V6))["result"] is True
+    data = pillar("nftables", addresses, sequence=2)
+    if limits:
+        data["nodeallow"]["limits"] = limits
+
+    ret = apply(data)
+
+    assert ret["result"] is False, ret
+    assert "held prod/workers: wider than this minion allows" in ret["comment"] and needle in ret["comment"], ret
+    assert "last-known-good copy (sequence 1)" in ret["comment"], ret
+    assert kernel(ns, "nftables") == split(V4 + V6)
+
+
 def test_one_held_allowlist_never_stops_the_others(ns, apply):
     """Two clusters on one minion: one never published, one refused; the third still grows and shrinks."""
     rules = [
