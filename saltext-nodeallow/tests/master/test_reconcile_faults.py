@@ -159,7 +159,10 @@ def test_down_subscribers_never_stall_the_master_and_catch_up(
         cluster, allowlist = name.split("/")
         fault_publisher.post(cluster, allowlist, encode_body(cluster, allowlist, 1, rounds[0]))
     for label in targets:
-        wait_set(sampler, label, rounds[0], 90)
+        try:
+            wait_set(sampler, label, rounds[0], 90)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; status: {status_of(fault_master, label.split(':')[1])}") from exc
 
     removal = []
     posted = 0
@@ -229,6 +232,47 @@ def test_an_allowlist_nobody_published_holds_nothing_else(
     assert entry["subscribers"][minion_id]["behind"] is False, entry
     held = status_of(fault_master, never)
     assert held["stored"] is False and held["subscribers"][minion_id]["result"] is False, held
+
+
+def test_a_late_return_of_an_older_job_never_moves_a_minion_back(
+    fault_master, fault_publisher, fault_minions, fault_pillar, allowlist_name
+):
+    """The real return of sequence 1's job, delivered again after sequence 2's: the record stays at 2."""
+    name = f"prod/{allowlist_name}"
+    minion_id, (_, ns) = sorted(fault_minions.items())[0]
+    fault_pillar.subscribe(minion_id, name)
+    reindex(fault_master)
+    jids = {}
+    with MasterEvents(fault_master.config) as events:
+        for sequence, addresses in ((1, ["10.60.0.1/32"]), (2, ["10.60.0.2/32"])):
+            fault_publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, sequence, addresses))
+            while True:
+                data = events.wait_for(f"nodeallow/applied/prod/{allowlist_name}", timeout=120)["data"]
+                if data["sequence"] == sequence:
+                    jids[sequence] = data["minions"][minion_id]["jid"]
+                    break
+    assert jids[1] < jids[2], jids
+    late = fault_master.salt_run_cli(timeout=120).run("jobs.lookup_jid", jids[1], "--out=json")
+    assert late.returncode == 0 and minion_id in late.data, late
+    with MasterEvents(fault_master.config) as events, salt.utils.event.get_master_event(
+        fault_master.config, fault_master.config["sock_dir"], listen=False
+    ) as sender:
+        sender.fire_event(
+            {"fun": "state.single", "jid": jids[1], "id": minion_id, "return": late.data[minion_id], "success": True},
+            f"salt/job/{jids[1]}/ret/{minion_id}",
+        )
+        # The engine handles events in order: sequence 3's apply result comes after it saw the late return.
+        fault_publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 3, ["10.60.0.3/32"]))
+        while events.wait_for(f"nodeallow/applied/prod/{allowlist_name}", timeout=120)["data"]["sequence"] != 3:
+            pass
+        stale = [
+            e["data"] for e in events.seen
+            if e["tag"] == f"nodeallow/applied/prod/{allowlist_name}" and e["data"]["sequence"] != 3
+        ]
+    assert stale == [], stale
+    line = status_of(fault_master, name)["subscribers"][minion_id]
+    assert (line["applied_sequence"], line["behind"]) == (3, False), line
+    assert SetSampler({minion_id: (ns, name)}).read(minion_id) == frozenset({"10.60.0.3/32"})
 
 
 def _kill_tree(pid):
