@@ -126,12 +126,16 @@ def status_of(master, name):
     return ret.data[name]
 
 
-def add_ghosts(master, store, names, count):
-    """Accept ``count`` minion keys that never connect (subscribers that are down), subscribed to ``names``."""
+def add_ghosts(master, pillar, store, names, count):
+    """Accept ``count`` minion keys that never connect (subscribers that are down), subscribed to ``names``.
+
+    Their pillar subscribes them too, so the engine's index sweep keeps them subscribed.
+    """
     folder = os.path.join(master.config["pki_dir"], "minions")
     ghosts = [f"ghost-{number}" for number in range(count)]
     for ghost in ghosts:
         shutil.copyfile(os.path.join(master.config["pki_dir"], "master.pub"), os.path.join(folder, ghost))
+        pillar.subscribe(ghost, *names)
         subscriber_index.record(store, ghost, [tuple(name.split("/")) for name in names])
     return ghosts
 
@@ -150,7 +154,7 @@ def test_down_subscribers_never_stall_the_master_and_catch_up(
         fault_pillar.subscribe(minion_id, *names)
     reindex(fault_master)
     store = nodeallow_store.Store(fault_master.config)
-    ghosts = add_ghosts(fault_master, store, names, 6)
+    ghosts = add_ghosts(fault_master, fault_pillar, store, names, 6)
     # Each round drops the lowest address and adds a new one.
     rounds = [[f"10.20.0.{n}/32" for n in range(r + 1, r + 4)] for r in range(5)]
     targets = {f"{m}:{name}": (ns, name) for name in names for m, ns in ((healthy, a_ns), (down, b_ns))}
@@ -191,11 +195,15 @@ def test_down_subscribers_never_stall_the_master_and_catch_up(
             events.wait_for("nodeallow-test/echoed/last", timeout=30)
             held = ingest_hold_times(events)
             echoes, unanswered = echo_latencies(events)
+            entry_subscribers = status_of(fault_master, names[0])["subscribers"]
     finally:
         for ghost in ghosts:
             os.remove(os.path.join(fault_master.config["pki_dir"], "minions", ghost))
+            fault_pillar.clear(ghost)
         subscriber_index.prune(store, sorted(fault_minions))
     sampler.assert_never_empty()
+    # The ghosts stayed subscribed throughout, and behind: the master never waited for them.
+    assert all(entry_subscribers[ghost]["behind"] for ghost in ghosts), entry_subscribers
     assert unanswered == [] and len(echoes) == posted + 1, (unanswered, echoes)
     assert max(echoes.values()) < ECHO_BOUND, echoes
     assert len(held) >= posted and max(held) < 2.0, held
