@@ -64,17 +64,16 @@ def _subscriber(minion_id, name, record, applies, state, now):
     last = applies.get(minion_id) or {}
     want = {name: record["sequence"]} if record is not None else {}
     job = state.get("job") or None
-    out = {
+    return {
         "applied_sequence": last.get("sequence"),
         "result": last.get("result"),
         "behind": bool(reconcile.behind(minion_id, want, {name: applies})),
         "last_error": "" if last.get("result") else (last.get("comment") or ("never applied" if want else "")),
         "seconds_ago": int(now - last["time"]) if last.get("time") else None,
         "job": {"jid": job.get("jid"), "seconds": int(now - job.get("started", now))} if job else None,
-        "next_retry_in": max(0, int(state.get("next_retry", 0) - now)) if state.get("next_retry", 0) > now else 0,
+        "next_retry_in": max(0, int(state.get("next_retry", 0) - now)),
         "failures": state.get("failures", 0),
     }
-    return out
 
 
 def _age(generated_at, now):
