@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 # Builds the test control plane (kube-apiserver, etcd, kubectl) from Go modules at
 # pinned versions, because setup-envtest's downloads are unreachable here.
 #

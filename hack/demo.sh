@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 # `make demo`: build what is missing, then start a local control plane, the nodeallow controller, a Salt
 # master with salt-api and two minions (firewalls in network namespaces), and walk through Node changes
 # reaching the minions' nftables sets. Keeps running until Ctrl-C, which stops and removes everything.

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 # Builds helm from the Go module proxy at the pinned version (the release downloads
 # on get.helm.sh are unreachable here) for the chart tests in test/packaging.
 #

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages the tests and the demo need (firewall tools and
 # iproute2 for network namespaces) when any is missing. Does nothing otherwise.
 set -euo pipefail

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 # Build the pinned Python virtualenv for the Salt tests (once per requirements
 # file and Python version, shared by all clones) and install the nodeallow Salt
 # extension next to it, in this clone only.

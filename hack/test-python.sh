@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 # Run the Python/Salt tests of saltext-nodeallow with the pinned environment.
 #
 # Usage: hack/test-python.sh [pytest args]

@@ -1,3 +1,6 @@
+// Copyright 2026 The nodeallow Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package plan decides what a NodeAllowlist publishes next: it makes the
 // canonical snapshot and its digest, and compares them with what the status
 // says was last allocated and published, to pick the sequence to send.

@@ -1,18 +1,5 @@
-/*
-Copyright 2026.
-
-Licensed under the Apache License, Version 2.0 (the "License");
-you may not use this file except in compliance with the License.
-You may obtain a copy of the License at
-
-    http://www.apache.org/licenses/LICENSE-2.0
-
-Unless required by applicable law or agreed to in writing, software
-distributed under the License is distributed on an "AS IS" BASIS,
-WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-See the License for the specific language governing permissions and
-limitations under the License.
-*/
+// Copyright 2026 The nodeallow Authors.
+// SPDX-License-Identifier: Apache-2.0
 
 // Package publisher delivers allowlist snapshots to a Salt master through salt-api's webhook, as wire
 // protocol v1 (api/protocol) describes; Fake stands in for it in the controller's unit tests.

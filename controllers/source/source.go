@@ -1,3 +1,6 @@
+// Copyright 2026 The nodeallow Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package source turns the Nodes a NodeAllowlist selects into the addresses it publishes.
 package source
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 # Shared settings for the hack/ scripts: pinned versions, the cache outside the
 # repository, and the one way every script reports a failed step.
 

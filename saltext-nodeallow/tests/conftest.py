@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Pytest fixtures that run real Salt daemons (master, salt-api, minions) and network namespaces.
 
 Daemons are started by pytest-salt-factories in one temporary directory per

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end fixtures: the whole nodeallow system (harness.system, topology.py) started once per session.
 
 Run with ``bash hack/test-python.sh test/e2e`` (as root: network namespaces and nft; about 5 minutes).

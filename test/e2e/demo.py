@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """`make demo`: start the whole nodeallow system on this machine and show Node changes reaching a firewall.
 
 Started by hack/demo.sh (which first builds the control plane and the Salt virtualenv). Uses the same harness

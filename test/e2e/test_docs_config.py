@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The end-to-end system runs the configuration docs/salt.md tells a user to write (no daemons needed).
 
 If this fails, docs/salt.md and harness/saltdocs.py drifted apart: fix whichever is wrong, so the

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Latency from a Node change in the API server to the address being enforced by a minion's kernel (default settings).
 
 Printed and written to a file, not asserted (the benchmarks issue records it). The file is

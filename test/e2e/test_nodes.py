@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Node changes in a real API server reach exactly the subscribed minions' nft sets (real controller, real Salt)."""
 
 import subprocess

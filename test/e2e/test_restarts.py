@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Outages and restarts: salt-api down during churn, a controller restarted."""
 
 import time

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """A minion that subscribes later converges on its next state run; deleting a NodeAllowlist retires it everywhere."""
 
 from harness import firewall

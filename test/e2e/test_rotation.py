@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Key rotation end to end (docs/security.md): the controller moves to the new key during node churn, no refusal."""
 
 from harness.controller import CONTROLLER_NAMESPACE

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Two clusters (two controllers, different --cluster-name and signing keys) publish to one Salt master."""
 
 from harness import firewall

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The system every end-to-end test runs against: who publishes, who subscribes to what.
 
 Two clusters, each with its own controller and signing key, publish to one Salt master; three minions

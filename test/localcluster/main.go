@@ -1,3 +1,6 @@
+// Copyright 2026 The nodeallow Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Command localcluster runs the locally built kube-apiserver and etcd (envtest)
 // with nodeallow's CRDs installed, writes an admin kubeconfig, and keeps them
 // running until interrupted. `make demo` and the end-to-end tests use it.

@@ -1,3 +1,6 @@
+// Copyright 2026 The nodeallow Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package netns gives tests a private network namespace in which they may
 // change and read nftables, iptables and ipset state without touching the
 // host's own ruleset. Every namespace is removed when the test ends, also when

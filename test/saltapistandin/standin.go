@@ -1,3 +1,6 @@
+// Copyright 2026 The nodeallow Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package saltapistandin is an httptest stand-in for salt-api's /hook endpoint
 // (webhook auth off) for tests of one layer: it checks what salt-api and the
 // nodeallow runner check (Content-Length, signature, tag, strict body) and

@@ -1,3 +1,6 @@
+// Copyright 2026 The nodeallow Authors.
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testenv locates what envtest-based tests need (the locally built
 // control plane and the generated CRDs) from any working directory.
 package testenv

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """What a default salt-api (rest_cherrypy) and event bus do with big and broken bodies, measured for real.
 
 salt-api 3008 enforces no body size (its max_request_body_size default never reaches CherryPy), and

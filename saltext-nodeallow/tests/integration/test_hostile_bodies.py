@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The probes of issue 10 through a real salt-api and event bus, then the receiver path on the event it fired.
 
 Each body goes to salt-api's /hook as the controller would send it (signed, with Content-Length); the

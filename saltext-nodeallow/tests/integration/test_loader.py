@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Salt's loader finds this extension through its ``salt.loader`` entry point, as installed."""
 
 import os

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The network namespace helper: firewall changes land in the namespace only, and it always goes away."""
 
 import pytest

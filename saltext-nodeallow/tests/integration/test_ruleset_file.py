@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """``nodeallow_ruleset_file``: the nftables backend on a real minion, writing its ruleset to a file.
 
 No namespace and no root needed: the minion's config names a file, the state writes the ruleset it

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Smoke test of the real Salt pipeline: master, minion, and salt-api's webhook onto the event bus."""
 
 import json

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The ``nodeallow.managed`` state and ``nodeallow`` execution module on a real minion, firewall in a netns.
 
 One minion (``nodeallow_netns`` in its config) serves every test; each test starts from an empty

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures of the master-side tests: a salt-master configured as the nodeallow master, its salt-api and minions.
 
 These tests get their own master (not the shared ``salt_master``) because they

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """End to end on the Salt side: hook -> reactor -> ingest -> state nodeallow.managed on the subscribed minion.
 
 The minion's firewall commands run in a network namespace (its ``nodeallow_netns``

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Benchmark: how long ``nodeallow.ingest`` holds a reactor thread as the number of accepted minion keys grows.
 
 A real salt-master and salt-api; N accepted minion keys (key files in the master's pki dir, as

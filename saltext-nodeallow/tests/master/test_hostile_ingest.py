@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Issue 10's probes through the whole master path: salt-api, the shipped reactor, the ingest runner, a minion's firewall.
 
 Its own master with Salt's default ``max_event_size`` (1 MiB, so the bus really trims) and a cluster

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Signed bodies POSTed to the real salt-api /hook, through the shipped reactor into runner nodeallow.ingest.
 
 Every test uses its own allowlist name, so the shared master's store never

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The master's reconcile loop under real faults: a subscriber down during publishes, a master SIGKILLed after a store.
 
 Its own salt-master (with salt-api, the nodeallow engine and an unrelated echo reactor) and two

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """A dedicated nodeallow master that these tests may restart, with a short chunk timeout.
 
 Kept apart from the shared ``nodeallow_master`` so that stopping this one never

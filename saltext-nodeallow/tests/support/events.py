@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Read events from a running salt-master's event bus, the way the reactor sees them."""
 
 import calendar

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Read the nodeallow state's kernel objects back inside a test namespace, independently of the backends."""
 
 import ipaddress

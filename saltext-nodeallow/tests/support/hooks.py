@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """POST to salt-api's webhook endpoint (``/hook/<path>``) the way the nodeallow controller does."""
 
 import json

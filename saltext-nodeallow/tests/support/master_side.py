@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for the master-side tests: protocol v1 bodies signed like the controller's, pillar files, the store."""
 
 import hashlib

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Throwaway network namespaces for firewall tests, so the host's own ruleset is never touched."""
 
 import contextlib

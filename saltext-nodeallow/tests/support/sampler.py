@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Sample minions' nft sets every ~200 ms while a fault runs, and check what was seen.
 
 The checks the fault tests make: a set that held addresses is never seen empty, and an address

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """desired.check_limits: the minion's own width and special-source check of one allowlist."""
 
 import pytest

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Pillar validation and rendering of the firewall backends, as pure Python (no commands run)."""
 
 import pytest

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """saltext.nodeallow.protocol beyond the shared vectors: tags, headers, limits and chunk assembly."""
 
 import pytest

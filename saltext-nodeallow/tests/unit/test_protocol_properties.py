@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Property tests of the receiver's decode path: any input is stored exactly as signed or refused for a documented reason.
 
 The path is ``protocol.receive_body`` (tag, keys, whole body, signature, decode, tag match) and, for a

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """saltext.nodeallow.protocol's receiver policy: width limits, special sources, key rings, trimmed bodies."""
 
 import pytest

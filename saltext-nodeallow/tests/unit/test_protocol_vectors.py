@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """saltext.nodeallow.protocol against the shared protocol v1 vectors and JSON Schema (test/protocol/v1)."""
 
 import json

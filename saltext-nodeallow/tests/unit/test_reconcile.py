@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The master's reconcile loop: the pure decision, reading state returns, and the Reconciler on a real localfs cache.
 
 Only the job publisher and the clock are stand-ins here (one layer under test); the loop with real

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The ``nodeallow_ruleset_file`` option: its validation and the nftables backend's file round trip."""
 
 import json

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """saltext.nodeallow.store on Salt's real localfs cache in a temporary cachedir."""
 
 import threading

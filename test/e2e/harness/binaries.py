@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Build the Go programs the system runs (the controller from ./cmd, test/localcluster) from the working tree."""
 
 import os

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """One local Kubernetes control plane (test/localcluster: kube-apiserver + etcd with nodeallow's CRDs)."""
 
 import os

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The nodeallow controller binary (built from ./cmd) running against one local cluster."""
 
 import os

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Read what a minion's kernel really enforces: the nodeallow nft table inside its network namespace."""
 
 import ipaddress

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """A small Kubernetes REST client (requests + a kubeconfig's client certificate): Nodes, Secrets, NodeAllowlists.
 
 The tests time Node changes to the millisecond, so they talk to kube-apiserver directly rather than through

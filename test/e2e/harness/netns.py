@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Named network namespaces that hold each minion's firewall, removed again when the system stops."""
 
 import os

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Daemons started in their own process groups, logged to files, and stopped with everything they forked."""
 
 import ctypes

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """A real Salt master with salt-api and minions, configured in one folder the way docs/salt.md tells a user to.
 
 Layout below ``<workdir>/salt``::

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """nodeallow's Salt master settings and reactor file, as docs/salt.md tells a user to write them.
 
 Kept next to the harness so the end-to-end system runs the documented configuration; only the values that

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The whole nodeallow system on one machine: clusters with controllers, one Salt master, minions in namespaces.
 
 Used by the end-to-end tests (test/e2e/conftest.py) and by `make demo` (test/e2e/demo.py), so both run the

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Salt extension for nodeallow: Kubernetes node allowlists applied to Salt minion firewalls.
 
 Salt finds this package through the ``salt.loader`` entry point in pyproject.toml

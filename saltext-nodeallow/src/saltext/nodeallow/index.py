@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The subscriber index: which minions subscribe to which allowlists, without compiling the fleet's pillar.
 
 The ext_pillar sees every minion's pillar each time the master compiles it (state runs, pillar

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Ingest one hook body: verify → decode → order and assemble → check width → store, firing what happened.
 
 A plain module behind runner ``nodeallow.ingest``; it never starts an apply itself (the runner hands

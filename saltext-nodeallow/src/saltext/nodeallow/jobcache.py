@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Read job returns from the master's job cache (``master_job_cache``, ``local_cache`` by default).
 
 The reconcile loop collects returns from here when it did not see their events (the engine was

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """nodeallow wire protocol v1, receiver side (docs/protocol.md): signatures, body validation, digests.
 
 A plain module (not loaded by Salt's loader) so the runner, the ext_pillar and the

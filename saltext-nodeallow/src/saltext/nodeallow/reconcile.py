@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The master's reconcile loop: apply ``nodeallow.managed`` wherever a subscriber's firewall is behind the store.
 
 The Salt-side counterpart of the controller's reconcile: for each subscriber (from the index) the

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Read a minion's job return of ``nodeallow.managed`` into one apply result per allowlist.
 
 The state reports, per allowlist it was asked to keep, the sequence now in effect and whether it

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The master's ``nodeallow`` configuration section, with every default defined once (docs/salt.md).
 
 A plain module: the runner, the engine and the ext_pillar read their settings through

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """What ``salt-run nodeallow.status`` reports: per allowlist the stored snapshot, per subscriber what it applied.
 
 A plain module reading the store (records, applies, the index and the reconcile loop's state); it

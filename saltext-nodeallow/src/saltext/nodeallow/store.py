@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The master's nodeallow store: allowlist snapshots, chunks in progress and apply results in salt.cache.
 
 A plain module shared by the runner and the ext_pillar. Salt's cache (``localfs``

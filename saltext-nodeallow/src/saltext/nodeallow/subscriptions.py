@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Which allowlists a minion subscribes to (its pillar ``nodeallow:rules``), and which minions subscribe.
 
 A plain module shared by the ext_pillar (one minion's pillar at hand) and the subscriber index

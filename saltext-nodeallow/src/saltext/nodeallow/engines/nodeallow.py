@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Engine ``nodeallow``: the master's reconcile loop, in its own process, never on a reactor thread.
 
 Master configuration (docs/salt.md)::

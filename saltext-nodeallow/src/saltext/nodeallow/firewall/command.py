@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Run firewall commands (nft, ipset, iptables-restore, ...) as argument lists, optionally in a netns."""
 
 import os

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Validate the minion's ``nodeallow`` pillar (untrusted) and compute the firewall it asks for.
 
 Nothing here runs a command: the result is a :class:`Desired` that the backends render.

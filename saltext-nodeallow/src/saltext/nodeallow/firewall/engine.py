@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Bring the minion's firewall in line with its ``nodeallow`` pillar: plan, diff, apply, record.
 
 Shared by the ``nodeallow.managed`` state and the ``nodeallow`` execution module; it takes the

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """ipset + iptables backend: an ipset per allowlist and family, matched from our NODEALLOW chain.
 
 Each set (``nodeallow_<hash>_4``: hash:net family inet; ``_6``: inet6) is rebuilt with one

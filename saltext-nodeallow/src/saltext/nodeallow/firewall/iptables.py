@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Per-address iptables backend: one rule per address in our NODEALLOW chain (iptables formula style).
 
 For hosts that already manage iptables with a formula: no sets, just ``-s <address>`` rules,

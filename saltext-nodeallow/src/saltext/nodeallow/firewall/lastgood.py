@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """The minion's last-known-good store: what the last successful apply put in the firewall.
 
 ``<cachedir>/nodeallow/last-good.json`` keeps each applied allowlist's sequence, digest and

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Names of the kernel objects nodeallow owns: short, safe, and derived from the allowlist name."""
 
 import hashlib

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """nftables backend: one table of our own, a set per allowlist and family, one atomic ``nft -f``.
 
 Layout (docs/firewall.md): table ``inet <nft_table>`` holds sets ``a_<hash>_4`` / ``a_<hash>_6``

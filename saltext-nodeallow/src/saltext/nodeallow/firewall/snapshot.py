@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """What a backend holds in the kernel (read back) versus what it should hold, and the difference.
 
 Both sides use the same shape, so one comparison serves every backend:

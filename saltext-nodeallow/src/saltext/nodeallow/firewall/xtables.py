@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Our dedicated ``NODEALLOW`` chain in the iptables and ip6tables filter tables (ipset and iptables backends).
 
 INPUT jumps to the chain once (inserted at the top, only when missing); the chain is rebuilt with

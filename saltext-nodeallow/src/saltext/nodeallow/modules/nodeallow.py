@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Execution module ``nodeallow``: read this minion's allowlists (for templates) and firewall state."""
 
 from salt.exceptions import CommandExecutionError

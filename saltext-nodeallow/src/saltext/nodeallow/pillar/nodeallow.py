@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """External pillar ``nodeallow``: the stored snapshots of exactly the allowlists a minion subscribes to.
 
 Master configuration::

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """Runner ``nodeallow``: ingest signed allowlist snapshots from salt-api hooks, reconcile, and report status.
 
 Thin adapters over the plain modules (ingest, reconcile, index, status): ``nodeallow.ingest`` is

@@ -1,3 +1,5 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
 """State ``nodeallow.managed``: keep this minion's firewall in line with its ``nodeallow`` pillar.
 
 All settings come from pillar (docs/firewall.md), so the runner can call
