@@ -205,13 +205,20 @@ func main() {
 		metricsServerOptions.KeyName = metricsCertKey
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restConfig := ctrl.GetConfigOrDie()
+	cacheOptions, err := controllers.CacheOptions(restConfig)
+	if err != nil {
+		setupLog.Error(err, "Failed to set up the Node watch")
+		os.Exit(1)
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsServerOptions,
 		WebhookServer:          webhookServer,
 		HealthProbeBindAddress: probeAddr,
-		// Nodes are cached trimmed to what snapshots need; Secrets are not cached at all (see controllers/target.go).
-		Cache:                   controllers.CacheOptions(),
+		// Nodes are watched in protobuf and cached trimmed to what snapshots need;
+		// Secrets are not cached at all (see controllers/target.go).
+		Cache:                   cacheOptions,
 		LeaderElection:          enableLeaderElection,
 		LeaderElectionID:        "nodeallow-controller.nodeallow.io",
 		LeaderElectionNamespace: controllerNamespace,
