@@ -53,6 +53,10 @@ const (
 	mapKey   = 1 // map entries
 	mapValue = 2
 
+	watchEventType   = 1 // WatchEvent
+	watchEventObject = 2
+	rawExtensionRaw  = 1 // RawExtension
+
 	statusAddresses = 5 // NodeStatus
 	addressType     = 1 // NodeAddress
 	addressAddress  = 2
@@ -106,6 +110,42 @@ func (d trimmingDecoder) Decode(data []byte, defaults *schema.GroupVersionKind, 
 		return list, &gvk, nil
 	}
 	return d.Serializer.Decode(data, defaults, into)
+}
+
+// watchEventDecoder decodes the frames of a protobuf watch stream into
+// metav1.WatchEvent like the standard raw decoder, except that the event's
+// object is not copied out of the frame: client-go decodes it (with
+// trimmingDecoder) before it reads the next frame into the same buffer, so
+// each heartbeat allocates a few small strings instead of a copy of the Node.
+type watchEventDecoder struct {
+	runtime.Serializer
+}
+
+// Decode implements runtime.Decoder.
+func (d watchEventDecoder) Decode(data []byte, defaults *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
+	event, ok := into.(*metav1.WatchEvent)
+	if !ok {
+		return d.Serializer.Decode(data, defaults, into)
+	}
+	*event = metav1.WatchEvent{}
+	err := eachField(data, func(num protowire.Number, v []byte) error {
+		switch num {
+		case watchEventType:
+			event.Type = string(v)
+		case watchEventObject:
+			return eachField(v, func(num protowire.Number, v []byte) error {
+				if num == rawExtensionRaw {
+					event.Object.Raw = v
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("decoding a watch event from protobuf: %w", err)
+	}
+	return event, nil, nil
 }
 
 // protobufEnvelope returns the type and the raw message of a protobuf-encoded object.

@@ -144,3 +144,26 @@ func TestInternTableStaysBounded(t *testing.T) {
 		t.Fatal("the same label key was stored twice")
 	}
 }
+
+// A watch frame decodes to the same event as with the standard raw decoder, its object left in the frame.
+func TestWatchEventDecoderMatchesTheStandardOne(t *testing.T) {
+	raw := protobuf.NewRawSerializer(clientgoscheme.Scheme, clientgoscheme.Scheme)
+	var frame bytes.Buffer
+	in := &metav1.WatchEvent{Type: "MODIFIED", Object: runtime.RawExtension{Raw: protobufOf(t, realisticNode(3))}}
+	if err := raw.Encode(in, &frame); err != nil {
+		t.Fatal(err)
+	}
+	var want, got metav1.WatchEvent
+	if _, _, err := raw.Decode(frame.Bytes(), nil, &want); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := (watchEventDecoder{Serializer: raw}).Decode(frame.Bytes(), nil, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Type != want.Type || !bytes.Equal(got.Object.Raw, want.Object.Raw) {
+		t.Fatalf("got event %s with %d object bytes, want %s with %d", got.Type, len(got.Object.Raw), want.Type, len(want.Object.Raw))
+	}
+	if _, _, err := (watchEventDecoder{Serializer: raw}).Decode(frame.Bytes()[:frame.Len()-5], nil, &got); err == nil {
+		t.Fatal("a truncated frame decoded without an error")
+	}
+}
