@@ -45,11 +45,8 @@ func CacheOptions(cfg *rest.Config) (cache.Options, error) {
 		return cache.Options{}, err
 	}
 	return cache.Options{
-		ByObject: map[client.Object]cache.ByObject{
-			// Idempotent on what trimmingDecoder returns; it guards the cache if the
-			// API server ever answered in JSON.
-			&corev1.Node{}: {Transform: TrimNode},
-		},
+		// No transform: the Node client accepts only protobuf, so every cached
+		// Node comes out of trimmingDecoder already trimmed.
 		NewInformer: func(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, indexers toolscache.Indexers) toolscache.SharedIndexInformer {
 			if _, ok := obj.(*corev1.Node); ok {
 				lw = nodes
@@ -66,7 +63,7 @@ func newNodeListWatch(base *rest.Config) (*toolscache.ListWatch, error) {
 	cfg.APIPath = "/api"
 	cfg.GroupVersion = &corev1.SchemeGroupVersion
 	cfg.ContentType = runtime.ContentTypeProtobuf
-	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf
 	cfg.NegotiatedSerializer = nodeCodecs()
 	// Measured: inflating the gzip that Go's transport asks for was half the
 	// CPU of a heartbeat. Uncompressed, 20k heartbeats a minute are ~6 MB/s
@@ -121,10 +118,11 @@ type mediaTypes struct {
 // SupportedMediaTypes implements runtime.NegotiatedSerializer.
 func (m mediaTypes) SupportedMediaTypes() []runtime.SerializerInfo { return m.infos }
 
-// TrimNode is the Node cache transform: it keeps name, uid, resourceVersion,
-// labels, deletion state and status addresses, and drops the rest (images,
-// conditions, managedFields, spec, annotations …). It is idempotent, as
-// transforms must be, and passes anything that is not a Node through.
+// TrimNode defines what the Node cache keeps of a Node: name, uid,
+// resourceVersion, labels, deletion state and status addresses, not the rest
+// (images, conditions, managedFields, spec, annotations …). trimmingDecoder
+// decodes exactly this from protobuf (its tests compare the two). TrimNode is
+// idempotent and passes anything that is not a Node through.
 func TrimNode(obj any) (any, error) {
 	node, ok := obj.(*corev1.Node)
 	if !ok {
