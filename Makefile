@@ -49,11 +49,17 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: system-packages control-plane helm python-env manifests generate fmt vet ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
+test: system-packages control-plane helm python-env manifests generate fmt vet lint ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
 	go test ./... -count=1
 	go test -short -run '^$$' -bench . -benchtime 1x ./...
 	bash hack/test-python.sh
 	bash hack/test-python.sh test/e2e
+
+.PHONY: lint
+lint: golangci-lint python-env ## Run the linters (golangci-lint, ruff) and the license header check; all stay clean.
+	bash hack/check-headers.sh
+	"$(GOLANGCI_LINT)" run ./...
+	bin/venv/bin/ruff check --config saltext-nodeallow/pyproject.toml saltext-nodeallow test/e2e
 
 .PHONY: test-go
 test-go: control-plane helm manifests generate fmt vet ## Run the Go tests only.
@@ -126,13 +132,19 @@ TOOLS_CACHE ?= $(NODEALLOW_CACHE)/tools
 ## Tool Binaries
 KUBECTL ?= $(LOCALBIN)/k8s/kubectl
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 
 ## Tool Versions
 CONTROLLER_TOOLS_VERSION ?= v0.22.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
 
 .PHONY: controller-gen
 controller-gen: $(LOCALBIN) ## Build controller-gen into the cache if necessary.
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: golangci-lint
+golangci-lint: $(LOCALBIN) ## Build golangci-lint into the cache if necessary.
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
 
 # go-install-tool installs a Go tool at a pinned version into the cache outside
 # the repository (once per version) and links it into bin/.

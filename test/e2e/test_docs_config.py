@@ -38,8 +38,11 @@ def _docs_block_with(key):
 def _harness_config():
     """The master.d/nodeallow.conf the harness writes, parsed."""
     return yaml.safe_load(saltdocs.master_config(
-        clusters={"prod": "k" * 64, "staging": ["n" * 64, "o" * 64]}, reactor_file="/srv/reactor/nodeallow.sls", api_port=8000,
-        users_file="/etc/salt/nodeallow-eauth", api_user="nodeallow",
+        clusters={"prod": "k" * 64, "staging": ["n" * 64, "o" * 64]},
+        reactor_file="/srv/reactor/nodeallow.sls",
+        api_port=8000,
+        users_file="/etc/salt/nodeallow-eauth",
+        api_user="nodeallow",
     ))
 
 
@@ -90,6 +93,7 @@ def test_documented_master_settings_are_the_defaults():
         if name == "clusters":
             continue
         assert hasattr(defaults, name), f"docs/salt.md shows nodeallow:{name}, which the code does not read"
-        assert getattr(defaults, name) == value, f"nodeallow:{name}: docs say {value!r}, the default is {getattr(defaults, name)!r}"
+        default = getattr(defaults, name)
+        assert default == value, f"nodeallow:{name}: docs say {value!r}, the default is {default!r}"
     numbers = {field.name for field in dataclasses.fields(settings.Settings)} - {"clusters"}
     assert numbers <= set(documented), f"undocumented settings: {sorted(numbers - set(documented))}"

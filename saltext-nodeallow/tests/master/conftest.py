@@ -16,7 +16,6 @@ from pytestshellutils.utils import ports
 from saltfactories.utils import random_string
 
 import saltext.nodeallow
-
 from tests.support.events import MasterEvents
 from tests.support.hooks import HookClient
 from tests.support.master_side import PillarFiles, Publisher

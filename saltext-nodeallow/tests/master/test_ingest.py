@@ -104,7 +104,9 @@ REJECTIONS = {
     "top-level-arg": dict(extra={"arg": ["x"]}, reason="schema"),
     "name-breaking-out-of-nft": dict(body_allowlist="x; flush ruleset", reason="schema"),
     "other-allowlist-than-tag": dict(body_allowlist="someone-else", reason="tag-mismatch"),
-    "oversized": dict(addresses=[f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}/32" for i in range(70000)], reason="too-large"),
+    "oversized": dict(
+        addresses=[f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}/32" for i in range(70000)], reason="too-large"
+    ),
     "wrong-digest": dict(digest="sha256:" + "ab" * 32, reason="digest-mismatch"),
 }
 

@@ -302,7 +302,9 @@ def special_networks(refuse_special=DEFAULT_REFUSE_SPECIAL):
     if refuse_special is None:
         refuse_special = DEFAULT_REFUSE_SPECIAL
     if isinstance(refuse_special, str) or not isinstance(refuse_special, (list, tuple)):
-        raise ValueError(f"nodeallow:refuse_special must be a list of {sorted(SPECIAL_SOURCES)}, not {refuse_special!r}")
+        raise ValueError(
+            f"nodeallow:refuse_special must be a list of {sorted(SPECIAL_SOURCES)}, not {refuse_special!r}"
+        )
     out = []
     for name in refuse_special:
         if name not in SPECIAL_SOURCES:

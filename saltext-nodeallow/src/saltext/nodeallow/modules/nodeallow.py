@@ -4,8 +4,7 @@
 
 from salt.exceptions import CommandExecutionError
 
-from saltext.nodeallow.firewall import command
-from saltext.nodeallow.firewall import engine
+from saltext.nodeallow.firewall import command, engine
 
 __virtualname__ = "nodeallow"
 

@@ -14,12 +14,11 @@ import salt.utils.event
 
 from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import ingest as nodeallow_ingest
-from saltext.nodeallow import jobcache
+from saltext.nodeallow import jobcache, subscriptions
 from saltext.nodeallow import reconcile as nodeallow_reconcile
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import status as nodeallow_status
 from saltext.nodeallow import store as nodeallow_store
-from saltext.nodeallow import subscriptions
 
 log = logging.getLogger(__name__)
 
