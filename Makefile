@@ -127,7 +127,6 @@ python-env: ## Create the Salt test virtualenv in the cache and link bin/venv (n
 LOCALBIN ?= $(shell pwd)/bin
 $(LOCALBIN):
 	mkdir -p "$(LOCALBIN)"
-TOOLS_CACHE ?= $(NODEALLOW_CACHE)/tools
 
 ## Tool Binaries
 KUBECTL ?= $(LOCALBIN)/k8s/kubectl
@@ -146,19 +145,11 @@ controller-gen: $(LOCALBIN) ## Build controller-gen into the cache if necessary.
 golangci-lint: $(LOCALBIN) ## Build golangci-lint into the cache if necessary.
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
 
-# go-install-tool installs a Go tool at a pinned version into the cache outside
-# the repository (once per version) and links it into bin/.
+# go-install-tool builds a Go tool at a pinned version into the cache outside the repository (once per
+# version) and links it into bin/ (hack/go-tool.sh, shared with the other hack/ builds).
 # $1 - link path in bin/
 # $2 - package url which can be installed
 # $3 - specific version of package
 define go-install-tool
-@target="$(TOOLS_CACHE)/$$(basename "$(1)")-$(3)"; \
-if [ ! -x "$$target" ]; then \
-	set -e; \
-	echo "nodeallow: building $(2)@$(3) into $(TOOLS_CACHE)"; \
-	mkdir -p "$(TOOLS_CACHE)/gobin"; \
-	GOBIN="$(TOOLS_CACHE)/gobin" go install "$(2)@$(3)" || { echo "nodeallow: step 'go install $(2)@$(3)' failed; rerun: make $$(basename "$(1)")" >&2; exit 1; }; \
-	mv "$(TOOLS_CACHE)/gobin/$$(basename "$(2)")" "$$target"; \
-fi; \
-[ "$$(readlink -- "$(1)" 2>/dev/null)" = "$$target" ] || ln -sfn "$$target" "$(1)"
+@bash hack/go-tool.sh "$(1)" "$(2)" "$(3)"
 endef
