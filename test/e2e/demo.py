@@ -25,13 +25,16 @@ import yaml
 
 E2E_DIR = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(E2E_DIR))
+# The namespace helper and the event reader live with the extension's tests (as in conftest.py).
+sys.path.insert(0, str(E2E_DIR.parents[1] / "saltext-nodeallow"))
 
 # pylint: disable=wrong-import-position
-from harness import firewall, netns  # noqa: E402
+from harness import firewall  # noqa: E402
 from harness.binaries import REPO_ROOT, control_plane_missing  # noqa: E402
 from harness.controller import CONTROLLER_NAMESPACE  # noqa: E402
 from harness.processes import ProcessError  # noqa: E402
 from harness.system import ClusterSpec, MinionSpec, System, SystemSpec  # noqa: E402
+from tests.support import netns  # noqa: E402
 
 KUBECTL = REPO_ROOT / "bin" / "k8s" / "kubectl"
 CLUSTER = "demo"

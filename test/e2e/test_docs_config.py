@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The end-to-end system runs the configuration docs/salt.md tells a user to write (no daemons needed).
 
-If this fails, docs/salt.md and harness/saltdocs.py drifted apart: fix whichever is wrong, so the
+If this fails, docs/salt.md and tests/support/saltconfig.py drifted apart: fix whichever is wrong, so the
 end-to-end tests keep proving the documented setup.
 """
 
@@ -11,9 +11,9 @@ import re
 
 import yaml
 
-from harness import saltdocs
 from harness.binaries import REPO_ROOT
 from harness.system import subscriptions_pillar
+from tests.support import saltconfig
 from topology import spec
 
 # Settings the test system differs in on purpose: plain HTTP on loopback instead of TLS certificates.
@@ -37,7 +37,7 @@ def _docs_block_with(key):
 
 def _harness_config():
     """The master.d/nodeallow.conf the harness writes, parsed."""
-    return yaml.safe_load(saltdocs.master_config(
+    return yaml.safe_load(saltconfig.master_config_text(
         clusters={"prod": "k" * 64, "staging": ["n" * 64, "o" * 64]},
         reactor_file="/srv/reactor/nodeallow.sls",
         api_port=8000,
