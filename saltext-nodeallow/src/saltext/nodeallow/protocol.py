@@ -525,7 +525,7 @@ def decode(body):
     the body is the whole snapshot, the digest (digest-mismatch). The signature
     and the tag are checked by the caller, before and after.
 
-    The result has the body's members plus ``networks`` (parsed addresses).
+    The result has the body's members, with ``sequence`` and ``chunk`` as checked integers.
     """
     try:
         raw = _bytes(body) if isinstance(body, str) else body
@@ -597,7 +597,7 @@ def decode(body):
         raise Refusal(
             TOO_MANY_ADDRESSES, f"the body holds {len(entries)} addresses, more than {MAX_ADDRESSES_PER_CHUNK}"
         )
-    networks = check_canonical(entries)
+    check_canonical(entries)
     if total == 1:
         got = digest(entries)
         if got != body_digest:
@@ -605,7 +605,6 @@ def decode(body):
     result = {name: members[name] for name in BODY_MEMBERS}
     result["sequence"] = sequence
     result["chunk"] = {"index": index, "total": total}
-    result["networks"] = networks
     return result
 
 
