@@ -142,4 +142,6 @@ def status():
         salt-run nodeallow.status
         salt-run nodeallow.status --out=json
     """
-    return nodeallow_status.report(nodeallow_store.Store(__opts__))
+    report = nodeallow_status.report(nodeallow_store.Store(__opts__))
+    # Salt's runner protocol for a default outputter: a table per allowlist unless --out names another.
+    return {"outputter": "nodeallow_status", "data": report}
