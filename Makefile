@@ -90,8 +90,10 @@ build: manifests generate fmt vet ## Build the manager binary (static, CGO off, 
 	CGO_ENABLED=0 go build -ldflags "-X main.version=$(VERSION)" -o bin/manager ./cmd
 
 .PHONY: run
-run: manifests generate fmt vet ## Run a controller from your host.
-	go run ./cmd
+# Flags for `make run`, e.g. RUN_ARGS="--cluster-name=dev --zap-log-level=debug" (docs/install.md).
+RUN_ARGS ?=
+run: manifests generate fmt vet ## Run a controller from your host against $KUBECONFIG's cluster (RUN_ARGS: its flags).
+	go run ./cmd $(RUN_ARGS)
 
 .PHONY: demo
 demo: ## Build what is missing, start a local control plane and Salt, and show nodeallow at work.
