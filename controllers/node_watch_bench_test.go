@@ -34,7 +34,7 @@ func realisticNode(i int) *corev1.Node {
 		n.ManagedFields = append(n.ManagedFields, metav1.ManagedFieldsEntry{
 			Manager: fmt.Sprintf("manager-%d", m), Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
 			Time: &metav1.Time{Time: time.Unix(1_780_000_000, 0)}, FieldsType: "FieldsV1",
-			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{"f:conditions":{}}}` + strings.Repeat(" ", 2000))},
+			FieldsV1: metav1.NewFieldsV1(`{"f:status":{"f:conditions":{}}}` + strings.Repeat(" ", 2000)),
 		})
 	}
 	return n
