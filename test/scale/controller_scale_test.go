@@ -325,30 +325,36 @@ func (h *harness) runController(b *testing.B, n, heartbeats int) result {
 		fail("salt-api's stand-in refused bodies: %v", p)
 	}
 
-	// Idle CPU, then heartbeats.
+	// Idle CPU, then heartbeats. Neither window is scraped until its end: a
+	// scrape costs the controller about as much as hundreds of heartbeats.
 	metrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	time.Sleep(2 * time.Second)
+	received := receivedEvents(b, metrics)
 	idleFrom, idleStart := cpuTime(b, cmd.Process.Pid), time.Now()
-	for range 8 { // scraped as often as while waiting for the heartbeats below, so that the scrapes' CPU counts as idle
-		receivedEvents(b, metrics)
-		time.Sleep(scrapeEvery)
-	}
+	time.Sleep(idleWindow)
 	idleRate := float64(cpuTime(b, cmd.Process.Pid)-idleFrom) / float64(time.Since(idleStart))
 
-	received := receivedEvents(b, metrics)
+	// What one scrape costs the controller, to take the scrapes that end the heartbeat window off its CPU.
+	scrapeFrom := cpuTime(b, cmd.Process.Pid)
+	for range 3 {
+		receivedEvents(b, metrics)
+	}
+	scrapeCost := float64(cpuTime(b, cmd.Process.Pid)-scrapeFrom) / 3
+
 	snapshots, requests := len(h.salt.Snapshots()), h.salt.Requests()
 	cpuFrom, from := cpuTime(b, cmd.Process.Pid), time.Now()
 	if err := h.heartbeatRound(heartbeats); err != nil {
 		fail("%v", err)
 	}
-	for receivedEvents(b, metrics) < received+float64(heartbeats) {
+	scrapes := 0
+	for scrapes++; receivedEvents(b, metrics) < received+float64(heartbeats); scrapes++ {
 		if time.Since(from) > 5*time.Minute {
 			fail("the controller received %.0f of %d heartbeat updates within 5 minutes",
 				receivedEvents(b, metrics)-received, heartbeats)
 		}
-		time.Sleep(scrapeEvery)
+		time.Sleep(100 * time.Millisecond)
 	}
-	busy := float64(cpuTime(b, cmd.Process.Pid)-cpuFrom) - idleRate*float64(time.Since(from))
+	busy := float64(cpuTime(b, cmd.Process.Pid)-cpuFrom) - idleRate*float64(time.Since(from)) - float64(scrapes)*scrapeCost
 	res.cpuPerUpdate = busy / float64(heartbeats) / 1e6
 
 	// Past the debounce, nothing may have been published.
@@ -415,8 +421,8 @@ func (h *harness) decodeAnchor(b *testing.B) float64 {
 	return float64(time.Since(start)) / rounds / 1e6
 }
 
-// scrapeEvery is how often the controller's metrics are read while waiting.
-const scrapeEvery = 250 * time.Millisecond
+// idleWindow is how long the controller's idle CPU is measured, to be subtracted from the heartbeats' CPU.
+const idleWindow = 5 * time.Second
 
 // goMemory summarises the Go runtime's memory figures from the controller's metrics.
 func goMemory(b *testing.B, url string) string {
