@@ -211,7 +211,8 @@ func listMeta(b []byte, m *metav1.ListMeta) error {
 			if err != nil {
 				return err
 			}
-			count := int64(n)
+			count := int64(n) //nolint:gosec // an int64 field is the varint of its two's complement, so this is its value
+
 			m.RemainingItemCount = &count
 		}
 		return nil

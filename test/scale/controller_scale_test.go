@@ -514,11 +514,13 @@ func memory(b *testing.B, pid int) (rss, hwm, anon float64) {
 func stopProcess(b *testing.B, cmd *exec.Cmd, exited chan error) {
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-exited:
+	case err := <-exited:
+		if err != nil {
+			b.Errorf("the controller did not exit cleanly on SIGTERM: %v", err)
+		}
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
-		<-exited
-		b.Error("the controller did not stop within 30 s of SIGTERM")
+		b.Errorf("the controller did not stop within 30 s of SIGTERM (then killed: %v)", <-exited)
 	}
 }
 
