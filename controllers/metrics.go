@@ -6,6 +6,8 @@ package controllers
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/nodeallow/nodeallow/controllers/plan"
 )
 
 // Publish results, the values of the result label of publishesTotal.
@@ -15,6 +17,21 @@ const (
 	resultRefused = "refused"
 	resultInvalid = "invalid"
 )
+
+// publishResult is the result label of one publish: success, refused, invalid, or failure for
+// everything retried with backoff.
+func publishResult(fail *plan.Failure) string {
+	switch {
+	case fail == nil:
+		return resultSuccess
+	case fail.Reason == plan.ReasonRefused:
+		return resultRefused
+	case fail.Reason == plan.ReasonInvalidSpec:
+		return resultInvalid
+	default:
+		return resultFailure
+	}
+}
 
 // Node event stages, the values of the stage label of nodeEventsTotal.
 const (

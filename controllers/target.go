@@ -14,6 +14,7 @@ import (
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
+	"github.com/nodeallow/nodeallow/controllers/plan"
 	"github.com/nodeallow/nodeallow/controllers/publisher"
 )
 
@@ -27,7 +28,7 @@ const (
 )
 
 // secretError says which Secret or key is missing, so the condition and the
-// Event can name it; Reason is ReasonSecretNotFound or ReasonSecretUnreadable.
+// Event can name it; Reason is plan.ReasonSecretNotFound or plan.ReasonSecretUnreadable.
 type secretError struct {
 	Reason string
 	msg    string
@@ -62,7 +63,7 @@ func (r *NodeAllowlistReconciler) targetFor(ctx context.Context, nal *nodeallowv
 	}
 	key := signingKey(keys)
 	if key == nil {
-		return publisher.Target{}, &secretError{Reason: ReasonSecretNotFound, msg: fmt.Sprintf(
+		return publisher.Target{}, &secretError{Reason: plan.ReasonSecretNotFound, msg: fmt.Sprintf(
 			"Secret %s/%s key %q (named by spec.salt.signingKeySecretRef) holds only empty lines: put the signing key on its first line",
 			signing.Namespace, signing.Name, keyName)}
 	}
@@ -130,10 +131,10 @@ func (r *NodeAllowlistReconciler) secret(ctx context.Context, name string) (*cor
 	case err == nil:
 		return &s, nil
 	case apierrors.IsNotFound(err):
-		return nil, &secretError{Reason: ReasonSecretNotFound, err: err, msg: fmt.Sprintf(
+		return nil, &secretError{Reason: plan.ReasonSecretNotFound, err: err, msg: fmt.Sprintf(
 			"Secret %s/%s not found: create it in the controller's namespace, or fix the name in the NodeAllowlist", r.Namespace, name)}
 	default:
-		return nil, &secretError{Reason: ReasonSecretUnreadable, err: err, msg: fmt.Sprintf(
+		return nil, &secretError{Reason: plan.ReasonSecretUnreadable, err: err, msg: fmt.Sprintf(
 			"reading Secret %s/%s failed (check the controller's RBAC for secrets get in %s): %v", r.Namespace, name, r.Namespace, err)}
 	}
 }
@@ -146,7 +147,7 @@ func secretValue(s *corev1.Secret, key, field string) ([]byte, error) {
 		if ok {
 			state = "has an empty key"
 		}
-		return nil, &secretError{Reason: ReasonSecretNotFound, msg: fmt.Sprintf(
+		return nil, &secretError{Reason: plan.ReasonSecretNotFound, msg: fmt.Sprintf(
 			"Secret %s/%s %s %q (named by %s): add it", s.Namespace, s.Name, state, key, field)}
 	}
 	return v, nil
