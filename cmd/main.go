@@ -179,7 +179,7 @@ func main() {
 		Scheme:                 scheme,
 		Metrics:                metricsServerOptions,
 		HealthProbeBindAddress: probeAddr,
-		// Nodes are cached trimmed to what snapshots need; Secrets are not cached at all (see controllers/target.go).
+		// Nodes are cached trimmed to what snapshots need; Secrets are not cached at all (see controllers/endpoint.go).
 		Cache:                   controllers.CacheOptions(),
 		LeaderElection:          enableLeaderElection,
 		LeaderElectionID:        "nodeallow-controller.nodeallow.io",

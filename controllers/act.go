@@ -34,10 +34,10 @@ func (r *NodeAllowlistReconciler) act(ctx context.Context, obj *nodeallowv1alpha
 	return plan.Settle(f, out, d), nil
 }
 
-// deliver reads the salt-api target (Secrets included), records the Send's allocation, and sends.
+// deliver reads the salt-api endpoint (Secrets included), records the Send's allocation, and sends.
 func (r *NodeAllowlistReconciler) deliver(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, out plan.Outcome) (plan.Delivery, error) {
 	send := out.Send
-	target, err := r.targetFor(ctx, obj)
+	endpoint, err := r.endpointFor(ctx, obj)
 	if err != nil {
 		return plan.Delivery{Failure: classify(err)}, nil
 	}
@@ -55,18 +55,18 @@ func (r *NodeAllowlistReconciler) deliver(ctx context.Context, obj *nodeallowv1a
 		}
 		d.Allocated = true
 	}
-	res, fail := r.publish(ctx, target, send)
+	res, fail := r.publish(ctx, endpoint, send)
 	d.Chunks, d.Failure = res.Chunks, fail
 	return d, nil
 }
 
 // publish sends one snapshot and reports it: metrics and the one Info line per publish.
-func (r *NodeAllowlistReconciler) publish(ctx context.Context, target publisher.Target, send *plan.Send) (publisher.Result, *plan.Failure) {
+func (r *NodeAllowlistReconciler) publish(ctx context.Context, endpoint publisher.Endpoint, send *plan.Send) (publisher.Result, *plan.Failure) {
 	pctx, cancel := context.WithTimeout(ctx, r.PublishTimeout)
 	defer cancel()
 	start := time.Now()
 	snap := send.Snapshot
-	res, err := r.Publisher.Publish(pctx, target, snap)
+	res, err := r.Publisher.Publish(pctx, endpoint, snap)
 	elapsed := time.Since(start)
 
 	var fail *plan.Failure
@@ -82,7 +82,7 @@ func (r *NodeAllowlistReconciler) publish(ctx context.Context, target publisher.
 
 	kv := []any{"allowlist", snap.Allowlist, "kind", snap.Kind, "sequence", snap.Sequence, "digest", send.Digest,
 		"count", len(snap.Addresses), "chunks", res.Chunks, "result", result, "duration", elapsed,
-		"why", send.Why, "attempts", res.Attempts, "url", target.URL}
+		"why", send.Why, "attempts", res.Attempts, "url", endpoint.URL}
 	if err != nil {
 		kv = append(kv, "error", err.Error())
 	}
@@ -95,7 +95,7 @@ func (r *NodeAllowlistReconciler) publish(ctx context.Context, target publisher.
 func classify(err error) *plan.Failure {
 	var secret *secretError
 	var refused *publisher.PermanentError
-	var invalid *publisher.InvalidTargetError
+	var invalid *publisher.InvalidEndpointError
 	switch {
 	case errors.As(err, &secret):
 		return &plan.Failure{Reason: secret.Reason, Err: err}

@@ -42,7 +42,7 @@ const (
 var (
 	publishesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nodeallow_publishes_total",
-		Help: "Publishes to salt-api (snapshots, resyncs and retirements) by result: success, failure (retried with backoff), refused (by salt-api, permanent) or invalid (the target cannot be used as configured).",
+		Help: "Publishes to salt-api (snapshots, resyncs and retirements) by result: success, failure (retried with backoff), refused (by salt-api, permanent) or invalid (the salt-api endpoint cannot be used as configured).",
 	}, []string{"result"})
 
 	publishDuration = prometheus.NewHistogram(prometheus.HistogramOpts{

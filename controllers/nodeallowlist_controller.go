@@ -50,9 +50,9 @@ const (
 type NodeAllowlistReconciler struct {
 	// Client reads NodeAllowlists and Nodes from the manager's cache and writes NodeAllowlists.
 	client.Client
-	// APIReader reads uncached: Secrets (see targetFor) and the NodeAllowlist right before a publish.
+	// APIReader reads uncached: Secrets (see endpointFor) and the NodeAllowlist right before a publish.
 	APIReader client.Reader
-	// Publisher delivers snapshots; one instance serves every allowlist, each with its own Target.
+	// Publisher delivers snapshots; one instance serves every allowlist, each with its own Endpoint.
 	Publisher publisher.Publisher
 	// Recorder emits Events on NodeAllowlists; nil takes the manager's (events.k8s.io/v1).
 	Recorder events.EventRecorder
@@ -83,21 +83,21 @@ type NodeAllowlistReconciler struct {
 // selects, in four steps: gather the facts (the allowlist as the API server
 // has it, the selected Nodes once the debounce let them settle, this
 // process's memory of deliveries), decide (plan.Decide: one Outcome with the
-// status, conditions and Events), act (the finalizer, the allocate-before-send
-// status update, the send, settled by plan.Settle), and record (Events, one
-// status write, memory, metrics).
+// status, conditions and Events), act (the allocate-before-send status
+// update and the send, settled by plan.Settle), and record (Events, memory,
+// one status write or the finalizer's release).
 func (r *NodeAllowlistReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	f, err := r.gather(ctx, req.Name, time.Now())
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	// act and record work on a copy: the facts stay as gathered for Settle.
+	out := plan.Decide(f)
+	// act and record write through a copy, so the facts stay as gathered for plan.Settle.
 	var obj *nodeallowv1alpha1.NodeAllowlist
 	if f.Allowlist != nil {
 		obj = f.Allowlist.DeepCopy()
 	}
-	out, err := r.act(ctx, obj, f, plan.Decide(f))
-	if err != nil {
+	if out, err = r.act(ctx, obj, f, out); err != nil {
 		return ctrl.Result{}, err
 	}
 	return r.record(ctx, obj, f, out)

@@ -29,7 +29,7 @@ func testAllowlist(edits ...edit) *nodeallowv1alpha1.NodeAllowlist {
 	nal := &nodeallowv1alpha1.NodeAllowlist{
 		ObjectMeta: metav1.ObjectMeta{Name: "workers", Generation: 2, Finalizers: []string{Finalizer}},
 		Spec: nodeallowv1alpha1.NodeAllowlistSpec{
-			Salt:           nodeallowv1alpha1.SaltTarget{URL: "https://salt.example:8000"},
+			Salt:           nodeallowv1alpha1.SaltEndpoint{URL: "https://salt.example:8000"},
 			ResyncInterval: metav1.Duration{Duration: 10 * time.Minute},
 		},
 		Status: nodeallowv1alpha1.NodeAllowlistStatus{ObservedGeneration: 2},

@@ -40,9 +40,9 @@ func snapshotOf(n int) protocol.Snapshot {
 		GeneratedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), Addresses: addrs}
 }
 
-// plainTarget is a target for a plain-HTTP stub without auth.
-func plainTarget(url string) publisher.Target {
-	return publisher.Target{URL: url, AllowInsecureHTTP: true, SigningKey: testKey}
+// plainEndpoint is a endpoint for a plain-HTTP stub without auth.
+func plainEndpoint(url string) publisher.Endpoint {
+	return publisher.Endpoint{URL: url, AllowInsecureHTTP: true, SigningKey: testKey}
 }
 
 // assembled decodes the given hook requests and joins them into the snapshot they carry.
@@ -66,10 +66,10 @@ func assembled(t *testing.T, hooks []hookRequest) protocol.Snapshot {
 func TestPublishSendsSignedChunksInOrderWithContentLength(t *testing.T) {
 	stub := newStub(t, nil)
 	s := snapshotOf(100)
-	target := plainTarget(stub.URL + "/salt/") // a base URL with a path prefix and a trailing slash
-	target.MaxBodyBytes = 800
+	endpoint := plainEndpoint(stub.URL + "/salt/") // a base URL with a path prefix and a trailing slash
+	endpoint.MaxBodyBytes = 800
 
-	res, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), target, s)
+	res, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), endpoint, s)
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -86,8 +86,8 @@ func TestPublishSendsSignedChunksInOrderWithContentLength(t *testing.T) {
 			t.Errorf("chunk %d: Content-Length %d for %d bytes, Transfer-Encoding %v; salt-api reads a body without Content-Length as empty",
 				i, h.ContentLength, len(h.Body), h.TransferEncoding)
 		}
-		if len(h.Body) > target.MaxBodyBytes {
-			t.Errorf("chunk %d has %d bytes, more than MaxBodyBytes %d", i, len(h.Body), target.MaxBodyBytes)
+		if len(h.Body) > endpoint.MaxBodyBytes {
+			t.Errorf("chunk %d has %d bytes, more than MaxBodyBytes %d", i, len(h.Body), endpoint.MaxBodyBytes)
 		}
 		sig := h.Header.Get(protocol.SignatureHeader)
 		if sig != protocol.Sign(testKey, h.Body) || !protocol.Verify(testKey, h.Body, sig) {
@@ -97,7 +97,7 @@ func TestPublishSendsSignedChunksInOrderWithContentLength(t *testing.T) {
 			t.Errorf("chunk %d: Content-Type %q, Accept %q, User-Agent %q", i, ct, acc, ua)
 		}
 		if h.Header.Get("X-Auth-Token") != "" {
-			t.Errorf("chunk %d carries a token although the target has no credentials", i)
+			t.Errorf("chunk %d carries a token although the endpoint has no credentials", i)
 		}
 		b, err := protocol.Decode(h.Body)
 		if err != nil {
@@ -157,9 +157,9 @@ func TestPublishMatchesSharedVectors(t *testing.T) {
 				at, _ := time.Parse(time.RFC3339, c.GeneratedAt)
 				s := protocol.Snapshot{Kind: protocol.Kind(c.Kind), Cluster: c.Cluster, Allowlist: c.Allowlist, Sequence: c.Sequence, GeneratedAt: at, Addresses: protocol.Canonicalize(in)}
 				stub := newStub(t, nil)
-				target := plainTarget(stub.URL)
-				target.SigningKey, target.MaxBodyBytes = key, c.MaxBodyBytes
-				if _, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), target, s); err != nil {
+				endpoint := plainEndpoint(stub.URL)
+				endpoint.SigningKey, endpoint.MaxBodyBytes = key, c.MaxBodyBytes
+				if _, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), endpoint, s); err != nil {
 					t.Fatalf("Publish: %v", err)
 				}
 				hooks := stub.received()
@@ -179,8 +179,8 @@ func TestPublishVerifiesTLSWithCABundle(t *testing.T) {
 	p := publisher.NewSaltAPI(fastOptions())
 	s := snapshotOf(3)
 
-	target := publisher.Target{URL: stub.URL, SigningKey: testKey, CABundle: ca}
-	if _, err := p.Publish(context.Background(), target, s); err != nil {
+	endpoint := publisher.Endpoint{URL: stub.URL, SigningKey: testKey, CABundle: ca}
+	if _, err := p.Publish(context.Background(), endpoint, s); err != nil {
 		t.Fatalf("Publish with the CA bundle: %v", err)
 	}
 	if n := len(stub.accepted()); n != 1 {
@@ -188,7 +188,7 @@ func TestPublishVerifiesTLSWithCABundle(t *testing.T) {
 	}
 
 	start := time.Now()
-	_, err := p.Publish(context.Background(), publisher.Target{URL: stub.URL, SigningKey: testKey}, s)
+	_, err := p.Publish(context.Background(), publisher.Endpoint{URL: stub.URL, SigningKey: testKey}, s)
 	if err == nil || !strings.Contains(err.Error(), "verify the TLS certificate") || !strings.Contains(err.Error(), "salt.caBundle") {
 		t.Fatalf("Publish without the CA bundle = %v; want a certificate error that names salt.caBundle", err)
 	}
@@ -199,24 +199,24 @@ func TestPublishVerifiesTLSWithCABundle(t *testing.T) {
 		t.Errorf("the stub received %d hook requests; an unverified server must get none", n)
 	}
 
-	var invalid *publisher.InvalidTargetError
-	if _, err := p.Publish(context.Background(), publisher.Target{URL: stub.URL, SigningKey: testKey, CABundle: []byte("not a certificate")}, s); !errors.As(err, &invalid) {
-		t.Errorf("Publish with a CA bundle without certificates = %v, want an InvalidTargetError", err)
+	var invalid *publisher.InvalidEndpointError
+	if _, err := p.Publish(context.Background(), publisher.Endpoint{URL: stub.URL, SigningKey: testKey, CABundle: []byte("not a certificate")}, s); !errors.As(err, &invalid) {
+		t.Errorf("Publish with a CA bundle without certificates = %v, want an InvalidEndpointError", err)
 	}
 	plain := newStub(t, nil)
-	if _, err := p.Publish(context.Background(), publisher.Target{URL: plain.URL, SigningKey: testKey}, s); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "allowInsecureHTTP") {
-		t.Errorf("Publish to http:// without AllowInsecureHTTP = %v, want an InvalidTargetError naming allowInsecureHTTP", err)
+	if _, err := p.Publish(context.Background(), publisher.Endpoint{URL: plain.URL, SigningKey: testKey}, s); !errors.As(err, &invalid) || !strings.Contains(err.Error(), "allowInsecureHTTP") {
+		t.Errorf("Publish to http:// without AllowInsecureHTTP = %v, want an InvalidEndpointError naming allowInsecureHTTP", err)
 	}
 	if n := len(plain.received()); n != 0 {
-		t.Errorf("an http:// target received %d requests without AllowInsecureHTTP", n)
+		t.Errorf("an http:// endpoint received %d requests without AllowInsecureHTTP", n)
 	}
 }
 
 func TestPublishLogsInOnceAndReusesTheToken(t *testing.T) {
 	stub := newStub(t, map[string]string{"nodeallow": "s3cret"})
 	p := publisher.NewSaltAPI(fastOptions())
-	target := plainTarget(stub.URL)
-	target.Credentials = &publisher.Credentials{Username: "nodeallow", Password: "s3cret"}
+	endpoint := plainEndpoint(stub.URL)
+	endpoint.Credentials = &publisher.Credentials{Username: "nodeallow", Password: "s3cret"}
 	s := snapshotOf(5)
 
 	// Concurrent first publishes share one login.
@@ -224,7 +224,7 @@ func TestPublishLogsInOnceAndReusesTheToken(t *testing.T) {
 	errs := make(chan error, 8)
 	for range 8 {
 		wg.Go(func() {
-			_, err := p.Publish(context.Background(), target, s)
+			_, err := p.Publish(context.Background(), endpoint, s)
 			errs <- err
 		})
 	}
@@ -245,7 +245,7 @@ func TestPublishLogsInOnceAndReusesTheToken(t *testing.T) {
 	// The master forgets the token: the next publish gets 401, logs in again once and succeeds.
 	stub.revokeTokens()
 	before := len(stub.received())
-	res, err := p.Publish(context.Background(), target, s)
+	res, err := p.Publish(context.Background(), endpoint, s)
 	if err != nil {
 		t.Fatalf("Publish after the token was revoked: %v", err)
 	}
@@ -256,7 +256,7 @@ func TestPublishLogsInOnceAndReusesTheToken(t *testing.T) {
 		t.Errorf("after a 401: %d hook requests, Result.Attempts %d; want the refused one and one with a new token", len(got), res.Attempts)
 	}
 
-	if _, err := p.Publish(context.Background(), target, s); err != nil {
+	if _, err := p.Publish(context.Background(), endpoint, s); err != nil {
 		t.Fatalf("Publish with the renewed token: %v", err)
 	}
 	if n := stub.loginCount(); n != 2 {
@@ -268,10 +268,10 @@ func TestPublishRenewsATokenBeforeItExpires(t *testing.T) {
 	stub := newStub(t, map[string]string{"nodeallow": "s3cret"})
 	stub.tokenLifetime = 30 * time.Second // inside the renewal margin: every publish logs in
 	p := publisher.NewSaltAPI(fastOptions())
-	target := plainTarget(stub.URL)
-	target.Credentials = &publisher.Credentials{Username: "nodeallow", Password: "s3cret", Eauth: "file"}
+	endpoint := plainEndpoint(stub.URL)
+	endpoint.Credentials = &publisher.Credentials{Username: "nodeallow", Password: "s3cret", Eauth: "file"}
 	for range 2 {
-		if _, err := p.Publish(context.Background(), target, snapshotOf(2)); err != nil {
+		if _, err := p.Publish(context.Background(), endpoint, snapshotOf(2)); err != nil {
 			t.Fatalf("Publish: %v", err)
 		}
 	}
@@ -285,9 +285,9 @@ func TestPublishRenewsATokenBeforeItExpires(t *testing.T) {
 
 func TestPublishRefusedLoginIsPermanent(t *testing.T) {
 	stub := newStub(t, map[string]string{"nodeallow": "s3cret"})
-	target := plainTarget(stub.URL)
-	target.Credentials = &publisher.Credentials{Username: "nodeallow", Password: "wrong"}
-	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), target, snapshotOf(2))
+	endpoint := plainEndpoint(stub.URL)
+	endpoint.Credentials = &publisher.Credentials{Username: "nodeallow", Password: "wrong"}
+	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), endpoint, snapshotOf(2))
 	var perm *publisher.PermanentError
 	if !errors.As(err, &perm) || perm.StatusCode != http.StatusUnauthorized || !strings.Contains(perm.Message, "Could not authenticate") {
 		t.Fatalf("Publish with a wrong password = %v, want a PermanentError 401 quoting salt-api", err)
@@ -299,7 +299,7 @@ func TestPublishRefusedLoginIsPermanent(t *testing.T) {
 
 func TestPublishWithoutCredentialsTreats401AsPermanent(t *testing.T) {
 	stub := newStub(t, map[string]string{"nodeallow": "s3cret"})
-	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainTarget(stub.URL), snapshotOf(2))
+	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainEndpoint(stub.URL), snapshotOf(2))
 	var perm *publisher.PermanentError
 	if !errors.As(err, &perm) || perm.StatusCode != http.StatusUnauthorized || !strings.Contains(err.Error(), "credentials") {
 		t.Fatalf("Publish without credentials to an authenticating salt-api = %v, want a PermanentError 401 with a hint", err)
@@ -318,7 +318,7 @@ func TestPublishRetries503ThenSucceeds(t *testing.T) {
 		}
 		return false
 	})
-	res, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainTarget(stub.URL), snapshotOf(3))
+	res, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainEndpoint(stub.URL), snapshotOf(3))
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
@@ -340,7 +340,7 @@ func TestPublishHonoursRetryAfterUpToTheCap(t *testing.T) {
 	opts := fastOptions()
 	opts.RetryMaxWaitTime = 300 * time.Millisecond
 	start := time.Now()
-	if _, err := publisher.NewSaltAPI(opts).Publish(context.Background(), plainTarget(stub.URL), snapshotOf(3)); err != nil {
+	if _, err := publisher.NewSaltAPI(opts).Publish(context.Background(), plainEndpoint(stub.URL), snapshotOf(3)); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 	// Without Retry-After the wait would be about a millisecond; uncapped it would be a second.
@@ -360,7 +360,7 @@ func TestPublish400IsPermanentAndQuotesTheServer(t *testing.T) {
 		_, _ = w.Write([]byte("  {\"status\": 400,\n\t\"return\": \"The request body is invalid\"} " + long))
 		return true
 	})
-	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainTarget(stub.URL), snapshotOf(3))
+	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainEndpoint(stub.URL), snapshotOf(3))
 	var perm *publisher.PermanentError
 	if !errors.As(err, &perm) || perm.StatusCode != http.StatusBadRequest {
 		t.Fatalf("Publish = %v, want a PermanentError 400", err)
@@ -385,7 +385,7 @@ func TestPublishRetriesTransportErrors(t *testing.T) {
 		}
 		return false
 	})
-	res, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainTarget(stub.URL), snapshotOf(3))
+	res, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainEndpoint(stub.URL), snapshotOf(3))
 	if err != nil {
 		t.Fatalf("Publish after a dropped connection: %v", err)
 	}
@@ -400,7 +400,7 @@ func TestPublishRetriesTransportErrors(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	res, err = publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainTarget("http://"+addr), snapshotOf(3))
+	res, err = publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainEndpoint("http://"+addr), snapshotOf(3))
 	var perm *publisher.PermanentError
 	if err == nil || errors.As(err, &perm) || !strings.Contains(err.Error(), "reach salt-api") {
 		t.Fatalf("Publish to a closed port = %v, want a transient error", err)
@@ -416,7 +416,7 @@ func TestPublishGivesUpAfterRetriesWithTheStatus(t *testing.T) {
 		http.Error(w, "master down", http.StatusBadGateway)
 		return true
 	})
-	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainTarget(stub.URL), snapshotOf(3))
+	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainEndpoint(stub.URL), snapshotOf(3))
 	var perm *publisher.PermanentError
 	if err == nil || errors.As(err, &perm) || !strings.Contains(err.Error(), "HTTP 502 after 4 attempts: master down") {
 		t.Fatalf("Publish = %v, want a transient error naming the status and attempts", err)
@@ -432,7 +432,7 @@ func TestPublishRetriesWhenTheEventDidNotReachTheBus(t *testing.T) {
 		}
 		return false
 	})
-	res, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainTarget(stub.URL), snapshotOf(3))
+	res, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainEndpoint(stub.URL), snapshotOf(3))
 	if err != nil || res.Attempts != 2 {
 		t.Fatalf("Publish = %+v, %v; want success on the second attempt", res, err)
 	}
@@ -447,9 +447,9 @@ func TestPublishStopsAtTheFirstFailedChunk(t *testing.T) {
 		}
 		return false
 	})
-	target := plainTarget(stub.URL)
-	target.MaxBodyBytes = 800
-	res, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), target, snapshotOf(100))
+	endpoint := plainEndpoint(stub.URL)
+	endpoint.MaxBodyBytes = 800
+	res, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), endpoint, snapshotOf(100))
 	var perm *publisher.PermanentError
 	if !errors.As(err, &perm) || perm.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(err.Error(), "chunk 2 of") {
 		t.Fatalf("Publish = %v, want a PermanentError 413 for chunk 2", err)
@@ -465,7 +465,7 @@ func TestPublishDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, "http://attacker.invalid/hook", http.StatusTemporaryRedirect)
 		return true
 	})
-	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainTarget(stub.URL), snapshotOf(3))
+	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), plainEndpoint(stub.URL), snapshotOf(3))
 	if err == nil || !strings.Contains(err.Error(), "redirect") {
 		t.Fatalf("Publish = %v, want a redirect error", err)
 	}
@@ -485,7 +485,7 @@ func TestPublishRespectsContextCancellation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := publisher.NewSaltAPI(opts).Publish(ctx, plainTarget(stub.URL), snapshotOf(3))
+	_, err := publisher.NewSaltAPI(opts).Publish(ctx, plainEndpoint(stub.URL), snapshotOf(3))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Publish = %v, want the context's deadline", err)
 	}
@@ -494,30 +494,30 @@ func TestPublishRespectsContextCancellation(t *testing.T) {
 	}
 }
 
-func TestPublishRefusesInvalidTargets(t *testing.T) {
-	good := plainTarget("http://127.0.0.1:1")
+func TestPublishRefusesInvalidEndpoints(t *testing.T) {
+	good := plainEndpoint("http://127.0.0.1:1")
 	tests := []struct {
 		name   string
-		mutate func(*publisher.Target)
+		mutate func(*publisher.Endpoint)
 		want   string
 	}{
-		{"no scheme", func(t *publisher.Target) { t.URL = "salt.example.com:8000" }, "https://"},
-		{"ftp", func(t *publisher.Target) { t.URL = "ftp://salt.example.com" }, "https://"},
-		{"user info", func(t *publisher.Target) { t.URL = "https://user:pw@salt.example.com" }, "plain base URL"},
-		{"query", func(t *publisher.Target) { t.URL = "https://salt.example.com/?x=1" }, "plain base URL"},
-		{"hook path", func(t *publisher.Target) { t.HookPath = "../login" }, "hookPath"},
-		{"empty key", func(t *publisher.Target) { t.SigningKey = nil }, "signing key"},
-		{"credentials without password", func(t *publisher.Target) { t.Credentials = &publisher.Credentials{Username: "u"} }, "password"},
-		{"body limit too small for an address", func(t *publisher.Target) { t.MaxBodyBytes = 100 }, "maxBodyBytes"},
+		{"no scheme", func(t *publisher.Endpoint) { t.URL = "salt.example.com:8000" }, "https://"},
+		{"ftp", func(t *publisher.Endpoint) { t.URL = "ftp://salt.example.com" }, "https://"},
+		{"user info", func(t *publisher.Endpoint) { t.URL = "https://user:pw@salt.example.com" }, "plain base URL"},
+		{"query", func(t *publisher.Endpoint) { t.URL = "https://salt.example.com/?x=1" }, "plain base URL"},
+		{"hook path", func(t *publisher.Endpoint) { t.HookPath = "../login" }, "hookPath"},
+		{"empty key", func(t *publisher.Endpoint) { t.SigningKey = nil }, "signing key"},
+		{"credentials without password", func(t *publisher.Endpoint) { t.Credentials = &publisher.Credentials{Username: "u"} }, "password"},
+		{"body limit too small for an address", func(t *publisher.Endpoint) { t.MaxBodyBytes = 100 }, "maxBodyBytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			target := good
-			tt.mutate(&target)
-			_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), target, snapshotOf(2))
-			var invalid *publisher.InvalidTargetError
+			endpoint := good
+			tt.mutate(&endpoint)
+			_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), endpoint, snapshotOf(2))
+			var invalid *publisher.InvalidEndpointError
 			if !errors.As(err, &invalid) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Publish = %v, want an InvalidTargetError mentioning %q", err, tt.want)
+				t.Errorf("Publish = %v, want an InvalidEndpointError mentioning %q", err, tt.want)
 			}
 		})
 	}

@@ -50,7 +50,7 @@ func NewForTest(t testing.TB, key []byte) *Server {
 	return s
 }
 
-// URL is the stand-in's base URL (plain http: targets need salt.allowInsecureHTTP).
+// URL is the stand-in's base URL (plain http: endpoints need salt.allowInsecureHTTP).
 func (s *Server) URL() string { return s.server.URL }
 
 // Close stops the stand-in.

@@ -38,7 +38,7 @@ type secretError struct {
 func (e *secretError) Error() string { return e.msg }
 func (e *secretError) Unwrap() error { return e.err }
 
-// targetFor builds the publisher target of an allowlist, reading its Secrets
+// endpointFor builds the publisher endpoint of an allowlist, reading its Secrets
 // from the controller's namespace.
 //
 // Secrets are read with the manager's APIReader, uncached, on purpose: a
@@ -47,7 +47,7 @@ func (e *secretError) Unwrap() error { return e.err }
 // while a publish happens at most every debounce period per allowlist, so one
 // GET per publish is cheap, needs only `get` in one namespace, and always sees
 // a rotated key at once.
-func (r *NodeAllowlistReconciler) targetFor(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) (publisher.Target, error) {
+func (r *NodeAllowlistReconciler) endpointFor(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) (publisher.Endpoint, error) {
 	salt := &nal.Spec.Salt
 	keyName := salt.SigningKeySecretRef.Key
 	if keyName == "" {
@@ -55,15 +55,15 @@ func (r *NodeAllowlistReconciler) targetFor(ctx context.Context, nal *nodeallowv
 	}
 	signing, err := r.secret(ctx, salt.SigningKeySecretRef.Name)
 	if err != nil {
-		return publisher.Target{}, err
+		return publisher.Endpoint{}, err
 	}
 	keys, err := secretValue(signing, keyName, "spec.salt.signingKeySecretRef")
 	if err != nil {
-		return publisher.Target{}, err
+		return publisher.Endpoint{}, err
 	}
 	key := signingKey(keys)
 	if key == nil {
-		return publisher.Target{}, &secretError{Reason: plan.ReasonSecretNotFound, msg: fmt.Sprintf(
+		return publisher.Endpoint{}, &secretError{Reason: plan.ReasonSecretNotFound, msg: fmt.Sprintf(
 			"Secret %s/%s key %q (named by spec.salt.signingKeySecretRef) holds only empty lines: put the signing key on its first line",
 			signing.Namespace, signing.Name, keyName)}
 	}
@@ -76,7 +76,7 @@ func (r *NodeAllowlistReconciler) targetFor(ctx context.Context, nal *nodeallowv
 	if maxBody == 0 {
 		maxBody = protocol.DefaultMaxBodyBytes
 	}
-	target := publisher.Target{
+	endpoint := publisher.Endpoint{
 		URL:               salt.URL,
 		HookPath:          hookPath,
 		AllowInsecureHTTP: salt.AllowInsecureHTTP,
@@ -88,24 +88,24 @@ func (r *NodeAllowlistReconciler) targetFor(ctx context.Context, nal *nodeallowv
 	if ref := salt.CredentialsSecretRef; ref != nil {
 		creds, err := r.secret(ctx, ref.Name)
 		if err != nil {
-			return publisher.Target{}, err
+			return publisher.Endpoint{}, err
 		}
 		const field = "spec.salt.credentialsSecretRef"
 		username, err := secretValue(creds, credentialsUsernameKey, field)
 		if err != nil {
-			return publisher.Target{}, err
+			return publisher.Endpoint{}, err
 		}
 		password, err := secretValue(creds, credentialsPasswordKey, field)
 		if err != nil {
-			return publisher.Target{}, err
+			return publisher.Endpoint{}, err
 		}
 		eauth := string(creds.Data[credentialsEauthKey])
 		if eauth == "" {
 			eauth = defaultEauth
 		}
-		target.Credentials = &publisher.Credentials{Username: string(username), Password: string(password), Eauth: eauth}
+		endpoint.Credentials = &publisher.Credentials{Username: string(username), Password: string(password), Eauth: eauth}
 	}
-	return target, nil
+	return endpoint, nil
 }
 
 // signingKey returns the key to sign with from a Secret value: the value holds one key or several,
