@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
 	"github.com/nodeallow/nodeallow/controllers/plan"
 	"github.com/nodeallow/nodeallow/controllers/publisher"
@@ -23,7 +22,6 @@ const (
 	credentialsUsernameKey = "username"
 	credentialsPasswordKey = "password"
 	credentialsEauthKey    = "eauth"
-	defaultEauth           = "pam"
 	defaultSigningKeyKey   = "signing-key"
 )
 
@@ -68,20 +66,13 @@ func (r *NodeAllowlistReconciler) endpointFor(ctx context.Context, nal *nodeallo
 			signing.Namespace, signing.Name, keyName)}
 	}
 
-	hookPath := salt.HookPath
-	if hookPath == "" {
-		hookPath = protocol.DefaultHookPath
-	}
-	maxBody := int(salt.MaxBodyBytes)
-	if maxBody == 0 {
-		maxBody = protocol.DefaultMaxBodyBytes
-	}
+	// An unset hookPath or maxBodyBytes (objects that bypassed defaulting) takes the publisher's default.
 	endpoint := publisher.Endpoint{
 		URL:               salt.URL,
-		HookPath:          hookPath,
+		HookPath:          salt.HookPath,
 		AllowInsecureHTTP: salt.AllowInsecureHTTP,
 		CABundle:          salt.CABundle,
-		MaxBodyBytes:      maxBody,
+		MaxBodyBytes:      int(salt.MaxBodyBytes),
 		SigningKey:        key,
 	}
 
@@ -99,11 +90,9 @@ func (r *NodeAllowlistReconciler) endpointFor(ctx context.Context, nal *nodeallo
 		if err != nil {
 			return publisher.Endpoint{}, err
 		}
-		eauth := string(creds.Data[credentialsEauthKey])
-		if eauth == "" {
-			eauth = defaultEauth
-		}
-		endpoint.Credentials = &publisher.Credentials{Username: string(username), Password: string(password), Eauth: eauth}
+		// An absent eauth key takes the publisher's default.
+		endpoint.Credentials = &publisher.Credentials{Username: string(username), Password: string(password),
+			Eauth: string(creds.Data[credentialsEauthKey])}
 	}
 	return endpoint, nil
 }

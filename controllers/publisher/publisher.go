@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 )
@@ -57,12 +56,8 @@ type Credentials struct {
 type Result struct {
 	// Chunks is how many bodies salt-api accepted.
 	Chunks int
-	// Bytes is the size of those bodies, each counted once.
-	Bytes int
 	// Attempts is how many hook requests were sent, retries included, logins not.
 	Attempts int
-	// Duration is the wall time of the publish.
-	Duration time.Duration
 }
 
 // PermanentError is a refusal that retrying cannot fix (4xx other than 401 after one re-login, 408,

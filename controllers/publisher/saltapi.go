@@ -95,7 +95,6 @@ func NewSaltAPI(opts Options) *SaltAPI {
 
 // Publish sends every chunk of s in index order to to, logging in first when it has credentials.
 func (p *SaltAPI) Publish(ctx context.Context, to Endpoint, s protocol.Snapshot) (Result, error) {
-	start := time.Now()
 	var res Result
 	ep, maxBody, err := resolveEndpoint(to, s)
 	if err != nil {
@@ -114,14 +113,11 @@ func (p *SaltAPI) Publish(ctx context.Context, to Endpoint, s protocol.Snapshot)
 		attempts, err := p.postChunk(ctx, client, ep, to, body)
 		res.Attempts += attempts
 		if err != nil {
-			res.Duration = time.Since(start)
 			return res, fmt.Errorf("publish chunk %d of %d of allowlist %q sequence %d to %s: %w", i+1, len(bodies), s.Allowlist, s.Sequence, ep.hook, err)
 		}
 		res.Chunks++
-		res.Bytes += len(body)
 		log.V(1).Info("salt-api accepted chunk", "chunk", i, "chunks", len(bodies), "bytes", len(body), "attempts", attempts)
 	}
-	res.Duration = time.Since(start)
 	return res, nil
 }
 
