@@ -96,7 +96,17 @@ func Digest(canonical []netip.Prefix) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// checkCanonical reports why a list is not canonical, or nil.
+// CheckCanonical returns a *RefusalError (bad-address or not-canonical) naming the first entry that keeps
+// list from being canonical, or nil.
+func CheckCanonical(list []netip.Prefix) error {
+	if err := checkCanonical(list); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkCanonical is CheckCanonical with a concrete error type, so that a nil *RefusalError never becomes a
+// non-nil error.
 func checkCanonical(list []netip.Prefix) *RefusalError {
 	for i, p := range list {
 		if !isCanonicalEntry(p) {
@@ -128,13 +138,4 @@ func checkOrder(prev, cur netip.Prefix, i int) *RefusalError {
 		return refuse(ReasonNotCanonical, "addresses[%d] %s overlaps the entry before it, %s", i, cur, prev)
 	}
 	return nil
-}
-
-// parseCanonicalEntry parses one wire entry, accepting only the exact canonical spelling.
-func parseCanonicalEntry(s string) (netip.Prefix, bool) {
-	p, err := netip.ParsePrefix(s)
-	if err != nil || !isCanonicalEntry(p) || p.String() != s {
-		return netip.Prefix{}, false
-	}
-	return p, true
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 	"github.com/nodeallow/nodeallow/controllers/publisher"
+	"github.com/nodeallow/nodeallow/test/receiver"
 )
 
 var testKey = []byte("nodeallow-test-key")
@@ -48,15 +49,15 @@ func plainEndpoint(url string) publisher.Endpoint {
 // assembled decodes the given hook requests and joins them into the snapshot they carry.
 func assembled(t *testing.T, hooks []hookRequest) protocol.Snapshot {
 	t.Helper()
-	var bodies []*protocol.Body
+	var bodies []*receiver.Body
 	for _, h := range hooks {
-		b, err := protocol.Decode(h.Body)
+		b, err := receiver.Decode(h.Body)
 		if err != nil {
 			t.Fatalf("the stub received a body a receiver refuses: %v", err)
 		}
 		bodies = append(bodies, b)
 	}
-	s, err := protocol.Assemble(bodies)
+	s, err := receiver.Assemble(bodies)
 	if err != nil {
 		t.Fatalf("the received chunks do not assemble: %v", err)
 	}
@@ -98,7 +99,7 @@ func TestPublishSendsSignedChunksInOrderWithContentLength(t *testing.T) {
 		if h.Header.Get("X-Auth-Token") != "" {
 			t.Errorf("chunk %d carries a token although the endpoint has no credentials", i)
 		}
-		b, err := protocol.Decode(h.Body)
+		b, err := receiver.Decode(h.Body)
 		if err != nil {
 			t.Fatalf("chunk %d: %v", i, err)
 		}

@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
+	"github.com/nodeallow/nodeallow/test/receiver"
 )
 
 // Server is one running stand-in salt-api.
@@ -31,14 +32,14 @@ type Server struct {
 	failWith int      // HTTP status to answer instead of accepting; 0 accepts
 	failBody string   // message in a failure answer
 	requests int
-	pending  map[string][]*protocol.Body
+	pending  map[string][]*receiver.Body
 	received []protocol.Snapshot
 	problems []string // why bodies were refused by the stand-in itself
 }
 
 // New starts a stand-in that verifies signatures with key; Close stops it.
 func New(key []byte) *Server {
-	s := &Server{keys: [][]byte{key}, pending: map[string][]*protocol.Body{}}
+	s := &Server{keys: [][]byte{key}, pending: map[string][]*receiver.Body{}}
 	s.server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -140,7 +141,7 @@ func (s *Server) accept(req *http.Request) error {
 	if protocol.VerifyAny(s.keys, raw, req.Header.Get(protocol.SignatureHeader)) < 0 {
 		return fmt.Errorf("bad signature: matches none of the %d accepted keys", len(s.keys))
 	}
-	body, err := protocol.Decode(raw)
+	body, err := receiver.Decode(raw)
 	if err != nil {
 		return fmt.Errorf("decoding body: %w", err)
 	}
@@ -149,8 +150,8 @@ func (s *Server) accept(req *http.Request) error {
 	}
 	key := fmt.Sprintf("%s/%s/%s/%d", body.Kind, body.Cluster, body.Allowlist, body.Sequence)
 	s.pending[key] = append(s.pending[key], body)
-	snap, err := protocol.Assemble(s.pending[key])
-	if errors.Is(err, protocol.ErrIncomplete) {
+	snap, err := receiver.Assemble(s.pending[key])
+	if errors.Is(err, receiver.ErrIncomplete) {
 		return nil
 	}
 	if err != nil {
