@@ -108,7 +108,9 @@ type hookURLs struct {
 }
 
 // resolveEndpoint validates an Endpoint for a snapshot and fills in its defaults. Everything here is
-// checked before any network traffic so that configuration mistakes surface as InvalidEndpointError.
+// checked before any network traffic so that configuration mistakes surface as InvalidEndpointError;
+// the snapshot itself (names, sequence, addresses) is validated by protocol.Encode, also before any
+// traffic.
 func resolveEndpoint(to Endpoint, s protocol.Snapshot) (hookURLs, int, error) {
 	u, err := url.Parse(to.URL)
 	if err != nil {
@@ -131,9 +133,6 @@ func resolveEndpoint(to Endpoint, s protocol.Snapshot) (hookURLs, int, error) {
 	}
 	if !protocol.IsDNSLabel(hookPath) {
 		return hookURLs{}, 0, invalid("salt.hookPath %q is not a DNS label (1-63 of a-z, 0-9 and '-')", hookPath)
-	}
-	if !protocol.IsDNSLabel(s.Cluster) || !protocol.IsDNSLabel(s.Allowlist) {
-		return hookURLs{}, 0, invalid("cluster %q and allowlist %q must both be DNS labels (1-63 of a-z, 0-9 and '-')", s.Cluster, s.Allowlist)
 	}
 	if len(to.SigningKey) == 0 {
 		return hookURLs{}, 0, invalid("the signing key for allowlist %q is empty; put the cluster's key in the Secret named by salt.signingKeySecretRef", s.Allowlist)
