@@ -5,6 +5,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -248,12 +249,7 @@ func decideRetirement(f Facts, out Outcome) Outcome {
 
 // hasFinalizer reports whether the allowlist carries Finalizer.
 func hasFinalizer(nal *nodeallowv1alpha1.NodeAllowlist) bool {
-	for _, f := range nal.Finalizers {
-		if f == Finalizer {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(nal.Finalizers, Finalizer)
 }
 
 // recordedIn reads the publishing state from a status.
