@@ -7,7 +7,6 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 )
@@ -32,8 +31,6 @@ type FakePublish struct {
 	Snapshot protocol.Snapshot
 	// Bodies are the bodies SaltAPI would have sent.
 	Bodies [][]byte
-	// At is when the call happened.
-	At time.Time
 }
 
 var _ Publisher = (*Fake)(nil)
@@ -61,7 +58,7 @@ func (f *Fake) Publish(ctx context.Context, to Endpoint, s protocol.Snapshot) (R
 		return Result{}, &InvalidEndpointError{Problem: err.Error()}
 	}
 	s.Addresses = slices.Clone(s.Addresses)
-	f.published = append(f.published, FakePublish{Endpoint: to, Snapshot: s, Bodies: bodies, At: time.Now()})
+	f.published = append(f.published, FakePublish{Endpoint: to, Snapshot: s, Bodies: bodies})
 	return Result{Chunks: len(bodies), Attempts: len(bodies)}, nil
 }
 
