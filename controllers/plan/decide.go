@@ -168,8 +168,8 @@ func Decide(f Facts) Outcome {
 		hold(&out, f, ReasonInvalidSpec, sel.Invalid)
 		return out
 	}
-	st.Nodes = int32(sel.Nodes)
-	st.Addresses = int32(len(sel.Desired.Addresses))
+	st.Nodes = statusCount(sel.Nodes)
+	st.Addresses = statusCount(len(sel.Desired.Addresses))
 
 	if nal.Spec.Suspend || nal.Spec.DryRun {
 		reason, msg := ReasonSuspended, "spec.suspend is set: nothing is published until it is cleared"

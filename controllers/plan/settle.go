@@ -56,7 +56,7 @@ func Settle(f Facts, out Outcome, d Delivery) Outcome {
 	if d.Failure == nil {
 		n := len(send.Snapshot.Addresses)
 		st.PublishedSequence = seq
-		st.PublishedAddresses = int32(n)
+		st.PublishedAddresses = statusCount(n)
 		st.LastPublishedTime = &metav1.Time{Time: f.Now}
 		setPublished(st, nal.Generation, f.Now, f.Selection.Nodes)
 		out.Remember.Delivered = true

@@ -4,7 +4,8 @@
 
 One minion (``nodeallow_netns`` in its config) serves every test; each test starts from an empty
 namespace and an empty last-known-good store. Pillar is passed to ``state.single`` with ``pillar=``,
-standing in for what the ext_pillar serves (the master-side tests cover that path). Assertions read the kernel inside the namespace.
+standing in for what the ext_pillar serves (the master-side tests cover that path). Assertions read the
+kernel inside the namespace.
 """
 
 import pytest

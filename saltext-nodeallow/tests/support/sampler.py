@@ -90,7 +90,8 @@ class SetSampler:
                 if value:
                     seen = True
                 elif seen:
-                    raise AssertionError(f"{label}: its set was {'empty' if value is not None else 'missing'} at {moment:.1f}")
+                    state = "empty" if value is not None else "missing"
+                    raise AssertionError(f"{label}: its set was {state} at {moment:.1f}")
 
     def last_holding(self, label, address):
         """The last time ``label``'s set was seen holding ``address`` (``None`` if never)."""

@@ -5,13 +5,7 @@
 import pytest
 
 from saltext.nodeallow import protocol
-from saltext.nodeallow.firewall import desired
-from saltext.nodeallow.firewall import ipset
-from saltext.nodeallow.firewall import iptables
-from saltext.nodeallow.firewall import naming
-from saltext.nodeallow.firewall import nftables
-from saltext.nodeallow.firewall import snapshot
-from saltext.nodeallow.firewall import xtables
+from saltext.nodeallow.firewall import desired, ipset, iptables, naming, nftables, snapshot, xtables
 
 
 def build(rules=None, allowlists=None, last_good=None, **top):

@@ -302,7 +302,9 @@ def special_networks(refuse_special=DEFAULT_REFUSE_SPECIAL):
     if refuse_special is None:
         refuse_special = DEFAULT_REFUSE_SPECIAL
     if isinstance(refuse_special, str) or not isinstance(refuse_special, (list, tuple)):
-        raise ValueError(f"nodeallow:refuse_special must be a list of {sorted(SPECIAL_SOURCES)}, not {refuse_special!r}")
+        raise ValueError(
+            f"nodeallow:refuse_special must be a list of {sorted(SPECIAL_SOURCES)}, not {refuse_special!r}"
+        )
     out = []
     for name in refuse_special:
         if name not in SPECIAL_SOURCES:
@@ -523,7 +525,7 @@ def decode(body):
     the body is the whole snapshot, the digest (digest-mismatch). The signature
     and the tag are checked by the caller, before and after.
 
-    The result has the body's members plus ``networks`` (parsed addresses).
+    The result has the body's members, with ``sequence`` and ``chunk`` as checked integers.
     """
     try:
         raw = _bytes(body) if isinstance(body, str) else body
@@ -595,7 +597,7 @@ def decode(body):
         raise Refusal(
             TOO_MANY_ADDRESSES, f"the body holds {len(entries)} addresses, more than {MAX_ADDRESSES_PER_CHUNK}"
         )
-    networks = check_canonical(entries)
+    check_canonical(entries)
     if total == 1:
         got = digest(entries)
         if got != body_digest:
@@ -603,7 +605,6 @@ def decode(body):
     result = {name: members[name] for name in BODY_MEMBERS}
     result["sequence"] = sequence
     result["chunk"] = {"index": index, "total": total}
-    result["networks"] = networks
     return result
 
 

@@ -443,7 +443,9 @@ def build(pillar, last_good):
             continue
         if not record.retired and not record.addresses:
             held[name] = f"sequence {record.sequence} is empty: refusing to apply an empty set"
-        elif not record.retired and (problems := check_limits(record.addresses, f"nodeallow:allowlists:{name}", limits)):
+        elif not record.retired and (
+            problems := check_limits(record.addresses, f"nodeallow:allowlists:{name}", limits)
+        ):
             held[name] = "wider than this minion allows: " + "; ".join(problems)
         else:
             allowlists[name] = record

@@ -6,13 +6,7 @@ Shared by the ``nodeallow.managed`` state and the ``nodeallow`` execution module
 minion's opts and pillar as plain dicts so it runs (and is tested) without Salt's loader.
 """
 
-from saltext.nodeallow.firewall import command
-from saltext.nodeallow.firewall import desired
-from saltext.nodeallow.firewall import ipset
-from saltext.nodeallow.firewall import iptables
-from saltext.nodeallow.firewall import lastgood
-from saltext.nodeallow.firewall import nftables
-from saltext.nodeallow.firewall import xtables
+from saltext.nodeallow.firewall import command, desired, ipset, iptables, lastgood, nftables, xtables
 from saltext.nodeallow.firewall.snapshot import differences
 
 BACKENDS = {"nftables": nftables, "ipset": ipset, "iptables": iptables}

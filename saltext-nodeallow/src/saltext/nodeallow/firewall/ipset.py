@@ -7,11 +7,8 @@ Each set (``nodeallow_<hash>_4``: hash:net family inet; ``_6``: inet6) is rebuil
 so a packet sees either the old or the new set, never a partial one.
 """
 
-from saltext.nodeallow.firewall import desired
-from saltext.nodeallow.firewall import naming
-from saltext.nodeallow.firewall import xtables
-from saltext.nodeallow.firewall.snapshot import Snapshot
-from saltext.nodeallow.firewall.snapshot import desired_addresses
+from saltext.nodeallow.firewall import desired, naming, xtables
+from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses
 
 NAME = "ipset"
 _FAMILY = {4: "inet", 6: "inet6"}

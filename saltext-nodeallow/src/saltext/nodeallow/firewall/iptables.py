@@ -7,10 +7,8 @@ rebuilt in one ``iptables-restore --noflush`` per family. Lookups are linear, so
 nftables or ipset backend for large allowlists.
 """
 
-from saltext.nodeallow.firewall import naming
-from saltext.nodeallow.firewall import xtables
-from saltext.nodeallow.firewall.snapshot import Snapshot
-from saltext.nodeallow.firewall.snapshot import desired_addresses
+from saltext.nodeallow.firewall import naming, xtables
+from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses
 
 NAME = "iptables"
 

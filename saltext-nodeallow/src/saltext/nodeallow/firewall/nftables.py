@@ -17,11 +17,9 @@ import json
 import os
 import tempfile
 
-from saltext.nodeallow.firewall import command
+from saltext.nodeallow.firewall import command, naming
 from saltext.nodeallow.firewall import desired as desired_mod
-from saltext.nodeallow.firewall import naming
-from saltext.nodeallow.firewall.snapshot import Snapshot
-from saltext.nodeallow.firewall.snapshot import desired_addresses
+from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses
 
 NAME = "nftables"
 CHAIN = "input"

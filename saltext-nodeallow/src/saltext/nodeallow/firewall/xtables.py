@@ -8,8 +8,7 @@ INPUT jumps to the chain once (inserted at the top, only when missing); the chai
 
 import shlex
 
-from saltext.nodeallow.firewall import desired
-from saltext.nodeallow.firewall import naming
+from saltext.nodeallow.firewall import desired, naming
 
 TOOLS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6tables-restore")}
 # multiport takes at most 15 ports, a range counting as two.

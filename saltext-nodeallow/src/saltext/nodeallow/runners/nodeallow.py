@@ -14,12 +14,11 @@ import salt.utils.event
 
 from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import ingest as nodeallow_ingest
-from saltext.nodeallow import jobcache
+from saltext.nodeallow import jobcache, subscriptions
 from saltext.nodeallow import reconcile as nodeallow_reconcile
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import status as nodeallow_status
 from saltext.nodeallow import store as nodeallow_store
-from saltext.nodeallow import subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -143,4 +142,6 @@ def status():
         salt-run nodeallow.status
         salt-run nodeallow.status --out=json
     """
-    return nodeallow_status.report(nodeallow_store.Store(__opts__))
+    report = nodeallow_status.report(nodeallow_store.Store(__opts__))
+    # Salt's runner protocol for a default outputter: a table per allowlist unless --out names another.
+    return {"outputter": "nodeallow_status", "data": report}
