@@ -35,13 +35,13 @@ func failOnce(out *Outcome, f Facts, reason, action, msg string) {
 	if changed(nal, reason, msg) {
 		out.Events = append(out.Events, event(corev1.EventTypeWarning, reason, action, msg))
 	}
-	setConditions(&out.Status, nal.Generation, f.Now, false, reason, msg)
+	setNotPublished(&out.Status, nal.Generation, f.Now, reason, msg)
 	out.Status.LastError = truncate(msg, maxLastError)
 }
 
 // failAlways sets both conditions and lastError to a failed publish and emits a Warning Event each time.
 func failAlways(out *Outcome, f Facts, reason, msg string) {
-	setConditions(&out.Status, f.Allowlist.Generation, f.Now, false, reason, msg)
+	setNotPublished(&out.Status, f.Allowlist.Generation, f.Now, reason, msg)
 	out.Status.LastError = truncate(msg, maxLastError)
 	out.Events = append(out.Events, event(corev1.EventTypeWarning, reason, actionPublish, msg))
 }
@@ -60,10 +60,10 @@ func setPublished(st *nodeallowv1alpha1.NodeAllowlistStatus, generation int64, n
 	st.LastError = ""
 }
 
-// setConditions sets Ready and Published to the same state.
-func setConditions(st *nodeallowv1alpha1.NodeAllowlistStatus, generation int64, now time.Time, ok bool, reason, msg string) {
-	setCondition(st, generation, now, nodeallowv1alpha1.ConditionReady, ok, reason, msg)
-	setCondition(st, generation, now, nodeallowv1alpha1.ConditionPublished, ok, reason, msg)
+// setNotPublished sets Ready and Published to False with the same reason and message.
+func setNotPublished(st *nodeallowv1alpha1.NodeAllowlistStatus, generation int64, now time.Time, reason, msg string) {
+	setCondition(st, generation, now, nodeallowv1alpha1.ConditionReady, false, reason, msg)
+	setCondition(st, generation, now, nodeallowv1alpha1.ConditionPublished, false, reason, msg)
 }
 
 // setCondition sets one condition; a changed status takes now as its transition time.

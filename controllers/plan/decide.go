@@ -177,7 +177,7 @@ func Decide(f Facts) Outcome {
 			reason, msg = ReasonDryRun, fmt.Sprintf("spec.dryRun is set: would publish %d addresses from %d nodes (digest %s)",
 				len(sel.Desired.Addresses), sel.Nodes, sel.Desired.Digest)
 		}
-		setConditions(st, nal.Generation, f.Now, false, reason, msg)
+		setNotPublished(st, nal.Generation, f.Now, reason, msg)
 		return out
 	}
 

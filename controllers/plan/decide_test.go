@@ -58,7 +58,7 @@ func allocated(seq int64, d Desired) edit {
 // readyFailed records a Ready condition and lastError as an earlier reconcile left them.
 func readyFailed(reason, msg string) edit {
 	return func(nal *nodeallowv1alpha1.NodeAllowlist) {
-		setConditions(&nal.Status, nal.Generation, t0.Add(-time.Minute), false, reason, msg)
+		setNotPublished(&nal.Status, nal.Generation, t0.Add(-time.Minute), reason, msg)
 		nal.Status.LastError = msg
 	}
 }
