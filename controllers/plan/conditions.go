@@ -17,33 +17,29 @@ import (
 // The helpers below are the one place that sets the Ready and Published conditions, lastError and
 // the Warning Events that go with them.
 
-// hold marks the allowlist not ready without publishing (the last published set stays); the Warning
-// Event is emitted when the reason or message changes.
-func hold(out *Outcome, f Facts, reason, msg string) {
-	nal := f.Allowlist
-	if changed(nal, reason, msg) {
-		out.Events = append(out.Events, event(corev1.EventTypeWarning, reason, actionCompute, msg))
-	}
-	setCondition(&out.Status, nal.Generation, f.Now, nodeallowv1alpha1.ConditionReady, false, reason, msg)
-	out.Status.LastError = truncate(msg, maxLastError)
+// problem is why an allowlist is not Ready, as it is recorded: Ready (and Published) False with the
+// reason, lastError, and a Warning Event.
+type problem struct {
+	reason, action, msg string
+	// held means nothing was attempted (the last published set stays): Published keeps what the last
+	// attempt said.
+	held bool
+	// everyAttempt emits the Warning Event on every attempt; otherwise only when the reason or the
+	// message changed, for failures the work queue retries within milliseconds.
+	everyAttempt bool
 }
 
-// failOnce sets both conditions and lastError to a failure retried quickly (the work queue starts at
-// milliseconds): the Warning Event is emitted only when the reason or message changes.
-func failOnce(out *Outcome, f Facts, reason, action, msg string) {
+// setProblem records p in out.
+func setProblem(out *Outcome, f Facts, p problem) {
 	nal := f.Allowlist
-	if changed(nal, reason, msg) {
-		out.Events = append(out.Events, event(corev1.EventTypeWarning, reason, action, msg))
+	if p.everyAttempt || changed(nal, p.reason, p.msg) {
+		out.Events = append(out.Events, event(corev1.EventTypeWarning, p.reason, p.action, p.msg))
 	}
-	setNotPublished(&out.Status, nal.Generation, f.Now, reason, msg)
-	out.Status.LastError = truncate(msg, maxLastError)
-}
-
-// failAlways sets both conditions and lastError to a failed publish and emits a Warning Event each time.
-func failAlways(out *Outcome, f Facts, reason, msg string) {
-	setNotPublished(&out.Status, f.Allowlist.Generation, f.Now, reason, msg)
-	out.Status.LastError = truncate(msg, maxLastError)
-	out.Events = append(out.Events, event(corev1.EventTypeWarning, reason, actionPublish, msg))
+	setCondition(&out.Status, nal.Generation, f.Now, nodeallowv1alpha1.ConditionReady, false, p.reason, p.msg)
+	if !p.held {
+		setCondition(&out.Status, nal.Generation, f.Now, nodeallowv1alpha1.ConditionPublished, false, p.reason, p.msg)
+	}
+	out.Status.LastError = truncate(p.msg, maxLastError)
 }
 
 // changed reports whether reason or msg differ from what the recorded status says (Ready's reason and lastError).

@@ -165,7 +165,7 @@ func Decide(f Facts) Outcome {
 	sel := f.Selection
 	if sel.Invalid != "" {
 		// No retry: only a spec change can fix it, and that triggers a reconcile.
-		hold(&out, f, ReasonInvalidSpec, sel.Invalid)
+		setProblem(&out, f, problem{reason: ReasonInvalidSpec, action: actionCompute, msg: sel.Invalid, held: true})
 		return out
 	}
 	st.Nodes = statusCount(sel.Nodes)
@@ -191,7 +191,7 @@ func Decide(f Facts) Outcome {
 	switch {
 	case s.hold != "":
 		// No timer: the Node change that lifts the hold triggers a reconcile.
-		hold(&out, f, s.hold, s.message)
+		setProblem(&out, f, problem{reason: s.hold, action: actionCompute, msg: s.message, held: true})
 	case !s.send:
 		setPublished(st, nal.Generation, f.Now, sel.Nodes)
 		out.Requeue = resyncIn

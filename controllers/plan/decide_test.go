@@ -207,6 +207,12 @@ func TestDecideAndSettle(t *testing.T) {
 				status: func(st *nodeallowv1alpha1.NodeAllowlistStatus) error {
 					return expect(st.Sequence == 1 && st.PublishedSequence == 0, "sequence %d, published %d", st.Sequence, st.PublishedSequence)
 				}}},
+		{name: "the same refusal again: a Warning each time",
+			facts: facts(testAllowlist(readyFailed(ReasonRefused, `salt-api at https://salt.example:8000 refused sequence 1 with HTTP 400: `+
+				`"schema: no signing key for cluster prod"; fix the cause, it is retried at the next node change or in 10m0s`)), one, Memory{}),
+			delivery: refused,
+			want: want{ready: ReasonRefused, published: ReasonRefused, says: "HTTP 400", events: []string{"Warning Refused Publish"},
+				requeue: 10 * time.Minute, remember: Remember{Refused: 1}}},
 		{name: "cannot be sent as configured: like a refusal", facts: facts(testAllowlist(), one, Memory{}),
 			delivery: failed(ReasonInvalidSpec, errors.New("salt.url uses plain http")),
 			want: want{ready: ReasonInvalidSpec, published: ReasonInvalidSpec, says: "cannot be published as configured: salt.url uses plain http",

@@ -72,24 +72,24 @@ func Settle(f Facts, out Outcome, d Delivery) Outcome {
 	switch fail.Reason {
 	case ReasonSecretNotFound, ReasonSecretUnreadable:
 		// Retried with backoff: creating the Secret needs no other action.
-		failOnce(&out, f, fail.Reason, actionReadSecret, fail.Err.Error())
+		setProblem(&out, f, problem{reason: fail.Reason, action: actionReadSecret, msg: fail.Err.Error()})
 		out.Err = fmt.Errorf("NodeAllowlist %s: %w", nal.Name, fail.Err)
 	case ReasonRefused:
 		// Not retried with backoff (the same body would be refused again) but at the next change or resync.
-		failAlways(&out, f, ReasonRefused, fmt.Sprintf(
+		setProblem(&out, f, problem{everyAttempt: true, action: actionPublish, reason: ReasonRefused, msg: fmt.Sprintf(
 			"salt-api at %s refused sequence %d with HTTP %d: %q; fix the cause, it is retried at the next node change or in %s",
-			url, seq, fail.StatusCode, fail.Answer, interval))
+			url, seq, fail.StatusCode, fail.Answer, interval)})
 		out.Remember.Refused = seq
 		out.Requeue = interval
 	case ReasonInvalidSpec:
 		// No backoff: the same input fails the same way; a spec change triggers a reconcile, a Secret fix the resync.
-		failAlways(&out, f, ReasonInvalidSpec, fmt.Sprintf(
-			"sequence %d cannot be published as configured: %v; fix the NodeAllowlist or its Secrets", seq, fail.Err))
+		setProblem(&out, f, problem{everyAttempt: true, action: actionPublish, reason: ReasonInvalidSpec, msg: fmt.Sprintf(
+			"sequence %d cannot be published as configured: %v; fix the NodeAllowlist or its Secrets", seq, fail.Err)})
 		out.Remember.Refused = seq
 		out.Requeue = interval
 	default:
-		failAlways(&out, f, ReasonPublishFailed, fmt.Sprintf(
-			"publishing sequence %d to salt-api at %s failed: %v; retrying with backoff", seq, url, fail.Err))
+		setProblem(&out, f, problem{everyAttempt: true, action: actionPublish, reason: ReasonPublishFailed, msg: fmt.Sprintf(
+			"publishing sequence %d to salt-api at %s failed: %v; retrying with backoff", seq, url, fail.Err)})
 		out.Err = fmt.Errorf("publishing NodeAllowlist %s sequence %d: %w", nal.Name, seq, fail.Err)
 	}
 	return out
@@ -121,9 +121,9 @@ func settleRetirement(f Facts, out Outcome, send *Send, d Delivery) Outcome {
 	if fail.Reason == ReasonSecretNotFound || fail.Reason == ReasonSecretUnreadable {
 		reason = fail.Reason
 	}
-	failOnce(&out, f, reason, actionRetire, fmt.Sprintf(
+	setProblem(&out, f, problem{reason: reason, action: actionRetire, msg: fmt.Sprintf(
 		"retirement not delivered: %v; retrying until %s, or set the annotation %s=true to delete without it",
-		fail.Err, deadline.UTC().Format(time.RFC3339), AnnotationSkipRetirement))
+		fail.Err, deadline.UTC().Format(time.RFC3339), AnnotationSkipRetirement)})
 	out.Err = fmt.Errorf("retiring NodeAllowlist %s: %w", nal.Name, fail.Err)
 	return out
 }
