@@ -58,7 +58,7 @@ test: system-packages control-plane helm python-env manifests generate fmt vet l
 .PHONY: lint
 lint: golangci-lint python-env ## Run the linters (golangci-lint, ruff) and the license header check; all stay clean.
 	bash hack/check-headers.sh
-	"$(GOLANGCI_LINT)" run ./...
+	"$(GOLANGCI_LINT)" run --allow-serial-runners ./...
 	bin/venv/bin/ruff check --config saltext-nodeallow/pyproject.toml saltext-nodeallow test/e2e
 
 .PHONY: test-go

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import yaml
@@ -41,6 +42,8 @@ KUBECTL = REPO_ROOT / "bin" / "k8s" / "kubectl"
 CLUSTER = "demo"
 WORKERS = f"{CLUSTER}/workers"
 EVERYONE = f"{CLUSTER}/all-nodes"
+# Fired until the demo's event watch prints it: then the watch is connected to the bus.
+WATCH_MARKER = "nodeallow/demo/watching"
 # db1 (postgres) trusts only the worker pool; cache1 (redis) trusts every node of the cluster.
 MINIONS = [
     MinionSpec("db1", rules=[{"allowlist": WORKERS, "proto": "tcp", "ports": [5432],
@@ -192,20 +195,32 @@ class Demo:
     @contextlib.contextmanager
     def event_watch(self):
         """Run ``salt-run state.event 'nodeallow/*'`` during the block; yield the list its lines go into."""
-        lines = []
+        import salt.utils.event  # pylint: disable=import-outside-toplevel  # the venv's Salt, as the harness uses
+
+        lines, received = [], []
         argv = [os.path.join(self.system.salt.bin, "salt-run"), "state.event", "nodeallow/*"]
-        # Unbuffered: the watch is stopped with SIGTERM, which would lose a block-buffered pipe's content.
+        # Unbuffered, so each event reaches the reader thread as it is printed.
         watch = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                  env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        reader = threading.Thread(target=lambda: received.extend(watch.stdout), daemon=True)
+        reader.start()
+        opts = self.system.salt.master_opts()
         try:
-            time.sleep(2)  # salt-run connects to the bus before the change is made
+            # salt-run takes seconds to start: fire a marker until the watch prints it, so no event is missed.
+            with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False) as bus:
+                deadline = time.monotonic() + 60
+                while not any(line.startswith(WATCH_MARKER) for line in received) and time.monotonic() < deadline:
+                    bus.fire_event({}, WATCH_MARKER)
+                    time.sleep(0.5)
             yield lines
             time.sleep(1)  # the last apply's event follows the set change by a few milliseconds
         finally:
             watch.terminate()
-            out, _ = watch.communicate(timeout=30)
+            watch.wait(timeout=30)
+            reader.join(timeout=30)
         # One line per event: its tag, a tab, its data as JSON (cut: an applied event lists every minion).
-        events = [line.replace("\t", "  ", 1) for line in out.splitlines() if line.startswith("nodeallow/")]
+        events = [line.rstrip("\n").replace("\t", "  ", 1) for line in received
+                  if line.startswith("nodeallow/") and not line.startswith(WATCH_MARKER)]
         lines.extend(event if len(event) <= 160 else event[:159] + "…" for event in events)
 
     def instructions(self):

@@ -53,6 +53,7 @@ def test_master_config_has_the_documented_shape():
 
     assert ours["ext_pillar"] == docs["ext_pillar"]
     assert ours["engines"] == docs["engines"], "the reconcile loop runs as documented"
+    assert ours["netapi_enable_clients"] == docs["netapi_enable_clients"], "salt-api clients as documented"
     assert [list(entry) for entry in ours["reactor"]] == [list(entry) for entry in docs["reactor"]]
     documented_shapes = [set(entry) for entry in docs["nodeallow"]["clusters"].values()]
     for name, cluster in ours["nodeallow"]["clusters"].items():

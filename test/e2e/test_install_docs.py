@@ -8,6 +8,7 @@ changed: its name (the system already has a ``workers``), the URL (this system's
 
 import re
 import shlex
+import subprocess
 
 import yaml
 
@@ -18,6 +19,7 @@ from harness.system import CREDENTIALS_SECRET, SIGNING_KEY_SECRET
 from tests.support import saltconfig
 
 INSTALL = REPO_ROOT / "docs" / "install.md"
+KUBECTL = REPO_ROOT / "bin" / "k8s" / "kubectl"
 
 
 def _blocks(language):
@@ -104,5 +106,16 @@ def test_the_install_example_publishes_as_written(system, alpha):
         wait_until(ready, timeout=60, interval=0.5, what="the install.md example to be Ready")
     except Exception as exc:
         raise AssertionError(f"{exc}: status {state.get('status')}") from exc
+    else:
+        # What a user then sees: -o wide adds why it is (not) Ready, the acknowledged sequence and the URL.
+        wide = subprocess.run(
+            [str(KUBECTL), "--kubeconfig", alpha.kubeconfig, "get", "nodeallowlist", "install-docs", "-o", "wide"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.splitlines()
+        header = re.split(r"\s{2,}", wide[0].strip())
+        row = dict(zip(header, re.split(r"\s{2,}", wide[1].strip()), strict=False))
+        assert (row["READY"], row["URL"]) == ("True", system.salt.api_url), wide
+        assert row["PUBLISHED SEQ"] == str(state["status"]["publishedSequence"]), wide
+        assert "REASON" in header and "LAST ERROR" in header, wide
     finally:
         alpha.kube.delete_allowlist("install-docs")

@@ -11,6 +11,8 @@ import os
 
 import yaml
 
+# The one runner function the controller's salt-api user may call (a regular expression, as eauth reads it).
+STATUS_RUNNER_ACL = r"^nodeallow\.status$"
 # The tag salt-api gives hooks posted to /hook/nodeallow/<cluster>/<allowlist> (the reactor's mapping).
 HOOK_TAG_PATTERN = "salt/netapi/hook/nodeallow/*"
 
@@ -36,6 +38,8 @@ def master_config(*, clusters, reactor_file, api_port, users_file=None, api_user
         # The reconcile loop: collects apply results, retries minions that are behind.
         "engines": [{"nodeallow": {}}],
         "reactor": [{HOOK_TAG_PATTERN: [str(reactor_file)]}],
+        # Delivery status: the runner nodeallow.status through salt-api (hooks need no client).
+        "netapi_enable_clients": ["runner"],
         "rest_cherrypy": {
             "host": "127.0.0.1",
             "port": api_port,
@@ -48,8 +52,8 @@ def master_config(*, clusters, reactor_file, api_port, users_file=None, api_user
         config["external_auth"] = {
             "file": {
                 "^filename": users_file,
-                # A hook needs only a valid token, no permission to run anything.
-                api_user: [],
+                # A hook needs only a valid token; delivery status reads one runner function.
+                api_user: [{"@runner": [STATUS_RUNNER_ACL]}],
             },
         }
     return config
