@@ -99,7 +99,7 @@ func testAllowlist(name, pool string, salt *saltapistandin.Server) *nodeallowv1a
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: nodeallowv1alpha1.NodeAllowlistSpec{
 			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{testPoolLabel: pool}},
-			Salt: nodeallowv1alpha1.SaltTarget{
+			Salt: nodeallowv1alpha1.SaltEndpoint{
 				URL:                 salt.URL(),
 				AllowInsecureHTTP:   true,
 				SigningKeySecretRef: nodeallowv1alpha1.SecretKeySelector{Name: testSigningSecret},

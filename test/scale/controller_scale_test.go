@@ -180,7 +180,7 @@ func newHarness(b *testing.B) *harness {
 		Data: map[string][]byte{"signing-key": signingKey}}))
 	must(b, h.c.Create(ctx, &nodeallowv1alpha1.NodeAllowlist{
 		ObjectMeta: metav1.ObjectMeta{Name: allowlistName},
-		Spec: nodeallowv1alpha1.NodeAllowlistSpec{Salt: nodeallowv1alpha1.SaltTarget{
+		Spec: nodeallowv1alpha1.NodeAllowlistSpec{Salt: nodeallowv1alpha1.SaltEndpoint{
 			URL: h.salt.URL(), AllowInsecureHTTP: true,
 			SigningKeySecretRef: nodeallowv1alpha1.SecretKeySelector{Name: signingSecret},
 		}},

@@ -260,6 +260,12 @@ def test_status_runner(publisher, na_events, na_run_cli, pillar_files, subscribe
     line = entry["subscribers"][subscriber.id]
     assert (line["applied_sequence"], line["result"], line["behind"], line["job"]) == (2, True, False, None), line
     assert entry["behind"] == []
+    # A controller asks about its own allowlist only.
+    only = na_run_cli.run("nodeallow.status", "cluster=prod", f"allowlist={allowlist_name}", "--out=json")
+    assert list(only.data) == [f"prod/{allowlist_name}"], only.data
+    mine = only.data[f"prod/{allowlist_name}"]
+    assert (mine["sequence"], list(mine["subscribers"])) == (2, [subscriber.id]), mine
+    assert na_run_cli.run("nodeallow.status", "cluster=elsewhere", "--out=json").data == {}
 
     text = na_run_cli.run("nodeallow.status", "--out=nested")
     assert text.returncode == 0

@@ -249,3 +249,14 @@ def test_jobs_of_a_killed_master_are_forgotten_at_start(loop):
     loop.time.now += 5
     assert sorted(loop.forget_jobs(started_before=loop.time.now)) == ["db1", "db2"]
     assert sorted(loop.run()) == ["db1", "db2"]
+
+
+def test_a_restarted_master_forgets_only_its_own_jobs(loop):
+    """In a master cluster the peers share the store: a job another master started stays in flight."""
+    loop.master_id = "master2"
+    loop.run(only_minions=["db2"])
+    loop.master_id = "master1"
+    loop.run(only_minions=["db1"])
+    loop.time.now += 5
+    assert loop.forget_jobs(started_before=loop.time.now) == ["db1"]
+    assert loop.store.get_minions()["db2"]["job"]["master"] == "master2"

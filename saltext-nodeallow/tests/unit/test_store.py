@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """saltext.nodeallow.store on Salt's real localfs cache in a temporary cachedir."""
 
+import multiprocessing
 import threading
+import time
 
 import pytest
 import salt.config
@@ -108,6 +110,7 @@ def test_lock_excludes_other_threads(store):
         for _ in range(20):
             with store.lock():
                 inside.append(1)
+                time.sleep(0.002)  # long enough for another thread to get in if the lock let it
                 if len(inside) > 1:
                     overlaps.append(1)
                 inside.pop()
@@ -118,3 +121,54 @@ def test_lock_excludes_other_threads(store):
     for thread in threads:
         thread.join()
     assert not overlaps
+
+
+def test_lock_excludes_other_processes(store):
+    """A process (salt-run, the engine, another master of a cluster) waits while another holds the lock."""
+    context = multiprocessing.get_context("fork")
+    holding, release = context.Event(), context.Event()
+
+    def hold():
+        with store.lock():
+            holding.set()
+            release.wait(10)
+
+    child = context.Process(target=hold)
+    child.start()
+    try:
+        assert holding.wait(30), "the child never took the lock"
+        threading.Timer(0.5, release.set).start()
+        started = time.monotonic()
+        with store.lock():
+            waited = time.monotonic() - started
+        assert waited >= 0.4, f"took the lock after {waited:.2f}s while another process held it"
+    finally:
+        release.set()
+        child.join(10)
+
+
+@pytest.mark.parametrize(
+    ("result", "previous", "expected"),
+    [
+        ({"jid": "20261202000000000002", "time": 1}, {"jid": "20261202000000000001", "time": 5}, True),
+        ({"jid": "20261202000000000001", "time": 9}, {"jid": "20261202000000000002", "time": 1}, False),
+        # The same return recorded again later (a peer master's engine, a re-read): not newer.
+        (
+            {"jid": "20261202000000000001", "time": 9, "sequence": 3, "result": True, "comment": "ok"},
+            {"jid": "20261202000000000001", "time": 1, "sequence": 3, "result": True, "comment": "ok"},
+            False,
+        ),
+        # The real return of a job whose timeout was recorded first: replaces the timeout.
+        (
+            {"jid": "20261202000000000001", "time": 9, "sequence": 3, "result": True, "comment": "ok"},
+            {"jid": "20261202000000000001", "time": 1, "sequence": 2, "result": False, "comment": "no answer"},
+            True,
+        ),
+        # No job id (a failure recorded without one): the time decides.
+        ({"jid": None, "time": 9}, {"jid": None, "time": 1}, True),
+        ({"jid": "20261202000000000001", "time": 1}, None, True),
+    ],
+)
+def test_newer_orders_by_job_then_outcome(result, previous, expected):
+    """Job ids order results; the same job counts again only with a different outcome."""
+    assert nodeallow_store.newer(result, previous) is expected

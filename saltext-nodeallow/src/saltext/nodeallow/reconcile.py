@@ -121,13 +121,18 @@ class Reconciler:
     job and returns its id (:func:`local_client_publisher` on a master; tests pass fakes).
     """
 
-    def __init__(self, store, settings, fire, publish, clock=time.time):
-        """Bundle the store, the settings (settings.Settings) and the side effects."""
+    def __init__(self, store, settings, fire, publish, clock=time.time, master_id=None):
+        """Bundle the store, the settings (settings.Settings), the side effects and this master's id.
+
+        ``master_id`` marks the jobs this master starts: in a master cluster the peers share the
+        store, and a restarted master forgets only its own jobs in flight.
+        """
         self.store = store
         self.settings = settings
         self.fire = fire
         self.publish = publish
         self.clock = clock
+        self.master_id = master_id
 
     def _applies(self, names):
         """``{name: {minion_id: result}}`` of the given allowlist names."""
@@ -164,7 +169,7 @@ class Reconciler:
                 )
             for minion_id, expected in decision.start.items():
                 state = minions.setdefault(minion_id, {})
-                state["job"] = {"jid": None, "started": now, "expected": expected}
+                state["job"] = {"jid": None, "started": now, "expected": expected, "master": self.master_id}
             if decision.expired or decision.start:
                 self.store.put_minions(minions)
         self._fire_all(events)
@@ -344,18 +349,21 @@ class Reconciler:
         return found
 
     def forget_jobs(self, started_before):
-        """Forget jobs in flight started before ``started_before`` (their returns can no longer be seen).
+        """Forget this master's jobs in flight started before ``started_before`` (their returns are lost).
 
         The engine does this at start after :meth:`collect`: a master that was killed lost the
         returns of the jobs it had started, and waiting out ``apply_timeout`` would only delay the
-        re-apply, which is harmless (the state is idempotent).
+        re-apply, which is harmless (the state is idempotent). Jobs another master of a cluster
+        started are left alone: that master still sees their returns.
         """
         with self.store.lock():
             minions = self.store.get_minions()
             forgotten = [
                 minion_id
                 for minion_id, state in minions.items()
-                if state.get("job") and state["job"].get("started", 0) < started_before
+                if state.get("job")
+                and state["job"].get("started", 0) < started_before
+                and state["job"].get("master") in (None, self.master_id)
             ]
             for minion_id in forgotten:
                 minions[minion_id]["job"] = None

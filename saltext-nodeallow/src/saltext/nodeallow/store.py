@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import os
 import re
+import threading
 import time
 
 import salt.cache
@@ -37,6 +38,8 @@ CHUNKS_BANK = "nodeallow/chunks"
 
 # Cluster and allowlist are DNS labels, so '.' separates them unambiguously.
 _KEY_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# Held around the file lock: POSIX record locks belong to the process, so threads need their own.
+_THREAD_LOCK = threading.Lock()
 _CHUNK_KEY_RE = re.compile(r"(?P<sequence>[0-9]+)\.(?P<index>[0-9]+)")
 
 
@@ -53,10 +56,18 @@ def newer(result, previous):
     """
     if previous is None:
         return True
-    return (_jid_number(result.get("jid")), result.get("time") or 0) > (
-        _jid_number(previous.get("jid")),
-        previous.get("time") or 0,
-    )
+    jid, previous_jid = _jid_number(result.get("jid")), _jid_number(previous.get("jid"))
+    if jid and jid == previous_jid:
+        # The same job again: another master's engine recording the same return (a master
+        # cluster forwards every return to every peer) or a return read twice. Only a different
+        # outcome replaces it, e.g. the real return after its timeout was recorded.
+        return _outcome(result) != _outcome(previous)
+    return (jid, result.get("time") or 0) > (previous_jid, previous.get("time") or 0)
+
+
+def _outcome(result):
+    """What an apply result says, without when it was recorded."""
+    return (result.get("sequence"), result.get("result"), result.get("comment"))
 
 
 def _jid_number(jid):
@@ -82,19 +93,22 @@ class Store:
 
     @contextlib.contextmanager
     def lock(self):
-        """Hold the master-wide nodeallow lock (a flock in the cachedir) for a read-decide-write step.
+        """Hold the nodeallow lock (a file in the cachedir) for a read-decide-write step.
 
-        Reactor runners run in a thread pool and ``salt-run`` in other processes;
-        a file lock serialises all of them.
+        Reactor runners run in a thread pool, ``salt-run`` and the engine in other processes, and
+        in a Salt master cluster other masters share the cachedir. A POSIX record lock
+        (``lockf``) excludes other processes, also on other hosts where the shared filesystem
+        supports it (NFS does, unless mounted ``nolock`` or ``local_lock=posix|all``; docs/salt.md);
+        it does not exclude threads of one process, so a thread lock is held around it.
         """
         path = os.path.join(self.opts["cachedir"], "nodeallow.lock")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        with _THREAD_LOCK, open(path, "a+b") as handle:
+            fcntl.lockf(handle.fileno(), fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                fcntl.lockf(handle.fileno(), fcntl.LOCK_UN)
 
     # Allowlist records.
 

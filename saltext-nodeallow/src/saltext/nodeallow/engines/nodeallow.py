@@ -62,7 +62,11 @@ class Loop:
         self.store = store
         self.bus = bus
         self.reconciler = reconcile.Reconciler(
-            store, settings, lambda tag, data: bus.fire_event(data, tag), reconcile.local_client_publisher(opts)
+            store,
+            settings,
+            lambda tag, data: bus.fire_event(data, tag),
+            reconcile.local_client_publisher(opts),
+            master_id=opts.get("id"),
         )
         self.lookup = jobcache.lookup_function(opts)
         self.next_pass = 0.0

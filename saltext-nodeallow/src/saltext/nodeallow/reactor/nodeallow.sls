@@ -11,12 +11,18 @@ runner arguments are kept in the master's job cache, and the headers may hold an
 X-Auth-Token. Content-Length lets the runner tell a body the event bus trimmed
 (protocol.check_whole: too-large) from a bad signature.
 salt-api (CherryPy) title-cases header names, so the lookup is exact.
+
+In a Salt master cluster every event is forwarded to every peer, marked with ``__peer_id``:
+only the master whose salt-api received the POST ingests it (the peers share its store), so
+one POST is one ingest, not one per master.
 """
 
 
 def run():
     """Return one reaction: runner nodeallow.ingest with the event's tag, raw body, signature header and length."""
-    headers = data.get("headers") or {}  # noqa: F821 - set by Salt's reactor when rendering
+    if "__peer_id" in data:  # noqa: F821 - set by Salt's reactor when rendering
+        return {}
+    headers = data.get("headers") or {}  # noqa: F821
     return {
         "nodeallow_ingest": {
             "runner.nodeallow.ingest": [

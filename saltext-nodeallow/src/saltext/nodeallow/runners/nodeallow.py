@@ -39,7 +39,7 @@ def _fire(tag, data):
 def _reconciler(store, settings):
     """The reconcile loop's actor on this master."""
     return nodeallow_reconcile.Reconciler(
-        store, settings, _fire, nodeallow_reconcile.local_client_publisher(__opts__)
+        store, settings, _fire, nodeallow_reconcile.local_client_publisher(__opts__), master_id=__opts__.get("id")
     )
 
 
@@ -129,19 +129,20 @@ def _reindex(store):
     return changed, removed
 
 
-def status():
+def status(cluster=None, allowlist=None):
     """Show every allowlist the master knows: stored sequence, and per subscriber what it applied.
 
     Per subscriber: ``applied_sequence``, ``behind``, ``result``, ``last_error``, ``job`` in flight
-    and ``next_retry_in`` seconds (docs/salt.md).
+    and ``next_retry_in`` seconds (docs/salt.md). ``cluster`` (and ``allowlist``) limit the report
+    to that cluster's allowlists (or to that one), as a controller asking about its own does.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt-run nodeallow.status
-        salt-run nodeallow.status --out=json
+        salt-run nodeallow.status cluster=prod allowlist=workers --out=json
     """
-    report = nodeallow_status.report(nodeallow_store.Store(__opts__))
+    report = nodeallow_status.report(nodeallow_store.Store(__opts__), cluster=cluster, allowlist=allowlist)
     # Salt's runner protocol for a default outputter: a table per allowlist unless --out names another.
     return {"outputter": "nodeallow_status", "data": report}
