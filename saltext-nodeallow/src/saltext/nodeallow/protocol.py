@@ -421,7 +421,7 @@ class AddressError(ValueError):
     def __init__(self, problems):
         """Collect ``problems``, each naming the entry's index, its value and what is wrong."""
         self.problems = list(problems)
-        super().__init__("; ".join(f"[{i}] {_shorten(v)}: {r}" for i, v, r in self.problems))
+        super().__init__("; ".join(f"[{i}] {_shorten(v)} {r}" for i, v, r in self.problems))
 
 
 def parse_prefix(value):
@@ -592,7 +592,7 @@ def parse_list(values, allow_everyone=False):
     listing up to :data:`MAX_PROBLEMS` bad entries.
     """
     entries = tuple(values)
-    if all(type(entry) is str for entry in entries):  # noqa: E721  # exactly str: subclasses may override
+    if not entries or set(map(type, entries)) == {str}:  # exactly str: a subclass may override methods
         built = _build(entries)
         if built is not None and (allow_everyone or all(n[1] for v in (4, 6) for n in built.nets(v))):
             return built
@@ -600,12 +600,12 @@ def parse_list(values, allow_everyone=False):
     parsed = []
     for index, value in enumerate(entries):
         if not isinstance(value, str):
-            problems.append((index, value, "not an address string"))
+            problems.append((index, value, "is not an address string"))
         else:
             try:
                 entry = parse_prefix(value)
             except ValueError as exc:
-                problems.append((index, value, f"not a CIDR prefix ({exc})"))
+                problems.append((index, value, f"is not a CIDR prefix ({exc})"))
             else:
                 if entry[2] == 0 and not allow_everyone:
                     problems.append((index, value, "would allow everyone; list real prefixes"))

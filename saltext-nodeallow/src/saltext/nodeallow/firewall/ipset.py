@@ -58,7 +58,7 @@ def read_sets(runner):
     return sets
 
 
-def read(runner, want):
+def read(runner, want, store=None, target_snap=None, full=False):  # pylint: disable=unused-argument
     """Read our chains and sets back into a :class:`Snapshot`."""
     snap = Snapshot()
     match_sets = {}
@@ -95,7 +95,11 @@ def restore_input(want, existing):
     return "\n".join(out) + "\n"
 
 
-def apply(runner, want):
+def check(runner, want, target_snap, current):  # pylint: disable=unused-argument
+    """Nothing to validate beforehand: ipset and iptables-restore have no check mode for our input."""
+
+
+def apply(runner, want, target_snap=None, current=None):  # pylint: disable=unused-argument
     """Swap in the sets, rebuild the chains, then destroy sets nothing references any more."""
     existing = read_sets(runner)
     if want.rules:

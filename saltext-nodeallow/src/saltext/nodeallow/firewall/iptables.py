@@ -43,7 +43,7 @@ def target(want):
     return Snapshot(objects, lines, desired_addresses(want))
 
 
-def read(runner, want):  # pylint: disable=unused-argument
+def read(runner, want, store=None, target_snap=None, full=False):  # pylint: disable=unused-argument
     """Read our chains back into a :class:`Snapshot`; addresses come from the rules' ``-s``."""
     snap = Snapshot()
     for family in (4, 6):
@@ -59,7 +59,11 @@ def read(runner, want):  # pylint: disable=unused-argument
     return snap
 
 
-def apply(runner, want):
+def check(runner, want, target_snap, current):  # pylint: disable=unused-argument
+    """Nothing to validate beforehand: ipset and iptables-restore have no check mode for our input."""
+
+
+def apply(runner, want, target_snap=None, current=None):  # pylint: disable=unused-argument
     """Rebuild our chains (or remove them when no rule is left)."""
     if want.rules:
         xtables.apply(runner, {f: family_lines(want, f) for f in (4, 6)})

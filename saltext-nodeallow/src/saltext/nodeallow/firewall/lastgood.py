@@ -13,8 +13,7 @@ import os
 import tempfile
 import time
 
-from saltext.nodeallow import protocol
-from saltext.nodeallow.firewall import desired
+from saltext.nodeallow import records
 
 FILE_NAME = "last-good.json"
 FORMAT = 1
@@ -25,18 +24,25 @@ def path(cachedir):
     return os.path.join(cachedir, "nodeallow", FILE_NAME)
 
 
-def load(cachedir):
-    """Return the store as ``{"allowlists": {name: record}, "applied": {...}}`` (empty if absent).
+def empty():
+    """The store of a minion that never applied anything."""
+    return {"allowlists": {}, "applied": {}, "audited": 0.0}
 
-    A corrupt or foreign file raises ValueError naming the file, so it is fixed rather than
-    silently forgotten (forgetting it would drop allowlists the pillar no longer carries).
+
+def load(cachedir):
+    """Return the store as ``{"allowlists": {name: Record}, "applied": {...}, "audited": epoch seconds}``.
+
+    Empty if absent. Each record is checked against its digest (it was validated address by
+    address before it was stored). A corrupt or foreign file raises ValueError naming the file,
+    so it is fixed rather than silently forgotten (forgetting it would drop allowlists the pillar
+    no longer carries).
     """
     file_path = path(cachedir)
     try:
         with open(file_path, encoding="utf-8") as fh:
             data = json.load(fh)
     except FileNotFoundError:
-        return {"allowlists": {}, "applied": {}}
+        return empty()
     except (OSError, ValueError) as exc:
         raise ValueError(
             f"cannot read last-known-good store {file_path}: {exc}; fix or delete it"
@@ -46,38 +52,47 @@ def load(cachedir):
             f"{file_path} is not a nodeallow last-known-good store (format {FORMAT}); fix or delete it"
         )
     allowlists = {}
-    for name, record in (data.get("allowlists") or {}).items():
+    raw_lists = data.get("allowlists") or {}
+    if not isinstance(raw_lists, dict):
+        raise ValueError(f"{file_path}: allowlists is not a mapping; fix or delete it")
+    for name, record in raw_lists.items():
         try:
-            if not desired.valid_allowlist_name(name):
-                raise ValueError("bad name")
-            addresses = desired.canonical_addresses(record["addresses"], name)
-            allowlists[name] = {
-                "sequence": int(record["sequence"]),
-                "digest": protocol.digest(addresses),
-                "addresses": list(addresses),
-            }
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(
-                f"{file_path}: entry {str(name)[:80]!r} is invalid ({exc}); fix or delete it"
-            ) from exc
+            allowlists[name] = records.validate(name, record, f"{file_path}: entry {str(name)[:80]!r}", parse=False)
+        except records.RecordError as exc:
+            raise ValueError(f"{exc}; fix or delete it") from exc
     applied = data.get("applied") if isinstance(data.get("applied"), dict) else {}
-    return {"allowlists": allowlists, "applied": applied}
+    audited = data.get("audited")
+    return {
+        "allowlists": allowlists,
+        "applied": applied,
+        "audited": float(audited) if isinstance(audited, (int, float)) and not isinstance(audited, bool) else 0.0,
+    }
 
 
-def save(cachedir, want):
-    """Record ``want`` (a :class:`desired.Desired` that was just applied) as last known good."""
+def applied_settings(want):
+    """The settings recorded with an apply: backend, table, policy and the limits it was checked under."""
+    return {"backend": want.backend, "nft_table": want.nft_table, "policy": want.policy, "limits": want.limits}
+
+
+def save(cachedir, want, audited):
+    """Record ``want`` (a :class:`desired.Desired` that was just applied) as last known good.
+
+    ``audited`` is when the firewall was last read back in full (epoch seconds).
+    """
     file_path = path(cachedir)
     os.makedirs(os.path.dirname(file_path), mode=0o700, exist_ok=True)
     data = {
         "format": FORMAT,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "applied": {"backend": want.backend, "nft_table": want.nft_table, "policy": want.policy},
+        "audited": audited,
+        "applied": applied_settings(want),
         "allowlists": {name: a.record() for name, a in sorted(want.active().items())},
     }
     fd, tmp = tempfile.mkstemp(prefix=".last-good.", dir=os.path.dirname(file_path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
+            # No indent: only the C encoder is fast enough for 500,000 addresses.
+            fh.write(json.dumps(data, sort_keys=True))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, file_path)

@@ -7,7 +7,9 @@ Both sides use the same shape, so one comparison serves every backend:
 - ``objects``: names of the kernel objects (table, chains, jumps, sets) that exist / should exist;
 - ``lines``: the rules of our chain in order, as ``(key, description, source)``; ``key`` is a hash
   of the rule's text that we write into its comment, ``source`` the per-address backend's ``-s``;
-- ``addresses``: ``{allowlist: {4: set, 6: set}}`` of the addresses the firewall matches.
+- ``addresses``: ``{allowlist: {4: set, 6: set}}`` of the addresses the firewall matches;
+- ``read_back``: whether ``addresses`` were listed from the firewall, or taken from the digests the
+  firewall records of its own contents (the cheap check, see docs/firewall.md).
 """
 
 import dataclasses
@@ -23,6 +25,7 @@ class Snapshot:
     objects: set = dataclasses.field(default_factory=set)
     lines: list = dataclasses.field(default_factory=list)
     addresses: dict = dataclasses.field(default_factory=dict)
+    read_back: bool = True
 
     def is_empty(self):
         """Whether nothing of ours exists."""
@@ -49,6 +52,9 @@ def differences(target, current):
     for name in sorted(set(target.addresses) | set(current.addresses)):
         want = target.addresses.get(name, {4: set(), 6: set()})
         have = current.addresses.get(name, {4: set(), 6: set()})
+        if want is have:
+            # The cheap check found the firewall's record of exactly these addresses.
+            continue
         entry = {}
         for family in (4, 6):
             added = want.get(family, set()) - have.get(family, set())
