@@ -142,14 +142,14 @@ def test_create_grow_shrink_remove(ns, apply, backend):
 
 
 def test_nft_rules_restrict_ports(ns, apply):
-    """nftables: loopback and allowlist accepts for the rule's ports, then a drop for those ports only."""
+    """nftables: loopback and allowlist accepts (host and prefix set per family) for the rule's ports, then a drop."""
     assert apply(pillar("nftables"))["result"] is True
     rules = fw.nft_rules(ns)
-    assert len(rules) == 4, rules
+    assert len(rules) == 6, rules
     assert rules[0].startswith('iifname "lo" tcp dport { 5432, 8000-8100 } accept')
-    assert "ip saddr @" in rules[1] and rules[1].split(" comment")[0].endswith("accept")
-    assert "ip6 saddr @" in rules[2]
-    assert rules[3].startswith("tcp dport { 5432, 8000-8100 } drop")
+    for rule, match in zip(rules[1:5], ("ip saddr @", "ip saddr @", "ip6 saddr @", "ip6 saddr @")):
+        assert match in rule and rule.split(" comment")[0].endswith("accept"), rule
+    assert rules[5].startswith("tcp dport { 5432, 8000-8100 } drop")
 
 
 def test_xtables_jump_once_and_accept_policy(ns, apply):

@@ -14,7 +14,11 @@ def cidr(value):
 
 
 def nft_sets(ns, table="nodeallow"):
-    """``{(comment, "ipv4_addr"|"ipv6_addr"): set of CIDRs}`` of the sets in ``inet <table>``."""
+    """``{(comment, "ipv4_addr"|"ipv6_addr"): set of CIDRs}`` of the sets in ``inet <table>``.
+
+    An allowlist has a host set and a prefix set per family, both with its name as comment: the
+    value is their union.
+    """
     out = {}
     for item in ns.nft_ruleset()["nftables"]:
         nft_set = item.get("set")
@@ -25,7 +29,7 @@ def nft_sets(ns, table="nodeallow"):
                     elements.add(f"{elem['prefix']['addr']}/{elem['prefix']['len']}")
                 else:
                     elements.add(cidr(elem))
-            out[(nft_set.get("comment"), nft_set["type"])] = elements
+            out.setdefault((nft_set.get("comment"), nft_set["type"]), set()).update(elements)
     return out
 
 

@@ -516,10 +516,10 @@ def _fast_family(version, entries):
         return [], []
     host = _HOST_LENGTH[version]
     bits = _BITS[version]
-    bare = ("\n".join(entries) + "\n").replace(f"/{host}\n", "\n")
-    if "/" not in bare:
+    joined = "\n".join(entries) + "\n"
+    if joined.count("/") == len(entries) == joined.count(f"/{host}\n"):
         # Host routes only (the usual node list): no length to check.
-        addrs = bare[:-1].split("\n")
+        addrs = joined.replace(f"/{host}\n", "\n")[:-1].split("\n")
         lengths = None
     else:
         parts = list(map(str.partition, entries, itertools.repeat("/")))
@@ -541,16 +541,16 @@ def _fast_family(version, entries):
     except (OSError, ValueError):
         return None
     if version == 6:
-        if list(map(socket.inet_ntop, itertools.repeat(family), packed)) != addrs:
-            return None
         heads = list(map(operator.itemgetter(slice(0, 12)), packed))
         if _MAPPED_PREFIX in heads:
             return None
+        texts = list(map(socket.inet_ntop, itertools.repeat(family), packed))
         if _ZERO_PREFIX in heads:
             # inet_ntop may print these in mixed notation; the canonical text is Python's.
             for index in (i for i, head in enumerate(heads) if head == _ZERO_PREFIX):
-                if str(ipaddress.IPv6Address(packed[index])) != addrs[index]:
-                    return None
+                texts[index] = str(ipaddress.IPv6Address(packed[index]))
+        if texts != addrs:
+            return None
     # IPv4 needs no round trip: inet_pton (glibc, musl) takes only the canonical dotted quad
     # (four decimal parts, no leading zeros, nothing around them); the tests check it.
     if not all(map(bytes.__lt__, packed, itertools.islice(packed, 1, None))):

@@ -17,6 +17,9 @@ from saltext.nodeallow import protocol
 KEYS = frozenset(
     {"cluster", "allowlist", "sequence", "digest", "generated_at", "stored_at", "addresses", "retired"}
 )
+# What the master's store adds (ingest.py); accepted only in complete records, never from pillar.
+STORE_KEYS = KEYS | {"signed_with_key"}
+REQUIRED_IN_STORE = ("cluster", "allowlist", "sequence", "digest", "addresses", "retired")
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -79,8 +82,8 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
     """Validate record ``raw`` of allowlist ``name``; return a :class:`Record` or raise :class:`RecordError`.
 
     ``where`` names the record in messages (``nodeallow:allowlists:prod/workers``). Checked:
-    the keys, ``cluster``/``allowlist`` against the name (required when ``complete``, as in the
-    master's store), ``sequence``, ``retired`` (a retired record lists no addresses), the digest
+    the keys (``complete``: a record of the master's store, with every key and the store's own),
+    ``cluster``/``allowlist`` against the name, ``sequence``, ``retired`` (a retired record lists no addresses), the digest
     against the addresses, and with ``parse`` every address (strict CIDR, collapsed and sorted
     if the list was not canonical). Without ``parse`` the list must hash to its digest and be
     strings only: for records this code validated before it stored them. ``known`` is a
@@ -92,15 +95,15 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
     if not isinstance(raw, dict):
         raise RecordError([f"{where} must be a mapping"])
     problems = []
-    unknown = sorted(str(k)[:40] for k in raw if k not in KEYS)
+    unknown = sorted(str(k)[:40] for k in raw if k not in (STORE_KEYS if complete else KEYS))
     if unknown:
         problems.append(f"{where}: unknown keys {unknown}")
+    if complete:
+        problems += [f"{where}: {key} is missing" for key in REQUIRED_IN_STORE if key not in raw]
     cluster, _, short = name.partition("/")
     for key, expected in (("cluster", cluster), ("allowlist", short)):
         if key in raw and raw[key] != expected:
             problems.append(f"{where}: {key} {str(raw[key])[:80]!r} does not match the name")
-        elif complete and key not in raw:
-            problems.append(f"{where}: {key} is missing")
     sequence = raw.get("sequence", 0)
     if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
         problems.append(f"{where}: sequence must be a non-negative integer")

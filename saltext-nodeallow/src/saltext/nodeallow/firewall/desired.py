@@ -80,7 +80,8 @@ class Allowlist:
         out = {}
         for family, entries in ((4, self.addresses[:count4]), (6, self.addresses[count4:])):
             suffix = _HOST_SUFFIX[family]
-            if "/" not in ("\n".join(entries) + "\n").replace(suffix + "\n", "\n"):
+            joined = "\n".join(entries) + "\n"
+            if joined.count(suffix + "\n") == len(entries):
                 out[family] = (entries, ())  # host routes only, the usual node list
             else:
                 out[family] = (

@@ -25,6 +25,7 @@ from saltext.nodeallow.firewall import command
 from saltext.nodeallow.firewall import naming
 from saltext.nodeallow.firewall.snapshot import Snapshot
 from saltext.nodeallow.firewall.snapshot import desired_addresses
+from saltext.nodeallow.firewall.snapshot import families
 
 log = logging.getLogger(__name__)
 
@@ -252,9 +253,9 @@ def _parse(items, table, want, store, target_snap, with_elements):
             parts = (body.get("comment") or "").split()
             if len(parts) == 4 and parts[0] == STATE_PREFIX:
                 recorded[parts[1]] = (parts[2], parts[3])
-    for label, families in listed.items():
+    for label, elements in listed.items():
         if with_elements:
-            snap.addresses[label] = {f: set(families[f]) for f in (4, 6)}
+            snap.addresses[label] = {f: set(elements[f]) for f in (4, 6)}
             continue
         base = naming.nft_set(label, 4)[:-2]
         digest_hex, count = recorded.get(base, (None, None))
@@ -264,7 +265,7 @@ def _parse(items, table, want, store, target_snap, with_elements):
             # Shared with the target, so comparing them costs nothing.
             snap.addresses[label] = target_snap.addresses[label]
         elif kept is not None and (digest_hex, count) == _recorded(kept):
-            snap.addresses[label] = _families(kept.addresses)
+            snap.addresses[label] = families(kept.addresses)
         else:
             return None
     return snap
@@ -273,14 +274,6 @@ def _parse(items, table, want, store, target_snap, with_elements):
 def _recorded(allowlist):
     """``(digest hex, count)`` as chain ``state`` records them for an allowlist or record."""
     return allowlist.digest[7 : 7 + _DIGEST_HEX], str(len(allowlist.addresses))
-
-
-def _families(addresses):
-    """``{4: set, 6: set}`` of a canonical address list (IPv4 first)."""
-    joined = "\n".join(addresses)
-    first6 = joined.find(":")
-    count4 = len(addresses) if first6 < 0 else joined.count("\n", 0, first6)
-    return {4: set(addresses[:count4]), 6: set(addresses[count4:])}
 
 
 def read(runner, want, store=None, target_snap=None, full=False):

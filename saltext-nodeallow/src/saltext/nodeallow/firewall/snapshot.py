@@ -26,10 +26,22 @@ class Snapshot:
     lines: list = dataclasses.field(default_factory=list)
     addresses: dict = dataclasses.field(default_factory=dict)
     read_back: bool = True
+    # iptables backends: how many INPUT jumps to our chain each family has ({4: n, 6: n}),
+    # and each family's part of ``lines`` ({4: [...], 6: [...]}).
+    jumps: dict = dataclasses.field(default_factory=dict)
+    chains: dict = dataclasses.field(default_factory=dict)
 
     def is_empty(self):
         """Whether nothing of ours exists."""
         return not self.objects and not self.lines and not self.addresses
+
+
+def families(addresses):
+    """``{4: set, 6: set}`` of a canonical address list (IPv4 first)."""
+    joined = "\n".join(addresses)
+    first6 = joined.find(":")
+    count4 = len(addresses) if first6 < 0 else joined.count("\n", 0, first6)
+    return {4: set(addresses[:count4]), 6: set(addresses[count4:])}
 
 
 def desired_addresses(want):
