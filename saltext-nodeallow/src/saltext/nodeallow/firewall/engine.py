@@ -218,7 +218,7 @@ def managed(opts, pillar, test=False, audit=False):
             return ret
         fw.backend.apply(fw.runner, want, target, current)
         _remove_stale(fw, stale)
-        left = differences(target, fw.backend.read(fw.runner, want, {}, target))
+        left = fw.backend.verify(fw.runner, want, target)
         if left:
             ret["comment"] = (
                 f"Applied, but reading the firewall back still differs from what was wanted: {left}; "

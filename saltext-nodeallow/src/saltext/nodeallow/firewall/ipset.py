@@ -127,6 +127,7 @@ def read(runner, want, store=None, target_snap=None, full=False):
         snap.jumps[family] = jumps
     known = {naming.ipset(n, f): n for n in set(want.allowlists) | set(store) for f in (4, 6)}
     found = headers(runner)
+    snap.sets = set(found)
     for name, (family, kind, _) in found.items():
         snap.objects.add(_set_object(name, family) if kind == "hash:net" else f"ipset {name} ({kind})")
     labels = {name: match_sets.get(name) or known.get(name) or name for name in found}
@@ -201,6 +202,19 @@ def _contents_only(want, target_snap, current):
     return bool(want.rules) and current.objects == target_snap.objects and current.lines == target_snap.lines
 
 
+def _wrong_counts(runner, want):
+    """``{set name: (entries wanted, entries held)}`` of our sets that do not hold as many entries as ``want``."""
+    held = {name: count for name, (_, _, count) in headers(runner).items()}
+    wanted = {naming.ipset(n, f): len(a.family(f)) for n, a in want.active().items() for f in (4, 6)} if want.rules else {}
+    return {name: (count, held.get(name)) for name, count in wanted.items() if held.get(name) != count}
+
+
+def verify(runner, want, target_snap):  # pylint: disable=unused-argument
+    """What still differs after an apply: our sets' entry counts (the chains were restored in one transaction)."""
+    wrong = _wrong_counts(runner, want)
+    return {"sets": {name: {"wanted": w, "held": h} for name, (w, h) in wrong.items()}} if wrong else {}
+
+
 def apply(runner, want, target_snap, current):
     """Apply element deltas when only members differ; else swap in the sets, rebuild the chains, drop unused sets."""
     if _contents_only(want, target_snap, current):
@@ -208,21 +222,20 @@ def apply(runner, want, target_snap, current):
         try:
             if text:
                 runner.run(["ipset", "restore", "-exist"], stdin=text)
-            counts = {naming.ipset(n, f): len(a.family(f)) for n, a in want.active().items() for f in (4, 6)}
-            now = {name: count for name, (_, _, count) in headers(runner).items()}
-            if all(now.get(name) == count for name, count in counts.items()):
+            if not _wrong_counts(runner, want):
                 return
             log.warning("nodeallow: ipset members differ after the delta; rebuilding the sets")
         except command.CommandError as exc:
             log.warning("nodeallow: ipset refused the delta (%s); rebuilding the sets", exc)
-    existing = headers(runner)
+    existing = current.sets
+    keep = {naming.ipset(n, f) for n in want.active() for f in (4, 6)} if want.rules else set()
     if want.rules:
         runner.run(["ipset", "restore"], stdin=restore_input(want, existing))
         xtables.apply(runner, {f: family_lines(want, f) for f in (4, 6)}, current.jumps or None)
     else:
         xtables.remove(runner)
-    keep = {naming.ipset(n, f) for n in want.active() for f in (4, 6)} if want.rules else set()
-    stale = sorted(name for name in headers(runner) if name not in keep)
+    # The temporary sets are gone (restore_input destroys them); what else is ours and unused goes now.
+    stale = sorted(name for name in existing if name not in keep | {naming.ipset_temp(k) for k in keep})
     if stale:
         runner.run(["ipset", "restore"], stdin="".join(f"destroy {name}\n" for name in stale))
 

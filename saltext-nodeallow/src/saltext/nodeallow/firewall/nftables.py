@@ -25,6 +25,7 @@ from saltext.nodeallow.firewall import command
 from saltext.nodeallow.firewall import naming
 from saltext.nodeallow.firewall.snapshot import Snapshot
 from saltext.nodeallow.firewall.snapshot import desired_addresses
+from saltext.nodeallow.firewall.snapshot import differences
 from saltext.nodeallow.firewall.snapshot import families
 
 log = logging.getLogger(__name__)
@@ -337,6 +338,11 @@ def apply(runner, want, target_snap, current):
             raise
         log.warning("nodeallow: nft refused the element delta (%s); rebuilding table %s", exc, want.nft_table)
         _nft_file(runner, render(want))
+
+
+def verify(runner, want, target_snap):
+    """What still differs from ``target_snap`` after an apply, by the cheap check (``{}``: nothing)."""
+    return differences(target_snap, read(runner, want, {}, target_snap))
 
 
 def remove(runner, table):

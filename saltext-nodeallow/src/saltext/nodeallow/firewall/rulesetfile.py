@@ -16,6 +16,7 @@ import tempfile
 
 from saltext.nodeallow.firewall import nftables
 from saltext.nodeallow.firewall.snapshot import Snapshot
+from saltext.nodeallow.firewall.snapshot import differences
 
 NAME = "nftables"
 target = nftables.target
@@ -125,6 +126,11 @@ def apply(ruleset, want, target_snap, current):  # pylint: disable=unused-argume
     if want.rules:
         recorded[want.nft_table] = {"text": nftables.render(want), **_snapshot_to_json(target_snap)}
     ruleset.write(recorded)
+
+
+def verify(ruleset, want, target_snap):
+    """What still differs from ``target_snap`` after an apply (``{}``: nothing)."""
+    return differences(target_snap, read(ruleset, want))
 
 
 def remove(ruleset, table):

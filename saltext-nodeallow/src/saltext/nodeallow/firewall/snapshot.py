@@ -30,6 +30,8 @@ class Snapshot:
     # and each family's part of ``lines`` ({4: [...], 6: [...]}).
     jumps: dict = dataclasses.field(default_factory=dict)
     chains: dict = dataclasses.field(default_factory=dict)
+    # ipset backend: the names of our ipsets that exist.
+    sets: set = dataclasses.field(default_factory=set)
 
     def is_empty(self):
         """Whether nothing of ours exists."""
