@@ -516,23 +516,20 @@ def _fast_family(version, entries):
         return [], []
     host = _HOST_LENGTH[version]
     bits = _BITS[version]
-    joined = "\n".join(entries) + "\n"
-    if joined.count("/") == len(entries) == joined.count(f"/{host}\n"):
-        # Host routes only (the usual node list): no length to check.
-        addrs = joined.replace(f"/{host}\n", "\n")[:-1].split("\n")
-        lengths = None
-    else:
-        parts = list(map(str.partition, entries, itertools.repeat("/")))
-        addrs = list(map(operator.itemgetter(0), parts))
-        lengths = list(map(operator.itemgetter(2), parts))
-        for length in set(lengths):
-            if not (
-                length.isdigit()
-                and length.isascii()
-                and (length == "0" or not length.startswith("0"))
-                and int(length) <= bits
-            ):
-                return None
+    if ("\n".join(entries)).count("/") != len(entries):
+        return None  # each entry has exactly one "/"
+    cut = len(host) + 1
+    is_host = list(map(operator.methodcaller("endswith", f"/{host}"), entries))
+    addrs = list(map(operator.itemgetter(slice(0, -cut)), entries))
+    lengths = {}
+    for index in itertools.compress(range(len(entries)), map(operator.not_, is_host)):
+        addr, _, length = entries[index].partition("/")
+        if not (
+            length.isdigit() and length.isascii() and (length == "0" or not length.startswith("0")) and int(length) <= bits
+        ):
+            return None
+        addrs[index] = addr
+        lengths[index] = int(length)
     if len(addrs) != len(entries):
         return None
     family = _AF[version]
@@ -556,10 +553,7 @@ def _fast_family(version, entries):
     if not all(map(bytes.__lt__, packed, itertools.islice(packed, 1, None))):
         return None
     nets = []
-    for index, length in enumerate(lengths or ()):
-        if length == host:
-            continue
-        prefixlen = int(length)
+    for index, prefixlen in sorted(lengths.items()):
         first = int.from_bytes(packed[index], "big")
         last = first + (1 << (bits - prefixlen)) - 1
         if first & ((1 << (bits - prefixlen)) - 1):

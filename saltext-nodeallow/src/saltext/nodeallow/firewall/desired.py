@@ -7,6 +7,8 @@ Nothing here runs a command: the result is a :class:`Desired` that the backends 
 
 import dataclasses
 import functools
+import itertools
+import operator
 import re
 
 from saltext.nodeallow import protocol
@@ -73,37 +75,31 @@ class Allowlist:
 
     @functools.cached_property
     def _families(self):
-        """``{4: (hosts, prefixes), 6: (...)}``: host routes and shorter prefixes per family."""
+        """``{4: (all, hosts, prefixes), 6: (...)}``: the entries, host routes and shorter prefixes per family."""
         joined = "\n".join(self.addresses)
         first6 = joined.find(":")
         count4 = len(self.addresses) if first6 < 0 else joined.count("\n", 0, first6)
         out = {}
         for family, entries in ((4, self.addresses[:count4]), (6, self.addresses[count4:])):
-            suffix = _HOST_SUFFIX[family]
-            joined = "\n".join(entries) + "\n"
-            if joined.count(suffix + "\n") == len(entries):
-                out[family] = (entries, ())  # host routes only, the usual node list
+            is_host = list(map(operator.methodcaller("endswith", _HOST_SUFFIX[family]), entries))
+            if all(is_host):
+                out[family] = (entries, entries, ())  # host routes only, the usual node list
             else:
-                out[family] = (
-                    tuple(a for a in entries if a.endswith(suffix)),
-                    tuple(a for a in entries if not a.endswith(suffix)),
-                )
+                hosts = tuple(itertools.compress(entries, is_host))
+                out[family] = (entries, hosts, tuple(itertools.compress(entries, map(operator.not_, is_host))))
         return out
 
     def family(self, family):
         """The addresses of ``family`` (4 or 6), in canonical order."""
-        hosts, nets = self._families[family]
-        if not nets:
-            return hosts
-        return tuple(a for a in self.addresses if (":" in a) == (family == 6))
+        return self._families[family][0]
 
     def hosts(self, family):
         """The host routes (/32, /128) of ``family``."""
-        return self._families[family][0]
+        return self._families[family][1]
 
     def prefixes(self, family):
         """The entries of ``family`` shorter than a host route."""
-        return self._families[family][1]
+        return self._families[family][2]
 
     def record(self):
         """The JSON-able record stored in the last-known-good file."""
