@@ -72,6 +72,7 @@ BENCH_COUNT ?= 6
 bench: ## Run the benchmarks (medians and commands go into docs/benchmarks.md).
 	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./api/protocol ./controllers/
 	NODEALLOW_BENCH=1 bash hack/test-python.sh saltext-nodeallow/tests/master/test_bench_ingest.py -s
+	NODEALLOW_BENCH=1 bash hack/test-python.sh saltext-nodeallow/tests/integration/test_bench_firewall.py saltext-nodeallow/tests/unit/test_bench_pillar.py -s
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when regenerating would change a tracked file.
