@@ -49,11 +49,17 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: system-packages control-plane helm python-env manifests generate fmt vet ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
+test: system-packages control-plane helm python-env manifests generate fmt vet lint ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
 	go test ./... -count=1
 	go test -short -run '^$$' -bench . -benchtime 1x ./...
 	bash hack/test-python.sh
 	bash hack/test-python.sh test/e2e
+
+.PHONY: lint
+lint: golangci-lint python-env ## Run the linters (golangci-lint, ruff) and the license header check; all stay clean.
+	bash hack/check-headers.sh
+	"$(GOLANGCI_LINT)" run ./...
+	bin/venv/bin/ruff check --config saltext-nodeallow/pyproject.toml saltext-nodeallow test/e2e
 
 .PHONY: test-go
 test-go: control-plane helm manifests generate fmt vet ## Run the Go tests only.
@@ -85,8 +91,10 @@ build: manifests generate fmt vet ## Build the manager binary (static, CGO off, 
 	CGO_ENABLED=0 go build -ldflags "-X main.version=$(VERSION)" -o bin/manager ./cmd
 
 .PHONY: run
-run: manifests generate fmt vet ## Run a controller from your host.
-	go run ./cmd
+# Flags for `make run`, e.g. RUN_ARGS="--cluster-name=dev --zap-log-level=debug" (docs/install.md).
+RUN_ARGS ?=
+run: manifests generate fmt vet ## Run a controller from your host against $KUBECONFIG's cluster (RUN_ARGS: its flags).
+	go run ./cmd $(RUN_ARGS)
 
 .PHONY: demo
 demo: ## Build what is missing, start a local control plane and Salt, and show nodeallow at work.
@@ -122,32 +130,29 @@ python-env: ## Create the Salt test virtualenv in the cache and link bin/venv (n
 LOCALBIN ?= $(shell pwd)/bin
 $(LOCALBIN):
 	mkdir -p "$(LOCALBIN)"
-TOOLS_CACHE ?= $(NODEALLOW_CACHE)/tools
 
 ## Tool Binaries
 KUBECTL ?= $(LOCALBIN)/k8s/kubectl
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 
 ## Tool Versions
 CONTROLLER_TOOLS_VERSION ?= v0.22.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
 
 .PHONY: controller-gen
 controller-gen: $(LOCALBIN) ## Build controller-gen into the cache if necessary.
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
 
-# go-install-tool installs a Go tool at a pinned version into the cache outside
-# the repository (once per version) and links it into bin/.
+.PHONY: golangci-lint
+golangci-lint: $(LOCALBIN) ## Build golangci-lint into the cache if necessary.
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+# go-install-tool builds a Go tool at a pinned version into the cache outside the repository (once per
+# version) and links it into bin/ (hack/go-tool.sh, shared with the other hack/ builds).
 # $1 - link path in bin/
 # $2 - package url which can be installed
 # $3 - specific version of package
 define go-install-tool
-@target="$(TOOLS_CACHE)/$$(basename "$(1)")-$(3)"; \
-if [ ! -x "$$target" ]; then \
-	set -e; \
-	echo "nodeallow: building $(2)@$(3) into $(TOOLS_CACHE)"; \
-	mkdir -p "$(TOOLS_CACHE)/gobin"; \
-	GOBIN="$(TOOLS_CACHE)/gobin" go install "$(2)@$(3)" || { echo "nodeallow: step 'go install $(2)@$(3)' failed; rerun: make $$(basename "$(1)")" >&2; exit 1; }; \
-	mv "$(TOOLS_CACHE)/gobin/$$(basename "$(2)")" "$$target"; \
-fi; \
-[ "$$(readlink -- "$(1)" 2>/dev/null)" = "$$target" ] || ln -sfn "$$target" "$(1)"
+@bash hack/go-tool.sh "$(1)" "$(2)" "$(3)"
 endef

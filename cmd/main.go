@@ -1,6 +1,8 @@
 // Copyright 2026 The nodeallow Authors.
 // SPDX-License-Identifier: Apache-2.0
 
+// Command manager runs the nodeallow controller: it watches Nodes and NodeAllowlists and publishes
+// signed address snapshots to salt-api.
 package main
 
 import (
@@ -62,7 +64,7 @@ func init() {
 	// +kubebuilder:scaffold:scheme
 }
 
-// nolint:gocyclo
+//nolint:gocyclo // the scaffold's flat setup sequence reads best as one function
 func main() {
 	var metricsAddr string
 	var metricsCertPath, metricsCertName, metricsCertKey string

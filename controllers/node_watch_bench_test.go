@@ -6,6 +6,7 @@ package controllers
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func realisticNode(i int) *corev1.Node {
 		n.ManagedFields = append(n.ManagedFields, metav1.ManagedFieldsEntry{
 			Manager: fmt.Sprintf("manager-%d", m), Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
 			Time:     &metav1.Time{Time: time.Unix(1_780_000_000, 0)},
-			FieldsV1: &metav1.FieldsV1{Raw: make([]byte, 2048)},
+			FieldsV1: metav1.NewFieldsV1(strings.Repeat("f", 2048)),
 		})
 	}
 	return n

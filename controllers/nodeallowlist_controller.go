@@ -157,8 +157,8 @@ func (r *NodeAllowlistReconciler) sync(ctx context.Context, nal *nodeallowv1alph
 		// No retry: only a spec change can fix it, and that triggers a reconcile.
 		return ctrl.Result{}, r.writeStatus(ctx, original, nal)
 	}
-	nal.Status.Nodes = int32(nodes)
-	nal.Status.Addresses = int32(len(desired.Addresses))
+	nal.Status.Nodes = statusCount(nodes)
+	nal.Status.Addresses = statusCount(len(desired.Addresses))
 	addressesGauge.WithLabelValues(nal.Name).Set(float64(len(desired.Addresses)))
 
 	if nal.Spec.Suspend || nal.Spec.DryRun {
@@ -231,7 +231,7 @@ func (r *NodeAllowlistReconciler) publish(ctx context.Context, original, nal *no
 	}
 
 	nal.Status.PublishedSequence = dec.Sequence
-	nal.Status.PublishedAddresses = int32(len(desired.Addresses))
+	nal.Status.PublishedAddresses = statusCount(len(desired.Addresses))
 	nal.Status.LastPublishedTime = &metav1.Time{Time: now}
 	nal.Status.LastError = ""
 	r.setPublished(nal, nodes)

@@ -54,8 +54,5 @@ reported="$("$out/kube-apiserver" --version 2>&1 || true)"
 	die "$STEP" "rm -rf '$out' && $RERUN" "kube-apiserver reports '$reported', want 'Kubernetes $KUBERNETES_VERSION'"
 
 # bin/k8s is a link into the cache, so a fresh clone costs nothing once the cache is warm.
-if [[ "$(readlink "$link" 2>/dev/null)" != "$out" ]]; then
-	rm -rf "$link"
-	ln -s "$out" "$link"
-fi
+link_cached "$link" "$out"
 log "control plane ready in bin/k8s -> $out"

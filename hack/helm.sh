@@ -12,37 +12,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 RERUN="make helm   (or: bash hack/helm.sh)"
 STEP="helm"
-need_cmd "$STEP" "$RERUN" go "install Go 1.26 from go.dev and put it on PATH"
-
-tools="$NODEALLOW_CACHE/tools"
-target="$tools/helm-$HELM_VERSION"
-link="$REPO_ROOT/bin/helm"
-mkdir -p "$tools" "$REPO_ROOT/bin"
-
-if [[ ! -x "$target" ]]; then
-	log "building helm $HELM_VERSION from helm.sh/helm/v3/cmd/helm (cold: ~3 min)"
-	started=$SECONDS
-	gobin="$(mktemp -d "$tools/helm-gobin.XXXXXX")"
-	trap 'rm -rf "$gobin"' EXIT
-	log_file="$tools/helm-$HELM_VERSION.build.log"
-	# helm reports its version from this variable; go install alone would say v3.x-dev-ish "unreleased".
-	if ! GOBIN="$gobin" go install \
-		-ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-		"helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >"$log_file" 2>&1; then
-		tail -n 30 "$log_file" >&2
-		die "$STEP" "$RERUN" "go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION failed (full log: $log_file)"
-	fi
-	# Rename into place so an interrupted build never leaves a binary that looks finished.
-	mv "$gobin/helm" "$target"
-	log "built helm in $((SECONDS - started))s"
-fi
+target="$NODEALLOW_CACHE/tools/helm-$HELM_VERSION"
+# helm reports its version from this variable; go install alone would say v3.x-dev-ish "unreleased".
+go_install_cached "$STEP" "$RERUN" "$target" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" \
+	-ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 
 reported="$("$target" version --template '{{.Version}}' 2>&1 || true)"
 [[ "$reported" == "$HELM_VERSION" ]] ||
 	die "$STEP" "rm -f '$target' && $RERUN" "helm reports version '$reported', want '$HELM_VERSION'"
 
-if [[ "$(readlink "$link" 2>/dev/null)" != "$target" ]]; then
-	rm -f "$link"
-	ln -s "$target" "$link"
-fi
+link_cached "$REPO_ROOT/bin/helm" "$target"
 log "helm ready in bin/helm -> $target"

@@ -106,9 +106,7 @@ if [[ ! -f "$marker" ]]; then
 	exec 9>&-
 fi
 
-# Point bin/venv at it; rename over the old link so readers never see none.
-ln -sfn "$venv" "$REPO_ROOT/bin/.venv.tmp.$$"
-mv -T "$REPO_ROOT/bin/.venv.tmp.$$" "$REPO_ROOT/bin/venv"
+link_cached "$REPO_ROOT/bin/venv" "$venv"
 
 # Step 2: the extension, installed per clone into a directory named after its
 # content, then switched to by renaming a symlink. Unchanged sources: no work.
@@ -135,8 +133,7 @@ if [[ ! -f "$site_dir/.nodeallow-complete" ]]; then
 	mv -T "$work/site" "$site_dir"
 	log "installed saltext.nodeallow into $site_dir"
 fi
-ln -sfn "$(basename "$site_dir")" "$REPO_ROOT/bin/.saltext-site.tmp.$$"
-mv -T "$REPO_ROOT/bin/.saltext-site.tmp.$$" "$REPO_ROOT/bin/saltext-site"
+link_cached "$REPO_ROOT/bin/saltext-site" "$(basename "$site_dir")"
 # Older builds of the extension in this clone are no longer referenced, but a
 # test run started a moment ago in another shell may still import from one:
 # remove only those untouched for an hour.

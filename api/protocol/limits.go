@@ -105,7 +105,7 @@ func (s span128) String() string {
 		var rem uint64
 		hi, rem = bits.Div64(0, hi, 10)
 		lo, rem = bits.Div64(rem, lo, 10)
-		digits = append(digits, byte('0'+rem))
+		digits = append(digits, "0123456789"[rem])
 	}
 	for i, j := 0, len(digits)-1; i < j; i, j = i+1, j-1 {
 		digits[i], digits[j] = digits[j], digits[i]

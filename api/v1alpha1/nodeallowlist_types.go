@@ -318,6 +318,10 @@ type NodeAllowlistStatus struct {
 // +kubebuilder:printcolumn:name="Published",type=date,JSONPath=`.status.lastPublishedTime`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Published Seq",type=integer,priority=1,JSONPath=`.status.publishedSequence`
+// +kubebuilder:printcolumn:name="URL",type=string,priority=1,JSONPath=`.spec.salt.url`
+// +kubebuilder:printcolumn:name="Last Error",type=string,priority=1,JSONPath=`.status.lastError`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="a NodeAllowlist's name must be a DNS label (at most 63 of a-z, 0-9 and '-'): it becomes part of Salt event tags and firewall set names"
 
 // NodeAllowlist keeps the addresses of selected nodes allowed on servers that Salt manages.

@@ -57,7 +57,7 @@ type Guards struct {
 	ShrinkAcknowledged string
 }
 
-// AllowShrinkAnnotation, set to the ShrinkAcknowledgement a hold names, publishes that one shrink.
+// AllowShrinkAnnotation is the annotation that, set to the ShrinkAcknowledgement a hold names, publishes that one shrink.
 const AllowShrinkAnnotation = "nodeallow.io/allow-shrink"
 
 // ShrinkAcknowledgement is the annotation value that allows shrinking from published sequence

@@ -8,6 +8,7 @@ package publisher
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -79,7 +80,7 @@ type PermanentError struct {
 // Error says which request salt-api refused, how, and what the answer was.
 func (e *PermanentError) Error() string {
 	hint := ""
-	if e.StatusCode == 401 {
+	if e.StatusCode == http.StatusUnauthorized {
 		hint = "; check the credentials Secret, or set webhook_disable_auth on the master and drop credentialsSecretRef"
 	}
 	return fmt.Sprintf("salt-api refused %s with HTTP %d: %s%s", e.Request, e.StatusCode, e.Message, hint)

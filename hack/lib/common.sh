@@ -33,3 +33,38 @@ die() {
 need_cmd() {
 	command -v "$3" >/dev/null 2>&1 || die "$1" "$2" "'$3' is not installed ($4)"
 }
+
+# link_cached LINK TARGET : point LINK (usually in bin/) at TARGET in the cache. The new link is
+# renamed over the old one, so a concurrent reader never sees no link; unchanged links are left alone.
+link_cached() {
+	local link="$1" target="$2"
+	[[ "$(readlink -- "$link" 2>/dev/null)" == "$target" ]] && return 0
+	mkdir -p "$(dirname -- "$link")"
+	ln -sfn "$target" "$link.tmp.$$"
+	mv -T "$link.tmp.$$" "$link"
+}
+
+# go_install_cached STEP RERUN TARGET PACKAGE@VERSION [GO FLAGS...] : go install PACKAGE@VERSION and
+# rename the binary to TARGET, unless TARGET exists. Built in a scratch GOBIN and renamed into place,
+# so an interrupted build never leaves a binary that looks finished.
+go_install_cached() {
+	local step="$1" rerun="$2" target="$3" spec="$4"
+	shift 4
+	[[ -x "$target" ]] && return 0
+	need_cmd "$step" "$rerun" go "install Go 1.26 from go.dev and put it on PATH"
+	local dir gobin log_file started=$SECONDS
+	dir="$(dirname -- "$target")"
+	mkdir -p "$dir"
+	gobin="$(mktemp -d "$dir/.gobin.XXXXXX")"
+	log_file="$target.build.log"
+	log "building $spec into $dir"
+	if ! GOBIN="$gobin" go install "$@" "$spec" >"$log_file" 2>&1; then
+		tail -n 30 "$log_file" >&2
+		rm -rf "$gobin"
+		die "$step" "$rerun" "go install $spec failed (full log: $log_file)"
+	fi
+	local pkg="${spec%@*}"
+	mv "$gobin/$(basename -- "$pkg")" "$target"
+	rm -rf "$gobin"
+	log "built $(basename -- "$target") in $((SECONDS - started))s"
+}

@@ -20,11 +20,11 @@ REPO_ROOT = E2E_DIR.parents[1]
 sys.path.insert(0, str(REPO_ROOT / "saltext-nodeallow"))
 
 # pylint: disable=wrong-import-position
-from harness import netns  # noqa: E402
 from harness.binaries import control_plane_missing  # noqa: E402
 from harness.system import System  # noqa: E402
-from topology import ANCHORS, SELECTOR, SUBSCRIBER, TEST_LABEL, spec  # noqa: E402
+from tests.support import netns  # noqa: E402
 from tests.support.events import MasterEvents  # noqa: E402
+from topology import ANCHORS, SELECTOR, SUBSCRIBER, TEST_LABEL, spec  # noqa: E402
 
 
 @pytest.hookimpl(tryfirst=True)

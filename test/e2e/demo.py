@@ -12,6 +12,7 @@ nftables rulesets to files (the ``nodeallow_ruleset_file`` minion option) instea
 in network namespaces.
 """
 
+import contextlib
 import os
 import pathlib
 import shlex
@@ -19,24 +20,30 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import yaml
 
 E2E_DIR = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(E2E_DIR))
+# The namespace helper and the event reader live with the extension's tests (as in conftest.py).
+sys.path.insert(0, str(E2E_DIR.parents[1] / "saltext-nodeallow"))
 
 # pylint: disable=wrong-import-position
-from harness import firewall, netns  # noqa: E402
+from harness import firewall  # noqa: E402
 from harness.binaries import REPO_ROOT, control_plane_missing  # noqa: E402
 from harness.controller import CONTROLLER_NAMESPACE  # noqa: E402
 from harness.processes import ProcessError  # noqa: E402
 from harness.system import ClusterSpec, MinionSpec, System, SystemSpec  # noqa: E402
+from tests.support import netns  # noqa: E402
 
 KUBECTL = REPO_ROOT / "bin" / "k8s" / "kubectl"
 CLUSTER = "demo"
 WORKERS = f"{CLUSTER}/workers"
 EVERYONE = f"{CLUSTER}/all-nodes"
+# Fired until the demo's event watch prints it: then the watch is connected to the bus.
+WATCH_MARKER = "nodeallow/demo/watching"
 # db1 (postgres) trusts only the worker pool; cache1 (redis) trusts every node of the cluster.
 MINIONS = [
     MinionSpec("db1", rules=[{"allowlist": WORKERS, "proto": "tcp", "ports": [5432],
@@ -154,9 +161,13 @@ class Demo:
         self.show_firewall("db1")
 
         heading("3. worker-2 is deleted (scaled down): its address is no longer allowed")
-        self.kubectl("delete", "node", "worker-2")
-        workers.remove("192.0.2.12")
-        self.show_sets({("db1", WORKERS): workers, ("cache1", EVERYONE): workers + ["192.0.2.21"]})
+        say("Meanwhile the Salt master's event bus shows each snapshot stored and applied:")
+        with self.event_watch() as watched:
+            self.kubectl("delete", "node", "worker-2")
+            workers.remove("192.0.2.12")
+            self.show_sets({("db1", WORKERS): workers, ("cache1", EVERYONE): workers + ["192.0.2.21"]})
+        say(f"{DIM}$ salt-run state.event 'nodeallow/*'{RESET}")
+        say(textwrap.indent("\n".join(watched) or "(no events: see the master's log)", "  "))
 
         heading("4. worker-3 moves to the batch pool: db1 drops it, cache1 (all nodes) keeps it")
         self.kubectl("label", "node", "worker-3", "pool=batch", "--overwrite")
@@ -180,6 +191,37 @@ class Demo:
         say(f"{DIM}$ salt-run nodeallow.status{RESET}")
         say(textwrap.indent(_run([os.path.join(self.system.salt.bin, "salt-run"), "nodeallow.status"]).rstrip(),
                             "  "))
+
+    @contextlib.contextmanager
+    def event_watch(self):
+        """Run ``salt-run state.event 'nodeallow/*'`` during the block; yield the list its lines go into."""
+        import salt.utils.event  # pylint: disable=import-outside-toplevel  # the venv's Salt, as the harness uses
+
+        lines, received = [], []
+        argv = [os.path.join(self.system.salt.bin, "salt-run"), "state.event", "nodeallow/*"]
+        # Unbuffered, so each event reaches the reader thread as it is printed.
+        watch = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                 env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        reader = threading.Thread(target=lambda: received.extend(watch.stdout), daemon=True)
+        reader.start()
+        opts = self.system.salt.master_opts()
+        try:
+            # salt-run takes seconds to start: fire a marker until the watch prints it, so no event is missed.
+            with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False) as bus:
+                deadline = time.monotonic() + 60
+                while not any(line.startswith(WATCH_MARKER) for line in received) and time.monotonic() < deadline:
+                    bus.fire_event({}, WATCH_MARKER)
+                    time.sleep(0.5)
+            yield lines
+            time.sleep(1)  # the last apply's event follows the set change by a few milliseconds
+        finally:
+            watch.terminate()
+            watch.wait(timeout=30)
+            reader.join(timeout=30)
+        # One line per event: its tag, a tab, its data as JSON (cut: an applied event lists every minion).
+        events = [line.rstrip("\n").replace("\t", "  ", 1) for line in received
+                  if line.startswith("nodeallow/") and not line.startswith(WATCH_MARKER)]
+        lines.extend(event if len(event) <= 160 else event[:159] + "…" for event in events)
 
     def instructions(self):
         """Write env.sh and print how to try more."""
@@ -208,6 +250,7 @@ class Demo:
   {cache1:{pad}}# cache1: redis, all nodes
 
   salt-run nodeallow.status      # = {salt.bin}/salt-run, i.e. salt-run -c {salt.etc}
+  salt-run state.event 'nodeallow/*' pretty=True   # every store, refusal and apply as it happens
   salt '*' nodeallow.show        # what each minion holds
 
 Logs: {self.system.log_dir}/ (controller-{CLUSTER}.log, salt-*.log) and {salt.root}/log/

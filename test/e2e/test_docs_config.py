@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The end-to-end system runs the configuration docs/salt.md tells a user to write (no daemons needed).
 
-If this fails, docs/salt.md and harness/saltdocs.py drifted apart: fix whichever is wrong, so the
+If this fails, docs/salt.md and tests/support/saltconfig.py drifted apart: fix whichever is wrong, so the
 end-to-end tests keep proving the documented setup.
 """
 
@@ -11,9 +11,9 @@ import re
 
 import yaml
 
-from harness import saltdocs
 from harness.binaries import REPO_ROOT
 from harness.system import subscriptions_pillar
+from tests.support import saltconfig
 from topology import spec
 
 # Settings the test system differs in on purpose: plain HTTP on loopback instead of TLS certificates.
@@ -37,9 +37,12 @@ def _docs_block_with(key):
 
 def _harness_config():
     """The master.d/nodeallow.conf the harness writes, parsed."""
-    return yaml.safe_load(saltdocs.master_config(
-        clusters={"prod": "k" * 64, "staging": ["n" * 64, "o" * 64]}, reactor_file="/srv/reactor/nodeallow.sls", api_port=8000,
-        users_file="/etc/salt/nodeallow-eauth", api_user="nodeallow",
+    return yaml.safe_load(saltconfig.master_config_text(
+        clusters={"prod": "k" * 64, "staging": ["n" * 64, "o" * 64]},
+        reactor_file="/srv/reactor/nodeallow.sls",
+        api_port=8000,
+        users_file="/etc/salt/nodeallow-eauth",
+        api_user="nodeallow",
     ))
 
 
@@ -50,6 +53,7 @@ def test_master_config_has_the_documented_shape():
 
     assert ours["ext_pillar"] == docs["ext_pillar"]
     assert ours["engines"] == docs["engines"], "the reconcile loop runs as documented"
+    assert ours["netapi_enable_clients"] == docs["netapi_enable_clients"], "salt-api clients as documented"
     assert [list(entry) for entry in ours["reactor"]] == [list(entry) for entry in docs["reactor"]]
     documented_shapes = [set(entry) for entry in docs["nodeallow"]["clusters"].values()]
     for name, cluster in ours["nodeallow"]["clusters"].items():
@@ -90,6 +94,7 @@ def test_documented_master_settings_are_the_defaults():
         if name == "clusters":
             continue
         assert hasattr(defaults, name), f"docs/salt.md shows nodeallow:{name}, which the code does not read"
-        assert getattr(defaults, name) == value, f"nodeallow:{name}: docs say {value!r}, the default is {getattr(defaults, name)!r}"
+        default = getattr(defaults, name)
+        assert default == value, f"nodeallow:{name}: docs say {value!r}, the default is {default!r}"
     numbers = {field.name for field in dataclasses.fields(settings.Settings)} - {"clusters"}
     assert numbers <= set(documented), f"undocumented settings: {sorted(numbers - set(documented))}"

@@ -29,13 +29,14 @@ def test_latency_from_node_change_to_minion_nft_set(system, alpha, capsys):
         cidr = f"{address}/32"
         wall_start, started = time.time(), time.monotonic()
         alpha.kube.create_node(f"alpha-lat-{trial}", [address], labels=WORKER_LABELS)
-        created.append(_wait(lambda: cidr in firewall.allowed(ns, ALPHA), started, f"{address} to appear"))
+        created.append(_wait(lambda cidr=cidr: cidr in firewall.allowed(ns, ALPHA), started, f"{address} to appear"))
         published.append(_first_publish_after(alpha.controller, wall_start) - wall_start)
         started = time.monotonic()
         alpha.kube.delete_node(f"alpha-lat-{trial}")
-        deleted.append(_wait(lambda: cidr not in firewall.allowed(ns, ALPHA), started, f"{address} to vanish"))
+        gone = _wait(lambda cidr=cidr: cidr not in firewall.allowed(ns, ALPHA), started, f"{address} to vanish")
+        deleted.append(gone)
     system.wait_allowed("db1", ALPHA, [ANCHORS["alpha"]])
-    salt_part = [total - publish for total, publish in zip(created, published)]
+    salt_part = [total - publish for total, publish in zip(created, published, strict=True)]
 
     allowlist = alpha.kube.get_allowlist("workers")
     debounce = allowlist["spec"]["debounce"]

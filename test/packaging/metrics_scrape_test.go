@@ -64,7 +64,7 @@ func serviceAccountToken(t *testing.T, ns, name, clusterRole string) string {
 func scrapeMetrics(addr, token string) (int, string, error) {
 	c := &http.Client{
 		Timeout:   5 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // self-signed test server
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // self-signed test server
 	}
 	var status int
 	var body string

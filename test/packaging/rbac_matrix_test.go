@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodeallow/nodeallow/test/saltapistandin"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/nodeallow/nodeallow/test/saltapistandin"
 )
 
 // TestRBACMatrix removes every verb of every rule the chart grants, one at a

@@ -25,10 +25,7 @@ import time
 import pytest
 
 from saltext.nodeallow import protocol
-from saltext.nodeallow.firewall import engine
-from saltext.nodeallow.firewall import naming
-from saltext.nodeallow.firewall import nftables
-from saltext.nodeallow.firewall import xtables
+from saltext.nodeallow.firewall import engine, naming, nftables, xtables
 from tests.support import netns as netns_support
 
 FULL = bool(os.environ.get("NODEALLOW_BENCH"))
@@ -140,7 +137,7 @@ class Bench:
 
 
 def plain_hash_sets(entries, table="raw"):
-    """``nft -f`` text of a table with one plain hash set per family holding the host routes (prefixes in interval sets)."""
+    """``nft -f`` text of a table with a plain hash set of host routes (and an interval set of prefixes) per family."""
     out = [f"table inet {table} {{}}", f"delete table inet {table}", f"table inet {table} {{"]
     for family, kind in ((4, "ipv4_addr"), (6, "ipv6_addr")):
         suffix = "/32" if family == 4 else "/128"
@@ -287,7 +284,8 @@ def test_backend_time_beside_the_raw_tools(bench, backend, capsys):
         for size, medians in rows:
             print(f"  {size:>7} addresses: " + ", ".join(f"{name} {value:.1f}" for name, value in medians.items()))
             print(
-                "  " + " " * 19
+                "  "
+                + " " * 19
                 + ", ".join(f"{label} {medians[a] / medians[b]:.2f}x" for label, a, b in RATIOS[backend])
             )
     assert rows, "no size ran"

@@ -35,7 +35,8 @@ def largest_real_body(limit):
 
     def body(count):
         """The body of the first ``count`` host routes 10.0.0.1/32, 10.0.0.2/32, ..."""
-        return encode_body("prod", "big", 1, [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}/32" for i in range(1, count + 1)])
+        addresses = [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}/32" for i in range(1, count + 1)]
+        return encode_body("prod", "big", 1, addresses)
 
     low, high = 1, limit // 10
     while high - low > 1:
@@ -73,7 +74,9 @@ def test_the_controllers_chunks_arrive_whole(salt_api, hook_client, master_event
 
 
 @pytest.mark.parametrize("size", [MIB - 1, MIB, MIB + 1])
-def test_bodies_around_one_mib_are_accepted_by_salt_api_and_trimmed_by_the_bus(salt_api, hook_client, master_events, size):
+def test_bodies_around_one_mib_are_accepted_by_salt_api_and_trimmed_by_the_bus(
+    salt_api, hook_client, master_events, size
+):
     """salt-api answers 200 (not 413) at and above 1 MiB; the bus trims the body; check_whole says too-large."""
     body = padded_body(size)
     response, data = post_and_receive(hook_client, master_events, f"pad{size}", body)

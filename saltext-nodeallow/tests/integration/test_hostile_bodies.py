@@ -22,7 +22,8 @@ HOOK_PATH = "nodeallow-probe"
 def deliver(hook_client, master_events, body, key=NEW_KEY, allowlist="workers"):
     """POST ``body`` signed with ``key``; return the hook event's tag and data as the reactor gets them."""
     path = f"{HOOK_PATH}/prod/{allowlist}"
-    response = hook_client.post(path, body=body, headers={protocol.SIGNATURE_HEADER: protocol.sign(key, body)}, timeout=60)
+    headers = {protocol.SIGNATURE_HEADER: protocol.sign(key, body)}
+    response = hook_client.post(path, body=body, headers=headers, timeout=60)
     assert response.status_code == 200, response.text
     event = master_events.wait_for(f"salt/netapi/hook/{path}", timeout=15)
     return event["tag"], event["data"]

@@ -11,10 +11,7 @@ import stat
 
 import pytest
 
-from tests.integration.test_state import V4
-from tests.integration.test_state import V6
-from tests.integration.test_state import pillar
-from tests.integration.test_state import split
+from tests.integration.test_state import V4, V6, pillar, split
 from tests.support import firewall as fw
 
 

@@ -4,7 +4,8 @@
 
 One minion (``nodeallow_netns`` in its config) serves every test; each test starts from an empty
 namespace and an empty last-known-good store. Pillar is passed to ``state.single`` with ``pillar=``,
-standing in for what the ext_pillar serves (the master-side tests cover that path). Assertions read the kernel inside the namespace.
+standing in for what the ext_pillar serves (the master-side tests cover that path). Assertions read the
+kernel inside the namespace.
 """
 
 import pytest
@@ -148,7 +149,7 @@ def test_nft_rules_restrict_ports(ns, apply):
     rules = fw.nft_rules(ns)
     assert len(rules) == 6, rules
     assert rules[0].startswith('iifname "lo" tcp dport { 5432, 8000-8100 } accept')
-    for rule, match in zip(rules[1:5], ("ip saddr @", "ip saddr @", "ip6 saddr @", "ip6 saddr @")):
+    for rule, match in zip(rules[1:5], ("ip saddr @", "ip saddr @", "ip6 saddr @", "ip6 saddr @"), strict=True):
         assert match in rule and rule.split(" comment")[0].endswith("accept"), rule
     assert rules[5].startswith("tcp dport { 5432, 8000-8100 } drop")
 
@@ -355,7 +356,8 @@ def test_nft_old_layout_and_foreign_changes_rebuild_the_table(ns, apply):
     """A table of the old layout (one interval set per family, no record) is rebuilt in one transaction."""
     old = (
         "table inet nodeallow {\n"
-        f"\tset {naming.nft_set('prod/workers', 4)} {{ type ipv4_addr; flags interval; comment \"prod/workers\"; elements = {{ 192.0.2.10 }} }}\n"
+        f"\tset {naming.nft_set('prod/workers', 4)} {{ type ipv4_addr; flags interval; "
+        'comment "prod/workers"; elements = { 192.0.2.10 } }\n'
         "\tchain input { type filter hook input priority filter; policy accept; }\n}\n"
     )
     ns.nft_apply(old)

@@ -16,7 +16,7 @@ from pytestshellutils.utils import ports
 from saltfactories.utils import random_string
 
 import saltext.nodeallow
-
+from tests.support import saltconfig
 from tests.support.events import MasterEvents
 from tests.support.hooks import HookClient
 from tests.support.master_side import PillarFiles, Publisher
@@ -27,30 +27,25 @@ REACTOR_FILE = saltext.nodeallow.PACKAGE_ROOT / "reactor" / "nodeallow.sls"
 
 
 def nodeallow_master_config(api_port, pillar_root, keys, **nodeallow_settings):
-    """Master configuration of a nodeallow master listening on loopback (see docs/salt.md)."""
-    return {
-        "interface": LOOPBACK,
-        "worker_threads": 3,
-        "rest_cherrypy": {
-            "host": LOOPBACK,
-            "port": api_port,
-            "disable_ssl": True,
-            "webhook_disable_auth": True,
-            # Above the protocol's 1 MiB, so an oversized body reaches the runner
-            # and its too-large refusal can be tested (production keeps 1 MiB).
-            "max_request_body_size": 3 * 1024 * 1024,
-        },
+    """The documented master settings (tests/support/saltconfig.py) plus what these tests need on loopback."""
+    config = saltconfig.master_config(
+        clusters=keys, reactor_file=REACTOR_FILE, api_port=api_port, **nodeallow_settings
+    )
+    config["rest_cherrypy"].update(
+        # Tests only: hooks are posted without logging in first.
+        webhook_disable_auth=True,
+        # Above the protocol's 1 MiB, so an oversized body reaches the runner
+        # and its too-large refusal can be tested (production keeps 1 MiB).
+        max_request_body_size=3 * 1024 * 1024,
+    )
+    config.update(
+        interface=LOOPBACK,
+        worker_threads=3,
         # A hook event carries the body twice; keep a 1.5 MiB body untrimmed.
-        "max_event_size": 16 * 1024 * 1024,
-        "nodeallow": {
-            "clusters": {name: {"signing_key": key} for name, key in keys.items()},
-            **nodeallow_settings,
-        },
-        "ext_pillar": [{"nodeallow": {}}],
-        "engines": [{"nodeallow": {}}],
-        "pillar_roots": {"base": [str(pillar_root)]},
-        "reactor": [{"salt/netapi/hook/nodeallow/*": [str(REACTOR_FILE)]}],
-    }
+        max_event_size=16 * 1024 * 1024,
+        pillar_roots={"base": [str(pillar_root)]},
+    )
+    return config
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,16 @@ def firewalled_minion(nodeallow_minions, netns, pillar_files):
 
 
 def test_ingest_applies_the_state_to_exactly_the_subscribers(
-    publisher, na_events, nodeallow_master, pillar_files, firewalled_minion, bystander, netns, allowlist_name, reindex
+    publisher,
+    na_events,
+    nodeallow_master,
+    na_salt_cli,
+    pillar_files,
+    firewalled_minion,
+    bystander,
+    netns,
+    allowlist_name,
+    reindex,
 ):
     """Snapshots grow and shrink the nft sets of the subscribed minion; a retirement removes them."""
     name = f"prod/{allowlist_name}"
@@ -61,6 +70,17 @@ def test_ingest_applies_the_state_to_exactly_the_subscribers(
     record = applies(nodeallow_master.config, "prod", allowlist_name)
     assert record[firewalled_minion.id]["sequence"] == 2 and record[firewalled_minion.id]["result"] is True
     assert bystander.id not in record
+
+    # nodeallow.show reads the pillar the master compiles now, not the copy the minion loaded at
+    # its start (which predates the subscription, so it does not even name the allowlist).
+    shown = na_salt_cli.run("nodeallow.show", minion_tgt=firewalled_minion.id)
+    assert shown.returncode == 0, shown
+    line = shown.data["allowlists"][name]
+    assert (line["source"], line["sequence"], line["count"]) == ("pillar", 2, 5), shown.data
+    stale = na_salt_cli.run("nodeallow.show", "fresh=False", minion_tgt=firewalled_minion.id)
+    assert name not in (stale.data.get("allowlists") or {}), stale.data
+    listed = na_salt_cli.run("nodeallow.addresses", name, "fresh=True", minion_tgt=firewalled_minion.id)
+    assert listed.data == second, listed
 
     publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 3, [], kind="retirement"))
     applied = na_events.wait_for(f"nodeallow/applied/prod/{allowlist_name}", timeout=APPLY_TIMEOUT)["data"]

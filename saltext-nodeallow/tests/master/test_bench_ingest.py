@@ -30,7 +30,9 @@ from tests.support.hooks import HookClient
 from tests.support.master_side import PillarFiles, Publisher, encode_body
 
 FULL = bool(os.environ.get("NODEALLOW_BENCH"))
-KEY_COUNTS = tuple(int(n) for n in os.environ.get("NODEALLOW_BENCH_KEYS", "").split(",") if n) or ((10, 100, 1000, 2000, 10) if FULL else (10, 200))
+KEY_COUNTS = tuple(int(n) for n in os.environ.get("NODEALLOW_BENCH_KEYS", "").split(",") if n) or (
+    (10, 100, 1000, 2000, 10) if FULL else (10, 200)
+)
 ADDRESSES = 10000 if FULL else 1000
 RUNS = 5 if FULL else 1
 SUBSCRIBED = 20

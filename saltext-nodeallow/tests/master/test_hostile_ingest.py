@@ -1,6 +1,6 @@
 # Copyright 2026 The nodeallow Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Issue 10's probes through the whole master path: salt-api, the shipped reactor, the ingest runner, a minion's firewall.
+"""Issue 10's probes through the whole master path: salt-api, the shipped reactor, the ingest runner, a firewall.
 
 Its own master with Salt's default ``max_event_size`` (1 MiB, so the bus really trims) and a cluster
 in the middle of a key rotation (``signing_keys: [new, old]``). A subscribed minion's nft set is
@@ -117,16 +117,19 @@ def test_a_body_the_bus_trimmed_is_too_large_not_bad_signature(hostile_master, h
     assert "max_event_size" in rejected["detail"], rejected
 
 
-def test_rotation_takes_both_keys_without_a_single_refusal(hostile_master, hostile_minion, hostile_publisher, allowlist_name):
+def test_rotation_takes_both_keys_without_a_single_refusal(
+    hostile_master, hostile_minion, hostile_publisher, allowlist_name
+):
     """During a rotation publishes signed with the old and the new key interleave; every one is stored and applied."""
     master, pillar = hostile_master
     minion, _ = hostile_minion
     subscribe_and_publish(master, pillar, minion, hostile_publisher, "rotating", allowlist_name)
     with MasterEvents(master.config) as events:
-        for sequence, key in zip(range(2, 8), [OLD_KEY, NEW_KEY, OLD_KEY, NEW_KEY, NEW_KEY, NEW_KEY]):
+        for sequence, key in zip(range(2, 8), [OLD_KEY, NEW_KEY, OLD_KEY, NEW_KEY, NEW_KEY, NEW_KEY], strict=True):
             body = encode_body("rotating", allowlist_name, sequence, GOOD[: 1 + sequence % 3])
             hostile_publisher.post("rotating", allowlist_name, body, key=key)
-            assert events.wait_for(f"nodeallow/stored/rotating/{allowlist_name}", timeout=60)["data"]["sequence"] == sequence
+            stored = events.wait_for(f"nodeallow/stored/rotating/{allowlist_name}", timeout=60)
+            assert stored["data"]["sequence"] == sequence
         tags = [event["tag"] for event in events.seen]
     assert not [tag for tag in tags if tag.startswith("nodeallow/rejected/")], tags
     record = stored(master.config, "rotating", allowlist_name)

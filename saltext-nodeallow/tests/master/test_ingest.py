@@ -7,6 +7,7 @@ carries one test's sequences into another.
 """
 
 import json
+import subprocess
 
 import pytest
 
@@ -104,7 +105,9 @@ REJECTIONS = {
     "top-level-arg": dict(extra={"arg": ["x"]}, reason="schema"),
     "name-breaking-out-of-nft": dict(body_allowlist="x; flush ruleset", reason="schema"),
     "other-allowlist-than-tag": dict(body_allowlist="someone-else", reason="tag-mismatch"),
-    "oversized": dict(addresses=[f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}/32" for i in range(70000)], reason="too-large"),
+    "oversized": dict(
+        addresses=[f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}/32" for i in range(70000)], reason="too-large"
+    ),
     "wrong-digest": dict(digest="sha256:" + "ab" * 32, reason="digest-mismatch"),
 }
 
@@ -257,7 +260,22 @@ def test_status_runner(publisher, na_events, na_run_cli, pillar_files, subscribe
     line = entry["subscribers"][subscriber.id]
     assert (line["applied_sequence"], line["result"], line["behind"], line["job"]) == (2, True, False, None), line
     assert entry["behind"] == []
+    # A controller asks about its own allowlist only.
+    only = na_run_cli.run("nodeallow.status", "cluster=prod", f"allowlist={allowlist_name}", "--out=json")
+    assert list(only.data) == [f"prod/{allowlist_name}"], only.data
+    mine = only.data[f"prod/{allowlist_name}"]
+    assert (mine["sequence"], list(mine["subscribers"])) == (2, [subscriber.id]), mine
+    assert na_run_cli.run("nodeallow.status", "cluster=elsewhere", "--out=json").data == {}
 
     text = na_run_cli.run("nodeallow.status", "--out=nested")
     assert text.returncode == 0
     assert f"prod/{allowlist_name}" in text.stdout and "subscribers" in text.stdout
+
+    # No --out: the compact table per allowlist.
+    command = [arg for arg in na_run_cli.cmdline("nodeallow.status") if not arg.startswith("--out")]
+    shown = subprocess.run(command, env=na_run_cli.environ, capture_output=True, text=True, timeout=120, check=False)
+    assert shown.returncode == 0, shown
+    heading = next(line for line in shown.stdout.splitlines() if line.startswith(f"prod/{allowlist_name} "))
+    assert "sequence 2  3 addresses  sha256:" in heading and "1/1 applied" in heading, shown.stdout
+    row = next(line for line in shown.stdout.splitlines() if line.strip().startswith(subscriber.id))
+    assert row.split()[:3] == [subscriber.id, "2", "ok"], shown.stdout

@@ -132,7 +132,7 @@ STATE_ID = "nodeallow_|-nodeallow_|-nodeallow_|-managed"
 
 
 def state_applier(salt_cli, minion):
-    """``apply(pillar_data, test=False, audit=False)``: run ``nodeallow.managed`` on ``minion``, return its state return."""
+    """``apply(pillar_data, test=False, audit=False)``: run ``nodeallow.managed`` on ``minion``, return its return."""
 
     def apply(data, test=False, audit=False):
         args = ["state.single", "nodeallow.managed", "name=nodeallow", f"pillar={json.dumps(data)}"]

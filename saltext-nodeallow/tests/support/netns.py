@@ -1,6 +1,10 @@
 # Copyright 2026 The nodeallow Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Throwaway network namespaces for firewall tests, so the host's own ruleset is never touched."""
+"""Throwaway network namespaces for firewall tests, so the host's own ruleset is never touched.
+
+The one namespace helper of the Python tests: the extension's tests take one per test (:func:`netns`), the
+end-to-end harness (test/e2e) one per minion (:func:`name_for`, :func:`create`, :func:`delete`).
+"""
 
 import contextlib
 import json
@@ -14,7 +18,9 @@ import tempfile
 PREFIX = "nodeallow-test-"
 # Names carry the creating process id, so leftovers of a killed run can be
 # told apart from namespaces a concurrent test run is still using.
-_NAME_RE = re.compile(re.escape(PREFIX) + r"(?P<pid>\d+)-[0-9a-f]+$")
+_NAME_RE = re.compile(re.escape(PREFIX) + r"(?P<pid>\d+)-[a-z0-9-]+$")
+# The tools every namespace test runs inside its namespace.
+_TOOLS = {"ip": "iproute2", "nft": "nftables"}
 
 
 class NetnsError(RuntimeError):
@@ -25,9 +31,25 @@ def skip_reason():
     """Return why namespace tests cannot run here, or ``None`` when they can."""
     if os.geteuid() != 0:
         return "network namespace tests need root (ip netns add); run them as root or in CI"
-    if shutil.which("ip") is None:
-        return "'ip' (iproute2) is not installed; apt-get install iproute2"
+    for tool, package in _TOOLS.items():
+        if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None:
+            return f"'{tool}' is not installed; apt-get install {package}"
     return None
+
+
+def name_for(label):
+    """The namespace name for ``label`` (a minion id, or a random token) in this process."""
+    return f"{PREFIX}{os.getpid()}-{label}"
+
+
+def create(name):
+    """Create namespace ``name`` with its loopback up (tests connect to their own addresses)."""
+    _run(["ip", "netns", "add", name])
+    try:
+        _run(["ip", "-n", name, "link", "set", "lo", "up"])
+    except NetnsError:
+        delete(name)
+        raise
 
 
 def _run(args, *, input_text=None, check=True, timeout=30):
@@ -151,8 +173,8 @@ def netns():
     reason = skip_reason()
     if reason:
         raise NetnsError(reason)
-    name = f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
-    _run(["ip", "netns", "add", name])
+    name = name_for(secrets.token_hex(4))
+    create(name)
     try:
         yield Netns(name)
     finally:

@@ -17,7 +17,10 @@ INTERVAL = 0.2
 
 
 def nft_reader(ns, allowlist, table=naming.DEFAULT_NFT_TABLE):
-    """Return ``read() -> frozenset of CIDRs or None``: our nft sets of ``allowlist`` (both families, hosts and prefixes) in ``ns``."""
+    """Return ``read() -> frozenset of CIDRs or None``: our nft sets of ``allowlist`` in ``ns``.
+
+    Both families, the host and the prefix set of each.
+    """
 
     def read():
         """The CIDRs the sets hold now, or ``None`` when neither exists."""
@@ -91,7 +94,8 @@ class SetSampler:
                 if value:
                     seen = True
                 elif seen:
-                    raise AssertionError(f"{label}: its set was {'empty' if value is not None else 'missing'} at {moment:.1f}")
+                    state = "empty" if value is not None else "missing"
+                    raise AssertionError(f"{label}: its set was {state} at {moment:.1f}")
 
     def last_holding(self, label, address):
         """The last time ``label``'s set was seen holding ``address`` (``None`` if never)."""

@@ -4,15 +4,8 @@
 
 import pytest
 
-from saltext.nodeallow import protocol
-from saltext.nodeallow import records
-from saltext.nodeallow.firewall import desired
-from saltext.nodeallow.firewall import ipset
-from saltext.nodeallow.firewall import iptables
-from saltext.nodeallow.firewall import naming
-from saltext.nodeallow.firewall import nftables
-from saltext.nodeallow.firewall import snapshot
-from saltext.nodeallow.firewall import xtables
+from saltext.nodeallow import protocol, records
+from saltext.nodeallow.firewall import desired, ipset, iptables, naming, nftables, snapshot, xtables
 
 
 def build(rules=None, allowlists=None, last_good=None, **top):
@@ -120,14 +113,20 @@ def test_fast_parser_agrees_with_ipaddress():
         expected = str(ipaddress.ip_network(sample))
         assert protocol.parse_list([sample]).entries == (expected,), sample
     # The bulk path (a canonical list in C-level passes) agrees with the entry-by-entry one.
-    canonical = [str(n) for n in sorted({ipaddress.ip_network(s) for s in samples}, key=lambda n: (n.version, int(n.network_address)))]
-    canonical = [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c) for c in canonical if ":" not in c)] + [
-        str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c) for c in canonical if ":" in c)
+    canonical = [
+        str(n)
+        for n in sorted({ipaddress.ip_network(s) for s in samples}, key=lambda n: (n.version, int(n.network_address)))
     ]
+    canonical = [
+        str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c) for c in canonical if ":" not in c)
+    ] + [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c) for c in canonical if ":" in c)]
     assert protocol.parse_list(canonical, allow_everyone=True).entries == tuple(canonical)
     assert protocol.parse_list(list(reversed(canonical)), allow_everyone=True).entries == tuple(canonical)
     hosts = {ipaddress.ip_network((rng.getrandbits(32), 32)) for _ in range(3000)}
-    hosts |= {ipaddress.ip_network((rng.getrandbits(128) >> 100 if i % 3 == 0 else rng.getrandbits(128), 128)) for i in range(1000)}
+    hosts |= {
+        ipaddress.ip_network((rng.getrandbits(128) >> 100 if i % 3 == 0 else rng.getrandbits(128), 128))
+        for i in range(1000)
+    }
     hosts |= {ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("2001:db8::/48")}
     nodes = [str(n) for v in (4, 6) for n in ipaddress.collapse_addresses(h for h in hosts if h.version == v)]
     nodes = [n for n in nodes if not getattr(ipaddress.ip_network(n).network_address, "ipv4_mapped", None)]
@@ -174,11 +173,7 @@ def test_wrong_digest_refused():
 def test_matching_digest_and_canonical_form():
     """A canonical list with its protocol digest is accepted; a sloppy list is collapsed and sorted."""
     good = ["10.0.0.1/32", "fd00::1/128"]
-    want = build(
-        allowlists={
-            "prod/workers": {"sequence": 1, "digest": protocol.digest(good), "addresses": good}
-        }
-    )
+    want = build(allowlists={"prod/workers": {"sequence": 1, "digest": protocol.digest(good), "addresses": good}})
     assert want.allowlists["prod/workers"].addresses == tuple(good)
     sloppy = ["fd00::1", "10.0.0.1/32", "10.0.0.0/24", "10.0.0.1"]
     want = build(allowlists={"prod/workers": {"sequence": 1, "addresses": sloppy}})
@@ -260,7 +255,10 @@ def test_nft_render_is_one_transaction():
     # Host routes go into plain hash sets, without their length.
     assert f"set {set4} {{" in text and "\t10.0.0.1\n" in text and "\tfd00::1\n" in text
     assert f"set {naming.nft_prefix_set('prod/workers', 4)} {{\n\t\ttype ipv4_addr\n\t\tflags interval" in text
-    assert "chain state {" in text and f"na-state {set4[:-2]} {protocol.digest(['10.0.0.1/32', 'fd00::1/128'])[7:39]} 2" in text
+    assert (
+        "chain state {" in text
+        and f"na-state {set4[:-2]} {protocol.digest(['10.0.0.1/32', 'fd00::1/128'])[7:39]} 2" in text
+    )
     assert "type filter hook input priority filter; policy accept;" in text
     chain = text[text.index("chain input") :]
     assert chain.index('iifname "lo"') < chain.index(f"@{set4} accept") < chain.index("drop")
@@ -291,9 +289,7 @@ def test_xtables_restore_names_only_our_chain():
         "-I INPUT 1 -j NODEALLOW",
     ]
     assert all(
-        line.startswith(
-            ("-A NODEALLOW ", "*filter", ":NODEALLOW", "-F NODEALLOW", "-I INPUT", "COMMIT")
-        )
+        line.startswith(("-A NODEALLOW ", "*filter", ":NODEALLOW", "-F NODEALLOW", "-I INPUT", "COMMIT"))
         for line in text.splitlines()
     )
     assert f"--match-set {naming.ipset('prod/workers', 4)} src" in text
@@ -348,12 +344,23 @@ def _cheap_listing(want, record=None):
             kind = "ipv4_addr" if family == 4 else "ipv6_addr"
             items.append({"set": {"family": "inet", "table": table, "name": host_set, "type": kind, "comment": name}})
             items.append(
-                {"set": {"family": "inet", "table": table, "name": prefix_set, "type": kind, "flags": ["interval"], "comment": name}}
+                {
+                    "set": {
+                        "family": "inet",
+                        "table": table,
+                        "name": prefix_set,
+                        "type": kind,
+                        "flags": ["interval"],
+                        "comment": name,
+                    }
+                }
             )
     items.append({"chain": {"family": "inet", "table": table, "name": "input"}})
     items.append({"chain": {"family": "inet", "table": table, "name": "state"}})
     for key, desc, _, _ in nftables.rule_lines(want):
-        items.append({"rule": {"family": "inet", "table": table, "chain": "input", "comment": naming.line_comment(key, desc)}})
+        items.append(
+            {"rule": {"family": "inet", "table": table, "chain": "input", "comment": naming.line_comment(key, desc)}}
+        )
     text = record if record is not None else nftables._record_rules(want)[0].split('"')[1]  # pylint: disable=protected-access
     items.append({"rule": {"family": "inet", "table": table, "chain": "state", "comment": text}})
     return items
@@ -376,7 +383,7 @@ class _Listing:
 
 
 def test_cheap_check_trusts_the_record_of_the_wanted_or_the_last_good_copy():
-    """The record chain names the digest: the wanted list (no diff), the stored one (a delta), or neither (full read)."""
+    """The record chain names the digest: the wanted list (no diff), the stored one (a delta), or neither (read all)."""
     old = build(allowlists={"prod/workers": {"sequence": 1, "addresses": ["10.0.0.1/32", "10.9.0.0/24"]}})
     new = build(allowlists={"prod/workers": {"sequence": 2, "addresses": ["10.0.0.2/32", "10.9.0.0/24"]}})
     target = nftables.target(new)
@@ -384,7 +391,11 @@ def test_cheap_check_trusts_the_record_of_the_wanted_or_the_last_good_copy():
     same = nftables.read(_Listing(_cheap_listing(new)), new, {}, target)
     assert not same.read_back and snapshot.differences(target, same) == {}
 
-    store = {"prod/workers": records.validate("prod/workers", {"sequence": 1, "addresses": list(old.allowlists["prod/workers"].addresses)}, "s")}
+    store = {
+        "prod/workers": records.validate(
+            "prod/workers", {"sequence": 1, "addresses": list(old.allowlists["prod/workers"].addresses)}, "s"
+        )
+    }
     stale = nftables.read(_Listing(_cheap_listing(old)), new, store, target)
     assert stale.addresses["prod/workers"][4] == {"10.0.0.1/32", "10.9.0.0/24"}
     delta = nftables.render_delta(new, target, stale)

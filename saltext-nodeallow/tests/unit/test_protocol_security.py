@@ -227,4 +227,5 @@ def test_receive_body_names_a_trimmed_body_before_the_signature():
     headers = {protocol.SIGNATURE_HEADER: protocol.sign(b"k", "{}"), "Content-Length": "600000"}
     got = refusal(protocol.receive_body, TAG, protocol.TRIMMED_PLACEHOLDER, headers, {"prod": {"signing_key": "k"}})
     assert got.reason == protocol.TOO_LARGE
-    assert refusal(protocol.receive_body, "salt/netapi/hook/nodeallow/prod", "{}", headers, {}).reason == protocol.BAD_TAG
+    refused = refusal(protocol.receive_body, "salt/netapi/hook/nodeallow/prod", "{}", headers, {})
+    assert refused.reason == protocol.BAD_TAG

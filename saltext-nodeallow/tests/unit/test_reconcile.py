@@ -10,9 +10,7 @@ import pytest
 import salt.config
 
 from saltext.nodeallow import index as subscriber_index
-from saltext.nodeallow import protocol
-from saltext.nodeallow import reconcile
-from saltext.nodeallow import results
+from saltext.nodeallow import protocol, reconcile, results
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import store as nodeallow_store
 
@@ -68,7 +66,7 @@ def test_wanted_leaves_out_what_nobody_published_and_decide_filters():
 
 def test_retry_delay_doubles_up_to_the_cap():
     """Backoff: 0, then retry_base doubling per failure, capped at retry_max."""
-    assert [SETTINGS.retry_delay(n) for n in range(0, 7)] == [0, 5, 10, 20, 40, 60, 60]
+    assert [SETTINGS.retry_delay(n) for n in range(7)] == [0, 5, 10, 20, 40, 60, 60]
 
 
 def test_per_allowlist_reads_applied_and_held():
@@ -167,7 +165,8 @@ def loop(tmp_path):
 
 def state_return(sequence):
     """A minion's successful state.single return holding prod/a at ``sequence``."""
-    return {STATE_KEY: {"result": True, "comment": "ok", "allowlists": {"prod/a": {"sequence": sequence, "applied": True}}}}
+    allowlists = {"prod/a": {"sequence": sequence, "applied": True}}
+    return {STATE_KEY: {"result": True, "comment": "ok", "allowlists": allowlists}}
 
 
 def test_one_job_in_flight_per_minion_then_follow_up_on_return(loop):

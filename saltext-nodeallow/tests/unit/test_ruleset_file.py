@@ -9,11 +9,7 @@ import subprocess
 
 import pytest
 
-from saltext.nodeallow.firewall import desired
-from saltext.nodeallow.firewall import engine
-from saltext.nodeallow.firewall import nftables
-from saltext.nodeallow.firewall import rulesetfile
-from saltext.nodeallow.firewall import snapshot
+from saltext.nodeallow.firewall import desired, engine, nftables, rulesetfile, snapshot
 
 
 def want(addresses=("10.0.0.1/32", "fd00::1/128"), table="nodeallow"):

@@ -21,9 +21,9 @@ import subprocess
 import requests
 import yaml
 
-from harness import saltdocs
 from harness.binaries import REPO_ROOT
 from harness.processes import Process, free_port, stop_all, wait_until
+from tests.support import saltconfig
 
 VENV_BIN = REPO_ROOT / "bin" / "venv" / "bin"
 EXTENSION_SITE = REPO_ROOT / "bin" / "saltext-site"
@@ -106,9 +106,9 @@ class SaltMaster:
         harness_settings.update(_user_setting())
         _write(self.conf_file, "# Written by test/e2e/harness: this test system's ports and folders.\n"
                + yaml.safe_dump(harness_settings, sort_keys=False))
-        nodeallow_conf = saltdocs.master_config(
+        nodeallow_conf = saltconfig.master_config_text(
             clusters=self.clusters,
-            reactor_file=saltdocs.reactor_file(self.env["PYTHONPATH"]),
+            reactor_file=saltconfig.reactor_file(self.env["PYTHONPATH"]),
             api_port=self.api_port,
             users_file=users_file,
             api_user=API_USER,

@@ -28,11 +28,12 @@ import tempfile
 import threading
 import time
 
-from harness import binaries, firewall, netns
+from harness import binaries, firewall
 from harness.cluster import LocalCluster
 from harness.controller import CONTROLLER_NAMESPACE, Controller
 from harness.processes import ProcessError, wait_until
 from harness.salt import API_EAUTH, API_USER, SaltMaster
+from tests.support import netns
 
 SIGNING_KEY_SECRET = "salt-signing-key"
 CREDENTIALS_SECRET = "salt-api-credentials"

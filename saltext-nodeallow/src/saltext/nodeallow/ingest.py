@@ -182,5 +182,6 @@ class Ingest:
                 "signed_with_key": record["signed_with_key"],
             },
         )
-        log.info("nodeallow: stored %s/%s sequence %d (%d addresses, %s)", cluster, allowlist, sequence, count, record["digest"])
+        digest = record["digest"]
+        log.info("nodeallow: stored %s/%s sequence %d (%d addresses, %s)", cluster, allowlist, sequence, count, digest)
         return {"result": STORED, "addresses": count, "previous_sequence": previous}

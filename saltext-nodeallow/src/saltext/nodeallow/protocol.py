@@ -305,7 +305,9 @@ def special_networks(refuse_special=DEFAULT_REFUSE_SPECIAL):
     if refuse_special is None:
         refuse_special = DEFAULT_REFUSE_SPECIAL
     if isinstance(refuse_special, str) or not isinstance(refuse_special, (list, tuple)):
-        raise ValueError(f"nodeallow:refuse_special must be a list of {sorted(SPECIAL_SOURCES)}, not {refuse_special!r}")
+        raise ValueError(
+            f"nodeallow:refuse_special must be a list of {sorted(SPECIAL_SOURCES)}, not {refuse_special!r}"
+        )
     out = []
     for name in refuse_special:
         if name not in SPECIAL_SOURCES:
@@ -525,7 +527,10 @@ def _fast_family(version, entries):
     for index in itertools.compress(range(len(entries)), map(operator.not_, is_host)):
         addr, _, length = entries[index].partition("/")
         if not (
-            length.isdigit() and length.isascii() and (length == "0" or not length.startswith("0")) and int(length) <= bits
+            length.isdigit()
+            and length.isascii()
+            and (length == "0" or not length.startswith("0"))
+            and int(length) <= bits
         ):
             return None
         addrs[index] = addr
@@ -775,7 +780,7 @@ def decode(body):
     the body is the whole snapshot, the digest (digest-mismatch). The signature
     and the tag are checked by the caller, before and after.
 
-    The result has the body's members plus ``networks`` (parsed addresses).
+    The result has the body's members, with ``sequence`` and ``chunk`` as checked integers.
     """
     try:
         raw = _bytes(body) if isinstance(body, str) else body
@@ -847,7 +852,7 @@ def decode(body):
         raise Refusal(
             TOO_MANY_ADDRESSES, f"the body holds {len(entries)} addresses, more than {MAX_ADDRESSES_PER_CHUNK}"
         )
-    networks = check_canonical(entries)
+    check_canonical(entries)
     if total == 1:
         got = digest(entries)
         if got != body_digest:
@@ -855,7 +860,6 @@ def decode(body):
     result = {name: members[name] for name in BODY_MEMBERS}
     result["sequence"] = sequence
     result["chunk"] = {"index": index, "total": total}
-    result["networks"] = networks
     return result
 
 

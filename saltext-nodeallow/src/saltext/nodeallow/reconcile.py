@@ -201,7 +201,7 @@ class Reconciler:
             ", ".join(sorted({name for expected in start.values() for name in expected})),
             ", ".join(sorted(start)),
         )
-        return {minion_id: jid for minion_id in start}
+        return dict.fromkeys(start, jid)
 
     def _fail(self, minions, minion_id, expected, jid, comment, now):
         """Record a failed apply of ``expected`` on ``minion_id`` and back off; return the events to fire."""
@@ -234,7 +234,12 @@ class Reconciler:
                 events.append(
                     (
                         f"nodeallow/applied/{cluster}/{allowlist}",
-                        {"sequence": result["sequence"], "result": result["result"], "minion": minion_id, "minions": kept},
+                        {
+                            "sequence": result["sequence"],
+                            "result": result["result"],
+                            "minion": minion_id,
+                            "minions": kept,
+                        },
                     )
                 )
         return events
@@ -278,7 +283,10 @@ class Reconciler:
             log.info(
                 "nodeallow: %s applied %s (job %s)",
                 minion_id,
-                ", ".join(f"{name} seq {r['sequence']}{'' if r['result'] else ' FAILED'}" for name, r in sorted(outcome.items())),
+                ", ".join(
+                    f"{name} seq {r['sequence']}{'' if r['result'] else ' FAILED'}"
+                    for name, r in sorted(outcome.items())
+                ),
                 jid,
             )
         return self.run(only_minions={minion_id})

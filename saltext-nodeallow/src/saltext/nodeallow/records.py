@@ -14,9 +14,7 @@ import re
 
 from saltext.nodeallow import protocol
 
-KEYS = frozenset(
-    {"cluster", "allowlist", "sequence", "digest", "generated_at", "stored_at", "addresses", "retired"}
-)
+KEYS = frozenset({"cluster", "allowlist", "sequence", "digest", "generated_at", "stored_at", "addresses", "retired"})
 # What the master's store adds (ingest.py); accepted only in complete records, never from pillar.
 STORE_KEYS = KEYS | {"signed_with_key"}
 REQUIRED_IN_STORE = ("cluster", "allowlist", "sequence", "digest", "addresses", "retired")
@@ -83,7 +81,8 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
 
     ``where`` names the record in messages (``nodeallow:allowlists:prod/workers``). Checked:
     the keys (``complete``: a record of the master's store, with every key and the store's own),
-    ``cluster``/``allowlist`` against the name, ``sequence``, ``retired`` (a retired record lists no addresses), the digest
+    ``cluster``/``allowlist`` against the name, ``sequence``, ``retired`` (a retired record lists no
+    addresses), the digest
     against the addresses, and with ``parse`` every address (strict CIDR, collapsed and sorted
     if the list was not canonical). Without ``parse`` the list must hash to its digest and be
     strings only: for records this code validated before it stored them. ``known`` is a
@@ -126,7 +125,7 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
     if retired:
         return Record(name, sequence, given or protocol.EMPTY_DIGEST, (), True, generated_at)
     if values and set(map(type, values)) != {str}:  # exactly str, as JSON and YAML load it
-        bad = next(i for i, v in enumerate(values) if type(v) is not str)  # noqa: E721
+        bad = next(i for i, v in enumerate(values) if type(v) is not str)
         raise RecordError([f"{where}:addresses[{bad}]: not an address string: {str(values[bad])[:60]!r}"])
     computed = digest(values)
     parsed = None
@@ -138,17 +137,12 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
         try:
             parsed = protocol.parse_list(values)
         except protocol.AddressError as exc:
-            raise RecordError(
-                [f"{where}:addresses[{i}]: {str(v)[:60]!r} {r}" for i, v, r in exc.problems]
-            ) from exc
+            raise RecordError([f"{where}:addresses[{i}]: {str(v)[:60]!r} {r}" for i, v, r in exc.problems]) from exc
         addresses = parsed.entries
         if list(addresses) != values:
             computed = digest(addresses)
     if given is not None and given != computed:
         raise RecordError(
-            [
-                f"{where}: digest {given} does not match its addresses ({computed}); "
-                "the copy is corrupt or not canonical"
-            ]
+            [f"{where}: digest {given} does not match its addresses ({computed}); the copy is corrupt or not canonical"]
         )
     return Record(name, sequence, computed, addresses, False, generated_at, parsed)

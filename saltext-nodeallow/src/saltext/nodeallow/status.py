@@ -13,8 +13,10 @@ from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import reconcile
 
 
-def report(store, now=None):
+def report(store, now=None, *, cluster=None, allowlist=None):
     """Return ``{"<cluster>/<allowlist>": entry}`` for every allowlist stored, subscribed to or in chunks.
+
+    ``cluster`` and ``allowlist``, when given, keep only the entries of that cluster / that allowlist.
 
     An entry has the stored snapshot's ``sequence``, ``digest``, ``addresses`` (count), ``retired``,
     ``age_seconds`` and ``stored_seconds_ago``, and ``subscribers``: per minion its ``applied_sequence``,
@@ -25,40 +27,49 @@ def report(store, now=None):
     subscribed = subscriber_index.subscribers(index)
     minions = store.get_minions()
     pending = store.pending_chunks()
-    references = set(store.list()) | set(subscribed) | set(pending)
+    references = {
+        (c, a)
+        for c, a in set(store.list()) | set(subscribed) | set(pending)
+        if cluster in (None, c) and allowlist in (None, a)
+    }
     result = {}
-    for cluster, allowlist in sorted(references):
-        name = f"{cluster}/{allowlist}"
-        record = store.get(cluster, allowlist)
-        entry = {"cluster": cluster, "allowlist": allowlist, "stored": record is not None}
-        if record is not None:
-            entry.update(
-                {
-                    "sequence": record["sequence"],
-                    "digest": record["digest"],
-                    "addresses": len(record.get("addresses") or []),
-                    "retired": bool(record.get("retired")),
-                    "generated_at": record.get("generated_at"),
-                    "age_seconds": _age(record.get("generated_at"), now),
-                    "stored_seconds_ago": int(now - record["stored_at"]) if record.get("stored_at") else None,
-                    "signed_with_key": record.get("signed_with_key"),
-                }
-            )
-        applies = store.get_applies(cluster, allowlist)
-        members = sorted(set(subscribed.get((cluster, allowlist), [])))
-        entry["subscribers"] = {
-            minion_id: _subscriber(minion_id, name, record, applies, minions.get(minion_id) or {}, now)
-            for minion_id in members
-        }
-        entry["behind"] = sorted(m for m, s in entry["subscribers"].items() if s["behind"])
-        chunks = pending.get((cluster, allowlist))
-        if chunks:
-            entry["pending_chunks"] = {
-                str(sequence): f"{len(parts)}/{next(iter(parts.values()))['chunk']['total']}"
-                for sequence, parts in sorted(chunks.items())
-            }
-        result[name] = entry
+    for ref in sorted(references):
+        result[subscriber_index.name_of(ref)] = _entry(store, ref, subscribed, minions, pending, now)
     return result
+
+
+def _entry(store, ref, subscribed, minions, pending, now):
+    """The report of one allowlist ``ref`` (``(cluster, allowlist)``)."""
+    cluster, allowlist = ref
+    name = subscriber_index.name_of(ref)
+    record = store.get(cluster, allowlist)
+    entry = {"cluster": cluster, "allowlist": allowlist, "stored": record is not None}
+    if record is not None:
+        entry.update(
+            {
+                "sequence": record["sequence"],
+                "digest": record["digest"],
+                "addresses": len(record.get("addresses") or []),
+                "retired": bool(record.get("retired")),
+                "generated_at": record.get("generated_at"),
+                "age_seconds": _age(record.get("generated_at"), now),
+                "stored_seconds_ago": int(now - record["stored_at"]) if record.get("stored_at") else None,
+                "signed_with_key": record.get("signed_with_key"),
+            }
+        )
+    applies = store.get_applies(cluster, allowlist)
+    entry["subscribers"] = {
+        minion_id: _subscriber(minion_id, name, record, applies, minions.get(minion_id) or {}, now)
+        for minion_id in sorted(set(subscribed.get(ref, [])))
+    }
+    entry["behind"] = sorted(m for m, s in entry["subscribers"].items() if s["behind"])
+    chunks = pending.get(ref)
+    if chunks:
+        entry["pending_chunks"] = {
+            str(sequence): f"{len(parts)}/{next(iter(parts.values()))['chunk']['total']}"
+            for sequence, parts in sorted(chunks.items())
+        }
+    return entry
 
 
 def _subscriber(minion_id, name, record, applies, state, now):

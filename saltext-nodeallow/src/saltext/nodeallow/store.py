@@ -185,8 +185,8 @@ class Store:
         return f"{CHUNKS_BANK}/{record_key(cluster, allowlist)}"
 
     def put_chunk(self, cluster, allowlist, chunk):
-        """Keep one decoded chunk (a dict from protocol.decode, without ``networks``)."""
-        data = {name: value for name, value in chunk.items() if name != "networks"}
+        """Keep one decoded chunk (a dict from protocol.decode)."""
+        data = dict(chunk)
         data["received_at"] = time.time()
         key = f"{chunk['sequence']}.{chunk['chunk']['index']}"
         self.cache.store(self._chunk_bank(cluster, allowlist), key, data)

@@ -22,12 +22,9 @@ import time
 import salt.utils.event
 
 from saltext.nodeallow import index as subscriber_index
-from saltext.nodeallow import jobcache
-from saltext.nodeallow import reconcile
-from saltext.nodeallow import results
+from saltext.nodeallow import jobcache, reconcile, results, subscriptions
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import store as nodeallow_store
-from saltext.nodeallow import subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +75,7 @@ class Loop:
         self._guarded("collect returns from the job cache", self.reconciler.collect, self.lookup)
         forgotten = self._guarded("forget jobs started before this engine", self.reconciler.forget_jobs, started)
         if forgotten:
-            log.info("nodeallow: re-applying on %s: their jobs were started before the engine restarted", ", ".join(forgotten))
+            log.info("nodeallow: re-applying on %s: their jobs began before this engine started", ", ".join(forgotten))
         self._pass()
 
     def step(self):
@@ -86,7 +83,8 @@ class Loop:
         wait = max(0.05, min(1.0, self.next_pass - time.time()))
         event = self.bus.get_event(wait=wait, full=True, auto_reconnect=True)
         if event:
-            self._guarded(f"handle event {event.get('tag')}", self.handle, event.get("tag") or "", event.get("data") or {})
+            tag = event.get("tag") or ""
+            self._guarded(f"handle event {tag}", self.handle, tag, event.get("data") or {})
         if time.time() >= self.next_pass:
             self._pass()
 
@@ -127,7 +125,7 @@ class Loop:
         self.next_pass = min(now + self.settings.reconcile_interval, max(deadline or now + 1e9, now + 1.0))
 
     def _sweep(self):
-        """Recompile the next slice of accepted minions' pillars, so the index is never older than ``reindex_period``."""
+        """Recompile the next slice of accepted minions' pillars: the index is never older than ``reindex_period``."""
         accepted = subscriptions.accepted_minions(self.opts)
         removed = subscriber_index.prune(self.store, accepted)
         gone = set(self.store.get_minions()) - set(self.store.get_index())

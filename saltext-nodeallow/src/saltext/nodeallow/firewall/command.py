@@ -17,8 +17,7 @@ class CommandError(RuntimeError):
         self.returncode = returncode
         self.stderr = (stderr or "").strip()
         super().__init__(
-            f"command {' '.join(self.argv)!s} failed (exit {returncode}): "
-            f"{self.stderr or '(no error output)'}"
+            f"command {' '.join(self.argv)!s} failed (exit {returncode}): {self.stderr or '(no error output)'}"
         )
 
 

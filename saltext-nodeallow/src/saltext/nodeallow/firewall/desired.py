@@ -11,8 +11,7 @@ import itertools
 import operator
 import re
 
-from saltext.nodeallow import protocol
-from saltext.nodeallow import records
+from saltext.nodeallow import protocol, records
 from saltext.nodeallow.firewall import naming
 
 BACKENDS = ("nftables", "ipset", "iptables")
@@ -205,9 +204,7 @@ def _ports(value, where, problems):
         else:
             lo = hi = None
         if lo is None or not (1 <= lo <= hi <= 65535):
-            problems.append(
-                f'{where}: {str(item)[:40]!r} is not a port 1-65535 or a range "a-b" with a <= b'
-            )
+            problems.append(f'{where}: {str(item)[:40]!r} is not a port 1-65535 or a range "a-b" with a <= b')
             continue
         ranges.append((lo, hi))
     return merge_ranges(ranges)
@@ -234,9 +231,7 @@ def _rules(value, problems):
             problems.append(f"{where}: unknown keys {unknown}; allowed: {sorted(_RULE_KEYS)}")
         allowlist = raw.get("allowlist")
         if not records.valid_name(allowlist):
-            problems.append(
-                f"{where}: allowlist {str(allowlist)[:80]!r} is not <cluster>/<allowlist> (DNS labels)"
-            )
+            problems.append(f"{where}: allowlist {str(allowlist)[:80]!r} is not <cluster>/<allowlist> (DNS labels)")
         proto = raw.get("proto", "tcp")
         if proto not in PROTOS:
             problems.append(f"{where}: proto {str(proto)[:20]!r} is not one of {list(PROTOS)}")
@@ -245,9 +240,7 @@ def _rules(value, problems):
         if comment is None:
             comment = ""
         if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-            problems.append(
-                f"{where}: comment must be a string of at most {MAX_COMMENT} characters"
-            )
+            problems.append(f"{where}: comment must be a string of at most {MAX_COMMENT} characters")
             comment = ""
         if not problems:
             rules.append(Rule(allowlist, proto, ports, comment))
@@ -287,9 +280,7 @@ def build(pillar, last_good, last_limits=None):
     rules = _rules(pillar.get("rules"), problems)
     raw_lists = pillar.get("allowlists") or {}
     if not isinstance(raw_lists, dict):
-        problems.append(
-            "nodeallow:allowlists must be a mapping of <cluster>/<allowlist> to records"
-        )
+        problems.append("nodeallow:allowlists must be a mapping of <cluster>/<allowlist> to records")
         raw_lists = {}
     if problems:
         raise PillarError(problems)
@@ -302,9 +293,7 @@ def build(pillar, last_good, last_limits=None):
     held = {}
     for name in sorted(wanted):
         if name not in raw_lists:
-            held[name] = (
-                "unknown: not in pillar (never published, or the master has no valid record of it)"
-            )
+            held[name] = "unknown: not in pillar (never published, or the master has no valid record of it)"
             continue
         where = f"nodeallow:allowlists:{name}"
         known = (last_good or {}).get(name)
@@ -331,4 +320,3 @@ def build(pillar, last_good, last_limits=None):
             allowlists[name] = Allowlist.of(good, "last-good", reason)
     active = [r for r in rules if r.allowlist in allowlists and not allowlists[r.allowlist].retired]
     return Desired(backend, policy, nft_table, active, allowlists, held, limits)
-

@@ -10,14 +10,7 @@ import dataclasses
 import time
 
 from saltext.nodeallow import records
-from saltext.nodeallow.firewall import command
-from saltext.nodeallow.firewall import desired
-from saltext.nodeallow.firewall import ipset
-from saltext.nodeallow.firewall import iptables
-from saltext.nodeallow.firewall import lastgood
-from saltext.nodeallow.firewall import nftables
-from saltext.nodeallow.firewall import rulesetfile
-from saltext.nodeallow.firewall import xtables
+from saltext.nodeallow.firewall import command, desired, ipset, iptables, lastgood, nftables, rulesetfile, xtables
 from saltext.nodeallow.firewall.snapshot import differences
 
 BACKENDS = {"nftables": nftables, "ipset": ipset, "iptables": iptables}
@@ -65,8 +58,7 @@ def audit_interval(opts):
     value = opts.get("nodeallow_audit_interval", DEFAULT_AUDIT_INTERVAL)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ValueError(
-            f"nodeallow_audit_interval must be a number of seconds (0: every run), not {value!r}; "
-            "fix the minion config"
+            f"nodeallow_audit_interval must be a number of seconds (0: every run), not {value!r}; fix the minion config"
         )
     return value
 
@@ -151,9 +143,7 @@ def _held_comment(want):
     for name, reason in sorted(want.held.items()):
         kept = want.allowlists.get(name)
         effect = (
-            f"its last-known-good copy (sequence {kept.sequence}) stays in effect"
-            if kept
-            else "its rules stay out"
+            f"its last-known-good copy (sequence {kept.sequence}) stays in effect" if kept else "its rules stay out"
         )
         lines.append(f"held {name}: {reason}; {effect}")
     return lines
@@ -173,9 +163,7 @@ def managed(opts, pillar, test=False, audit=False):
         store = lastgood.load(cachedir)
         want = desired.build(pillar, store["allowlists"], store["applied"].get("limits"))
     except desired.PillarError as exc:
-        ret["comment"] = "Nothing applied: the nodeallow pillar is invalid:\n- " + "\n- ".join(
-            exc.problems
-        )
+        ret["comment"] = "Nothing applied: the nodeallow pillar is invalid:\n- " + "\n- ".join(exc.problems)
         return ret
     except ValueError as exc:
         ret["comment"] = f"Nothing applied: {exc}"
@@ -288,8 +276,7 @@ def show(opts, pillar):
     out["policy"] = want.policy
     out["nft_table"] = want.nft_table
     out["rules"] = [
-        {"allowlist": r.allowlist, "proto": r.proto, "ports": r.ports_text(), "comment": r.comment}
-        for r in want.rules
+        {"allowlist": r.allowlist, "proto": r.proto, "ports": r.ports_text(), "comment": r.comment} for r in want.rules
     ]
     out["allowlists"] = _allowlist_summary(want)
     out["held"] = want.held
@@ -299,9 +286,7 @@ def show(opts, pillar):
     out["applied"] = {
         "objects": sorted(current.objects),
         "rules": list(dict.fromkeys(desc for _, desc, _ in current.lines)),
-        "addresses": {
-            n: {f"ipv{f}": len(v[f]) for f in (4, 6)} for n, v in sorted(current.addresses.items())
-        },
+        "addresses": {n: {f"ipv{f}": len(v[f]) for f in (4, 6)} for n, v in sorted(current.addresses.items())},
     }
     out["pending_changes"] = differences(target, current)
     return out

@@ -16,12 +16,8 @@ the last-known-good copy's; the members are then that copy's. Otherwise, with te
 import logging
 
 from saltext.nodeallow import protocol
-from saltext.nodeallow.firewall import command
-from saltext.nodeallow.firewall import naming
-from saltext.nodeallow.firewall import xtables
-from saltext.nodeallow.firewall.snapshot import Snapshot
-from saltext.nodeallow.firewall.snapshot import desired_addresses
-from saltext.nodeallow.firewall.snapshot import families
+from saltext.nodeallow.firewall import command, naming, xtables
+from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses, families
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +131,7 @@ def read(runner, want, store=None, target_snap=None, full=False):
         claimed = {}
         for label in set(labels.values()):
             record = store.get(label)
-            counts = {f: 0 for f in (4, 6)}
+            counts = dict.fromkeys((4, 6), 0)
             for name, (family, _, count) in found.items():
                 if labels[name] == label:
                     counts[family] += count
@@ -205,7 +201,9 @@ def _contents_only(want, target_snap, current):
 def _wrong_counts(runner, want):
     """``{set name: (entries wanted, entries held)}`` of our sets that do not hold as many entries as ``want``."""
     held = {name: count for name, (_, _, count) in headers(runner).items()}
-    wanted = {naming.ipset(n, f): len(a.family(f)) for n, a in want.active().items() for f in (4, 6)} if want.rules else {}
+    wanted = (
+        {naming.ipset(n, f): len(a.family(f)) for n, a in want.active().items() for f in (4, 6)} if want.rules else {}
+    )
     return {name: (count, held.get(name)) for name, count in wanted.items() if held.get(name) != count}
 
 

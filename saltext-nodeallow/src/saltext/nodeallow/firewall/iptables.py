@@ -9,10 +9,8 @@ rebuilds the chain. Each restore is one transaction. Lookups are linear in the n
 so prefer the nftables or ipset backend for large allowlists (docs/firewall.md says from when).
 """
 
-from saltext.nodeallow.firewall import naming
-from saltext.nodeallow.firewall import xtables
-from saltext.nodeallow.firewall.snapshot import Snapshot
-from saltext.nodeallow.firewall.snapshot import desired_addresses
+from saltext.nodeallow.firewall import naming, xtables
+from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses
 
 NAME = "iptables"
 
@@ -91,7 +89,9 @@ def delta_input(wanted, have):
         return None  # most rules change: rebuilding is cheaper than moving them one by one
     if [rule for rule in have_ids if rule in keep] != [rule for rule in wanted_ids if rule in keep]:
         return None
-    out = [f"-D {naming.XT_CHAIN} {index + 1}" for index in reversed(range(len(have_ids))) if have_ids[index] not in keep]
+    out = [
+        f"-D {naming.XT_CHAIN} {index + 1}" for index in reversed(range(len(have_ids))) if have_ids[index] not in keep
+    ]
     out += [
         f"-I {naming.XT_CHAIN} {index + 1} {wanted[index][3]}"
         for index in range(len(wanted_ids))

@@ -54,13 +54,9 @@ def load(cachedir):
     except FileNotFoundError:
         return empty()
     except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"cannot read last-known-good store {file_path}: {exc}; fix or delete it"
-        ) from exc
+        raise ValueError(f"cannot read last-known-good store {file_path}: {exc}; fix or delete it") from exc
     if not isinstance(data, dict) or data.get("format") not in (1, FORMAT):
-        raise ValueError(
-            f"{file_path} is not a nodeallow last-known-good store (format {FORMAT}); fix or delete it"
-        )
+        raise ValueError(f"{file_path} is not a nodeallow last-known-good store (format {FORMAT}); fix or delete it")
     allowlists = {}
     raw_lists = data.get("allowlists") or {}
     if not isinstance(raw_lists, dict):

@@ -21,12 +21,8 @@ import os
 import tempfile
 
 from saltext.nodeallow import protocol
-from saltext.nodeallow.firewall import command
-from saltext.nodeallow.firewall import naming
-from saltext.nodeallow.firewall.snapshot import Snapshot
-from saltext.nodeallow.firewall.snapshot import desired_addresses
-from saltext.nodeallow.firewall.snapshot import differences
-from saltext.nodeallow.firewall.snapshot import families
+from saltext.nodeallow.firewall import command, naming
+from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses, differences, families
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +61,7 @@ def rule_lines(want):
             lines.append(_line(f'iifname "lo" {proto} dport {_ports(ranges)} accept', desc))
     for rule in want.rules:
         for family in (4, 6):
-            for set_name, kind in zip(naming.nft_sets(rule.allowlist, family), ("", " prefixes")):
+            for set_name, kind in zip(naming.nft_sets(rule.allowlist, family), ("", " prefixes"), strict=True):
                 text = f"{rule.proto} dport {_ports(rule.ports)} {_FAMILY_MATCH[family]} @{set_name} accept"
                 lines.append(_line(text, f"{rule.describe()} ipv{family}{kind}"))
     if restrict:
@@ -128,7 +124,7 @@ def render(want):
     out.append(f'\tcomment "{TABLE_COMMENT}"')
     for name, allowlist in sorted(want.active().items()):
         for family in (4, 6):
-            for set_name, prefixes in zip(naming.nft_sets(name, family), (False, True)):
+            for set_name, prefixes in zip(naming.nft_sets(name, family), (False, True), strict=True):
                 out.append(f"\tset {set_name} {{")
                 out.append(f"\t\ttype {_FAMILY_TYPE[family]}")
                 if prefixes:
@@ -167,7 +163,7 @@ def render_delta(want, target_snap, current):
     """
     table = f"inet {want.nft_table}"
     out = []
-    for name, allowlist in sorted(want.active().items()):
+    for name in sorted(want.active()):
         have = current.addresses.get(name, {4: set(), 6: set()})
         if have is target_snap.addresses.get(name):
             continue
@@ -179,12 +175,20 @@ def render_delta(want, target_snap, current):
                 if protocol.parse_prefix(entry)[3] != entry:
                     raise ValueError(f"the firewall lists {entry!r} for {name}, which is not canonical")
             for set_name, prefixes, gone, new in zip(
-                naming.nft_sets(name, family), (False, True), _split(removed, family), _split(added, family)
+                naming.nft_sets(name, family),
+                (False, True),
+                _split(removed, family),
+                _split(added, family),
+                strict=True,
             ):
                 if gone:
-                    out.append(f"delete element {table} {set_name} {{ " + ", ".join(_elements(gone, family, prefixes)) + " }")
+                    out.append(
+                        f"delete element {table} {set_name} {{ " + ", ".join(_elements(gone, family, prefixes)) + " }"
+                    )
                 if new:
-                    out.append(f"add element {table} {set_name} {{ " + ", ".join(_elements(new, family, prefixes)) + " }")
+                    out.append(
+                        f"add element {table} {set_name} {{ " + ", ".join(_elements(new, family, prefixes)) + " }"
+                    )
     out.append(f"flush chain {table} {STATE_CHAIN}")
     out.extend(f"add rule {table} {STATE_CHAIN} {text}" for text in _record_rules(want))
     return "\n".join(out) + "\n"
@@ -197,7 +201,9 @@ def _tables(runner):
 
 def tables(runner):
     """Names of the inet tables that exist (for removing an old ``nft_table``)."""
-    return {item["table"]["name"] for item in _tables(runner) if "table" in item and item["table"].get("family") == "inet"}
+    return {
+        item["table"]["name"] for item in _tables(runner) if "table" in item and item["table"].get("family") == "inet"
+    }
 
 
 def _element(value):

@@ -15,8 +15,7 @@ import os
 import tempfile
 
 from saltext.nodeallow.firewall import nftables
-from saltext.nodeallow.firewall.snapshot import Snapshot
-from saltext.nodeallow.firewall.snapshot import differences
+from saltext.nodeallow.firewall.snapshot import Snapshot, differences
 
 NAME = "nftables"
 target = nftables.target

@@ -53,17 +53,13 @@ def base_lines(want, proto_ports, family, accept_lines):
         for proto, ranges in proto_ports.items():
             for ports in port_groups(ranges):
                 desc = f"{proto}:{ports.replace(':', '-')} loopback ipv{family}"
-                lines.append(
-                    line(family, f"-i lo -p {proto} -m multiport --dports {ports} -j ACCEPT", desc)
-                )
+                lines.append(line(family, f"-i lo -p {proto} -m multiport --dports {ports} -j ACCEPT", desc))
     lines.extend(accept_lines)
     if restrict:
         for proto, ranges in proto_ports.items():
             for ports in port_groups(ranges):
                 desc = f"{proto}:{ports.replace(':', '-')} restrict ipv{family}"
-                lines.append(
-                    line(family, f"-p {proto} -m multiport --dports {ports} -j DROP", desc)
-                )
+                lines.append(line(family, f"-p {proto} -m multiport --dports {ports} -j DROP", desc))
     return lines
 
 

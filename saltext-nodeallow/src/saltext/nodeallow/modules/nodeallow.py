@@ -4,8 +4,7 @@
 
 from salt.exceptions import CommandExecutionError
 
-from saltext.nodeallow.firewall import command
-from saltext.nodeallow.firewall import engine
+from saltext.nodeallow.firewall import command, engine
 
 __virtualname__ = "nodeallow"
 
@@ -15,27 +14,42 @@ def __virtual__():
     return __virtualname__
 
 
-def addresses(allowlist):
+def _pillar(fresh):
+    """This minion's ``nodeallow`` pillar: compiled afresh by the master, or the copy the minion holds.
+
+    The minion's in-memory pillar is only as new as its last refresh (start, state run, or
+    ``saltutil.refresh_pillar``), so a command line read after a publish would show old data.
+    """
+    if fresh:
+        return __salt__["pillar.items"](unmask=True).get("nodeallow")
+    return __pillar__.get("nodeallow")
+
+
+def addresses(allowlist, fresh=False):
     """Return the canonical CIDR list of ``allowlist`` (``<cluster>/<allowlist>``).
 
     From pillar, or from the last-known-good copy when pillar no longer carries it. Fails (rather
     than returning an empty list, which many templates read as "allow everyone") when the
-    allowlist is unknown, empty or retired.
+    allowlist is unknown, empty or retired. Templates get the pillar of the state run they render
+    in; from the command line pass ``fresh=True`` to have the master compile it now.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt '*' nodeallow.addresses prod/workers
+        salt '*' nodeallow.addresses prod/workers fresh=True
     """
     try:
-        return engine.addresses(__opts__, __pillar__.get("nodeallow"), allowlist)
+        return engine.addresses(__opts__, _pillar(fresh), allowlist)
     except ValueError as exc:
         raise CommandExecutionError(str(exc)) from exc
 
 
-def show():
+def show(fresh=True):
     """Return pillar rules and allowlists, the backend, the last-known-good store and what is applied.
+
+    The pillar is compiled afresh by the master (what the next apply would use); ``fresh=False``
+    shows the minion's in-memory copy instead.
 
     CLI Example:
 
@@ -44,6 +58,6 @@ def show():
         salt '*' nodeallow.show
     """
     try:
-        return engine.show(__opts__, __pillar__.get("nodeallow"))
+        return engine.show(__opts__, _pillar(fresh))
     except (ValueError, command.CommandError) as exc:
         raise CommandExecutionError(str(exc)) from exc

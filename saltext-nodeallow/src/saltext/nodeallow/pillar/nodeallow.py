@@ -17,9 +17,8 @@ subscriber index (index.py) current: every pillar compile records the minion's r
 import logging
 
 from saltext.nodeallow import index as subscriber_index
-from saltext.nodeallow import records
+from saltext.nodeallow import records, subscriptions
 from saltext.nodeallow import store as nodeallow_store
-from saltext.nodeallow import subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,8 @@ def _checked(record, cluster, allowlist):
     except records.RecordError as exc:
         log.error(
             "nodeallow: the stored record of %s is damaged (%s); leaving it out of the pillar. "
-            "Republish it from the cluster, or remove it with: salt-run cache.flush bank=nodeallow/allowlists key=%s.%s",
+            "Republish it from the cluster, or remove it with: "
+            "salt-run cache.flush bank=nodeallow/allowlists key=%s.%s",
             name,
             exc,
             cluster,

@@ -14,12 +14,11 @@ import salt.utils.event
 
 from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import ingest as nodeallow_ingest
-from saltext.nodeallow import jobcache
+from saltext.nodeallow import jobcache, subscriptions
 from saltext.nodeallow import reconcile as nodeallow_reconcile
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import status as nodeallow_status
 from saltext.nodeallow import store as nodeallow_store
-from saltext.nodeallow import subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -130,17 +129,20 @@ def _reindex(store):
     return changed, removed
 
 
-def status():
+def status(cluster=None, allowlist=None):
     """Show every allowlist the master knows: stored sequence, and per subscriber what it applied.
 
     Per subscriber: ``applied_sequence``, ``behind``, ``result``, ``last_error``, ``job`` in flight
-    and ``next_retry_in`` seconds (docs/salt.md).
+    and ``next_retry_in`` seconds (docs/salt.md). ``cluster`` (and ``allowlist``) limit the report
+    to that cluster's allowlists (or to that one), as a controller asking about its own does.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt-run nodeallow.status
-        salt-run nodeallow.status --out=json
+        salt-run nodeallow.status cluster=prod allowlist=workers --out=json
     """
-    return nodeallow_status.report(nodeallow_store.Store(__opts__))
+    report = nodeallow_status.report(nodeallow_store.Store(__opts__), cluster=cluster, allowlist=allowlist)
+    # Salt's runner protocol for a default outputter: a table per allowlist unless --out names another.
+    return {"outputter": "nodeallow_status", "data": report}

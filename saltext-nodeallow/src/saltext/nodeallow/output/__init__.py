@@ -1,0 +1,3 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Salt outputters of the nodeallow extension."""
