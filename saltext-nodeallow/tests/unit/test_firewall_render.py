@@ -5,7 +5,7 @@
 import pytest
 
 from saltext.nodeallow import protocol, records
-from saltext.nodeallow.firewall import desired, ipset, iptables, naming, nftables, snapshot, xtables
+from saltext.nodeallow.firewall import contents, desired, ipset, iptables, naming, nftables, xtables
 
 
 def build(rules=None, allowlists=None, last_good=None, **top):
@@ -319,19 +319,19 @@ def test_per_address_rules_and_diff():
         "-s 10.0.0.1/32 -p tcp -m multiport --dports 5432 -j ACCEPT"
     ]
     target = iptables.target(want)
-    current = snapshot.Snapshot(
+    current = contents.Contents(
         set(target.objects),
         list(target.lines),
         {"prod/workers": {4: {"10.0.0.9/32"}, 6: {"fd00::1/128"}}},
     )
-    changes = snapshot.differences(target, current)
+    changes = contents.differences(target, current)
     assert changes["allowlists"]["prod/workers"]["ipv4"] == {
         "added": ["10.0.0.1/32"],
         "removed": ["10.0.0.9/32"],
         "added_count": 1,
         "removed_count": 1,
     }
-    assert snapshot.differences(target, target) == {}
+    assert contents.differences(target, target) == {}
 
 
 def _cheap_listing(want, record=None):
@@ -367,7 +367,7 @@ def _cheap_listing(want, record=None):
 
 
 class _Listing:
-    """A runner answering ``nft -j -t list ruleset`` with fixed items (and nothing else)."""
+    """An executor answering ``nft -j -t list ruleset`` with fixed items (and nothing else)."""
 
     def __init__(self, items):
         self.items = items
@@ -389,7 +389,7 @@ def test_cheap_check_trusts_the_record_of_the_wanted_or_the_last_good_copy():
     target = nftables.target(new)
 
     same = nftables.read(_Listing(_cheap_listing(new)), new, {}, target)
-    assert not same.read_back and snapshot.differences(target, same) == {}
+    assert not same.read_back and contents.differences(target, same) == {}
 
     store = {
         "prod/workers": records.validate(

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from saltext.nodeallow.firewall import desired, engine, nftables, rulesetfile, snapshot
+from saltext.nodeallow.firewall import contents, desired, engine, nftables, rulesetfile
 
 
 def want(addresses=("10.0.0.1/32", "fd00::1/128"), table="nodeallow"):
@@ -53,12 +53,12 @@ def test_round_trip(tmp_path):
     wanted = want()
     target = rulesetfile.target(wanted)
     assert rulesetfile.read(ruleset, wanted).is_empty()
-    rulesetfile.apply(ruleset, wanted, target, snapshot.Snapshot())
+    rulesetfile.apply(ruleset, wanted, target, contents.Contents())
     assert path.read_text(encoding="utf-8") == nftables.render(wanted)
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
-    assert snapshot.differences(target, rulesetfile.read(ruleset, wanted)) == {}
+    assert contents.differences(target, rulesetfile.read(ruleset, wanted)) == {}
     smaller = want(["10.0.0.1/32"])
-    changes = snapshot.differences(rulesetfile.target(smaller), rulesetfile.read(ruleset, smaller))
+    changes = contents.differences(rulesetfile.target(smaller), rulesetfile.read(ruleset, smaller))
     assert changes["allowlists"]["prod/workers"]["ipv6"]["removed"] == ["fd00::1/128"]
     assert rulesetfile.tables(ruleset) == {"nodeallow"}
     assert rulesetfile.remove(ruleset, "nodeallow") == ["nft table inet nodeallow"]
@@ -85,6 +85,6 @@ def test_file_is_valid_nft_input(tmp_path):
     """The written file is accepted by ``nft -c -f``: it is what would have been loaded."""
     path = tmp_path / "fw.nft"
     wanted = want()
-    rulesetfile.apply(rulesetfile.RulesetFile(str(path)), wanted, rulesetfile.target(wanted), snapshot.Snapshot())
+    rulesetfile.apply(rulesetfile.RulesetFile(str(path)), wanted, rulesetfile.target(wanted), contents.Contents())
     proc = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -91,7 +91,8 @@ _TOO_LARGE_ADVICE = (
 
 # fullmatch everywhere: Python's '$' also matches before a trailing newline.
 _DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+# A digest as the protocol writes it (docs/protocol.md), checked on the master and the minion.
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _TIME_RE = re.compile(
     r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
 )
@@ -818,7 +819,7 @@ def decode(body):
             )
     sequence = _integer(members["sequence"], "sequence", 1, MAX_SEQUENCE)
     body_digest = _string(members, "digest")
-    if _DIGEST_RE.fullmatch(body_digest) is None:
+    if DIGEST_RE.fullmatch(body_digest) is None:
         raise Refusal(SCHEMA, f"digest {_shorten(body_digest)} is not 'sha256:' and 64 lowercase hex digits")
     generated_at = _string(members, "generatedAt")
     if _TIME_RE.fullmatch(generated_at) is None:

@@ -10,7 +10,6 @@ list validated before (``known``) can stand in for parsing it again.
 
 import dataclasses
 import hashlib
-import re
 
 from saltext.nodeallow import protocol
 
@@ -18,7 +17,6 @@ KEYS = frozenset({"cluster", "allowlist", "sequence", "digest", "generated_at", 
 # What the master's store adds (ingest.py); accepted only in complete records, never from pillar.
 STORE_KEYS = KEYS | {"signed_with_key"}
 REQUIRED_IN_STORE = ("cluster", "allowlist", "sequence", "digest", "addresses", "retired")
-_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class RecordError(ValueError):
@@ -110,7 +108,7 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
     if not isinstance(retired, bool):
         problems.append(f"{where}: retired must be true or false")
     given = raw.get("digest")
-    if given is not None and (not isinstance(given, str) or not _DIGEST_RE.fullmatch(given)):
+    if given is not None and (not isinstance(given, str) or not protocol.DIGEST_RE.fullmatch(given)):
         problems.append(f"{where}: digest must be sha256:<64 hex>")
     values = raw.get("addresses", [])
     if not isinstance(values, list):

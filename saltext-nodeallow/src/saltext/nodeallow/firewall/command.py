@@ -21,7 +21,7 @@ class CommandError(RuntimeError):
         )
 
 
-class Runner:
+class Executor:
     """Runs commands on the host, or inside network namespace ``netns`` (tests and demo only)."""
 
     def __init__(self, netns=None, timeout=300):

@@ -11,7 +11,7 @@ import time
 
 from saltext.nodeallow import records
 from saltext.nodeallow.firewall import command, desired, ipset, iptables, lastgood, nftables, rulesetfile, xtables
-from saltext.nodeallow.firewall.snapshot import differences
+from saltext.nodeallow.firewall.contents import differences
 
 BACKENDS = {"nftables": nftables, "ipset": ipset, "iptables": iptables}
 # Which kinds of kernel objects each backend owns; the others are removed when switching.
@@ -24,9 +24,9 @@ DEFAULT_AUDIT_INTERVAL = 3600
 
 @dataclasses.dataclass(frozen=True)
 class Firewall:
-    """Where the state writes: a runner (or ruleset file), the backend, and how nft tables are found."""
+    """Where the state writes: a executor (or ruleset file), the backend, and how nft tables are found."""
 
-    runner: object  # command.Runner, or rulesetfile.RulesetFile
+    executor: object  # command.Executor, or rulesetfile.RulesetFile
     backend: object  # the backend module: nftables, ipset, iptables or rulesetfile
     tables: object  # the module listing and removing nft tables: nftables or rulesetfile
     kernel: bool  # whether iptables chains and ipsets can exist (not with a ruleset file)
@@ -37,7 +37,7 @@ def firewall_for(opts, want):
     path = opts.get("nodeallow_ruleset_file")
     netns = opts.get("nodeallow_netns")
     if path is None:
-        return Firewall(command.Runner(netns), BACKENDS[want.backend], nftables, True)
+        return Firewall(command.Executor(netns), BACKENDS[want.backend], nftables, True)
     if netns is not None:
         raise ValueError(
             "nodeallow_ruleset_file and nodeallow_netns are both set in the minion config; "
@@ -83,14 +83,14 @@ def stale_objects(fw, want, applied):
     else:
         tables.add(want.nft_table)
     if tables:
-        existing = _tolerant(fw.tables.tables, fw.runner)
+        existing = _tolerant(fw.tables.tables, fw.executor)
         stale += [("nft", t, f"nft table inet {t}") for t in sorted(tables) if t in existing]
     if not fw.kernel:
         return stale
     if "xtables" not in owned:
-        stale += [("xtables", None, d) for d in _tolerant(xtables.existing, fw.runner)]
+        stale += [("xtables", None, d) for d in _tolerant(xtables.existing, fw.executor)]
     if "ipset" not in owned:
-        stale += [("ipset", None, d) for d in _tolerant(ipset.existing, fw.runner)]
+        stale += [("ipset", None, d) for d in _tolerant(ipset.existing, fw.executor)]
     return stale
 
 
@@ -99,11 +99,11 @@ def _remove_stale(fw, stale):
     kinds = {kind for kind, _, _ in stale}
     for kind, table, _ in stale:
         if kind == "nft":
-            fw.tables.remove(fw.runner, table)
+            fw.tables.remove(fw.executor, table)
     if "xtables" in kinds:
-        xtables.remove(fw.runner)
+        xtables.remove(fw.executor)
     if "ipset" in kinds:
-        ipset.remove_sets(fw.runner)
+        ipset.remove_sets(fw.executor)
 
 
 def _allowlist_summary(want, applied=False, failure=""):
@@ -177,7 +177,7 @@ def managed(opts, pillar, test=False, audit=False):
         now = time.time()
         full = test or audit or now - store["audited"] >= audit_interval(opts)
         target = fw.backend.target(want)
-        current = fw.backend.read(fw.runner, want, store["allowlists"], target, full=full)
+        current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=full)
         audited = now if current.read_back else store["audited"]
         changes = differences(target, current)
         # Other backends' objects appear when the backend or table changed, or by hand: looked
@@ -199,14 +199,14 @@ def managed(opts, pillar, test=False, audit=False):
             return ret
         ret["changes"] = changes
         if test:
-            fw.backend.check(fw.runner, want, target, current)
+            fw.backend.check(fw.executor, want, target, current)
             ret["result"] = None
             ret["allowlists"] = _allowlist_summary(want, failure="test=True: nothing changed")
             ret["comment"] = "\n".join([f"Firewall would be changed ({_describe(want)})", *held])
             return ret
-        fw.backend.apply(fw.runner, want, target, current)
+        fw.backend.apply(fw.executor, want, target, current)
         _remove_stale(fw, stale)
-        left = fw.backend.verify(fw.runner, want, target)
+        left = fw.backend.verify(fw.executor, want, target)
         if left:
             ret["comment"] = (
                 f"Applied, but reading the firewall back still differs from what was wanted: {left}; "
@@ -282,7 +282,7 @@ def show(opts, pillar):
     out["held"] = want.held
     fw = firewall_for(opts, want)
     target = fw.backend.target(want)
-    current = fw.backend.read(fw.runner, want, store["allowlists"], target, full=True)
+    current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=True)
     out["applied"] = {
         "objects": sorted(current.objects),
         "rules": list(dict.fromkeys(desc for _, desc, _ in current.lines)),

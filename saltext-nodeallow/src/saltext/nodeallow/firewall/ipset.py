@@ -17,7 +17,7 @@ import logging
 
 from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import command, naming, xtables
-from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses, families
+from saltext.nodeallow.firewall.contents import Contents, desired_addresses, families
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +44,24 @@ def _set_object(name, family):
 
 
 def target(want):
-    """The :class:`Snapshot` the kernel should show after applying ``want``."""
+    """The :class:`Contents` the kernel should show after applying ``want``."""
     if not want.rules:
-        return Snapshot()
+        return Contents()
     objects = set()
     for tool in ("iptables", "ip6tables"):
         objects |= {f"{tool} chain {naming.XT_CHAIN}", f"{tool} jump INPUT -> {naming.XT_CHAIN}"}
     for name in want.active():
         objects |= {_set_object(naming.ipset(name, f), f) for f in (4, 6)}
     lines = [(k, d, s) for f in (4, 6) for k, d, s, _ in family_lines(want, f)]
-    return Snapshot(objects, lines, desired_addresses(want))
+    return Contents(objects, lines, desired_addresses(want))
 
 
-def headers(runner):
+def headers(executor):
     """``{set name: (family, type, number of entries)}`` of our ipsets, from ``ipset list -t``."""
     out = {}
     name = None
     fields = {}
-    for raw in runner.run(["ipset", "list", "-t"]).stdout.splitlines() + ["Name: "]:
+    for raw in executor.run(["ipset", "list", "-t"]).stdout.splitlines() + ["Name: "]:
         key, _, value = raw.partition(": ")
         if key == "Name":
             if name is not None and naming.is_ours_ipset(name):
@@ -83,10 +83,10 @@ def _member(text, family):
     return text
 
 
-def read_sets(runner):
+def read_sets(executor):
     """``{set name: (family, set of CIDRs)}`` of our ipsets, from ``ipset save``."""
     sets = {}
-    for raw in runner.run(["ipset", "save"]).stdout.splitlines():
+    for raw in executor.run(["ipset", "save"]).stdout.splitlines():
         parts = raw.split(" ", 3)
         if len(parts) < 3 or not naming.is_ours_ipset(parts[1]):
             continue
@@ -106,23 +106,23 @@ def _counts(addresses):
     return {4: count4, 6: len(addresses) - count4}
 
 
-def read(runner, want, store=None, target_snap=None, full=False):
-    """Read our chains and sets back into a :class:`Snapshot`.
+def read(executor, want, store=None, target_snap=None, full=False):
+    """Read our chains and sets back into a :class:`Contents`.
 
     Without ``full``, members come from the last-known-good copy (``store``) when each set holds
     as many entries as that copy; a set that does not is listed in full.
     """
     store = store or {}
-    snap = Snapshot(read_back=full)
+    snap = Contents(read_back=full)
     match_sets = {}
     for family in (4, 6):
-        objects, lines, family_sets, jumps = xtables.read(runner, family)
+        objects, lines, family_sets, jumps = xtables.read(executor, family)
         snap.objects |= objects
         snap.lines.extend(lines)
         match_sets.update(family_sets)
         snap.jumps[family] = jumps
     known = {naming.ipset(n, f): n for n in set(want.allowlists) | set(store) for f in (4, 6)}
-    found = headers(runner)
+    found = headers(executor)
     snap.sets = set(found)
     for name, (family, kind, _) in found.items():
         snap.objects.add(_set_object(name, family) if kind == "hash:net" else f"ipset {name} ({kind})")
@@ -138,7 +138,7 @@ def read(runner, want, store=None, target_snap=None, full=False):
             if record is None or counts != _counts(record.addresses):
                 break
             wanted = want.allowlists.get(label)
-            if wanted is not None and wanted.digest == record.digest and label in (target_snap or Snapshot()).addresses:
+            if wanted is not None and wanted.digest == record.digest and label in (target_snap or Contents()).addresses:
                 claimed[label] = target_snap.addresses[label]
             else:
                 claimed[label] = families(record.addresses)
@@ -146,7 +146,7 @@ def read(runner, want, store=None, target_snap=None, full=False):
             snap.addresses = claimed
             return snap
         snap.read_back = True
-    for name, (family, members) in read_sets(runner).items():
+    for name, (family, members) in read_sets(executor).items():
         snap.addresses.setdefault(labels.get(name, name), {4: set(), 6: set()})[family].update(members)
     return snap
 
@@ -189,7 +189,7 @@ def delta_input(want, target_snap, current):
     return "\n".join(out) + "\n" if out else ""
 
 
-def check(runner, want, target_snap, current):  # pylint: disable=unused-argument
+def check(executor, want, target_snap, current):  # pylint: disable=unused-argument
     """Nothing to validate beforehand: ipset and iptables-restore have no check mode for our input."""
 
 
@@ -198,29 +198,29 @@ def _contents_only(want, target_snap, current):
     return bool(want.rules) and current.objects == target_snap.objects and current.lines == target_snap.lines
 
 
-def _wrong_counts(runner, want):
+def _wrong_counts(executor, want):
     """``{set name: (entries wanted, entries held)}`` of our sets that do not hold as many entries as ``want``."""
-    held = {name: count for name, (_, _, count) in headers(runner).items()}
+    held = {name: count for name, (_, _, count) in headers(executor).items()}
     wanted = (
         {naming.ipset(n, f): len(a.family(f)) for n, a in want.active().items() for f in (4, 6)} if want.rules else {}
     )
     return {name: (count, held.get(name)) for name, count in wanted.items() if held.get(name) != count}
 
 
-def verify(runner, want, target_snap):  # pylint: disable=unused-argument
+def verify(executor, want, target_snap):  # pylint: disable=unused-argument
     """What still differs after an apply: our sets' entry counts (the chains were restored in one transaction)."""
-    wrong = _wrong_counts(runner, want)
+    wrong = _wrong_counts(executor, want)
     return {"sets": {name: {"wanted": w, "held": h} for name, (w, h) in wrong.items()}} if wrong else {}
 
 
-def apply(runner, want, target_snap, current):
+def apply(executor, want, target_snap, current):
     """Apply element deltas when only members differ; else swap in the sets, rebuild the chains, drop unused sets."""
     if _contents_only(want, target_snap, current):
         text = delta_input(want, target_snap, current)
         try:
             if text:
-                runner.run(["ipset", "restore", "-exist"], stdin=text)
-            if not _wrong_counts(runner, want):
+                executor.run(["ipset", "restore", "-exist"], stdin=text)
+            if not _wrong_counts(executor, want):
                 return
             log.warning("nodeallow: ipset members differ after the delta; rebuilding the sets")
         except command.CommandError as exc:
@@ -228,24 +228,24 @@ def apply(runner, want, target_snap, current):
     existing = current.sets
     keep = {naming.ipset(n, f) for n in want.active() for f in (4, 6)} if want.rules else set()
     if want.rules:
-        runner.run(["ipset", "restore"], stdin=restore_input(want, existing))
-        xtables.apply(runner, {f: family_lines(want, f) for f in (4, 6)}, current.jumps or None)
+        executor.run(["ipset", "restore"], stdin=restore_input(want, existing))
+        xtables.apply(executor, {f: family_lines(want, f) for f in (4, 6)}, current.jumps or None)
     else:
-        xtables.remove(runner)
+        xtables.remove(executor)
     # The temporary sets are gone (restore_input destroys them); what else is ours and unused goes now.
     stale = sorted(name for name in existing if name not in keep | {naming.ipset_temp(k) for k in keep})
     if stale:
-        runner.run(["ipset", "restore"], stdin="".join(f"destroy {name}\n" for name in stale))
+        executor.run(["ipset", "restore"], stdin="".join(f"destroy {name}\n" for name in stale))
 
 
-def existing(runner):
+def existing(executor):
     """Names of our ipsets that exist."""
-    return [f"ipset {name}" for name in sorted(headers(runner))]
+    return [f"ipset {name}" for name in sorted(headers(executor))]
 
 
-def remove_sets(runner):
+def remove_sets(executor):
     """Destroy all our ipsets (the chains must no longer reference them); return what was removed."""
-    names = sorted(headers(runner))
+    names = sorted(headers(executor))
     if names:
-        runner.run(["ipset", "restore"], stdin="".join(f"destroy {name}\n" for name in names))
+        executor.run(["ipset", "restore"], stdin="".join(f"destroy {name}\n" for name in names))
     return [f"ipset {name}" for name in names]

@@ -10,7 +10,7 @@ so prefer the nftables or ipset backend for large allowlists (docs/firewall.md s
 """
 
 from saltext.nodeallow.firewall import naming, xtables
-from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses
+from saltext.nodeallow.firewall.contents import Contents, desired_addresses
 
 NAME = "iptables"
 
@@ -30,24 +30,24 @@ def family_lines(want, family):
 
 
 def target(want):
-    """The :class:`Snapshot` the kernel should show after applying ``want``."""
+    """The :class:`Contents` the kernel should show after applying ``want``."""
     if not want.rules:
-        return Snapshot()
+        return Contents()
     objects = set()
     for tool in ("iptables", "ip6tables"):
         objects |= {f"{tool} chain {naming.XT_CHAIN}", f"{tool} jump INPUT -> {naming.XT_CHAIN}"}
     lines = [(k, d, s) for f in (4, 6) for k, d, s, _ in family_lines(want, f)]
-    return Snapshot(objects, lines, desired_addresses(want))
+    return Contents(objects, lines, desired_addresses(want))
 
 
-def read(runner, want, store=None, target_snap=None, full=False):  # pylint: disable=unused-argument
-    """Read our chains back into a :class:`Snapshot`; addresses come from the rules' ``-s``.
+def read(executor, want, store=None, target_snap=None, full=False):  # pylint: disable=unused-argument
+    """Read our chains back into a :class:`Contents`; addresses come from the rules' ``-s``.
 
     The rules are the addresses, so this is always a full read (one ``iptables-save`` per family).
     """
-    snap = Snapshot()
+    snap = Contents()
     for family in (4, 6):
-        objects, lines, _, jumps = xtables.read(runner, family)
+        objects, lines, _, jumps = xtables.read(executor, family)
         snap.objects |= objects
         snap.lines.extend(lines)
         snap.jumps[family] = jumps
@@ -61,11 +61,11 @@ def read(runner, want, store=None, target_snap=None, full=False):  # pylint: dis
     return snap
 
 
-def check(runner, want, target_snap, current):  # pylint: disable=unused-argument
+def check(executor, want, target_snap, current):  # pylint: disable=unused-argument
     """Nothing to validate beforehand: iptables-restore has no check mode for our input."""
 
 
-def verify(runner, want, target_snap):  # pylint: disable=unused-argument
+def verify(executor, want, target_snap):  # pylint: disable=unused-argument
     """Nothing to read after an apply: each iptables-restore replaced or edited the chain in one transaction.
 
     Reading 2 x 10,000 rules back would double the cost of every run; the next run reads them anyway.
@@ -100,10 +100,10 @@ def delta_input(wanted, have):
     return out
 
 
-def apply(runner, want, target_snap, current):
+def apply(executor, want, target_snap, current):
     """Delete and insert the rules of changed addresses, or rebuild our chains (or remove them when no rule is left)."""
     if not want.rules:
-        xtables.remove(runner)
+        xtables.remove(executor)
         return
     wanted = {f: family_lines(want, f) for f in (4, 6)}
     if current.objects == target_snap.objects and current.chains:
@@ -112,6 +112,6 @@ def apply(runner, want, target_snap, current):
             for family, delta in deltas.items():
                 if delta:
                     text = "\n".join(["*filter", *delta, "COMMIT"]) + "\n"
-                    runner.run([xtables.TOOLS[family][1], "--noflush"], stdin=text)
+                    executor.run([xtables.TOOLS[family][1], "--noflush"], stdin=text)
             return
-    xtables.apply(runner, wanted, current.jumps or None)
+    xtables.apply(executor, wanted, current.jumps or None)

@@ -22,7 +22,7 @@ import tempfile
 
 from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import command, naming
-from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses, differences, families
+from saltext.nodeallow.firewall.contents import Contents, desired_addresses, differences, families
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,9 @@ def _set_object(table, name, family, prefixes):
 
 
 def target(want):
-    """The :class:`Snapshot` the kernel should show after applying ``want``."""
+    """The :class:`Contents` the kernel should show after applying ``want``."""
     if not want.rules:
-        return Snapshot()
+        return Contents()
     table = want.nft_table
     objects = {f"nft table inet {table}", f"nft chain inet {table} {CHAIN}", f"nft chain inet {table} {STATE_CHAIN}"}
     for name in want.active():
@@ -89,7 +89,7 @@ def target(want):
             objects.add(_set_object(table, host_set, family, False))
             objects.add(_set_object(table, prefix_set, family, True))
     lines = [(key, desc, src) for key, desc, src, _ in rule_lines(want)]
-    return Snapshot(objects, lines, desired_addresses(want))
+    return Contents(objects, lines, desired_addresses(want))
 
 
 def _record_comment(name, allowlist):
@@ -194,15 +194,15 @@ def render_delta(want, target_snap, current):
     return "\n".join(out) + "\n"
 
 
-def _tables(runner):
+def _tables(executor):
     """The terse ``nft -j -t list ruleset``: every table, set and chain and every rule, no set elements."""
-    return json.loads(runner.run(["nft", "-j", "-t", "list", "ruleset"]).stdout).get("nftables", [])
+    return json.loads(executor.run(["nft", "-j", "-t", "list", "ruleset"]).stdout).get("nftables", [])
 
 
-def tables(runner):
+def tables(executor):
     """Names of the inet tables that exist (for removing an old ``nft_table``)."""
     return {
-        item["table"]["name"] for item in _tables(runner) if "table" in item and item["table"].get("family") == "inet"
+        item["table"]["name"] for item in _tables(executor) if "table" in item and item["table"].get("family") == "inet"
     }
 
 
@@ -224,7 +224,7 @@ def _element(value):
 
 def _parse(items, table, want, store, target_snap, with_elements):
     """Our table's objects, rules and (listed or recorded) addresses from nft JSON ``items``."""
-    snap = Snapshot(read_back=with_elements)
+    snap = Contents(read_back=with_elements)
     labels = {}
     for name in set(want.allowlists) | set(store):
         for family in (4, 6):
@@ -283,8 +283,8 @@ def _recorded(allowlist):
     return allowlist.digest[7 : 7 + _DIGEST_HEX], str(len(allowlist.addresses))
 
 
-def read(runner, want, store=None, target_snap=None, full=False):
-    """Read our table into a :class:`Snapshot` (empty if absent).
+def read(executor, want, store=None, target_snap=None, full=False):
+    """Read our table into a :class:`Contents` (empty if absent).
 
     Without ``full``, the cheap check: ``nft -t`` lists objects and rules without set elements,
     and the addresses are those of the allowlist (``want``) or of the last-known-good copy
@@ -293,27 +293,27 @@ def read(runner, want, store=None, target_snap=None, full=False):
     """
     table = want.nft_table
     store = store or {}
-    target_snap = target_snap or Snapshot()
+    target_snap = target_snap or Contents()
     if not full:
-        snap = _parse(_tables(runner), table, want, store, target_snap, with_elements=False)
+        snap = _parse(_tables(executor), table, want, store, target_snap, with_elements=False)
         if snap is not None:
             return snap
     argv = ["nft", "-j", "list", "table", "inet", table]
-    proc = runner.run(argv, check=False)
+    proc = executor.run(argv, check=False)
     if proc.returncode != 0:
         if "No such file or directory" in proc.stderr:
-            return Snapshot()
-        raise command.CommandError(runner.argv(argv), proc.returncode, proc.stderr)
+            return Contents()
+        raise command.CommandError(executor.argv(argv), proc.returncode, proc.stderr)
     return _parse(json.loads(proc.stdout).get("nftables", []), table, want, store, target_snap, with_elements=True)
 
 
-def _nft_file(runner, text, check_only=False):
+def _nft_file(executor, text, check_only=False):
     """Run ``nft [-c] -f <file>`` on ``text``."""
     fd, path = tempfile.mkstemp(prefix="nodeallow-", suffix=".nft")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        runner.run(["nft", "-c", "-f", path] if check_only else ["nft", "-f", path])
+        executor.run(["nft", "-c", "-f", path] if check_only else ["nft", "-f", path])
     finally:
         os.unlink(path)
 
@@ -325,12 +325,12 @@ def _input(want, target_snap, current):
     return render(want)
 
 
-def check(runner, want, target_snap, current):
+def check(executor, want, target_snap, current):
     """Validate what :func:`apply` would load with ``nft -c`` (test=True), changing nothing."""
-    _nft_file(runner, _input(want, target_snap, current), check_only=True)
+    _nft_file(executor, _input(want, target_snap, current), check_only=True)
 
 
-def apply(runner, want, target_snap, current):
+def apply(executor, want, target_snap, current):
     """Bring our table from ``current`` to ``want`` in one transaction (a delta when only contents differ).
 
     A delta that nft refuses (someone changed the elements by hand, so an address to delete is
@@ -338,22 +338,22 @@ def apply(runner, want, target_snap, current):
     """
     text = _input(want, target_snap, current)
     try:
-        _nft_file(runner, text)
+        _nft_file(executor, text)
     except command.CommandError as exc:
         if text.startswith("table "):
             raise
         log.warning("nodeallow: nft refused the element delta (%s); rebuilding table %s", exc, want.nft_table)
-        _nft_file(runner, render(want))
+        _nft_file(executor, render(want))
 
 
-def verify(runner, want, target_snap):
+def verify(executor, want, target_snap):
     """What still differs from ``target_snap`` after an apply, by the cheap check (``{}``: nothing)."""
-    return differences(target_snap, read(runner, want, {}, target_snap))
+    return differences(target_snap, read(executor, want, {}, target_snap))
 
 
-def remove(runner, table):
+def remove(executor, table):
     """Delete table ``inet <table>`` if it exists (all our nft objects live in it)."""
-    if table in tables(runner):
-        _nft_file(runner, f"table inet {table} {{}}\ndelete table inet {table}\n")
+    if table in tables(executor):
+        _nft_file(executor, f"table inet {table} {{}}\ndelete table inet {table}\n")
         return [f"nft table inet {table}"]
     return []

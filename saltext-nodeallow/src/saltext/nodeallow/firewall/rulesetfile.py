@@ -7,7 +7,7 @@ would load for a full apply (``nft -f <file>`` loads it for real), replaced atom
 ``<file>.json`` records what was written; it stands in for listing the kernel, so diffs,
 test=True, idempotency, table renames and the last-known-good store behave as with the kernel.
 No root and no ``nft`` are needed. Same interface as :mod:`nftables`, with a :class:`RulesetFile`
-where that takes a command runner.
+where that takes a command executor.
 """
 
 import json
@@ -15,7 +15,7 @@ import os
 import tempfile
 
 from saltext.nodeallow.firewall import nftables
-from saltext.nodeallow.firewall.snapshot import Snapshot, differences
+from saltext.nodeallow.firewall.contents import Contents, differences
 
 NAME = "nftables"
 target = nftables.target
@@ -55,19 +55,19 @@ class RulesetFile:
             )
         try:
             for entry in tables.values():
-                _snapshot_from_json(entry)
+                _contents_from_json(entry)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"{self.sidecar} has a malformed table record ({exc!r}); delete it") from exc
         return tables
 
     def write(self, tables):
-        """Write the ruleset of all ``tables`` to the file and their snapshots to the sidecar."""
+        """Write the ruleset of all ``tables`` to the file and their contents to the sidecar."""
         text = "".join(entry["text"] for _, entry in sorted(tables.items()))
         _write_atomically(self.path, text)
         _write_atomically(self.sidecar, json.dumps({"format": 1, "tables": tables}, indent=1, sort_keys=True) + "\n")
 
 
-def _snapshot_to_json(snap):
+def _contents_to_json(snap):
     """``snap`` as JSON-serialisable data (sets become sorted lists)."""
     return {
         "objects": sorted(snap.objects),
@@ -78,9 +78,9 @@ def _snapshot_to_json(snap):
     }
 
 
-def _snapshot_from_json(data):
-    """The :class:`Snapshot` recorded by :func:`_snapshot_to_json`."""
-    return Snapshot(
+def _contents_from_json(data):
+    """The :class:`Contents` recorded by :func:`_contents_to_json`."""
+    return Contents(
         set(data["objects"]),
         [tuple(line) for line in data["lines"]],
         {name: {f: set(fams[str(f)]) for f in (4, 6)} for name, fams in data["addresses"].items()},
@@ -111,7 +111,7 @@ def tables(ruleset):
 def read(ruleset, want, store=None, target_snap=None, full=False):  # pylint: disable=unused-argument
     """What the file holds for our table, from its record (always in full: it is cheap)."""
     entry = ruleset.load().get(want.nft_table)
-    return _snapshot_from_json(entry) if entry else Snapshot()
+    return _contents_from_json(entry) if entry else Contents()
 
 
 def check(ruleset, want, target_snap, current):  # pylint: disable=unused-argument
@@ -123,7 +123,7 @@ def apply(ruleset, want, target_snap, current):  # pylint: disable=unused-argume
     recorded = ruleset.load()
     recorded.pop(want.nft_table, None)
     if want.rules:
-        recorded[want.nft_table] = {"text": nftables.render(want), **_snapshot_to_json(target_snap)}
+        recorded[want.nft_table] = {"text": nftables.render(want), **_contents_to_json(target_snap)}
     ruleset.write(recorded)
 
 

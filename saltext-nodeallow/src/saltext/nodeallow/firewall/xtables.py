@@ -73,13 +73,13 @@ def render(lines, add_jump):
     return "\n".join(out) + "\n"
 
 
-def read(runner, family):
+def read(executor, family):
     """Read our chain of ``family`` from ``iptables-save``.
 
     Returns ``(objects, lines, match_sets, jumps)``: object names, ``(key, description, source)``
     per rule, ``{set name: allowlist}`` for ``--match-set`` rules, and the number of INPUT jumps.
     """
-    save = runner.run([TOOLS[family][0], "-t", "filter"]).stdout
+    save = executor.run([TOOLS[family][0], "-t", "filter"]).stdout
     tool = TOOLS[family][0].replace("-save", "")
     objects, lines, match_sets, jumps = set(), [], {}, 0
     prefix = f"-A {naming.XT_CHAIN} "
@@ -111,30 +111,30 @@ def _normalise(source):
     return protocol.parse_prefix(source)[3]
 
 
-def apply(runner, lines_by_family, jumps=None):
+def apply(executor, lines_by_family, jumps=None):
     """Rebuild our chain in both families from ``{family: lines}`` (an empty list keeps an empty chain).
 
     ``jumps`` is ``{family: number of INPUT jumps}`` when just read; otherwise the chain is read.
     """
     for family, lines in lines_by_family.items():
-        count = jumps[family] if jumps is not None else read(runner, family)[3]
-        runner.run([TOOLS[family][1], "--noflush"], stdin=render(lines, add_jump=count == 0))
+        count = jumps[family] if jumps is not None else read(executor, family)[3]
+        executor.run([TOOLS[family][1], "--noflush"], stdin=render(lines, add_jump=count == 0))
 
 
-def existing(runner):
+def existing(executor):
     """Names of our xtables objects (chains, jumps) that exist in either family."""
     found = []
     for family in (4, 6):
-        objects, _, _, _ = read(runner, family)
+        objects, _, _, _ = read(executor, family)
         found.extend(sorted(objects))
     return found
 
 
-def remove(runner):
+def remove(executor):
     """Delete the INPUT jump(s) and our chain in both families, if present; return what was removed."""
     removed = []
     for family in (4, 6):
-        objects, _, _, jumps = read(runner, family)
+        objects, _, _, jumps = read(executor, family)
         if not objects:
             continue
         out = ["*filter"]
@@ -142,6 +142,6 @@ def remove(runner):
         if any("chain" in name for name in objects):
             out += [f"-F {naming.XT_CHAIN}", f"-X {naming.XT_CHAIN}"]
         out.append("COMMIT")
-        runner.run([TOOLS[family][1], "--noflush"], stdin="\n".join(out) + "\n")
+        executor.run([TOOLS[family][1], "--noflush"], stdin="\n".join(out) + "\n")
         removed.extend(sorted(objects))
     return removed

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """State ``nodeallow.managed``: keep this minion's firewall in line with its ``nodeallow`` pillar.
 
-All settings come from pillar (docs/firewall.md), so the runner can call
+All settings come from pillar (docs/firewall.md), so the executor can call
 ``state.single nodeallow.managed name=nodeallow queue=True`` without any SLS file.
 """
 

@@ -19,7 +19,7 @@ MAX_LISTED = 1000
 
 
 @dataclasses.dataclass
-class Snapshot:
+class Contents:
     """Our kernel objects, rule lines and addresses (see the module docstring)."""
 
     objects: set = dataclasses.field(default_factory=set)
