@@ -11,14 +11,24 @@ import (
 )
 
 // deliveryMemory keeps each allowlist's plan.Memory (when this process last delivered it, which
-// sequence salt-api last refused) between reconciles; plan.Memory says why in memory only.
+// sequence salt-api last refused) between reconciles, and the one send this process has in flight
+// per allowlist (plan.Flight) until a reconcile recorded its result; plan.Memory says why in memory only.
 type deliveryMemory struct {
 	mu      sync.Mutex
 	entries map[string]plan.Memory
+	flights map[string]*flight
+	lastID  uint64
+}
+
+// flight is a plan.Flight with the id its goroutine lands it by, so that the result of a send for
+// a deleted allowlist never lands on a later one of the same name.
+type flight struct {
+	id uint64
+	plan.Flight
 }
 
 func newDeliveryMemory() *deliveryMemory {
-	return &deliveryMemory{entries: map[string]plan.Memory{}}
+	return &deliveryMemory{entries: map[string]plan.Memory{}, flights: map[string]*flight{}}
 }
 
 // get returns what is remembered of allowlist name; the zero Memory when nothing is.
@@ -28,10 +38,51 @@ func (m *deliveryMemory) get(name string) plan.Memory {
 	return m.entries[name]
 }
 
+// flight returns a copy of allowlist name's send in flight or landed unrecorded; nil when none.
+func (m *deliveryMemory) flight(name string) *plan.Flight {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fl, ok := m.flights[name]
+	if !ok {
+		return nil
+	}
+	c := fl.Flight
+	return &c
+}
+
+// launch records that fl left for allowlist name and returns the id to land it by; ok is false when
+// the allowlist already has a send in flight, which plan.Decide never lets happen.
+func (m *deliveryMemory) launch(name string, fl plan.Flight) (id uint64, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, busy := m.flights[name]; busy {
+		return 0, false
+	}
+	m.lastID++
+	m.flights[name] = &flight{id: m.lastID, Flight: fl}
+	return m.lastID, true
+}
+
+// land records what became of flight id of allowlist name; it reports false when that flight is no
+// longer remembered (the allowlist was forgotten meanwhile).
+func (m *deliveryMemory) land(name string, id uint64, d plan.Delivery) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fl, ok := m.flights[name]
+	if !ok || fl.id != id {
+		return false
+	}
+	fl.Done, fl.Delivery = true, d
+	return true
+}
+
 // remember applies one Outcome's changes to allowlist name's memory, at now.
 func (m *deliveryMemory) remember(name string, now time.Time, r plan.Remember) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if fl, ok := m.flights[name]; r.Landed && ok && fl.Done {
+		delete(m.flights, name)
+	}
 	e := m.entries[name]
 	if r.Reset {
 		e = plan.Memory{}
@@ -49,9 +100,10 @@ func (m *deliveryMemory) remember(name string, now time.Time, r plan.Remember) {
 	m.entries[name] = e
 }
 
-// forget drops a deleted allowlist.
+// forget drops a deleted allowlist; a send still in flight for it lands nowhere.
 func (m *deliveryMemory) forget(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.entries, name)
+	delete(m.flights, name)
 }

@@ -34,3 +34,35 @@ func TestDeliveryMemory(t *testing.T) {
 		t.Fatalf("forget kept %+v", got)
 	}
 }
+
+func TestDeliveryMemoryFlights(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := newDeliveryMemory()
+	id, ok := m.launch("a", plan.Flight{Since: t0})
+	if !ok || m.flight("a") == nil || m.flight("a").Done {
+		t.Fatalf("launch: ok %v, flight %+v", ok, m.flight("a"))
+	}
+	if _, ok := m.launch("a", plan.Flight{Since: t0}); ok {
+		t.Fatal("a second send was let in flight for the same allowlist")
+	}
+	m.remember("a", t0, plan.Remember{Landed: true})
+	if m.flight("a") == nil {
+		t.Fatal("a flight still in the air was dropped")
+	}
+	if !m.land("a", id, plan.Delivery{Chunks: 1}) || !m.flight("a").Done || m.flight("a").Delivery.Chunks != 1 {
+		t.Fatalf("land: %+v", m.flight("a"))
+	}
+	m.remember("a", t0, plan.Remember{Landed: true, Delivered: true})
+	if m.flight("a") != nil {
+		t.Fatal("a recorded flight was kept")
+	}
+
+	old, _ := m.launch("b", plan.Flight{Since: t0})
+	m.forget("b")
+	if _, ok := m.launch("b", plan.Flight{Since: t0}); !ok {
+		t.Fatal("a recreated allowlist cannot send")
+	}
+	if m.land("b", old, plan.Delivery{}) || m.flight("b").Done {
+		t.Fatal("the send of a deleted allowlist landed on its successor")
+	}
+}
