@@ -49,18 +49,23 @@ func (r *NodeAllowlistReconciler) act(ctx context.Context, obj *nodeallowv1alpha
 				send.Snapshot.Kind, send.Snapshot.Sequence, obj.Name, err)
 		}
 	}
-	r.launch(ctx, obj, endpoint, send)
+	var replaces uint64
+	if out.Remember.Landed && f.Flight != nil {
+		replaces = f.Flight.ID
+	}
+	r.launch(ctx, obj, endpoint, send, replaces)
 	return plan.Launched(out), nil
 }
 
 // launch publishes send in a goroutine, tracked as the allowlist's flight in r.memory, and triggers
 // a reconcile through r.landed when it returns. ctx is the controller's (controller-runtime does not
 // cancel it when Reconcile returns), so a manager that stops or loses its lease cancels the publish;
-// the next leader re-sends the allocated sequence. The publish timeout bounds it otherwise.
-func (r *NodeAllowlistReconciler) launch(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, endpoint publisher.Endpoint, send plan.Send) {
+// the next leader re-sends the allocated sequence. The publish timeout bounds it otherwise. replaces
+// is the landed flight this reconcile records, 0 when none.
+func (r *NodeAllowlistReconciler) launch(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, endpoint publisher.Endpoint, send plan.Send, replaces uint64) {
 	now := time.Now()
 	name := obj.Name
-	id, ok := r.memory.launch(name, plan.Flight{Send: send, URL: endpoint.URL, Generation: obj.Generation, Since: now, Deadline: now.Add(r.PublishTimeout)})
+	id, ok := r.memory.launch(name, plan.Flight{Send: send, URL: endpoint.URL, Generation: obj.Generation, Since: now, Deadline: now.Add(r.PublishTimeout)}, replaces)
 	if !ok {
 		// plan.Decide sends nothing while a send is in flight, and one allowlist is never reconciled twice at once.
 		logf.FromContext(ctx).Error(errors.New("a send is already in flight"), "Not publishing", "allowlist", name, "sequence", send.Snapshot.Sequence)
@@ -137,6 +142,9 @@ func (r *NodeAllowlistReconciler) record(ctx context.Context, obj *nodeallowv1al
 			r.Recorder.Eventf(obj, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
 		}
 		r.memory.remember(f.Name, f.Now, out.Remember)
+		if out.Remember.Landed && f.Flight != nil {
+			r.memory.drop(f.Name, f.Flight.ID)
+		}
 		logHold(ctx, f, out)
 	}
 	err := out.Err

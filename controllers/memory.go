@@ -20,10 +20,9 @@ type deliveryMemory struct {
 	lastID  uint64
 }
 
-// flight is a plan.Flight with the id its goroutine lands it by, so that the result of a send for
-// a deleted allowlist never lands on a later one of the same name.
+// flight is a plan.Flight (its ID is the one its goroutine lands it by, so that the result of a send
+// for a deleted allowlist never lands on a later one of the same name).
 type flight struct {
-	id uint64
 	plan.Flight
 }
 
@@ -50,17 +49,28 @@ func (m *deliveryMemory) flight(name string) *plan.Flight {
 	return &c
 }
 
-// launch records that fl left for allowlist name and returns the id to land it by; ok is false when
-// the allowlist already has a send in flight, which plan.Decide never lets happen.
-func (m *deliveryMemory) launch(name string, fl plan.Flight) (id uint64, ok bool) {
+// launch records that fl left for allowlist name and returns the id to land it by. It replaces
+// the landed flight replaces (the one the same Outcome records); ok is false when another flight is
+// remembered, which plan.Decide never lets happen.
+func (m *deliveryMemory) launch(name string, fl plan.Flight, replaces uint64) (id uint64, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, busy := m.flights[name]; busy {
+	if old, busy := m.flights[name]; busy && (!old.Done || old.ID != replaces) {
 		return 0, false
 	}
 	m.lastID++
-	m.flights[name] = &flight{id: m.lastID, Flight: fl}
+	fl.ID = m.lastID
+	m.flights[name] = &flight{Flight: fl}
 	return m.lastID, true
+}
+
+// drop forgets flight id of allowlist name once its result is recorded; a later flight stays.
+func (m *deliveryMemory) drop(name string, id uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if fl, ok := m.flights[name]; ok && fl.ID == id && fl.Done {
+		delete(m.flights, name)
+	}
 }
 
 // land records what became of flight id of allowlist name; it reports false when that flight is no
@@ -69,7 +79,7 @@ func (m *deliveryMemory) land(name string, id uint64, d plan.Delivery) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fl, ok := m.flights[name]
-	if !ok || fl.id != id {
+	if !ok || fl.ID != id {
 		return false
 	}
 	fl.Done, fl.Delivery = true, d
@@ -80,9 +90,6 @@ func (m *deliveryMemory) land(name string, id uint64, d plan.Delivery) bool {
 func (m *deliveryMemory) remember(name string, now time.Time, r plan.Remember) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if fl, ok := m.flights[name]; r.Landed && ok && fl.Done {
-		delete(m.flights, name)
-	}
 	e := m.entries[name]
 	if r.Reset {
 		e = plan.Memory{}

@@ -483,12 +483,19 @@ var _ = Describe("NodeAllowlist controller", func() {
 			HaveField("LastError", ContainSubstring("has not answered"))))
 		Eventually(eventNotes(nal.Name, plan.ReasonPublishStalled)).Should(ContainElement(ContainSubstring("sequence 2")))
 
-		By("salt-api answering again")
+		By("a Node joining during the stall: one send in flight, the change waits for it")
+		createNode("stall-c", pool, "10.10.0.3")
+		Expect(salt.Requests()).To(Equal(2), "snapshot 1 and the hung snapshot 2")
+		Consistently(salt.Requests, 3*time.Second).Should(Equal(2), "a second send went out while one was in flight")
+		Expect(getAllowlist(nal.Name).Status.Sequence).To(BeEquivalentTo(2))
+
+		By("salt-api answering again: sequence 2 lands, and the change made meanwhile goes out at once")
 		salt.Answer()
-		Eventually(summaries(salt, nal.Name), 10*time.Second).Should(Equal([]string{"snapshot 1 [10.10.0.1/32]", "snapshot 2 [10.10.0.1/32 10.10.0.2/32]"}))
+		Eventually(summaries(salt, nal.Name), 10*time.Second).Should(Equal([]string{
+			"snapshot 1 [10.10.0.1/32]", "snapshot 2 [10.10.0.1/32 10.10.0.2/32]", "snapshot 3 [10.10.0.1/32 10.10.0.2/32 10.10.0.3/32]"}))
 		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 10*time.Second).
 			Should(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", plan.ReasonPublished),
-				HaveField("Message", Equal("the published sequence 2 holds the 2 addresses of the 2 selected nodes"))))
+				HaveField("Message", Equal("the published sequence 3 holds the 3 addresses of the 3 selected nodes"))))
 		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Status).To(Equal(metav1.ConditionTrue))
 		Expect(getAllowlist(nal.Name).Status.LastError).To(BeEmpty())
 	})

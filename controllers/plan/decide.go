@@ -85,6 +85,9 @@ type Memory struct {
 // Flight is one Send that left this process: its goroutine publishes while reconciles go on, so the
 // status can say Publishing, then PublishStalled, while salt-api has not answered.
 type Flight struct {
+	// ID identifies the flight in the controller's memory, so that a landed one is dropped, or
+	// replaced by the next send, only by the reconcile that recorded it.
+	ID uint64
 	// Send is what was sent.
 	Send Send
 	// URL is the salt-api base URL it was sent to.
@@ -166,7 +169,8 @@ type Remember struct {
 // an unusable or unsafe selection with the reason, does nothing when salt-api already has the
 // selection, and otherwise sends the sequence plan picks (re-sends are held back for the resync
 // interval after a refusal). For a deleted one it retires, or releases the finalizer without a
-// retirement when none is needed or wanted.
+// retirement when none is needed or wanted. While a send is in flight it only says so (Publishing,
+// then PublishStalled); once it landed, it records the result and decides on from there.
 func Decide(f Facts) Outcome {
 	if f.Gone {
 		return Outcome{Forget: true}

@@ -143,7 +143,8 @@ func (s *Server) Close() {
 }
 
 // Hang makes every following hook request wait without an answer (the connection accepted, nothing
-// sent back), as a salt-api whose worker threads are stuck, until Answer.
+// sent back), as a salt-api whose worker threads are stuck, until Answer. Hung requests count in
+// Hooks and Requests from their arrival.
 func (s *Server) Hang() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -296,6 +297,9 @@ func (s *Server) serveLogin(w http.ResponseWriter, req *http.Request) {
 func (s *Server) serveHook(w http.ResponseWriter, req *http.Request) {
 	raw, err := io.ReadAll(req.Body)
 	s.mu.Lock()
+	n := len(s.hooks)
+	s.hooks = append(s.hooks, Hook{Path: req.URL.Path, Header: req.Header.Clone(), Body: raw, ContentLength: req.ContentLength,
+		TransferEncoding: req.TransferEncoding})
 	hang := s.hang
 	s.mu.Unlock()
 	if hang != nil {
@@ -309,9 +313,6 @@ func (s *Server) serveHook(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	s.mu.Lock()
-	n := len(s.hooks)
-	s.hooks = append(s.hooks, Hook{Path: req.URL.Path, Header: req.Header.Clone(), Body: raw, ContentLength: req.ContentLength,
-		TransferEncoding: req.TransferEncoding})
 	authorized := s.users == nil || s.tokens[req.Header.Get("X-Auth-Token")]
 	failWith, failBody, script := s.failWith, s.failBody, s.script
 	s.mu.Unlock()
