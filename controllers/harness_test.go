@@ -50,11 +50,13 @@ type controllerTuning func(*NodeAllowlistReconciler)
 // Each manager registers a controller of the same name, which
 // controller-runtime allows only with SkipNameValidation.
 func startController(tune ...controllerTuning) (stop func()) {
+	cacheOptions, err := CacheOptions(cfg)
+	Expect(err).NotTo(HaveOccurred())
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  CacheOptions(),
+		Cache:                  cacheOptions,
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
