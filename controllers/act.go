@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
@@ -20,28 +22,21 @@ import (
 	"github.com/nodeallow/nodeallow/controllers/publisher"
 )
 
-// act makes the Send of an Outcome, its allocation first, and returns the Outcome plan.Settle makes
-// of the Send's Delivery. An error means the allocation could not be recorded and nothing was sent
-// or is recorded; the work queue retries with backoff.
+// act makes the Send of an Outcome: it reads the salt-api endpoint (Secrets included), records the
+// allocation, and launches the publish in a goroutine (launch), so that the reconcile records
+// Publishing now and a later one PublishStalled if salt-api hangs. A Secret that cannot be read stops
+// it before anything is allocated or sent, and plan.Settle makes the Outcome of that at once. An
+// error means the allocation could not be recorded and nothing was sent; the work queue retries with
+// backoff.
 func (r *NodeAllowlistReconciler) act(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, f plan.Facts, out plan.Outcome) (plan.Outcome, error) {
 	if out.Send == nil {
 		return out, nil
 	}
-	d, err := r.deliver(ctx, obj, out)
-	if err != nil {
-		return out, err
-	}
-	return plan.Settle(f, out, d), nil
-}
-
-// deliver reads the salt-api endpoint (Secrets included), records the Send's allocation, and sends.
-func (r *NodeAllowlistReconciler) deliver(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, out plan.Outcome) (plan.Delivery, error) {
-	send := out.Send
+	send := *out.Send
 	endpoint, err := r.endpointFor(ctx, obj)
 	if err != nil {
-		return plan.Delivery{Failure: classify(err)}, nil
+		return plan.Settle(f, out, plan.Delivery{Failure: classify(err)}), nil
 	}
-	var d plan.Delivery
 	if send.Allocate {
 		obj.Status = *out.Status.DeepCopy()
 		obj.Status.Sequence = send.Snapshot.Sequence
@@ -50,14 +45,42 @@ func (r *NodeAllowlistReconciler) deliver(ctx context.Context, obj *nodeallowv1a
 		// leaves a record that this number may be out there: the next one
 		// re-sends it or moves past it, never reuses it for other addresses.
 		if err := r.Status().Update(ctx, obj); err != nil {
-			return d, fmt.Errorf("recording %s sequence %d of NodeAllowlist %s before sending it: %w",
+			return out, fmt.Errorf("recording %s sequence %d of NodeAllowlist %s before sending it: %w",
 				send.Snapshot.Kind, send.Snapshot.Sequence, obj.Name, err)
 		}
-		d.Allocated = true
 	}
-	res, fail := r.publish(ctx, endpoint, send)
-	d.Chunks, d.Failure = res.Chunks, fail
-	return d, nil
+	var replaces uint64
+	if out.Remember.Landed && f.Flight != nil {
+		replaces = f.Flight.ID
+	}
+	r.launch(ctx, obj, endpoint, send, replaces)
+	return plan.Launched(out), nil
+}
+
+// launch publishes send in a goroutine, tracked as the allowlist's flight in r.memory, and triggers
+// a reconcile through r.landed when it returns. ctx is the controller's (controller-runtime does not
+// cancel it when Reconcile returns), so a manager that stops or loses its lease cancels the publish;
+// the next leader re-sends the allocated sequence. The publish timeout bounds it otherwise. replaces
+// is the landed flight this reconcile records, 0 when none.
+func (r *NodeAllowlistReconciler) launch(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, endpoint publisher.Endpoint, send plan.Send, replaces uint64) {
+	now := time.Now()
+	name := obj.Name
+	id, ok := r.memory.launch(name, plan.Flight{Send: send, URL: endpoint.URL, Generation: obj.Generation, Since: now, Deadline: now.Add(r.PublishTimeout)}, replaces)
+	if !ok {
+		// plan.Decide sends nothing while a send is in flight, and one allowlist is never reconciled twice at once.
+		logf.FromContext(ctx).Error(errors.New("a send is already in flight"), "Not publishing", "allowlist", name, "sequence", send.Snapshot.Sequence)
+		return
+	}
+	go func() {
+		res, fail := r.publish(ctx, endpoint, &send)
+		if !r.memory.land(name, id, plan.Delivery{Chunks: res.Chunks, Failure: fail}) {
+			return
+		}
+		select {
+		case r.landed <- event.TypedGenericEvent[*nodeallowv1alpha1.NodeAllowlist]{Object: &nodeallowv1alpha1.NodeAllowlist{ObjectMeta: metav1.ObjectMeta{Name: name}}}:
+		case <-ctx.Done():
+		}
+	}()
 }
 
 // publish sends one snapshot and reports it: metrics and the one Info line per publish.
@@ -96,9 +119,12 @@ func classify(err error) *plan.Failure {
 	var secret *secretError
 	var refused *publisher.PermanentError
 	var invalid *publisher.InvalidEndpointError
+	var login *publisher.LoginError
 	switch {
 	case errors.As(err, &secret):
 		return &plan.Failure{Reason: secret.Reason, Err: err}
+	case errors.As(err, &login):
+		return &plan.Failure{Reason: plan.ReasonLoginFailed, Err: login, StatusCode: login.StatusCode, Answer: login.Message}
 	case errors.As(err, &refused):
 		return &plan.Failure{Reason: plan.ReasonRefused, Err: err, StatusCode: refused.StatusCode, Answer: refused.Message}
 	case errors.As(err, &invalid):
@@ -116,6 +142,9 @@ func (r *NodeAllowlistReconciler) record(ctx context.Context, obj *nodeallowv1al
 			r.Recorder.Eventf(obj, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
 		}
 		r.memory.remember(f.Name, f.Now, out.Remember)
+		if out.Remember.Landed && f.Flight != nil {
+			r.memory.drop(f.Name, f.Flight.ID)
+		}
 		logHold(ctx, f, out)
 	}
 	err := out.Err

@@ -26,10 +26,13 @@ import (
 // on the object read from the API server, right before the Nodes are listed (debouncer.takeIfDue says
 // why right before). The object that decides is read uncached because the cache may not have caught
 // up with this controller's last status write yet, and allocating a sequence from a stale status
-// would reuse a number.
+// would reuse a number. A send this process has in flight is a fact too (plan.Flight): while it is
+// in the air, nothing else is gathered (Decide waits for it); once it landed, the debounce's cached
+// shortcut is skipped so that its result is recorded at once.
 func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now time.Time) (plan.Facts, error) {
 	f := plan.Facts{Now: now, Name: name, Cluster: r.ClusterName, RetirementTimeout: r.RetirementTimeout}
 	key := client.ObjectKey{Name: name}
+	flight := r.memory.flight(name)
 	var cached nodeallowv1alpha1.NodeAllowlist
 	if err := r.Get(ctx, key, &cached); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -38,7 +41,7 @@ func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now t
 		}
 		return f, fmt.Errorf("reading NodeAllowlist %s from the cache: %w", name, err)
 	}
-	if cached.DeletionTimestamp.IsZero() {
+	if cached.DeletionTimestamp.IsZero() && flight == nil {
 		if f.DebounceWait = r.debounce.wait(name, now, cached.Spec.Debounce.Min.Duration, cached.Spec.Debounce.Max.Duration); f.DebounceWait > 0 {
 			return f, nil
 		}
@@ -52,7 +55,7 @@ func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now t
 		}
 		return f, fmt.Errorf("reading NodeAllowlist %s: %w", name, err)
 	}
-	f.Allowlist = nal
+	f.Allowlist, f.Flight = nal, flight
 	if !nal.DeletionTimestamp.IsZero() {
 		return f, nil
 	}
@@ -64,6 +67,10 @@ func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now t
 		if err := r.Update(ctx, nal); err != nil {
 			return f, fmt.Errorf("adding finalizer %s to NodeAllowlist %s: %w", plan.Finalizer, nal.Name, err)
 		}
+	}
+	if flight != nil && !flight.Done {
+		// Decide only waits for it; the reconcile its landing triggers lists the Nodes.
+		return f, nil
 	}
 	if f.DebounceWait = r.debounce.takeIfDue(name, now, nal.Spec.Debounce.Min.Duration, nal.Spec.Debounce.Max.Duration); f.DebounceWait > 0 {
 		return f, nil

@@ -198,6 +198,21 @@ func eventNotes(name, reason string) func() []string {
 	}
 }
 
+// warnings returns "reason: note" of the Warning Events about allowlist name.
+func warnings(name string) func() []string {
+	return func() []string {
+		var list eventsv1.EventList
+		Expect(k8sClient.List(ctx, &list, client.InNamespace(metav1.NamespaceDefault))).To(Succeed())
+		var out []string
+		for _, e := range list.Items {
+			if e.Regarding.Name == name && e.Regarding.Kind == "NodeAllowlist" && e.Type == corev1.EventTypeWarning {
+				out = append(out, e.Reason+": "+e.Note)
+			}
+		}
+		return out
+	}
+}
+
 // counterValue reads a counter of the controller's metrics.
 func counterValue(c interface{ Write(*dto.Metric) error }) float64 {
 	var m dto.Metric

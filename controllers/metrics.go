@@ -24,7 +24,7 @@ func publishResult(fail *plan.Failure) string {
 	switch {
 	case fail == nil:
 		return resultSuccess
-	case fail.Reason == plan.ReasonRefused:
+	case fail.Reason == plan.ReasonRefused, fail.Reason == plan.ReasonLoginFailed:
 		return resultRefused
 	case fail.Reason == plan.ReasonInvalidSpec:
 		return resultInvalid

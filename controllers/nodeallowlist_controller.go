@@ -17,8 +17,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
@@ -69,6 +71,8 @@ type NodeAllowlistReconciler struct {
 
 	debounce *debouncer
 	memory   *deliveryMemory
+	// landed carries the allowlist of each send that returned, to reconcile it again.
+	landed chan event.TypedGenericEvent[*nodeallowv1alpha1.NodeAllowlist]
 }
 
 // +kubebuilder:rbac:groups=nodeallow.io,resources=nodeallowlists,verbs=get;list;watch;update
@@ -82,10 +86,11 @@ type NodeAllowlistReconciler struct {
 // Reconcile brings one NodeAllowlist's salt-api up to date with the Nodes it
 // selects, in four steps: gather the facts (the allowlist as the API server
 // has it, the selected Nodes once the debounce let them settle, this
-// process's memory of deliveries), decide (plan.Decide: one Outcome with the
-// status, conditions and Events), act (the allocate-before-send status
-// update and the send, settled by plan.Settle), and record (Events, memory,
-// one status write or the finalizer's release).
+// process's memory of deliveries and its send in flight), decide (plan.Decide:
+// one Outcome with the status, conditions and Events), act (the
+// allocate-before-send status update, then the send launched in a goroutine
+// whose return reconciles again), and record (Events, memory, one status
+// write or the finalizer's release).
 func (r *NodeAllowlistReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	f, err := r.gather(ctx, req.Name, time.Now())
 	if err != nil {
@@ -148,12 +153,15 @@ func (r *NodeAllowlistReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	r.debounce = newDebouncer()
 	r.memory = newDeliveryMemory()
+	r.landed = make(chan event.TypedGenericEvent[*nodeallowv1alpha1.NodeAllowlist], r.MaxConcurrentReconciles)
 
 	nodes := &nodeEventHandler{reader: mgr.GetClient(), debounce: r.debounce, now: time.Now}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&nodeallowv1alpha1.NodeAllowlist{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted))).
 		Watches(&corev1.Node{}, nodes, builder.WithPredicates(nodeChangePredicate())).
+		// A send that returned (launch) reconciles its allowlist to record the result.
+		WatchesRawSource(source.Channel(r.landed, &handler.TypedEnqueueRequestForObject[*nodeallowv1alpha1.NodeAllowlist]{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: r.MaxConcurrentReconciles,
 			// Failures (a missing Secret, an unreachable salt-api) back off

@@ -18,9 +18,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
 	"github.com/nodeallow/nodeallow/controllers/plan"
+	"github.com/nodeallow/nodeallow/controllers/publisher"
 	"github.com/nodeallow/nodeallow/test/saltapistandin"
 )
 
@@ -384,7 +386,8 @@ var _ = Describe("NodeAllowlist controller", func() {
 		want = append(want, "snapshot 4 [10.9.0.1/32 10.9.0.2/32 10.9.0.3/32 10.9.0.4/32]")
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
 		Expect(salt.Problems()).To(BeEmpty())
-		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Reason).To(Equal(plan.ReasonPublished))
+		// The acknowledgement is recorded by the reconcile the send's return triggers.
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Reason }).Should(Equal(plan.ReasonPublished))
 	})
 
 	It("reports a missing Secret or key by name, retries without publishing, and recovers", func() {
@@ -450,6 +453,96 @@ var _ = Describe("NodeAllowlist controller", func() {
 		salt.Fail(0, "")
 		Expect(k8sClient.Delete(ctx, nal)).To(Succeed())
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{"retirement 2 []"}))
+	})
+
+	It("says PublishStalled within 10 s while salt-api hangs, and Published again once it answers", func() {
+		startController(func(r *NodeAllowlistReconciler) {
+			// Long enough that the hang, not a timeout, is what the status shows.
+			r.PublishTimeout = time.Minute
+			r.Publisher = publisher.NewSaltAPI(publisher.Options{RetryCount: -1, Timeout: time.Minute, Logger: logf.Log.WithName("publisher")})
+		})
+		pool := map[string]string{testPoolLabel: "stall"}
+		nal := testAllowlist("stall", "stall", salt)
+		createAllowlist(nal)
+		createNode("stall-a", pool, "10.10.0.1")
+		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{"snapshot 1 [10.10.0.1/32]"}))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(plan.ReasonPublished))
+
+		By("salt-api accepting connections and never answering while a Node joins")
+		salt.Hang()
+		createNode("stall-b", pool, "10.10.0.2")
+		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 10*time.Second, 200*time.Millisecond).
+			Should(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", plan.ReasonPublishStalled),
+				HaveField("Message", And(ContainSubstring("salt-api at "+salt.URL()+" has not answered sequence 2 (2 addresses from 2 nodes)"),
+					ContainSubstring("salt-api holds sequence 1 (1 addresses)")))))
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionPublished)).To(And(
+			HaveField("Status", metav1.ConditionUnknown), HaveField("Reason", plan.ReasonPublishStalled)))
+		got := getAllowlist(nal.Name)
+		Expect(got.Status).To(And(HaveField("Sequence", BeEquivalentTo(2)), HaveField("PublishedSequence", BeEquivalentTo(1)),
+			HaveField("Nodes", BeEquivalentTo(2)), HaveField("Addresses", BeEquivalentTo(2)), HaveField("PublishedAddresses", BeEquivalentTo(1)),
+			HaveField("LastError", ContainSubstring("has not answered"))))
+		Eventually(eventNotes(nal.Name, plan.ReasonPublishStalled)).Should(ContainElement(ContainSubstring("sequence 2")))
+
+		By("a Node joining during the stall: one send in flight, the change waits for it")
+		createNode("stall-c", pool, "10.10.0.3")
+		Expect(salt.Requests()).To(Equal(2), "snapshot 1 and the hung snapshot 2")
+		Consistently(salt.Requests, 3*time.Second).Should(Equal(2), "a second send went out while one was in flight")
+		Expect(getAllowlist(nal.Name).Status.Sequence).To(BeEquivalentTo(2))
+
+		By("salt-api answering again: sequence 2 lands, and the change made meanwhile goes out at once")
+		salt.Answer()
+		Eventually(summaries(salt, nal.Name), 10*time.Second).Should(Equal([]string{
+			"snapshot 1 [10.10.0.1/32]", "snapshot 2 [10.10.0.1/32 10.10.0.2/32]", "snapshot 3 [10.10.0.1/32 10.10.0.2/32 10.10.0.3/32]"}))
+		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 10*time.Second).
+			Should(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", plan.ReasonPublished),
+				HaveField("Message", Equal("the published sequence 3 holds the 3 addresses of the 3 selected nodes"))))
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Status).To(Equal(metav1.ConditionTrue))
+		Expect(getAllowlist(nal.Name).Status.LastError).To(BeEmpty())
+	})
+
+	It("names a refused login LoginFailed with the user and the eauth backend, and does not hammer /login", func() {
+		startController()
+		auth := saltapistandin.New(testSigningKey, saltapistandin.WithLogin(map[string]string{"nodeallow": "s3cret"}), saltapistandin.WithEauth("file"))
+		DeferCleanup(auth.Close)
+		creds := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "login-creds"},
+			Data:       map[string][]byte{"username": []byte("nodeallow"), "password": []byte("s3cret")},
+		}
+		Expect(k8sClient.Create(ctx, creds)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, creds))).To(Succeed()) })
+		pool := map[string]string{testPoolLabel: "login"}
+		nal := testAllowlist("login", "login", auth)
+		nal.Spec.Salt.CredentialsSecretRef = &nodeallowv1alpha1.SecretReference{Name: creds.Name}
+		createAllowlist(nal)
+		createNode("login-a", pool, "10.11.0.1")
+
+		By("a Secret without eauth: pam, which this master's external_auth does not list")
+		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 15*time.Second).
+			Should(And(HaveField("Reason", plan.ReasonLoginFailed), HaveField("Message", And(
+				ContainSubstring(`refused the login of user "nodeallow" with eauth "pam" (HTTP 401: 401 Unauthorized: Could not authenticate using provided credentials)`),
+				ContainSubstring("spec.salt.credentialsSecretRef (login-creds)"), ContainSubstring("external_auth"),
+				Not(ContainSubstring("<")), Not(ContainSubstring("s3cret"))))))
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Reason).To(Equal(plan.ReasonLoginFailed))
+		Eventually(eventNotes(nal.Name, plan.ReasonLoginFailed)).Should(ContainElement(ContainSubstring(`eauth "pam"`)))
+		Consistently(func() int { return len(auth.Logins()) }, 3*time.Second).Should(Equal(1), "a refused login was retried at once")
+		Expect(auth.Requests()).To(BeZero())
+
+		By("the Secret names the right eauth: the next change publishes")
+		creds.Data["eauth"] = []byte("file")
+		Expect(k8sClient.Update(ctx, creds)).To(Succeed())
+		createNode("login-b", pool, "10.11.0.2")
+		Eventually(summaries(auth, nal.Name), 15*time.Second).Should(Equal([]string{"snapshot 2 [10.11.0.1/32 10.11.0.2/32]"}))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(plan.ReasonPublished))
+		Expect(auth.Problems()).To(BeEmpty())
+	})
+
+	It("emits no Warning for a new allowlist that waits for its first Nodes", func() {
+		startController()
+		nal := testAllowlist("newborn", "newborn", salt)
+		createAllowlist(nal)
+		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 10*time.Second).
+			Should(And(HaveField("Reason", plan.ReasonBelowMinimum), HaveField("Message", ContainSubstring("waiting for nodes"))))
+		Consistently(warnings(nal.Name), 3*time.Second).Should(BeEmpty())
 	})
 
 	It("publishes nothing in dry run or suspended, re-sends to a new salt-api on a spec change, and skips the retirement when suspended", func() {

@@ -253,9 +253,11 @@ type Debounce struct {
 
 // Condition types and reasons a NodeAllowlist reports.
 const (
-	// ConditionReady is True when the published snapshot matches the selected nodes.
+	// ConditionReady is True when the published snapshot matches the selected nodes; Unknown while a
+	// new one is being published, False with the reason why not.
 	ConditionReady = "Ready"
-	// ConditionPublished is True when the last publish attempt succeeded.
+	// ConditionPublished is True when the last publish attempt succeeded; Unknown while one is in
+	// flight (reasons Publishing, PublishStalled).
 	ConditionPublished = "Published"
 )
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
@@ -20,6 +21,11 @@ const Finalizer = "nodeallow.io/retirement"
 // AnnotationSkipRetirement set to "true" on a NodeAllowlist lets its deletion
 // finish at once without a retirement (Salt keeps the last published set).
 const AnnotationSkipRetirement = "nodeallow.io/skip-retirement"
+
+// StallAfter is how long a sent sequence may go unanswered before its allowlist says PublishStalled
+// instead of Publishing. salt-api acknowledges a hook within milliseconds; an answer this late means
+// it hangs, and `kubectl get nal` must say so long before the publish times out.
+const StallAfter = 5 * time.Second
 
 // DefaultResyncInterval is the resync interval of an allowlist whose spec.resyncInterval is unset;
 // the API server defaults the field to the same value, so only objects that bypassed defaulting use it.
@@ -46,6 +52,9 @@ type Facts struct {
 	Selection Selection
 	// Memory is what this process remembers of the allowlist's deliveries (a live allowlist only).
 	Memory Memory
+	// Flight is the send this process has in flight for the allowlist, or whose result it has not
+	// recorded yet; nil when none. It is gathered also while DebounceWait is positive.
+	Flight *Flight
 	// RetirementTimeout bounds how long a deleted allowlist waits for its retirement to be delivered.
 	RetirementTimeout time.Duration
 }
@@ -71,6 +80,26 @@ type Memory struct {
 	// none since the last delivery; RefusedAt is when.
 	Refused   int64
 	RefusedAt time.Time
+}
+
+// Flight is one Send that left this process: its goroutine publishes while reconciles go on, so the
+// status can say Publishing, then PublishStalled, while salt-api has not answered.
+type Flight struct {
+	// ID identifies the flight in the controller's memory, so that a landed one is dropped, or
+	// replaced by the next send, only by the reconcile that recorded it.
+	ID uint64
+	// Send is what was sent.
+	Send Send
+	// URL is the salt-api base URL it was sent to.
+	URL string
+	// Generation is the allowlist's generation when it was sent; a delivery under an older one does
+	// not count as delivered to the current spec's salt-api.
+	Generation int64
+	// Since is when it was sent; Deadline is when the publish gives up (its timeout).
+	Since, Deadline time.Time
+	// Done is true once the send returned; Delivery is then what became of it.
+	Done     bool
+	Delivery Delivery
 }
 
 // Outcome is everything one reconcile does after deciding; the controller carries it out in order:
@@ -102,6 +131,8 @@ type Send struct {
 	Snapshot protocol.Snapshot
 	// Digest is Snapshot's digest.
 	Digest string
+	// Nodes counts the selected Nodes the snapshot's addresses came from (0 for a retirement).
+	Nodes int
 	// Allocate records Snapshot.Sequence and Digest in status before sending (optimistic lock), so a
 	// process that dies mid-publish leaves a record that this number may be out there.
 	Allocate bool
@@ -130,13 +161,16 @@ type Remember struct {
 	Delivered bool
 	// Refused records a refusal of this sequence at Facts.Now.
 	Refused int64
+	// Landed drops the finished Flight whose result this Outcome records.
+	Landed bool
 }
 
 // Decide returns what to do with one allowlist. For a live allowlist it waits out the debounce, holds
 // an unusable or unsafe selection with the reason, does nothing when salt-api already has the
 // selection, and otherwise sends the sequence plan picks (re-sends are held back for the resync
 // interval after a refusal). For a deleted one it retires, or releases the finalizer without a
-// retirement when none is needed or wanted.
+// retirement when none is needed or wanted. While a send is in flight it only says so (Publishing,
+// then PublishStalled); once it landed, it records the result and decides on from there.
 func Decide(f Facts) Outcome {
 	if f.Gone {
 		return Outcome{Forget: true}
@@ -146,11 +180,20 @@ func Decide(f Facts) Outcome {
 		return Outcome{Requeue: f.DebounceWait}
 	}
 	out := Outcome{Status: *nal.Status.DeepCopy()}
+	if fl := f.Flight; fl != nil && !fl.Done {
+		// One send in flight per allowlist: wait for it, saying how long it has been.
+		return inFlight(f, out)
+	}
 	if !nal.DeletionTimestamp.IsZero() {
 		return decideRetirement(f, out)
 	}
 	if f.DebounceWait > 0 {
-		out.Requeue = f.DebounceWait
+		if f.Flight != nil {
+			out = landWhileSettling(f, out)
+		}
+		if out.Err == nil {
+			out.Requeue = f.DebounceWait
+		}
 		return out
 	}
 
@@ -162,6 +205,15 @@ func Decide(f Facts) Outcome {
 		mem = Memory{}
 	}
 	st.ObservedGeneration = nal.Generation
+	if f.Flight != nil {
+		// Record what became of the finished send, then decide on from there: the selection may
+		// have moved on while it was in flight, and the Node events of that time were waited out.
+		var stop bool
+		if out, mem, stop = land(f, out, mem); stop {
+			return out
+		}
+		st = &out.Status
+	}
 	sel := f.Selection
 	if sel.Invalid != "" {
 		// No retry: only a spec change can fix it, and that triggers a reconcile.
@@ -185,26 +237,119 @@ func Decide(f Facts) Outcome {
 	resyncIn := untilInterval(mem.Delivered, f.Now, interval)
 	s, err := next(recordedIn(st), sel.Desired, guardsOf(nal), resyncIn == 0)
 	if err != nil {
-		return Outcome{Status: *nal.Status.DeepCopy(), Remember: out.Remember,
+		// Nothing of this decision is recorded but what a landed send said.
+		status := *nal.Status.DeepCopy()
+		if f.Flight != nil {
+			status = out.Status
+		}
+		return Outcome{Status: status, Events: out.Events, Remember: out.Remember,
 			Err: fmt.Errorf("planning NodeAllowlist %s: %w", nal.Name, err)}
 	}
 	switch {
 	case s.hold != "":
-		// No timer: the Node change that lifts the hold triggers a reconcile.
-		setProblem(&out, f, problem{reason: s.hold, action: actionCompute, msg: s.message, held: true})
+		// No timer: the Node change that lifts the hold triggers a reconcile. An allowlist that never
+		// published and waits for its first Nodes is not a warning: nothing shrank, nothing is at risk.
+		waiting := s.hold == ReasonBelowMinimum && st.PublishedSequence == 0
+		setProblem(&out, f, problem{reason: s.hold, action: actionCompute, msg: s.message, held: true, quiet: waiting})
 	case !s.send:
-		setPublished(st, nal.Generation, f.Now, sel.Nodes)
+		setPublished(st, nal.Generation, f.Now)
 		out.Requeue = resyncIn
 	case !s.allocate && mem.Refused == s.sequence && untilInterval(mem.RefusedAt, f.Now, interval) > 0:
 		// Unchanged since salt-api refused it, so it would only be refused again: wait for a change
 		// or the resync.
 		out.Requeue = untilInterval(mem.RefusedAt, f.Now, interval)
 	default:
-		out.Send = &Send{
+		send(&out, f, Send{
 			Snapshot: protocol.Snapshot{Kind: protocol.KindSnapshot, Cluster: f.Cluster, Allowlist: nal.Name,
 				Sequence: s.sequence, GeneratedAt: f.Now, Addresses: sel.Desired.Addresses},
-			Digest: sel.Desired.Digest, Allocate: s.allocate, Why: s.why,
-		}
+			Digest: sel.Desired.Digest, Nodes: sel.Nodes, Allocate: s.allocate, Why: s.why,
+		})
+	}
+	return out
+}
+
+// send makes s the Outcome's Send. Its sequence is not acknowledged yet, so Published and Ready say
+// Publishing from the allocation's status write on, and the reconcile after StallAfter says
+// PublishStalled if salt-api has not answered by then. A resync re-sends what salt-api already
+// acknowledged, so its conditions stay unless it stalls.
+func send(out *Outcome, f Facts, s Send) {
+	out.Send = &s
+	out.Requeue = StallAfter
+	if s.Why != Resync {
+		setPublishing(&out.Status, f.Allowlist.Generation, f.Now, fmt.Sprintf("%s sent to salt-api at %s at %s, waiting for its answer; %s",
+			sentWhat(s), f.Allowlist.Spec.Salt.URL, f.Now.UTC().Format(time.RFC3339), holds(&out.Status)))
+	}
+}
+
+// inFlight is Decide while this process's send to salt-api has not returned: Publishing until
+// StallAfter, PublishStalled after. The send's return triggers the next reconcile; the requeue after
+// its deadline is only a safety net.
+func inFlight(f Facts, out Outcome) Outcome {
+	fl := f.Flight
+	age := f.Now.Sub(fl.Since)
+	if age < StallAfter {
+		out.Requeue = StallAfter - age
+		return out
+	}
+	setStalled(&out, f, fmt.Sprintf(
+		"salt-api at %s has not answered %s sent at %s: no answer after %s; %s; the publish gives up at %s and is then retried",
+		fl.URL, sentWhat(fl.Send), fl.Since.UTC().Format(time.RFC3339), age.Round(time.Second), holds(&out.Status),
+		fl.Deadline.UTC().Format(time.RFC3339)))
+	out.Requeue = max(fl.Deadline.Sub(f.Now), 0) + StallAfter
+	return out
+}
+
+// sentWhat names a Send with its counts, as the status beside the condition shows them.
+func sentWhat(s Send) string {
+	if s.Snapshot.Kind == protocol.KindRetirement {
+		return fmt.Sprintf("retirement sequence %d", s.Snapshot.Sequence)
+	}
+	return fmt.Sprintf("sequence %d (%d addresses from %d nodes)", s.Snapshot.Sequence, len(s.Snapshot.Addresses), s.Nodes)
+}
+
+// holds says what salt-api has acknowledged last, from the status's published fields.
+func holds(st *nodeallowv1alpha1.NodeAllowlistStatus) string {
+	if st.PublishedSequence == 0 {
+		return "salt-api has acknowledged no sequence of this allowlist yet"
+	}
+	return fmt.Sprintf("salt-api holds sequence %d (%d addresses)", st.PublishedSequence, st.PublishedAddresses)
+}
+
+// land records what became of the finished Flight (Settle) and returns the memory the rest of the
+// decision sees. stop is true when the rest must not run: a failure the work queue retries with
+// backoff, which a new send right away would bypass.
+func land(f Facts, out Outcome, mem Memory) (Outcome, Memory, bool) {
+	fl := f.Flight
+	sent := fl.Send
+	out.Send = &sent
+	out = Settle(f, out, fl.Delivery)
+	out.Remember.Landed = true
+	if out.Err != nil {
+		return out, mem, true
+	}
+	seq := sent.Snapshot.Sequence
+	switch {
+	case fl.Delivery.Failure != nil:
+		mem.Refused, mem.RefusedAt = seq, f.Now
+	case fl.Generation == f.Allowlist.Generation:
+		mem = Memory{Delivered: f.Now}
+	default:
+		// Delivered to the salt-api of an older spec: the current one still needs it.
+		out.Remember.Delivered = false
+	}
+	out.Requeue = 0
+	return out, mem, false
+}
+
+// landWhileSettling records the finished Flight while Node changes are still settling: the
+// selection is not listed now, so Ready speaks only of the acknowledged sequence.
+func landWhileSettling(f Facts, out Outcome) Outcome {
+	out, _, _ = land(f, out, f.Memory)
+	st := &out.Status
+	if f.Flight.Delivery.Failure == nil && f.Flight.Send.Snapshot.Kind == protocol.KindSnapshot {
+		setCondition(st, f.Allowlist.Generation, f.Now, nodeallowv1alpha1.ConditionReady, metav1.ConditionUnknown, ReasonPublishing,
+			fmt.Sprintf("salt-api acknowledged sequence %d (%d addresses); node changes are settling, the next snapshot follows in %s",
+				st.PublishedSequence, st.PublishedAddresses, f.DebounceWait.Round(time.Millisecond)))
 	}
 	return out
 }
@@ -220,11 +365,23 @@ func Decide(f Facts) Outcome {
 func decideRetirement(f Facts, out Outcome) Outcome {
 	nal := f.Allowlist
 	if !hasFinalizer(nal) {
-		return Outcome{Forget: true}
+		return Outcome{Forget: true, Remember: Remember{Landed: f.Flight != nil}}
 	}
-	seq, allocate, needed := retirement(recordedIn(&nal.Status))
+	if fl := f.Flight; fl != nil {
+		sent := fl.Send
+		out.Send = &sent
+		settled := Settle(f, out, fl.Delivery)
+		settled.Remember.Landed = true
+		if sent.Snapshot.Kind == protocol.KindRetirement {
+			return settled
+		}
+		// A snapshot that was in flight when the deletion started: its result is recorded (its
+		// sequence was allocated either way), then the retirement takes the next one.
+		out = Outcome{Status: settled.Status, Events: settled.Events, Remember: Remember{Landed: true}}
+	}
+	seq, allocate, needed := retirement(recordedIn(&out.Status))
 	if !needed {
-		return Outcome{Release: true}
+		return Outcome{Release: true, Remember: out.Remember}
 	}
 	skip := ""
 	switch {
@@ -236,14 +393,14 @@ func decideRetirement(f Facts, out Outcome) Outcome {
 		skip = "spec.dryRun is set"
 	}
 	if skip != "" {
-		return Outcome{Release: true, Events: []Event{event(corev1.EventTypeNormal, EventRetirementSkipped, actionRetire, fmt.Sprintf(
+		return Outcome{Release: true, Remember: out.Remember, Events: append(out.Events, event(corev1.EventTypeNormal, EventRetirementSkipped, actionRetire, fmt.Sprintf(
 			"deleted without a retirement because %s: the Salt master keeps allowlist %s/%s as of sequence %d until it is removed there",
-			skip, f.Cluster, nal.Name, nal.Status.PublishedSequence))}}
+			skip, f.Cluster, nal.Name, out.Status.PublishedSequence)))}
 	}
-	out.Send = &Send{
+	send(&out, f, Send{
 		Snapshot: protocol.Snapshot{Kind: protocol.KindRetirement, Cluster: f.Cluster, Allowlist: nal.Name, Sequence: seq, GeneratedAt: f.Now},
 		Digest:   protocol.EmptyDigest, Allocate: allocate, Why: Deleted,
-	}
+	})
 	return out
 }
 

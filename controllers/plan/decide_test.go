@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -45,8 +46,8 @@ func publishedAs(seq int64, d Desired) edit {
 	return func(nal *nodeallowv1alpha1.NodeAllowlist) {
 		st := &nal.Status
 		st.Sequence, st.Digest, st.PublishedSequence, st.PublishedAddresses = seq, d.Digest, seq, int32(len(d.Addresses))
-		st.Addresses = int32(len(d.Addresses))
-		setPublished(st, nal.Generation, t0.Add(-time.Hour), 1)
+		st.Addresses, st.Nodes = int32(len(d.Addresses)), 1
+		setPublished(st, nal.Generation, t0.Add(-time.Hour))
 	}
 }
 
@@ -87,6 +88,33 @@ func facts(nal *nodeallowv1alpha1.NodeAllowlist, d Desired, mem Memory) Facts {
 		Memory: mem, RetirementTimeout: 10 * time.Minute}
 }
 
+// flying adds a Flight of sequence seq of d, sent age before t0 with a two-minute timeout; a
+// non-nil delivery means it returned with that.
+func flying(f Facts, seq int64, d Desired, age time.Duration, delivery *Delivery) Facts {
+	kind := protocol.KindSnapshot
+	if d.Digest == protocol.EmptyDigest {
+		kind = protocol.KindRetirement
+	}
+	since := t0.Add(-age)
+	fl := &Flight{
+		Send: Send{Snapshot: protocol.Snapshot{Kind: kind, Cluster: f.Cluster, Allowlist: f.Allowlist.Name, Sequence: seq, GeneratedAt: since,
+			Addresses: d.Addresses}, Digest: d.Digest, Nodes: 1, Why: Unfinished},
+		URL: f.Allowlist.Spec.Salt.URL, Generation: 2, Since: since, Deadline: since.Add(2 * time.Minute),
+	}
+	if delivery != nil {
+		fl.Done, fl.Delivery = true, *delivery
+		fl.Delivery.Allocated = false
+	}
+	f.Flight = fl
+	return f
+}
+
+// settling marks Node changes as still settling for wait.
+func settling(f Facts, wait time.Duration) Facts {
+	f.DebounceWait = wait
+	return f
+}
+
 // want is what a case expects of the Outcome; zero fields expect zero values.
 type want struct {
 	ready, published string // condition reasons; "" expects the condition unchanged from the input
@@ -115,6 +143,8 @@ func TestDecideAndSettle(t *testing.T) {
 	}
 	refused := &Delivery{Allocated: true, Failure: &Failure{Reason: ReasonRefused, Err: errors.New("salt-api refused it"),
 		StatusCode: 400, Answer: "schema: no signing key for cluster prod"}}
+	loginFailed := &Delivery{Allocated: true, Failure: &Failure{Reason: ReasonLoginFailed,
+		Err: errors.New(`salt-api at https://salt.example:8000 refused the login of user "nodeallow" with eauth "pam" (HTTP 401: Could not authenticate using provided credentials)`)}}
 	secretMsg := "Secret nodeallow-system/key not found: create it"
 	secretGone := failed(ReasonSecretNotFound, errors.New(secretMsg))
 
@@ -150,8 +180,10 @@ func TestDecideAndSettle(t *testing.T) {
 				}}},
 		{name: "below spec.minAddresses is held", facts: facts(testAllowlist(publishedAs(1, two), spec(func(s *nodeallowv1alpha1.NodeAllowlistSpec) { s.MinAddresses = 2 })), one, recent),
 			want: want{ready: ReasonBelowMinimum, says: "fewer than spec.minAddresses 2", events: []string{"Warning BelowMinimum Compute"}}},
-		{name: "an empty selection is held at the default minimum", facts: facts(testAllowlist(), Compute(nil), Memory{}),
-			want: want{ready: ReasonBelowMinimum, says: "0 addresses", events: []string{"Warning BelowMinimum Compute"}}},
+		{name: "a new allowlist without Nodes waits at the default minimum: the condition says it, no Event", facts: facts(testAllowlist(), Compute(nil), Memory{}),
+			want: want{ready: ReasonBelowMinimum, says: "waiting for nodes: the selected nodes give 0 addresses"}},
+		{name: "a published allowlist that loses all Nodes is held with a Warning", facts: facts(testAllowlist(publishedAs(3, one)), Compute(nil), recent),
+			want: want{ready: ReasonBelowMinimum, says: "holding the last published set", events: []string{"Warning BelowMinimum Compute"}}},
 		{name: "more than protocol v1 carries is held", facts: facts(testAllowlist(), tooMany, Memory{}),
 			want: want{ready: ReasonTooManyAddresses, says: "more than protocol v1's 500000", events: []string{"Warning TooManyAddresses Compute"}}},
 		{name: "wider than spec.limits is held", facts: facts(testAllowlist(), world, Memory{}),
@@ -162,7 +194,7 @@ func TestDecideAndSettle(t *testing.T) {
 		{name: "the acknowledged shrink is published",
 			facts: facts(testAllowlist(publishedAs(4, four), spec(func(s *nodeallowv1alpha1.NodeAllowlistSpec) { s.MaxShrinkPercent = 50 }),
 				annotated(AllowShrinkAnnotation, "4:"+one.Digest)), one, recent),
-			want: want{send: "snapshot 5 true changed"}},
+			want: want{send: "snapshot 5 true changed", ready: ReasonPublishing, published: ReasonPublishing, requeue: StallAfter}},
 		{name: "at the maximum sequence: an error, nothing recorded",
 			facts: facts(testAllowlist(allocated(protocol.MaxSequence, two)), one, Memory{}),
 			want:  want{err: true}},
@@ -172,24 +204,24 @@ func TestDecideAndSettle(t *testing.T) {
 			facts: facts(testAllowlist(publishedAs(3, one), readyFailed(ReasonBelowMinimum, "was held")), one, recent),
 			want:  want{ready: ReasonPublished, published: ReasonPublished, says: "sequence 3 holds the 1 addresses", requeue: 9 * time.Minute}},
 		{name: "the first publish allocates sequence 1", facts: facts(testAllowlist(), one, Memory{}),
-			want: want{send: "snapshot 1 true changed"}},
+			want: want{send: "snapshot 1 true changed", ready: ReasonPublishing, published: ReasonPublishing, says: "sequence 1 (1 addresses from 1 nodes) sent to salt-api at https://salt.example:8000", requeue: StallAfter}},
 		{name: "a fresh process re-sends the acknowledged sequence", facts: facts(testAllowlist(publishedAs(3, one)), one, Memory{}),
-			want: want{send: "snapshot 3 false resync"}},
+			want: want{send: "snapshot 3 false resync", requeue: StallAfter}},
 		{name: "the resync interval passed: re-sent", facts: facts(testAllowlist(publishedAs(3, one)), one, Memory{Delivered: t0.Add(-10 * time.Minute)}),
-			want: want{send: "snapshot 3 false resync"}},
+			want: want{send: "snapshot 3 false resync", requeue: StallAfter}},
 		{name: "an allocated, unacknowledged sequence is re-sent", facts: facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent),
-			want: want{send: "snapshot 4 false unfinished"}},
+			want: want{send: "snapshot 4 false unfinished", ready: ReasonPublishing, published: ReasonPublishing, says: "salt-api holds sequence 3 (1 addresses)", requeue: StallAfter}},
 		{name: "refused a minute ago and unchanged: not hammered",
 			facts: facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, Memory{Refused: 4, RefusedAt: t0.Add(-time.Minute)}),
 			want:  want{requeue: 9 * time.Minute}},
 		{name: "refused, then changed: the next sequence goes out",
 			facts: facts(testAllowlist(publishedAs(3, one), allocated(4, two)), one, Memory{Refused: 4, RefusedAt: t0.Add(-time.Minute)}),
-			want:  want{send: "snapshot 5 true changed"}},
+			want:  want{send: "snapshot 5 true changed", ready: ReasonPublishing, published: ReasonPublishing, requeue: StallAfter}},
 		{name: "refused, then the spec changed: re-sent at once",
 			facts: facts(testAllowlist(publishedAs(3, one), allocated(4, two), newGeneration), two, Memory{Refused: 4, RefusedAt: t0.Add(-time.Minute)}),
-			want:  want{send: "snapshot 4 false unfinished", remember: Remember{Reset: true}}},
+			want:  want{send: "snapshot 4 false unfinished", ready: ReasonPublishing, published: ReasonPublishing, requeue: StallAfter, remember: Remember{Reset: true}}},
 		{name: "the spec changed after a delivery: re-sent at once", facts: facts(testAllowlist(publishedAs(3, one), newGeneration), one, recent),
-			want: want{send: "snapshot 3 false resync", remember: Remember{Reset: true}}},
+			want: want{send: "snapshot 3 false resync", requeue: StallAfter, remember: Remember{Reset: true}}},
 
 		// What became of the send.
 		{name: "acknowledged: Published with an Event", facts: facts(testAllowlist(), two, Memory{}), delivery: ok,
@@ -231,7 +263,84 @@ func TestDecideAndSettle(t *testing.T) {
 		{name: "an unreadable Secret", facts: facts(testAllowlist(), one, Memory{}), delivery: failed(ReasonSecretUnreadable, errors.New("forbidden")),
 			want: want{ready: ReasonSecretUnreadable, published: ReasonSecretUnreadable, says: "forbidden", events: []string{"Warning SecretUnreadable ReadSecret"}, err: true}},
 
+		// A send in flight (its goroutine has not returned) and what became of it.
+		{name: "sent two seconds ago: wait for the answer until the stall bound",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, 2*time.Second, nil),
+			want:  want{requeue: 3 * time.Second}},
+		{name: "no answer after the stall bound: PublishStalled names sequence, URL and time, with a Warning",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, 6*time.Second, nil),
+			want: want{ready: ReasonPublishStalled, published: ReasonPublishStalled, events: []string{"Warning PublishStalled Publish"},
+				says:    "salt-api at https://salt.example:8000 has not answered sequence 4 (2 addresses from 1 nodes) sent at 2026-01-02T03:03:59Z: no answer after 6s; salt-api holds sequence 3 (1 addresses)",
+				requeue: 2*time.Minute - 6*time.Second + StallAfter,
+				status: func(st *nodeallowv1alpha1.NodeAllowlistStatus) error {
+					return expect(strings.Contains(st.LastError, "has not answered") && conditionStatus(st, nodeallowv1alpha1.ConditionPublished) == metav1.ConditionUnknown &&
+						conditionStatus(st, nodeallowv1alpha1.ConditionReady) == metav1.ConditionFalse, "status %+v", st)
+				}}},
+		{name: "still stalled: no second Warning",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two), readyFailed(ReasonPublishStalled, "stalled")), two, recent), 4, two, 20*time.Second, nil),
+			want:  want{ready: ReasonPublishStalled, published: ReasonPublishStalled, says: "no answer after 20s", requeue: 2*time.Minute - 20*time.Second + StallAfter}},
+		{name: "a stalled resync says so too",
+			facts: flying(facts(testAllowlist(publishedAs(3, one)), one, Memory{}), 3, one, 6*time.Second, nil),
+			want:  want{ready: ReasonPublishStalled, published: ReasonPublishStalled, says: "has not answered sequence 3", events: []string{"Warning PublishStalled Publish"}, requeue: 2*time.Minute - 6*time.Second + StallAfter}},
+		{name: "landed and the selection is the same: Ready with counts of the published sequence",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, 7*time.Second, ok),
+			want: want{ready: ReasonPublished, published: ReasonPublished, says: "sequence 4 holds the 2 addresses of the 1 selected nodes",
+				events: []string{"Normal Published Publish"}, requeue: 10 * time.Minute, remember: Remember{Delivered: true, Landed: true},
+				status: func(st *nodeallowv1alpha1.NodeAllowlistStatus) error {
+					return expect(st.PublishedSequence == 4 && st.PublishedAddresses == 2 && st.Addresses == 2 && st.LastError == "", "status %+v", st)
+				}}},
+		{name: "landed while the selection moved on: recorded, and the next sequence goes out",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), four, recent), 4, two, time.Second, ok),
+			want: want{ready: ReasonPublishing, published: ReasonPublishing, says: "sequence 5 (4 addresses from 1 nodes) sent", send: "snapshot 5 true changed",
+				events: []string{"Normal Published Publish"}, requeue: StallAfter, remember: Remember{Delivered: true, Landed: true},
+				status: func(st *nodeallowv1alpha1.NodeAllowlistStatus) error {
+					return expect(st.PublishedSequence == 4 && st.PublishedAddresses == 2 && st.Addresses == 4, "status %+v", st)
+				}}},
+		{name: "landed under an older spec: recorded, re-sent to the current salt-api",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two), newGeneration), two, recent), 4, two, time.Second, ok),
+			want: want{ready: ReasonPublished, published: ReasonPublished, send: "snapshot 4 false resync", events: []string{"Normal Published Publish"},
+				requeue: StallAfter, remember: Remember{Reset: true, Landed: true}}},
+		{name: "landed failing: retried with backoff",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, time.Minute, failed(ReasonPublishFailed, errors.New("context deadline exceeded"))),
+			want: want{ready: ReasonPublishFailed, published: ReasonPublishFailed, says: "context deadline exceeded", events: []string{"Warning PublishFailed Publish"},
+				err: true, remember: Remember{Landed: true}}},
+		{name: "landed refused: not re-sent before the resync",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, time.Second, refused),
+			want: want{ready: ReasonRefused, published: ReasonRefused, says: "HTTP 400", events: []string{"Warning Refused Publish"},
+				requeue: 10 * time.Minute, remember: Remember{Refused: 4, Landed: true}}},
+		{name: "landed with a failed login: LoginFailed names the user, the eauth and what to check, not retried before the resync",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two), spec(func(s *nodeallowv1alpha1.NodeAllowlistSpec) {
+				s.Salt.CredentialsSecretRef = &nodeallowv1alpha1.SecretReference{Name: "salt-creds"}
+			})), two, recent), 4, two, time.Second, loginFailed),
+			want: want{ready: ReasonLoginFailed, published: ReasonLoginFailed, events: []string{"Warning LoginFailed Publish"},
+				says:    `user "nodeallow" with eauth "pam"`,
+				requeue: 10 * time.Minute, remember: Remember{Refused: 4, Landed: true},
+				status: func(st *nodeallowv1alpha1.NodeAllowlistStatus) error {
+					return expect(strings.Contains(st.LastError, "spec.salt.credentialsSecretRef (salt-creds)") && strings.Contains(st.LastError, "external_auth"), "lastError %q", st.LastError)
+				}}},
+		{name: "a failed login on the first send", facts: facts(testAllowlist(), one, Memory{}), delivery: loginFailed,
+			want: want{ready: ReasonLoginFailed, published: ReasonLoginFailed, says: "eauth", events: []string{"Warning LoginFailed Publish"},
+				requeue: 10 * time.Minute, remember: Remember{Refused: 1}}},
+		{name: "landed while Node changes settle: recorded, Ready waits for the next snapshot",
+			facts: settling(flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, time.Second, ok), 2*time.Second),
+			want: want{ready: ReasonPublishing, published: ReasonPublished, says: "salt-api acknowledged sequence 4 (2 addresses); node changes are settling",
+				events: []string{"Normal Published Publish"}, requeue: 2 * time.Second, remember: Remember{Delivered: true, Landed: true}}},
+
 		// A deleted allowlist.
+		{name: "deleted while a snapshot is in flight: wait for it",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two), deleting(0)), Desired{}, Memory{}), 4, two, time.Second, nil),
+			want:  want{requeue: 4 * time.Second}},
+		{name: "deleted, the snapshot in flight landed: recorded, the retirement takes the next sequence",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two), deleting(0)), Desired{}, Memory{}), 4, two, time.Second, ok),
+			want: want{ready: ReasonPublishing, published: ReasonPublishing, send: "retirement 5 true deleted", events: []string{"Normal Published Publish"},
+				requeue: StallAfter, remember: Remember{Landed: true},
+				status: func(st *nodeallowv1alpha1.NodeAllowlistStatus) error {
+					return expect(st.PublishedSequence == 4, "published %d", st.PublishedSequence)
+				}}},
+		{name: "deleted, the retirement in flight landed: released",
+			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, Compute(nil)), deleting(0)), Desired{}, Memory{}), 4, Compute(nil), time.Second, ok),
+			want:  want{release: true, says: "acknowledged retirement sequence 4", events: []string{"Normal Retired Retire"}, remember: Remember{Landed: true}}},
+
 		{name: "deleted without the finalizer: forget it", facts: facts(testAllowlist(deleting(0), noFinalizer), Desired{}, Memory{}), want: want{forget: true}},
 		{name: "deleted before anything was allocated: released", facts: facts(testAllowlist(deleting(0)), Desired{}, Memory{}), want: want{release: true}},
 		{name: "deleted while suspended: released without a retirement",
@@ -244,9 +353,9 @@ func TestDecideAndSettle(t *testing.T) {
 			facts: facts(testAllowlist(publishedAs(3, one), deleting(0), annotated(AnnotationSkipRetirement, "true")), Desired{}, Memory{}),
 			want:  want{release: true, says: AnnotationSkipRetirement, events: []string{"Normal RetirementSkipped Retire"}}},
 		{name: "deleted: the retirement takes the next sequence", facts: facts(testAllowlist(publishedAs(3, one), deleting(0)), Desired{}, Memory{}),
-			want: want{send: "retirement 4 true deleted"}},
+			want: want{send: "retirement 4 true deleted", ready: ReasonPublishing, published: ReasonPublishing, says: "retirement sequence 4 sent", requeue: StallAfter}},
 		{name: "deleted, retirement allocated earlier: re-sent", facts: facts(testAllowlist(publishedAs(3, one), allocated(4, Compute(nil)), deleting(0)), Desired{}, Memory{}),
-			want: want{send: "retirement 4 false deleted"}},
+			want: want{send: "retirement 4 false deleted", ready: ReasonPublishing, published: ReasonPublishing, requeue: StallAfter}},
 		{name: "retirement acknowledged: released", facts: facts(testAllowlist(publishedAs(3, one), deleting(0)), Desired{}, Memory{}), delivery: ok,
 			want: want{release: true, says: "Salt removes allowlist prod/workers", events: []string{"Normal Retired Retire"}}},
 		{name: "retirement refused: released at once", facts: facts(testAllowlist(publishedAs(3, one), deleting(0)), Desired{}, Memory{}), delivery: refused,
@@ -286,7 +395,7 @@ func TestDecideAndSettle(t *testing.T) {
 			seen[ReadyReason(&out.Status)] = true
 		})
 	}
-	for _, reason := range []string{ReasonPublished, ReasonPublishFailed, ReasonRefused, ReasonSecretNotFound, ReasonSecretUnreadable,
+	for _, reason := range []string{ReasonPublished, ReasonPublishing, ReasonPublishStalled, ReasonLoginFailed, ReasonPublishFailed, ReasonRefused, ReasonSecretNotFound, ReasonSecretUnreadable,
 		ReasonBelowMinimum, ReasonTooManyAddresses, ReasonTooWide, ReasonShrinkHeld, ReasonInvalidSpec, ReasonDryRun, ReasonSuspended,
 		EventRetired, EventRetirementSkipped, EventRetirementAbandoned} {
 		if !seen[reason] {
@@ -369,6 +478,15 @@ func conditionReason(st *nodeallowv1alpha1.NodeAllowlistStatus, condType string)
 	return ""
 }
 
+func conditionStatus(st *nodeallowv1alpha1.NodeAllowlistStatus, condType string) metav1.ConditionStatus {
+	for _, c := range st.Conditions {
+		if c.Type == condType {
+			return c.Status
+		}
+	}
+	return ""
+}
+
 func readyMessage(st *nodeallowv1alpha1.NodeAllowlistStatus) string {
 	for _, c := range st.Conditions {
 		if c.Type == nodeallowv1alpha1.ConditionReady {
@@ -386,7 +504,7 @@ func expect(ok bool, format string, args ...any) error {
 }
 
 func equalAllowlists(a, b *nodeallowv1alpha1.NodeAllowlist) bool {
-	return fmt.Sprintf("%+v", a) == fmt.Sprintf("%+v", b)
+	return reflect.DeepEqual(a, b)
 }
 
 func equalStatus(a, b nodeallowv1alpha1.NodeAllowlistStatus) bool {
@@ -402,13 +520,16 @@ func TestConditionsCarryGenerationAndTime(t *testing.T) {
 			t.Errorf("condition %s: observedGeneration %d, lastTransitionTime %s; want 3, %s", c.Type, c.ObservedGeneration, c.LastTransitionTime, t0)
 		}
 	}
-	if len(out.Events) != 1 || out.Events[0].Type != corev1.EventTypeWarning {
-		t.Fatalf("events %+v, want one Warning", out.Events)
+	if len(out.Events) != 0 {
+		t.Fatalf("events %+v for an allowlist waiting for its first Nodes, want none", out.Events)
 	}
 	long := strings.Repeat("x", 5000)
 	out = Decide(Facts{Now: t0, Allowlist: nal, Selection: Selection{Invalid: long}})
 	if n := len(readyMessage(&out.Status)); n > maxConditionMessage {
 		t.Errorf("condition message of %d bytes, limit %d", n, maxConditionMessage)
+	}
+	if len(out.Events) != 1 || out.Events[0].Type != corev1.EventTypeWarning {
+		t.Fatalf("events %+v, want one Warning", out.Events)
 	}
 	if n := len(out.Events[0].Note); n > maxEventNote {
 		t.Errorf("event note of %d bytes, limit %d", n, maxEventNote)

@@ -111,6 +111,10 @@ type step struct {
 func next(rec recorded, d Desired, g guards, resyncDue bool) (step, error) {
 	n := len(d.Addresses)
 	if n < g.minAddresses {
+		if rec.publishedSequence == 0 {
+			return step{hold: ReasonBelowMinimum, message: fmt.Sprintf(
+				"waiting for nodes: the selected nodes give %d addresses, fewer than spec.minAddresses %d; nothing was published yet, the first snapshot goes out once there are enough", n, g.minAddresses)}, nil
+		}
 		return step{hold: ReasonBelowMinimum, message: fmt.Sprintf(
 			"the selected nodes give %d addresses, fewer than spec.minAddresses %d: holding the last published set", n, g.minAddresses)}, nil
 	}

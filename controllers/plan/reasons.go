@@ -8,6 +8,12 @@ package plan
 const (
 	// ReasonPublished: salt-api acknowledged the current snapshot.
 	ReasonPublished = "Published"
+	// ReasonPublishing: a sequence was sent and salt-api has not answered yet (Published and Ready Unknown).
+	ReasonPublishing = "Publishing"
+	// ReasonPublishStalled: salt-api has not answered a sent sequence within StallAfter (Published Unknown, Ready False).
+	ReasonPublishStalled = "PublishStalled"
+	// ReasonLoginFailed: salt-api's /login refused the credentials Secret (username, password, eauth); retried at the next change or resync.
+	ReasonLoginFailed = "LoginFailed"
 	// ReasonPublishFailed: salt-api could not be reached or answered with a retryable error; retried with backoff.
 	ReasonPublishFailed = "PublishFailed"
 	// ReasonRefused: salt-api refused the snapshot (a 4xx other than 401/408/429); retried at the next change or resync.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
+	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
 )
 
 // Delivery is what became of a Send.
@@ -26,7 +27,7 @@ type Delivery struct {
 // Failure is a Send that did not reach salt-api, classified once by the controller.
 type Failure struct {
 	// Reason is the condition reason: ReasonSecretNotFound or ReasonSecretUnreadable (nothing was
-	// sent), ReasonRefused (salt-api refused it), ReasonInvalidSpec (it cannot be sent as configured)
+	// sent), ReasonLoginFailed (salt-api's /login refused the credentials), ReasonRefused (salt-api refused it), ReasonInvalidSpec (it cannot be sent as configured)
 	// or ReasonPublishFailed (anything else, retried with backoff).
 	Reason string
 	// Err is the error as the Secret read or the publisher reported it; it says what to do.
@@ -36,6 +37,16 @@ type Failure struct {
 	Answer     string
 }
 
+// Launched returns the Outcome of a Decide whose Send left in a goroutine: its allocation (when it
+// had one) is recorded, and the conditions Decide set say Publishing until the send lands (Facts.Flight).
+func Launched(out Outcome) Outcome {
+	if s := out.Send; s != nil && s.Allocate {
+		out.Status.Sequence, out.Status.Digest = s.Snapshot.Sequence, s.Digest
+	}
+	out.Send = nil
+	return out
+}
+
 // Settle returns the final Outcome of a Decide whose Send was made, given what became of it.
 func Settle(f Facts, out Outcome, d Delivery) Outcome {
 	send := out.Send
@@ -43,6 +54,8 @@ func Settle(f Facts, out Outcome, d Delivery) Outcome {
 	if send == nil {
 		return out
 	}
+	// The requeue Decide set waits for an answer that is here now.
+	out.Requeue = 0
 	if d.Allocated {
 		out.Status.Sequence = send.Snapshot.Sequence
 		out.Status.Digest = send.Digest
@@ -58,12 +71,12 @@ func Settle(f Facts, out Outcome, d Delivery) Outcome {
 		st.PublishedSequence = seq
 		st.PublishedAddresses = statusCount(n)
 		st.LastPublishedTime = &metav1.Time{Time: f.Now}
-		setPublished(st, nal.Generation, f.Now, f.Selection.Nodes)
+		setPublished(st, nal.Generation, f.Now)
 		out.Remember.Delivered = true
 		if send.Why != Resync {
 			out.Events = append(out.Events, event(corev1.EventTypeNormal, ReasonPublished, actionPublish, fmt.Sprintf(
 				"salt-api at %s acknowledged sequence %d: %d addresses from %d nodes in %d chunk(s), digest %s",
-				url, seq, n, f.Selection.Nodes, d.Chunks, send.Digest)))
+				url, seq, n, send.Nodes, d.Chunks, send.Digest)))
 		}
 		out.Requeue = interval
 		return out
@@ -74,6 +87,15 @@ func Settle(f Facts, out Outcome, d Delivery) Outcome {
 		// Retried with backoff: creating the Secret needs no other action.
 		setProblem(&out, f, problem{reason: fail.Reason, action: actionReadSecret, msg: fail.Err.Error()})
 		out.Err = fmt.Errorf("NodeAllowlist %s: %w", nal.Name, fail.Err)
+	case ReasonLoginFailed:
+		// Not retried with backoff: the same credentials are refused again, and repeated failed logins
+		// can lock the account (pam_faillock). A fixed Secret is picked up at the next change or resync.
+		setProblem(&out, f, problem{everyAttempt: true, action: actionPublish, reason: ReasonLoginFailed, msg: fmt.Sprintf(
+			"sequence %d not sent: %v; check the username, password and eauth (unset means pam) in the Secret named by "+
+				"spec.salt.credentialsSecretRef (%s) and the master's external_auth for that backend and user; retried at the next node change or in %s",
+			seq, fail.Err, credentialsSecretName(nal), interval)})
+		out.Remember.Refused = seq
+		out.Requeue = interval
 	case ReasonRefused:
 		// Not retried with backoff (the same body would be refused again) but at the next change or resync.
 		setProblem(&out, f, problem{everyAttempt: true, action: actionPublish, reason: ReasonRefused, msg: fmt.Sprintf(
@@ -118,7 +140,7 @@ func settleRetirement(f Facts, out Outcome, send *Send, d Delivery) Outcome {
 			f.RetirementTimeout, fail.Err, where))}}
 	}
 	reason := ReasonPublishFailed
-	if fail.Reason == ReasonSecretNotFound || fail.Reason == ReasonSecretUnreadable {
+	if fail.Reason == ReasonSecretNotFound || fail.Reason == ReasonSecretUnreadable || fail.Reason == ReasonLoginFailed {
 		reason = fail.Reason
 	}
 	setProblem(&out, f, problem{reason: reason, action: actionRetire, msg: fmt.Sprintf(
@@ -126,4 +148,12 @@ func settleRetirement(f Facts, out Outcome, send *Send, d Delivery) Outcome {
 		fail.Err, deadline.UTC().Format(time.RFC3339), AnnotationSkipRetirement)})
 	out.Err = fmt.Errorf("retiring NodeAllowlist %s: %w", nal.Name, fail.Err)
 	return out
+}
+
+// credentialsSecretName names the credentials Secret of an allowlist, "none" when it has none.
+func credentialsSecretName(nal *nodeallowv1alpha1.NodeAllowlist) string {
+	if ref := nal.Spec.Salt.CredentialsSecretRef; ref != nil {
+		return ref.Name
+	}
+	return "none"
 }

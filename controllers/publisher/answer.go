@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -90,6 +92,39 @@ func checkAnswer(resp *resty.Response, request string, attempts int) error {
 	}
 }
 
+// isHTML reports whether an answer is an HTML page rather than JSON or text.
+func isHTML(s string) bool {
+	head := strings.ToLower(strings.TrimSpace(s))
+	return strings.HasPrefix(head, "<!doctype html") || strings.HasPrefix(head, "<html") || strings.Contains(head[:min(len(head), 512)], "<html")
+}
+
+// htmlTitle and htmlParagraph match an element's content, non-greedy, across lines; htmlTag matches any tag.
+var (
+	htmlTitle     = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+	htmlParagraph = regexp.MustCompile(`(?is)<p[^>]*>(.*?)</p>`)
+	htmlTag       = regexp.MustCompile(`(?s)<[^>]*>`)
+)
+
+// htmlText returns "title: first paragraph" of an HTML page, without tags and entities; the
+// paragraph is the message CherryPy puts in its error pages. A page with neither yields its text.
+func htmlText(page string) string {
+	text := func(re *regexp.Regexp) string {
+		if m := re.FindStringSubmatch(page); m != nil {
+			return strings.TrimSpace(html.UnescapeString(htmlTag.ReplaceAllString(m[1], " ")))
+		}
+		return ""
+	}
+	title, para := text(htmlTitle), text(htmlParagraph)
+	switch {
+	case title != "" && para != "":
+		return title + ": " + para
+	case title != "" || para != "":
+		return title + para
+	default:
+		return html.UnescapeString(htmlTag.ReplaceAllString(page, " "))
+	}
+}
+
 // describeTransportError explains a request that got no usable answer.
 func describeTransportError(err error, ep hookURLs, attempts int) error {
 	var certErr *tls.CertificateVerificationError
@@ -104,9 +139,13 @@ func describeTransportError(err error, ep hookURLs, attempts int) error {
 }
 
 // quote renders an untrusted answer body as one line of at most maxMessageRunes printable runes, for
-// errors that end up in Kubernetes conditions and events.
+// errors that end up in Kubernetes conditions and events. An HTML page (CherryPy's error page, which
+// salt-api serves for its HTTP errors) is reduced to its text: the title and the first paragraph.
 func quote(body []byte, code int) string {
 	s := strings.ToValidUTF8(string(body), "\uFFFD")
+	if isHTML(s) {
+		s = htmlText(s)
+	}
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || unicode.IsSpace(r) {
 			return ' '

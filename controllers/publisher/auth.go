@@ -128,6 +128,9 @@ func login(ctx context.Context, client *resty.Client, ep hookURLs, cred Credenti
 		return "", time.Time{}, fmt.Errorf("log in to salt-api: %w", describeTransportError(err, ep, attemptsOf(resp)))
 	}
 	request := fmt.Sprintf("the login of user %q with eauth %q at %s", cred.Username, eauthOf(cred), ep.login)
+	if code := resp.StatusCode(); code == http.StatusUnauthorized || code == http.StatusForbidden {
+		return "", time.Time{}, &LoginError{URL: ep.login, Username: cred.Username, Eauth: eauthOf(cred), StatusCode: code, Message: quote(resp.Body(), code)}
+	}
 	if resp.StatusCode() != http.StatusOK {
 		return "", time.Time{}, checkAnswerOrUnexpected(resp, request, attemptsOf(resp))
 	}

@@ -5,6 +5,7 @@ package publisher
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,5 +72,33 @@ func TestQuoteKeepsOneShortLine(t *testing.T) {
 	}
 	if got := quote(nil, http.StatusTeapot); got != "I'm a teapot" {
 		t.Errorf("quote of an empty body = %q, want the status text", got)
+	}
+}
+
+func TestQuoteTakesTheTextOfAnHTMLErrorPage(t *testing.T) {
+	page := []byte(`<!DOCTYPE html PUBLIC
+"-//W3C//DTD XHTML 1.0 Transitional//EN"
+"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html>
+<head>
+    <meta http-equiv="Content-Type" content="text/html; charset=utf-8"></meta>
+    <title>404 Not Found</title>
+    <style type="text/css">
+    #powered_by { margin-top: 20px; }
+    </style>
+</head>
+    <body>
+        <h2>404 Not Found</h2>
+        <p>The path &#x27;/hook/nodeallow&#x27; was <b>not</b> found.</p>
+        <pre id="traceback">Traceback (most recent call last): ...</pre>
+    <div id="powered_by"><span>Powered by <a href="http://www.cherrypy.dev">CherryPy 18.10.0</a></span></div>
+    </body>
+</html>`)
+	if got, want := quote(page, http.StatusNotFound), "404 Not Found: The path '/hook/nodeallow' was not found."; got != want {
+		t.Errorf("quote = %q, want %q", got, want)
+	}
+	long := []byte("<html><body><p>" + strings.Repeat("x", 2000) + "</p></body></html>")
+	if got := quote(long, 400); len([]rune(got)) > maxMessageRunes || strings.Contains(got, "<") {
+		t.Errorf("quote of a long page = %d runes %q", len([]rune(got)), got[:40])
 	}
 }

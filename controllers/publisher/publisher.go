@@ -81,6 +81,25 @@ func (e *PermanentError) Error() string {
 	return fmt.Sprintf("salt-api refused %s with HTTP %d: %s%s", e.Request, e.StatusCode, e.Message, hint)
 }
 
+// LoginError is salt-api's /login refusing the credentials (HTTP 401 or 403: wrong username or
+// password, an eauth backend the master does not accept, or a user external_auth does not list).
+// Retrying cannot fix it until the credentials Secret or the master's configuration changes.
+type LoginError struct {
+	// URL is the /login URL.
+	URL string
+	// Username and Eauth are the credentials' user and the eauth backend used (pam when the Secret has none).
+	Username, Eauth string
+	// StatusCode is salt-api's HTTP status.
+	StatusCode int
+	// Message is salt-api's answer, its text only (see quote), trimmed to one line.
+	Message string
+}
+
+// Error names the user and the eauth backend (never the password) and quotes salt-api.
+func (e *LoginError) Error() string {
+	return fmt.Sprintf("salt-api at %s refused the login of user %q with eauth %q (HTTP %d: %s)", e.URL, e.Username, e.Eauth, e.StatusCode, e.Message)
+}
+
 // InvalidEndpointError means the Endpoint or Snapshot cannot be published as given: publishing the same
 // input again fails the same way until the NodeAllowlist, its Secrets or the snapshot change.
 type InvalidEndpointError struct {

@@ -262,17 +262,31 @@ func TestPublishRenewsATokenBeforeItExpires(t *testing.T) {
 	}
 }
 
-func TestPublishRefusedLoginIsPermanent(t *testing.T) {
-	stub := saltapistandin.NewForTest(t, testKey, saltapistandin.WithLogin(map[string]string{"nodeallow": "s3cret"}))
-	endpoint := plainEndpoint(stub.URL())
-	endpoint.Credentials = &publisher.Credentials{Username: "nodeallow", Password: "wrong"}
-	_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), endpoint, snapshotOf(2))
-	var perm *publisher.PermanentError
-	if !errors.As(err, &perm) || perm.StatusCode != http.StatusUnauthorized || !strings.Contains(perm.Message, "Could not authenticate") {
-		t.Fatalf("Publish with a wrong password = %v, want a PermanentError 401 quoting salt-api", err)
-	}
-	if n := len(stub.Hooks()); n != 0 || len(stub.Logins()) != 1 {
-		t.Errorf("%d hook requests and %d logins after a refused login, want 0 and 1", n, len(stub.Logins()))
+func TestPublishRefusedLoginIsALoginError(t *testing.T) {
+	for _, tc := range []struct{ name, password, eauth, wantEauth string }{
+		{"wrong password, default eauth", "wrong", "", "pam"},
+		{"an eauth backend the master does not accept", "s3cret", "ldap", "ldap"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stub := saltapistandin.NewForTest(t, testKey, saltapistandin.WithLogin(map[string]string{"nodeallow": "s3cret"}), saltapistandin.WithEauth("file"))
+			endpoint := plainEndpoint(stub.URL())
+			endpoint.Credentials = &publisher.Credentials{Username: "nodeallow", Password: tc.password, Eauth: tc.eauth}
+			_, err := publisher.NewSaltAPI(fastOptions()).Publish(context.Background(), endpoint, snapshotOf(2))
+			var login *publisher.LoginError
+			if !errors.As(err, &login) || login.StatusCode != http.StatusUnauthorized || login.Username != "nodeallow" || login.Eauth != tc.wantEauth {
+				t.Fatalf("Publish with refused credentials = %v, want a LoginError 401 naming user nodeallow and eauth %s", err, tc.wantEauth)
+			}
+			// salt-api answers with CherryPy's HTML error page; only its text is quoted.
+			if want := "401 Unauthorized: Could not authenticate using provided credentials"; login.Message != want {
+				t.Errorf("message %q, want %q", login.Message, want)
+			}
+			if msg := err.Error(); strings.Contains(msg, "<") || strings.Contains(msg, tc.password) {
+				t.Errorf("error %q quotes HTML or the password", msg)
+			}
+			if n := len(stub.Hooks()); n != 0 || len(stub.Logins()) != 1 {
+				t.Errorf("%d hook requests and %d logins after a refused login, want 0 and 1", n, len(stub.Logins()))
+			}
+		})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log"
 	"net/http"
@@ -34,6 +35,9 @@ type Server struct {
 	mu            sync.Mutex
 	keys          [][]byte          // accepted signing keys, newest first, as the master's signing_keys
 	users         map[string]string // username → password for /login; nil is webhook_disable_auth
+	eauth         map[string]bool   // eauth backends /login accepts (the master's external_auth); nil accepts any
+	hang          chan struct{}     // while non-nil, hook requests wait until it is closed (Answer)
+	closed        chan struct{}     // closed by Close, so hanging requests let the server stop
 	tokenLifetime time.Duration     // what /login reports as a token's remaining life
 	tokens        map[string]bool
 	logins        []map[string]string
@@ -67,7 +71,14 @@ type Option func(*config)
 
 type config struct {
 	users map[string]string
+	eauth []string
 	tls   bool
+}
+
+// WithEauth makes /login accept only these eauth backends, as a master whose external_auth lists
+// only them; without it any non-empty eauth is accepted.
+func WithEauth(backends ...string) Option {
+	return func(c *config) { c.eauth = append(c.eauth, backends...) }
 }
 
 // WithLogin turns webhook auth on: /login accepts these users (username → password, any eauth) and
@@ -88,7 +99,13 @@ func New(key []byte, opts ...Option) *Server {
 		o(&c)
 	}
 	s := &Server{keys: [][]byte{key}, users: c.users, tokenLifetime: 12 * time.Hour, tokens: map[string]bool{},
-		pending: map[string][]*receiver.Body{}}
+		pending: map[string][]*receiver.Body{}, closed: make(chan struct{})}
+	if c.eauth != nil {
+		s.eauth = map[string]bool{}
+		for _, b := range c.eauth {
+			s.eauth[b] = true
+		}
+	}
 	s.server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	if c.tls {
 		// Handshakes that a client aborts are expected in TLS tests; keep them out of the test output.
@@ -113,8 +130,38 @@ func (s *Server) URL() string { return s.server.URL }
 // Certificate is the certificate a WithTLS stand-in serves.
 func (s *Server) Certificate() *x509.Certificate { return s.server.Certificate() }
 
-// Close stops the stand-in.
-func (s *Server) Close() { s.server.Close() }
+// Close stops the stand-in, letting hanging requests go first.
+func (s *Server) Close() {
+	s.mu.Lock()
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+	s.mu.Unlock()
+	s.server.Close()
+}
+
+// Hang makes every following hook request wait without an answer (the connection accepted, nothing
+// sent back), as a salt-api whose worker threads are stuck, until Answer. Hung requests count in
+// Hooks and Requests from their arrival.
+func (s *Server) Hang() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hang == nil {
+		s.hang = make(chan struct{})
+	}
+}
+
+// Answer ends Hang: waiting and following hook requests are answered as usual.
+func (s *Server) Answer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hang != nil {
+		close(s.hang)
+		s.hang = nil
+	}
+}
 
 // AcceptKeys replaces the accepted signing keys, as a master whose signing_keys changed.
 func (s *Server) AcceptKeys(keys ...[]byte) {
@@ -210,11 +257,12 @@ func (s *Server) Problems() []string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
+	// Hooks first: an allowlist may be named "login".
 	switch {
-	case req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/login"):
-		s.serveLogin(w, req)
 	case strings.Contains(req.URL.Path, "/hook/"):
 		s.serveHook(w, req)
+	case req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/login"):
+		s.serveLogin(w, req)
 	default:
 		http.Error(w, "not found", http.StatusNotFound)
 	}
@@ -224,14 +272,15 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 func (s *Server) serveLogin(w http.ResponseWriter, req *http.Request) {
 	var creds map[string]string
 	if err := json.NewDecoder(req.Body).Decode(&creds); err != nil {
-		WriteJSON(w, http.StatusBadRequest, map[string]any{"status": 400, "return": "bad login body"})
+		WriteJSON(w, http.StatusBadRequest, map[string]any{"status": 400, "return": "bad login body: " + err.Error()})
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.logins = append(s.logins, creds)
-	if pw, ok := s.users[creds["username"]]; !ok || pw != creds["password"] || creds["eauth"] == "" {
-		WriteJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "return": "Could not authenticate using provided credentials"})
+	if pw, ok := s.users[creds["username"]]; !ok || pw != creds["password"] || creds["eauth"] == "" || (s.eauth != nil && !s.eauth[creds["eauth"]]) {
+		// rest_cherrypy raises cherrypy.HTTPError, which CherryPy renders as its HTML error page.
+		WriteCherryPyError(w, http.StatusUnauthorized, "Could not authenticate using provided credentials")
 		return
 	}
 	token := fmt.Sprintf("%040x", len(s.logins))
@@ -251,6 +300,19 @@ func (s *Server) serveHook(w http.ResponseWriter, req *http.Request) {
 	n := len(s.hooks)
 	s.hooks = append(s.hooks, Hook{Path: req.URL.Path, Header: req.Header.Clone(), Body: raw, ContentLength: req.ContentLength,
 		TransferEncoding: req.TransferEncoding})
+	hang := s.hang
+	s.mu.Unlock()
+	if hang != nil {
+		select {
+		case <-hang:
+		case <-s.closed:
+			return
+		case <-req.Context().Done():
+			// The client gave up (its timeout); salt-api would never have answered either.
+			return
+		}
+	}
+	s.mu.Lock()
 	authorized := s.users == nil || s.tokens[req.Header.Get("X-Auth-Token")]
 	failWith, failBody, script := s.failWith, s.failBody, s.script
 	s.mu.Unlock()
@@ -315,6 +377,48 @@ func (s *Server) accept(req *http.Request, raw []byte) error {
 	s.received = append(s.received, snap)
 	return nil
 }
+
+// WriteCherryPyError answers with status and CherryPy's HTML error page carrying message, as salt-api
+// does for the errors it raises as cherrypy.HTTPError.
+func WriteCherryPyError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "text/html;charset=utf-8")
+	w.WriteHeader(status)
+	line := fmt.Sprintf("%d %s", status, http.StatusText(status))
+	_, _ = fmt.Fprintf(w, cherryPyErrorPage, line, line, html.EscapeString(message))
+}
+
+// cherryPyErrorPage is CherryPy 18's _HTTPErrorTemplate with status, status and message to fill in.
+const cherryPyErrorPage = `<!DOCTYPE html PUBLIC
+"-//W3C//DTD XHTML 1.0 Transitional//EN"
+"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html>
+<head>
+    <meta http-equiv="Content-Type" content="text/html; charset=utf-8"></meta>
+    <title>%s</title>
+    <style type="text/css">
+    #powered_by {
+        margin-top: 20px;
+        border-top: 2px solid black;
+        font-style: italic;
+    }
+
+    #traceback {
+        color: red;
+    }
+    </style>
+</head>
+    <body>
+        <h2>%s</h2>
+        <p>%s</p>
+        <pre id="traceback"></pre>
+    <div id="powered_by">
+      <span>
+        Powered by <a href="http://www.cherrypy.dev">CherryPy 18.10.0</a>
+      </span>
+    </div>
+    </body>
+</html>
+`
 
 // WriteJSON answers with status and v as JSON, as salt-api does; scripts use it.
 func WriteJSON(w http.ResponseWriter, status int, v any) {

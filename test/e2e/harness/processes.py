@@ -86,6 +86,16 @@ class Process:
                 f"{self.name} exited with status {code}; last lines of {self.log_path}:\n{self.tail()}"
             )
 
+    def pause(self):
+        """Stop (SIGSTOP) the daemon's whole process group: its sockets stay open, nothing answers."""
+        if self._popen is not None and self._popen.poll() is None:
+            _signal(self._popen.pid, signal.SIGSTOP, group=True)
+
+    def resume(self):
+        """Continue (SIGCONT) a paused daemon's process group."""
+        if self._popen is not None:
+            _signal(self._popen.pid, signal.SIGCONT, group=True)
+
     def terminate(self):
         """Send SIGTERM to the daemon without waiting (see :func:`stop_all`)."""
         if self._popen is not None and self._popen.poll() is None:

@@ -177,6 +177,14 @@ class SaltMaster:
         """Stop salt-api (the master and minions keep running)."""
         self.api.stop(timeout=30)
 
+    def pause_api(self):
+        """Freeze salt-api: the kernel still accepts connections on its port, but no request is answered."""
+        self.api.pause()
+
+    def resume_api(self):
+        """Let a frozen salt-api answer again (the requests that waited are served then)."""
+        self.api.resume()
+
     def wait_minions(self, timeout=180):
         """Wait until every configured minion answers test.ping (auto_accept lets them in)."""
         ids = sorted(self.minions)
