@@ -26,6 +26,7 @@ import sys
 import time
 
 import requests
+import salt.client
 import salt.config
 import yaml
 
@@ -45,6 +46,8 @@ REACTOR_FILE = saltext.nodeallow.PACKAGE_ROOT / "reactor" / "nodeallow.sls"
 CLUSTER_ID = "nodeallow_test"
 API_USER = "nodeallow"
 API_EAUTH = "file"
+# What salt-master 3008 logs (at info) once it is a committed cluster voter and serves requests.
+GATE_OPEN = "cluster ready — opening request gate".encode()
 
 
 class ClusterError(RuntimeError):
@@ -195,6 +198,7 @@ class ClusterMaster:
                               [VENV_BIN / "salt-minion", "-c", self.minion_dir / "etc", "--log-level=warning"],
                               log_path=str(self.minion_dir / "salt-minion.out"), env=env)
         self._opts = None
+        self._log_offset = 0
 
     @property
     def conf_file(self):
@@ -212,10 +216,25 @@ class ClusterMaster:
         return self._opts
 
     def start_master(self, timeout=120, wait=True):
-        """Start salt-master and (``wait``) wait for its local event bus."""
+        """Start salt-master and (``wait``) wait until it joined the cluster (its request gate is open)."""
+        self._log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         self.master.start()
         if wait:
             self.wait_master(timeout)
+
+    @property
+    def log_file(self):
+        """salt-master's log file."""
+        return self.dir / "log" / "master"
+
+    def _gate_open(self):
+        """Whether salt-master logged, since its last start, that it opened its request gate (cluster ready)."""
+        try:
+            with self.log_file.open("rb") as fh:
+                fh.seek(self._log_offset)
+                return GATE_OPEN in fh.read()
+        except FileNotFoundError:
+            return False
 
     def wait_master(self, timeout=120):
         """Wait for salt-master's local event bus."""
@@ -223,6 +242,9 @@ class ClusterMaster:
         sock = self.dir / "sock" / "master_event_pub.ipc"
         wait_until(sock.exists, timeout=timeout, what=f"salt-master {self.host}'s event socket {sock}",
                    interval=0.2, processes=[self.master])
+        # Until then it defers every request but _auth: minions would wait out their auth backoff.
+        wait_until(self._gate_open, timeout=timeout, interval=0.2, processes=[self.master],
+                   what=f"salt-master {self.host} to join the cluster ({GATE_OPEN.decode()!r} in {self.log_file})")
 
     def stop_master(self):
         """SIGTERM salt-master (its group is killed if it does not stop in 60 s)."""
@@ -270,10 +292,15 @@ class ClusterMaster:
         return data
 
     def ping(self, minion_ids, timeout=10):
-        """``salt -L <ids> test.ping`` through this master: {minion_id: True} for those that answered."""
-        _, data, _ = self._cli("salt", ["--static", f"--timeout={timeout}", "-L", ",".join(minion_ids),
-                                        "test.ping"], timeout)
-        return data if isinstance(data, dict) else {}
+        """``test.ping`` to ``minion_ids`` through this master: {minion_id: True} for those that answered.
+
+        In this process (salt.client.LocalClient): a ``salt`` command costs seconds of start-up on a loaded machine.
+        """
+        try:
+            with salt.client.get_local_client(self.conf_file) as client:
+                return client.cmd(sorted(minion_ids), "test.ping", tgt_type="list", timeout=timeout) or {}
+        except Exception:  # pylint: disable=broad-except  # the gate may still be closed: not ready yet
+            return {}
 
     def ruleset_addresses(self, allowlist):
         """The addresses of ``allowlist`` (``cluster/name``) in this master's minion's ruleset file.
