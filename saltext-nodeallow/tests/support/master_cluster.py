@@ -222,6 +222,12 @@ class ClusterMaster:
         if wait:
             self.wait_master(timeout)
 
+    def pool_listens(self):
+        """Whether salt-master listens on its cluster pool port (read in /proc: a probe would reach Salt)."""
+        local = f"{socket.inet_aton(self.host)[::-1].hex().upper()}:{self.pool_port:04X}"
+        with open("/proc/net/tcp", encoding="ascii") as fh:
+            return any(fields[1] == local and fields[3] == "0A" for fields in (line.split() for line in fh))
+
     @property
     def log_file(self):
         """salt-master's log file."""
@@ -356,9 +362,15 @@ class MasterCluster:
 
         A minion answering through the *other* master proves the cluster routes jobs between peers.
         """
-        # Side by side (faster); each one's bus exists before the cluster is ready.
-        for master in self.masters:
-            master.start_master(wait=False)
+        # The founder (the lowest address, master1) first, until its cluster port listens: a master that
+        # starts sends its peer one cluster discover, and Salt 3008.4 never resends it. Started side by
+        # side, master2's discover sometimes reached master1 before it listened; master1 then waited as
+        # founding voter for master2's vote and master2 for a join reply, and neither gate ever opened.
+        founder, joiner = self.masters
+        founder.start_master(wait=False)
+        wait_until(founder.pool_listens, timeout=timeout, interval=0.2, processes=[founder.master],
+                   what=f"salt-master {founder.host}'s cluster port {founder.pool_port}")
+        joiner.start_master(wait=False)
         for master in self.masters:
             master.wait_master(timeout=timeout)
         for master in self.masters:
