@@ -50,11 +50,13 @@ type controllerTuning func(*NodeAllowlistReconciler)
 // Each manager registers a controller of the same name, which
 // controller-runtime allows only with SkipNameValidation.
 func startController(tune ...controllerTuning) (stop func()) {
+	cacheOptions, err := CacheOptions(cfg)
+	Expect(err).NotTo(HaveOccurred())
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  CacheOptions(),
+		Cache:                  cacheOptions,
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
@@ -97,7 +99,7 @@ func testAllowlist(name, pool string, salt *saltapistandin.Server) *nodeallowv1a
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: nodeallowv1alpha1.NodeAllowlistSpec{
 			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{testPoolLabel: pool}},
-			Salt: nodeallowv1alpha1.SaltTarget{
+			Salt: nodeallowv1alpha1.SaltEndpoint{
 				URL:                 salt.URL(),
 				AllowInsecureHTTP:   true,
 				SigningKeySecretRef: nodeallowv1alpha1.SecretKeySelector{Name: testSigningSecret},

@@ -6,6 +6,8 @@ package controllers
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/nodeallow/nodeallow/controllers/plan"
 )
 
 // Publish results, the values of the result label of publishesTotal.
@@ -16,6 +18,21 @@ const (
 	resultInvalid = "invalid"
 )
 
+// publishResult is the result label of one publish: success, refused, invalid, or failure for
+// everything retried with backoff.
+func publishResult(fail *plan.Failure) string {
+	switch {
+	case fail == nil:
+		return resultSuccess
+	case fail.Reason == plan.ReasonRefused:
+		return resultRefused
+	case fail.Reason == plan.ReasonInvalidSpec:
+		return resultInvalid
+	default:
+		return resultFailure
+	}
+}
+
 // Node event stages, the values of the stage label of nodeEventsTotal.
 const (
 	stageReceived = "received"
@@ -25,7 +42,7 @@ const (
 var (
 	publishesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nodeallow_publishes_total",
-		Help: "Publishes to salt-api (snapshots, resyncs and retirements) by result: success, failure (retried with backoff), refused (by salt-api, permanent) or invalid (the target cannot be used as configured).",
+		Help: "Publishes to salt-api (snapshots, resyncs and retirements) by result: success, failure (retried with backoff), refused (by salt-api, permanent) or invalid (the salt-api endpoint cannot be used as configured).",
 	}, []string{"result"})
 
 	publishDuration = prometheus.NewHistogram(prometheus.HistogramOpts{

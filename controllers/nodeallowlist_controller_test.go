@@ -47,15 +47,15 @@ var _ = Describe("NodeAllowlist controller", func() {
 		nal := testAllowlist("lifecycle", "lifecycle", salt)
 		createAllowlist(nal)
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 10*time.Second).
-			Should(Equal(ReasonBelowMinimum))
-		Expect(getAllowlist(nal.Name).Finalizers).To(ContainElement(Finalizer))
+			Should(Equal(plan.ReasonBelowMinimum))
+		Expect(getAllowlist(nal.Name).Finalizers).To(ContainElement(plan.Finalizer))
 
 		By("creating two selected Nodes")
 		createNode("lifecycle-a", pool, "10.1.0.1")
 		b := createNode("lifecycle-b", pool, "10.1.0.2", "fd00::2")
 		want := []string{"snapshot 1 [10.1.0.1/32 10.1.0.2/32 fd00::2/128]"}
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
-		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(plan.ReasonPublished))
 
 		By("creating a Node the selector does not match: nothing to publish")
 		c := createNode("lifecycle-c", other, "10.1.0.3")
@@ -96,7 +96,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		Expect(got.Status.Digest).To(Equal(salt.SnapshotsFor(nal.Name)[4].Digest()))
 		Expect(got.Status.LastPublishedTime).NotTo(BeNil())
 		Expect(got.Status.LastError).To(BeEmpty())
-		Expect(eventNotes(nal.Name, ReasonPublished)()).NotTo(BeEmpty())
+		Expect(eventNotes(nal.Name, plan.ReasonPublished)()).NotTo(BeEmpty())
 
 		By("deleting the NodeAllowlist: a retirement under the next sequence, then it is gone")
 		Expect(k8sClient.Delete(ctx, nal)).To(Succeed())
@@ -105,7 +105,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		}, 15*time.Second).Should(Satisfy(apierrors.IsNotFound))
 		Expect(summaries(salt, nal.Name)()).To(Equal(append(want, "retirement 6 []")))
 		Expect(salt.SnapshotsFor(nal.Name)[5].Cluster).To(Equal(testClusterName))
-		Eventually(eventNotes(nal.Name, EventRetired)).ShouldNot(BeEmpty())
+		Eventually(eventNotes(nal.Name, plan.EventRetired)).ShouldNot(BeEmpty())
 	})
 
 	It("publishes nothing for a minute of heartbeat-only Node updates", func() {
@@ -226,7 +226,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		salt.Fail(http.StatusServiceUnavailable, "master is restarting")
 		createNode("restart-b", pool, "10.4.0.2")
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Reason }, 20*time.Second).
-			Should(Equal(ReasonPublishFailed))
+			Should(Equal(plan.ReasonPublishFailed))
 		got := getAllowlist(nal.Name)
 		Expect(got.Status.Sequence).To(BeEquivalentTo(2))
 		Expect(got.Status.PublishedSequence).To(BeEquivalentTo(1))
@@ -256,9 +256,9 @@ var _ = Describe("NodeAllowlist controller", func() {
 		By("losing one Node")
 		Expect(k8sClient.Delete(ctx, c)).To(Succeed())
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 15*time.Second).
-			Should(Equal(ReasonBelowMinimum))
+			Should(Equal(plan.ReasonBelowMinimum))
 		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionReady).Message).To(ContainSubstring("spec.minAddresses 3"))
-		Eventually(eventNotes(nal.Name, ReasonBelowMinimum)).Should(ContainElement(ContainSubstring("2 addresses")))
+		Eventually(eventNotes(nal.Name, plan.ReasonBelowMinimum)).Should(ContainElement(ContainSubstring("2 addresses")))
 		Consistently(summaries(salt, nal.Name), 3*time.Second).Should(HaveLen(1))
 		Expect(getAllowlist(nal.Name).Status.PublishedSequence).To(BeEquivalentTo(1))
 
@@ -267,7 +267,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal([]string{
 			"snapshot 1 [10.5.0.1/32 10.5.0.2/32 10.5.0.3/32]", "snapshot 2 [10.5.0.1/32 10.5.0.2/32 10.5.0.4/32]",
 		}))
-		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(plan.ReasonPublished))
 	})
 
 	It("holds a shrink beyond spec.maxShrinkPercent until acknowledged or back within the bound", func() {
@@ -290,11 +290,11 @@ var _ = Describe("NodeAllowlist controller", func() {
 			Expect(k8sClient.Delete(ctx, n)).To(Succeed())
 		}
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 15*time.Second).
-			Should(Equal(ReasonShrinkHeld))
+			Should(Equal(plan.ReasonShrinkHeld))
 		onlyA := plan.Compute([]netip.Prefix{netip.MustParsePrefix("10.7.0.1/32")}).Digest
 		ack := plan.AllowShrinkAnnotation + "=1:" + onlyA
 		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionReady).Message).To(And(ContainSubstring("spec.maxShrinkPercent 50"), ContainSubstring(ack)))
-		Eventually(eventNotes(nal.Name, ReasonShrinkHeld)).Should(ContainElement(ContainSubstring("75% fewer than the 4")))
+		Eventually(eventNotes(nal.Name, plan.ReasonShrinkHeld)).Should(ContainElement(ContainSubstring("75% fewer than the 4")))
 		Consistently(summaries(salt, nal.Name), 3*time.Second).Should(Equal(want))
 
 		By("annotating the held digest: published")
@@ -303,7 +303,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		})
 		want = append(want, "snapshot 2 [10.7.0.1/32]")
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
-		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(plan.ReasonPublished))
 
 		By("growing again, then losing three of four once more: held again, the old acknowledgement does not count")
 		gone = gone[:0]
@@ -316,14 +316,14 @@ var _ = Describe("NodeAllowlist controller", func() {
 			Expect(k8sClient.Delete(ctx, n)).To(Succeed())
 		}
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 15*time.Second).
-			Should(Equal(ReasonShrinkHeld))
+			Should(Equal(plan.ReasonShrinkHeld))
 
 		By("a Node coming back brings the next snapshot within the bound: published without an acknowledgement")
 		Consistently(summaries(salt, nal.Name), 3*time.Second).Should(Equal(want))
 		createNode("shrink-8", pool, "10.7.0.8")
 		want = append(want, "snapshot 4 [10.7.0.1/32 10.7.0.8/32]")
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
-		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(plan.ReasonPublished))
 	})
 
 	It("holds a snapshot wider than spec.limits and says why", func() {
@@ -335,9 +335,9 @@ var _ = Describe("NodeAllowlist controller", func() {
 		createAllowlist(nal)
 		createNode("wide-a", pool, "10.8.0.1")
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 15*time.Second).
-			Should(Equal(ReasonTooWide))
+			Should(Equal(plan.ReasonTooWide))
 		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionReady).Message).To(ContainSubstring("IPv4 entries cover 327681 addresses"))
-		Eventually(eventNotes(nal.Name, ReasonTooWide)).ShouldNot(BeEmpty())
+		Eventually(eventNotes(nal.Name, plan.ReasonTooWide)).ShouldNot(BeEmpty())
 		Consistently(summaries(salt, nal.Name), 3*time.Second).Should(BeEmpty())
 
 		By("widening spec.limits releases it")
@@ -345,7 +345,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 			n.Spec.Limits.IPv4.MaxSpanPrefixLength = 12
 		})
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(HaveLen(1))
-		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(ReasonPublished))
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(plan.ReasonPublished))
 	})
 
 	It("rotates the signing key without a refusal: master takes both, Secret gets the new one, master drops the old", func() {
@@ -384,7 +384,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		want = append(want, "snapshot 4 [10.9.0.1/32 10.9.0.2/32 10.9.0.3/32 10.9.0.4/32]")
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(Equal(want))
 		Expect(salt.Problems()).To(BeEmpty())
-		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Reason).To(Equal(ReasonPublished))
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionPublished).Reason).To(Equal(plan.ReasonPublished))
 	})
 
 	It("reports a missing Secret or key by name, retries without publishing, and recovers", func() {
@@ -398,10 +398,10 @@ var _ = Describe("NodeAllowlist controller", func() {
 		By("no Secret")
 		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 10*time.Second).
 			Should(And(
-				HaveField("Reason", ReasonSecretNotFound),
+				HaveField("Reason", plan.ReasonSecretNotFound),
 				HaveField("Message", ContainSubstring("Secret "+testNamespace+"/secrets-key not found")),
 			))
-		Eventually(eventNotes(nal.Name, ReasonSecretNotFound)).Should(ContainElement(ContainSubstring(testNamespace + "/secrets-key")))
+		Eventually(eventNotes(nal.Name, plan.ReasonSecretNotFound)).Should(ContainElement(ContainSubstring(testNamespace + "/secrets-key")))
 
 		By("a Secret without the key")
 		secret := &corev1.Secret{
@@ -412,7 +412,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, secret))).To(Succeed()) })
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Message }, 20*time.Second).
 			Should(ContainSubstring(`Secret ` + testNamespace + `/secrets-key has no key "hmac"`))
-		Eventually(eventNotes(nal.Name, ReasonSecretNotFound)).Should(ContainElement(ContainSubstring(`"hmac"`)))
+		Eventually(eventNotes(nal.Name, plan.ReasonSecretNotFound)).Should(ContainElement(ContainSubstring(`"hmac"`)))
 		Expect(salt.Requests()).To(BeZero())
 
 		By("adding the key: the backoff retry publishes without any other trigger")
@@ -427,7 +427,7 @@ var _ = Describe("NodeAllowlist controller", func() {
 		Eventually(func() error {
 			return k8sClient.Get(ctx, client.ObjectKeyFromObject(nal), &nodeallowv1alpha1.NodeAllowlist{})
 		}, 30*time.Second).Should(Satisfy(apierrors.IsNotFound))
-		Expect(eventNotes(nal.Name, EventRetirementAbandoned)()).To(ContainElement(ContainSubstring("remove allowlist " + testClusterName + "/secrets")))
+		Expect(eventNotes(nal.Name, plan.EventRetirementAbandoned)()).To(ContainElement(ContainSubstring("remove allowlist " + testClusterName + "/secrets")))
 		Expect(summaries(salt, nal.Name)()).To(HaveLen(1), "no retirement can be signed without the key")
 	})
 
@@ -437,13 +437,13 @@ var _ = Describe("NodeAllowlist controller", func() {
 		createAllowlist(nal)
 		// The Node comes after the allowlist, so exactly one change leads to exactly one publish.
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 10*time.Second).
-			Should(Equal(ReasonBelowMinimum))
+			Should(Equal(plan.ReasonBelowMinimum))
 		salt.Fail(http.StatusBadRequest, "schema: the cluster test-cluster has no signing key on this master")
 		createNode("refused-a", map[string]string{testPoolLabel: "refused"}, "10.7.0.1")
 		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionPublished) }, 15*time.Second).
-			Should(And(HaveField("Reason", ReasonRefused), HaveField("Message", ContainSubstring("has no signing key on this master"))))
-		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason).To(Equal(ReasonRefused))
-		Eventually(eventNotes(nal.Name, ReasonRefused)).ShouldNot(BeEmpty())
+			Should(And(HaveField("Reason", plan.ReasonRefused), HaveField("Message", ContainSubstring("has no signing key on this master"))))
+		Expect(condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason).To(Equal(plan.ReasonRefused))
+		Eventually(eventNotes(nal.Name, plan.ReasonRefused)).ShouldNot(BeEmpty())
 		Consistently(salt.Requests, 3*time.Second).Should(Equal(1), "a refusal was retried")
 
 		By("salt-api accepting again; the deletion still retires")
@@ -462,13 +462,13 @@ var _ = Describe("NodeAllowlist controller", func() {
 
 		By("dry run")
 		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 10*time.Second).
-			Should(And(HaveField("Reason", ReasonDryRun), HaveField("Message", ContainSubstring("would publish 1 addresses"))))
+			Should(And(HaveField("Reason", plan.ReasonDryRun), HaveField("Message", ContainSubstring("would publish 1 addresses"))))
 		Expect(getAllowlist(nal.Name).Status.Addresses).To(BeEquivalentTo(1))
 
 		By("suspended")
 		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) { n.Spec.DryRun, n.Spec.Suspend = false, true })
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 10*time.Second).
-			Should(Equal(ReasonSuspended))
+			Should(Equal(plan.ReasonSuspended))
 		Consistently(salt.Requests, 2*time.Second).Should(BeZero())
 
 		By("resumed")
@@ -485,12 +485,12 @@ var _ = Describe("NodeAllowlist controller", func() {
 		By("deleting it while suspended: no retirement, and it goes away")
 		editAllowlist(nal.Name, func(n *nodeallowv1alpha1.NodeAllowlist) { n.Spec.Suspend = true })
 		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 10*time.Second).
-			Should(Equal(ReasonSuspended))
+			Should(Equal(plan.ReasonSuspended))
 		Expect(k8sClient.Delete(ctx, nal)).To(Succeed())
 		Eventually(func() error {
 			return k8sClient.Get(ctx, client.ObjectKeyFromObject(nal), &nodeallowv1alpha1.NodeAllowlist{})
 		}, 15*time.Second).Should(Satisfy(apierrors.IsNotFound))
-		Expect(eventNotes(nal.Name, EventRetirementSkipped)()).To(ContainElement(ContainSubstring("spec.suspend is set")))
+		Expect(eventNotes(nal.Name, plan.EventRetirementSkipped)()).To(ContainElement(ContainSubstring("spec.suspend is set")))
 		Expect(summaries(other, nal.Name)()).To(HaveLen(1))
 		Expect(summaries(salt, nal.Name)()).To(HaveLen(1))
 	})

@@ -21,7 +21,7 @@ func validAllowlist(name string) *nodeallowv1alpha1.NodeAllowlist {
 	return &nodeallowv1alpha1.NodeAllowlist{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: nodeallowv1alpha1.NodeAllowlistSpec{
-			Salt: nodeallowv1alpha1.SaltTarget{
+			Salt: nodeallowv1alpha1.SaltEndpoint{
 				URL:                 "https://salt.example.com:8000",
 				SigningKeySecretRef: nodeallowv1alpha1.SecretKeySelector{Name: "nodeallow-signing"},
 			},

@@ -1,13 +1,16 @@
 // Copyright 2026 The nodeallow Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package protocol
+package protocol_test
 
 import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/nodeallow/nodeallow/api/protocol"
+	"github.com/nodeallow/nodeallow/test/receiver"
 )
 
 // benchSize is the snapshot size benchmarks use: 100k node addresses (a large
@@ -42,20 +45,20 @@ func BenchmarkCanonicalize(b *testing.B) {
 	in := benchAddresses(benchSize())
 	b.ReportAllocs()
 	for b.Loop() {
-		Canonicalize(in)
+		protocol.Canonicalize(in)
 	}
 }
 
 func BenchmarkEncodeChunked(b *testing.B) {
-	s := Snapshot{
-		Kind: KindSnapshot, Cluster: "prod", Allowlist: "workers", Sequence: 42,
+	s := protocol.Snapshot{
+		Kind: protocol.KindSnapshot, Cluster: "prod", Allowlist: "workers", Sequence: 42,
 		GeneratedAt: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC),
-		Addresses:   Canonicalize(benchAddresses(benchSize())),
+		Addresses:   protocol.Canonicalize(benchAddresses(benchSize())),
 	}
 	b.ReportAllocs()
 	var chunks int
 	for b.Loop() {
-		bodies, err := Encode(s, DefaultMaxBodyBytes)
+		bodies, err := protocol.Encode(s, protocol.DefaultMaxBodyBytes)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -65,19 +68,19 @@ func BenchmarkEncodeChunked(b *testing.B) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	s := Snapshot{
-		Kind: KindSnapshot, Cluster: "prod", Allowlist: "workers", Sequence: 42,
+	s := protocol.Snapshot{
+		Kind: protocol.KindSnapshot, Cluster: "prod", Allowlist: "workers", Sequence: 42,
 		GeneratedAt: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC),
-		Addresses:   Canonicalize(benchAddresses(benchSize())),
+		Addresses:   protocol.Canonicalize(benchAddresses(benchSize())),
 	}
-	bodies, err := Encode(s, DefaultMaxBodyBytes)
+	bodies, err := protocol.Encode(s, protocol.DefaultMaxBodyBytes)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(bodies[0])))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Decode(bodies[0]); err != nil {
+		if _, err := receiver.Decode(bodies[0]); err != nil {
 			b.Fatal(err)
 		}
 	}

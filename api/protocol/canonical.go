@@ -14,7 +14,8 @@ import (
 
 // ParseAddressOrCIDR parses a node address or a static CIDR as users and Kubernetes write them: a single
 // address becomes a /32 or /128 prefix. Host bits and IPv4-mapped forms are accepted here (Canonicalize
-// fixes them); zones are refused because a firewall rule cannot carry one.
+// fixes them); zones are refused because a firewall rule cannot carry one. It and ParseAddress are the
+// only parsers of address text the controller has.
 func ParseAddressOrCIDR(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
@@ -23,14 +24,24 @@ func ParseAddressOrCIDR(s string) (netip.Prefix, error) {
 		}
 		return p, nil
 	}
-	a, err := netip.ParseAddr(s)
+	a, err := ParseAddress(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("parse %q as an IP address: %w", s, err)
-	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("parse %q: IPv6 zones cannot be allowlisted; use the address without %%%s", s, a.Zone())
+		return netip.Prefix{}, err
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// ParseAddress parses a single IP address as users and Kubernetes write it, refusing zones (see
+// ParseAddressOrCIDR).
+func ParseAddress(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("parse %q as an IP address: %w", s, err)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("parse %q: IPv6 zones cannot be allowlisted; use the address without %%%s", s, a.Zone())
+	}
+	return a, nil
 }
 
 // Canonicalize returns the canonical form of a list of prefixes: host bits masked, IPv4-mapped IPv6
@@ -85,7 +96,17 @@ func Digest(canonical []netip.Prefix) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// checkCanonical reports why a list is not canonical, or nil.
+// CheckCanonical returns a *RefusalError (bad-address or not-canonical) naming the first entry that keeps
+// list from being canonical, or nil.
+func CheckCanonical(list []netip.Prefix) error {
+	if err := checkCanonical(list); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkCanonical is CheckCanonical with a concrete error type, so that a nil *RefusalError never becomes a
+// non-nil error.
 func checkCanonical(list []netip.Prefix) *RefusalError {
 	for i, p := range list {
 		if !isCanonicalEntry(p) {
@@ -117,13 +138,4 @@ func checkOrder(prev, cur netip.Prefix, i int) *RefusalError {
 		return refuse(ReasonNotCanonical, "addresses[%d] %s overlaps the entry before it, %s", i, cur, prev)
 	}
 	return nil
-}
-
-// parseCanonicalEntry parses one wire entry, accepting only the exact canonical spelling.
-func parseCanonicalEntry(s string) (netip.Prefix, bool) {
-	p, err := netip.ParsePrefix(s)
-	if err != nil || !isCanonicalEntry(p) || p.String() != s {
-		return netip.Prefix{}, false
-	}
-	return p, true
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
+	"github.com/nodeallow/nodeallow/test/receiver"
 )
 
 // bruteCanonical is the canonical list computed the slow, obvious way: normalise each prefix, keep
@@ -84,7 +85,7 @@ func TestCanonicalizeMatchesBruteForce(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: Encode(canonical %v): %v", round, got, err)
 		}
-		if _, err := protocol.Decode(bodies[0]); err != nil {
+		if _, err := receiver.Decode(bodies[0]); err != nil {
 			t.Fatalf("round %d: Decode of a canonical list: %v", round, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
+	"github.com/nodeallow/nodeallow/test/receiver"
 )
 
 // reasonOf returns the refusal reason of err, or "" if err is not a *RefusalError.
@@ -26,17 +27,17 @@ func TestDecodeSizeLimit(t *testing.T) {
 	body := []byte(bodyOf(validMembers(baseEntries...)))
 	// JSON allows whitespace after the object: pad a valid body to exactly the limit, then one more.
 	padded := append(bytes.Clone(body), bytes.Repeat([]byte(" "), protocol.MaxBodySize-len(body))...)
-	if _, err := protocol.Decode(padded); err != nil {
+	if _, err := receiver.Decode(padded); err != nil {
 		t.Fatalf("Decode of a valid body of exactly %d bytes: %v", protocol.MaxBodySize, err)
 	}
-	if _, err := protocol.Decode(append(padded, ' ')); reasonOf(err) != protocol.ReasonTooLarge {
+	if _, err := receiver.Decode(append(padded, ' ')); reasonOf(err) != protocol.ReasonTooLarge {
 		t.Fatalf("Decode of %d bytes = %v, want %s", len(padded)+1, err, protocol.ReasonTooLarge)
 	}
 }
 
 func TestDecodeRefusesInvalidUTF8(t *testing.T) {
 	body := bodyOf(withMember(validMembers(baseEntries...), "cluster", "\"pr\xffod\""))
-	if _, err := protocol.Decode([]byte(body)); reasonOf(err) != protocol.ReasonMalformedJSON {
+	if _, err := receiver.Decode([]byte(body)); reasonOf(err) != protocol.ReasonMalformedJSON {
 		t.Fatalf("Decode = %v, want %s", err, protocol.ReasonMalformedJSON)
 	}
 }
@@ -52,7 +53,7 @@ func TestDecodeAcceptsMembersInAnyOrderWithWhitespace(t *testing.T) {
 		}
 	}
 	b.WriteString(" }\n")
-	d, err := protocol.Decode([]byte(b.String()))
+	d, err := receiver.Decode([]byte(b.String()))
 	if err != nil {
 		t.Fatalf("Decode(%s): %v", b.String(), err)
 	}
@@ -62,9 +63,9 @@ func TestDecodeAcceptsMembersInAnyOrderWithWhitespace(t *testing.T) {
 }
 
 func TestAssembleRefusals(t *testing.T) {
-	chunk := func(index, total int, digest string, entries ...string) *protocol.Body {
-		b := &protocol.Body{Protocol: protocol.Version, Kind: protocol.KindSnapshot, Cluster: "prod", Allowlist: "workers", Sequence: 9,
-			Digest: digest, GeneratedAt: vectorsGeneratedAt, Chunk: protocol.Chunk{Index: index, Total: total}}
+	chunk := func(index, total int, digest string, entries ...string) *receiver.Body {
+		b := &receiver.Body{Protocol: protocol.Version, Kind: protocol.KindSnapshot, Cluster: "prod", Allowlist: "workers", Sequence: 9,
+			Digest: digest, GeneratedAt: vectorsGeneratedAt, Chunk: receiver.Chunk{Index: index, Total: total}}
 		for _, e := range entries {
 			b.Addresses = append(b.Addresses, netip.MustParsePrefix(e))
 		}
@@ -78,28 +79,28 @@ func TestAssembleRefusals(t *testing.T) {
 		return protocol.Digest(ps)
 	}
 	good := list("10.0.0.1/32", "10.0.0.2/32")
-	if _, err := protocol.Assemble([]*protocol.Body{chunk(1, 2, good, "10.0.0.2/32"), chunk(0, 2, good, "10.0.0.1/32")}); err != nil {
+	if _, err := receiver.Assemble([]*receiver.Body{chunk(1, 2, good, "10.0.0.2/32"), chunk(0, 2, good, "10.0.0.1/32")}); err != nil {
 		t.Fatalf("Assemble of two good chunks: %v", err)
 	}
-	if _, err := protocol.Assemble([]*protocol.Body{chunk(1, 2, good, "10.0.0.2/32")}); !errors.Is(err, protocol.ErrIncomplete) {
+	if _, err := receiver.Assemble([]*receiver.Body{chunk(1, 2, good, "10.0.0.2/32")}); !errors.Is(err, receiver.ErrIncomplete) {
 		t.Errorf("Assemble with a chunk missing = %v, want ErrIncomplete", err)
 	}
-	if _, err := protocol.Assemble([]*protocol.Body{chunk(0, 2, good, "10.0.0.1/32"), chunk(1, 2, list("10.0.0.9/32"), "10.0.0.2/32")}); reasonOf(err) != protocol.ReasonSequenceConflict {
+	if _, err := receiver.Assemble([]*receiver.Body{chunk(0, 2, good, "10.0.0.1/32"), chunk(1, 2, list("10.0.0.9/32"), "10.0.0.2/32")}); reasonOf(err) != protocol.ReasonSequenceConflict {
 		t.Errorf("Assemble of chunks with different digests = %v, want %s", err, protocol.ReasonSequenceConflict)
 	}
-	if _, err := protocol.Assemble([]*protocol.Body{chunk(0, 2, good, "10.0.0.1/32"), chunk(0, 2, good, "10.0.0.3/32")}); reasonOf(err) != protocol.ReasonSequenceConflict {
+	if _, err := receiver.Assemble([]*receiver.Body{chunk(0, 2, good, "10.0.0.1/32"), chunk(0, 2, good, "10.0.0.3/32")}); reasonOf(err) != protocol.ReasonSequenceConflict {
 		t.Errorf("Assemble of one chunk twice with different addresses = %v, want %s", err, protocol.ReasonSequenceConflict)
 	}
 	swapped := list("10.0.0.2/32", "10.0.0.1/32")
-	if _, err := protocol.Assemble([]*protocol.Body{chunk(0, 2, swapped, "10.0.0.2/32"), chunk(1, 2, swapped, "10.0.0.1/32")}); reasonOf(err) != protocol.ReasonNotCanonical {
+	if _, err := receiver.Assemble([]*receiver.Body{chunk(0, 2, swapped, "10.0.0.2/32"), chunk(1, 2, swapped, "10.0.0.1/32")}); reasonOf(err) != protocol.ReasonNotCanonical {
 		t.Errorf("Assemble of chunks unsorted across the boundary = %v, want %s", err, protocol.ReasonNotCanonical)
 	}
-	if _, err := protocol.Assemble([]*protocol.Body{chunk(0, 2, list("10.0.0.1/32"), "10.0.0.1/32"), chunk(1, 2, list("10.0.0.1/32"), "10.0.0.2/32")}); reasonOf(err) != protocol.ReasonDigestMismatch {
+	if _, err := receiver.Assemble([]*receiver.Body{chunk(0, 2, list("10.0.0.1/32"), "10.0.0.1/32"), chunk(1, 2, list("10.0.0.1/32"), "10.0.0.2/32")}); reasonOf(err) != protocol.ReasonDigestMismatch {
 		t.Errorf("Assemble with a wrong digest = %v, want %s", err, protocol.ReasonDigestMismatch)
 	}
 
 	// Six chunks of 100000 make more than a snapshot may hold, though each chunk is within its limit.
-	var chunks []*protocol.Body
+	var chunks []*receiver.Body
 	for i := range 6 {
 		c := chunk(i, 6, good)
 		c.Addresses = make([]netip.Prefix, protocol.MaxAddressesPerChunk)
@@ -109,7 +110,7 @@ func TestAssembleRefusals(t *testing.T) {
 		}
 		chunks = append(chunks, c)
 	}
-	if _, err := protocol.Assemble(chunks); reasonOf(err) != protocol.ReasonTooManyAddresses {
+	if _, err := receiver.Assemble(chunks); reasonOf(err) != protocol.ReasonTooManyAddresses {
 		t.Errorf("Assemble of 600000 addresses = %v, want %s", err, protocol.ReasonTooManyAddresses)
 	}
 }

@@ -31,7 +31,7 @@ func Encode(s Snapshot, maxBodyBytes int) ([][]byte, error) {
 	env := envelope{
 		head: `{"protocol":"` + Version + `","kind":"` + string(s.Kind) + `","cluster":"` + s.Cluster +
 			`","allowlist":"` + s.Allowlist + `","sequence":` + strconv.FormatInt(s.Sequence, 10) +
-			`,"digest":"` + Digest(s.Addresses) + `","generatedAt":"` + s.GeneratedAt.UTC().Format(timeLayout) +
+			`,"digest":"` + Digest(s.Addresses) + `","generatedAt":"` + s.GeneratedAt.UTC().Format(TimeLayout) +
 			`","chunk":{"index":`,
 	}
 	counts, err := env.split(entries, maxBodyBytes)

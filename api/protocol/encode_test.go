@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
+	"github.com/nodeallow/nodeallow/test/receiver"
 )
 
 // randomCanonical returns n distinct canonical host prefixes of both families with varied lengths.
@@ -53,13 +54,13 @@ func TestEncodeSplitsGreedilyAndRoundTrips(t *testing.T) {
 		if !slices.EqualFunc(bodies, again, bytes.Equal) {
 			t.Fatalf("round %d: Encode is not deterministic", round)
 		}
-		decoded := make([]*protocol.Body, len(bodies))
+		decoded := make([]*receiver.Body, len(bodies))
 		next := 0
 		for i, b := range bodies {
 			if len(b) > maxBody {
 				t.Fatalf("round %d: body %d has %d bytes, limit %d", round, i, len(b), maxBody)
 			}
-			d, err := protocol.Decode(b)
+			d, err := receiver.Decode(b)
 			if err != nil {
 				t.Fatalf("round %d: Decode(body %d): %v", round, i, err)
 			}
@@ -78,7 +79,7 @@ func TestEncodeSplitsGreedilyAndRoundTrips(t *testing.T) {
 			}
 			decoded[i] = d
 		}
-		got, err := protocol.Assemble(decoded)
+		got, err := receiver.Assemble(decoded)
 		if err != nil {
 			t.Fatalf("round %d: Assemble: %v", round, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
+	"github.com/nodeallow/nodeallow/test/receiver"
 )
 
 // FuzzDecode checks that Decode never panics, refuses only with a documented reason, and that what it
@@ -25,7 +26,7 @@ func FuzzDecode(f *testing.F) {
 	reasons := []string{protocol.ReasonTooLarge, protocol.ReasonMalformedJSON, protocol.ReasonSchema, protocol.ReasonBadAddress,
 		protocol.ReasonNotCanonical, protocol.ReasonDigestMismatch, protocol.ReasonTooManyAddresses}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		b, err := protocol.Decode(raw)
+		b, err := receiver.Decode(raw)
 		if err != nil {
 			var r *protocol.RefusalError
 			if !errors.As(err, &r) || !slices.Contains(reasons, r.Reason) {
@@ -48,7 +49,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Encode of an accepted body: %v", err)
 		}
-		again, err := protocol.Decode(bodies[0])
+		again, err := receiver.Decode(bodies[0])
 		if err != nil || again.Digest != b.Digest || again.Sequence != b.Sequence || !again.GeneratedAt.Equal(b.GeneratedAt) {
 			t.Fatalf("re-encoded body decodes to %+v, %v; want %+v", again, err, b)
 		}

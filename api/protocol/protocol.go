@@ -38,8 +38,8 @@ const (
 	EmptyDigest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 )
 
-// timeLayout is RFC 3339 in UTC with seconds precision, the only form generatedAt takes on the wire.
-const timeLayout = "2006-01-02T15:04:05Z"
+// TimeLayout is RFC 3339 in UTC with seconds precision, the only form generatedAt takes on the wire.
+const TimeLayout = "2006-01-02T15:04:05Z"
 
 // Kind says whether a body carries addresses or retires an allowlist.
 type Kind string

@@ -5,9 +5,10 @@ package protocol
 
 import "fmt"
 
-// Refusal reasons of docs/protocol.md that Decode and Assemble return. The receiver also uses bad-tag,
-// unknown-cluster, missing-signature, bad-signature and tag-mismatch, which need the tag, the headers
-// or its configuration.
+// Refusal reasons of docs/protocol.md that a body itself can earn: CheckLimits and CheckCanonical return
+// them, and so do the Go test receiver (test/receiver) and the Salt side for the same bodies. The Salt
+// side also uses bad-tag, unknown-cluster, missing-signature, bad-signature and tag-mismatch, which need
+// the tag, the headers or its configuration.
 const (
 	// ReasonTooLarge: the raw body exceeds MaxBodySize.
 	ReasonTooLarge = "too-large"
@@ -26,8 +27,8 @@ const (
 	// ReasonTooWide: an entry is a shorter prefix than the receiver allows, or the entries of one family
 	// together cover more addresses than it allows (CheckLimits).
 	ReasonTooWide = "too-wide"
-	// ReasonSequenceConflict: bodies of one sequence disagree (Assemble), or a stored sequence has
-	// another digest (receiver state).
+	// ReasonSequenceConflict: bodies of one sequence disagree, or a stored sequence has another digest
+	// (receiver state).
 	ReasonSequenceConflict = "sequence-conflict"
 )
 

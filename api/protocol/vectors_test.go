@@ -21,6 +21,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
+	"github.com/nodeallow/nodeallow/test/receiver"
 )
 
 // update rewrites vectors.json from the generator instead of comparing with it.
@@ -197,7 +198,7 @@ func TestSnapshotVectors(t *testing.T) {
 			if len(bodies) != len(c.Bodies) {
 				t.Fatalf("Encode made %d bodies, vector has %d", len(bodies), len(c.Bodies))
 			}
-			decoded := make([]*protocol.Body, len(bodies))
+			decoded := make([]*receiver.Body, len(bodies))
 			for i, b := range bodies {
 				if string(b) != c.Bodies[i] {
 					t.Errorf("body %d:\n got %s\nwant %s", i, b, c.Bodies[i])
@@ -205,7 +206,7 @@ func TestSnapshotVectors(t *testing.T) {
 				if len(b) > c.MaxBodyBytes || len(b) != c.BodyBytes[i] {
 					t.Errorf("body %d has %d bytes; vector says %d, limit %d", i, len(b), c.BodyBytes[i], c.MaxBodyBytes)
 				}
-				d, err := protocol.Decode([]byte(c.Bodies[i]))
+				d, err := receiver.Decode([]byte(c.Bodies[i]))
 				if err != nil {
 					t.Fatalf("Decode(body %d): %v", i, err)
 				}
@@ -220,7 +221,7 @@ func TestSnapshotVectors(t *testing.T) {
 			// Chunks may arrive in any order and twice.
 			shuffled := append(slices.Clone(decoded), decoded[0])
 			slices.Reverse(shuffled)
-			got, err := protocol.Assemble(shuffled)
+			got, err := receiver.Assemble(shuffled)
 			if err != nil {
 				t.Fatalf("Assemble: %v", err)
 			}
@@ -249,7 +250,7 @@ func TestInvalidVectors(t *testing.T) {
 	for _, c := range v.Invalid {
 		seen[c.Reason] = true
 		t.Run(c.Name, func(t *testing.T) {
-			_, err := protocol.Decode([]byte(c.Body))
+			_, err := receiver.Decode([]byte(c.Body))
 			var refusal *protocol.RefusalError
 			if !errors.As(err, &refusal) {
 				t.Fatalf("Decode = %v, want a refusal with reason %s", err, c.Reason)

@@ -76,7 +76,7 @@ type NodeAllowlistSpec struct {
 
 	// salt says where and how to publish.
 	// +required
-	Salt SaltTarget `json:"salt"`
+	Salt SaltEndpoint `json:"salt"`
 
 	// debounce bounds how long changes are collected before one publish.
 	// +kubebuilder:default={}
@@ -160,9 +160,9 @@ type IPv6Limits struct {
 	MaxSpanPrefixLength int32 `json:"maxSpanPrefixLength,omitempty"`
 }
 
-// SaltTarget is the salt-api endpoint an allowlist publishes to.
+// SaltEndpoint is the salt-api endpoint an allowlist publishes to.
 // +kubebuilder:validation:XValidation:rule="url(self.url).getScheme() == 'https' || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP && url(self.url).getScheme() == 'http')",message="salt.url must use https (set salt.allowInsecureHTTP to allow http)"
-type SaltTarget struct {
+type SaltEndpoint struct {
 	// url is salt-api's base URL, e.g. https://salt.example.com:8000.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="salt.url must be an absolute URL"

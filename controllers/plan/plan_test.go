@@ -34,67 +34,67 @@ func TestComputeIsCanonicalAndOrderFree(t *testing.T) {
 	}
 }
 
-func TestDecide(t *testing.T) {
+func TestNext(t *testing.T) {
 	one := Compute(mustPrefixes("10.0.0.1/32"))
 	two := Compute(mustPrefixes("10.0.0.1/32", "10.0.0.2/32"))
 	four := Compute(mustPrefixes("10.0.0.1/32", "10.0.0.2/32", "10.0.0.3/32", "10.0.0.4/32"))
 	world := Compute(mustPrefixes("0.0.0.0/1", "128.0.0.0/1"))
 	fiveSlash16 := Compute(mustPrefixes("10.0.0.0/16", "10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16", "10.4.0.0/16"))
-	min1 := Guards{MinAddresses: 1}
-	shrink50 := Guards{MinAddresses: 1, MaxShrinkPercent: 50}
-	published4 := Recorded{Sequence: 4, Digest: four.Digest, PublishedSequence: 4, PublishedAddresses: 4}
+	min1 := guards{minAddresses: 1}
+	shrink50 := guards{minAddresses: 1, maxShrinkPercent: 50}
+	published4 := recorded{sequence: 4, digest: four.Digest, publishedSequence: 4, publishedAddresses: 4}
 	cases := []struct {
 		name   string
-		rec    Recorded
+		rec    recorded
 		d      Desired
-		g      Guards
+		g      guards
 		resync bool
-		want   Decision
+		want   step
 		says   string
 	}{
-		{"first publish allocates 1", Recorded{}, one, min1, false, Decision{Action: Publish, Sequence: 1, Allocate: true, Why: Changed}, ""},
-		{"published and unchanged does nothing", Recorded{Sequence: 4, Digest: one.Digest, PublishedSequence: 4}, one, min1, false, Decision{Action: Nothing}, ""},
-		{"resync re-sends the same sequence", Recorded{Sequence: 4, Digest: one.Digest, PublishedSequence: 4}, one, min1, true, Decision{Action: Publish, Sequence: 4, Why: Resync}, ""},
-		{"a change takes the next sequence", Recorded{Sequence: 4, Digest: one.Digest, PublishedSequence: 4}, two, min1, false, Decision{Action: Publish, Sequence: 5, Allocate: true, Why: Changed}, ""},
-		{"allocated but unacknowledged is re-sent", Recorded{Sequence: 5, Digest: two.Digest, PublishedSequence: 4}, two, min1, false, Decision{Action: Publish, Sequence: 5, Why: Unfinished}, ""},
-		{"allocated, unacknowledged and changed again skips it", Recorded{Sequence: 5, Digest: two.Digest, PublishedSequence: 4}, one, min1, false, Decision{Action: Publish, Sequence: 6, Allocate: true, Why: Changed}, ""},
-		{"below the minimum holds", Recorded{Sequence: 4, Digest: two.Digest, PublishedSequence: 4}, one, Guards{MinAddresses: 2}, true, Decision{Action: HoldBelowMinimum}, "spec.minAddresses"},
-		{"an empty snapshot holds at the default minimum", Recorded{}, Compute(nil), min1, false, Decision{Action: HoldBelowMinimum}, "spec.minAddresses"},
+		{"first publish allocates 1", recorded{}, one, min1, false, step{send: true, sequence: 1, allocate: true, why: Changed}, ""},
+		{"published and unchanged does nothing", recorded{sequence: 4, digest: one.Digest, publishedSequence: 4}, one, min1, false, step{}, ""},
+		{"resync re-sends the same sequence", recorded{sequence: 4, digest: one.Digest, publishedSequence: 4}, one, min1, true, step{send: true, sequence: 4, why: Resync}, ""},
+		{"a change takes the next sequence", recorded{sequence: 4, digest: one.Digest, publishedSequence: 4}, two, min1, false, step{send: true, sequence: 5, allocate: true, why: Changed}, ""},
+		{"allocated but unacknowledged is re-sent", recorded{sequence: 5, digest: two.Digest, publishedSequence: 4}, two, min1, false, step{send: true, sequence: 5, why: Unfinished}, ""},
+		{"allocated, unacknowledged and changed again skips it", recorded{sequence: 5, digest: two.Digest, publishedSequence: 4}, one, min1, false, step{send: true, sequence: 6, allocate: true, why: Changed}, ""},
+		{"below the minimum holds", recorded{sequence: 4, digest: two.Digest, publishedSequence: 4}, one, guards{minAddresses: 2}, true, step{hold: ReasonBelowMinimum}, "spec.minAddresses"},
+		{"an empty snapshot holds at the default minimum", recorded{}, Compute(nil), min1, false, step{hold: ReasonBelowMinimum}, "spec.minAddresses"},
 
-		{"two /1 hold under the default limits", Recorded{}, world, min1, false, Decision{Action: HoldTooWide}, "addresses[0] 0.0.0.0/1"},
-		{"five /16 exceed the default span", Recorded{}, fiveSlash16, min1, false, Decision{Action: HoldTooWide}, "spec.limits"},
-		{"five /16 pass a widened span", Recorded{}, fiveSlash16, Guards{MinAddresses: 1, Limits: protocol.Limits{MaxSpanPrefixIPv4: 12}}, false,
-			Decision{Action: Publish, Sequence: 1, Allocate: true, Why: Changed}, ""},
-		{"a published set that became too wide holds its resync too", Recorded{Sequence: 4, Digest: fiveSlash16.Digest, PublishedSequence: 4}, fiveSlash16, min1, true,
-			Decision{Action: HoldTooWide}, "IPv4 entries cover 327680"},
+		{"two /1 hold under the default limits", recorded{}, world, min1, false, step{hold: ReasonTooWide}, "addresses[0] 0.0.0.0/1"},
+		{"five /16 exceed the default span", recorded{}, fiveSlash16, min1, false, step{hold: ReasonTooWide}, "spec.limits"},
+		{"five /16 pass a widened span", recorded{}, fiveSlash16, guards{minAddresses: 1, limits: protocol.Limits{MaxSpanPrefixIPv4: 12}}, false,
+			step{send: true, sequence: 1, allocate: true, why: Changed}, ""},
+		{"a published set that became too wide holds its resync too", recorded{sequence: 4, digest: fiveSlash16.Digest, publishedSequence: 4}, fiveSlash16, min1, true,
+			step{hold: ReasonTooWide}, "IPv4 entries cover 327680"},
 
-		{"dropping half of the published set is within 50%", published4, two, shrink50, false, Decision{Action: Publish, Sequence: 5, Allocate: true, Why: Changed}, ""},
-		{"dropping three quarters holds", published4, one, shrink50, false, Decision{Action: HoldShrink}, AllowShrinkAnnotation + "=4:" + one.Digest},
-		{"the annotation naming the published sequence and held digest releases it", published4, one, Guards{MinAddresses: 1, MaxShrinkPercent: 50, ShrinkAcknowledged: "4:" + one.Digest}, false,
-			Decision{Action: Publish, Sequence: 5, Allocate: true, Why: Changed}, ""},
-		{"an annotation for another digest does not", published4, one, Guards{MinAddresses: 1, MaxShrinkPercent: 50, ShrinkAcknowledged: "4:" + two.Digest}, false,
-			Decision{Action: HoldShrink}, "75% fewer than the 4 of published sequence 4"},
-		{"an annotation from an earlier shrink to the same set does not", published4, one, Guards{MinAddresses: 1, MaxShrinkPercent: 50, ShrinkAcknowledged: "2:" + one.Digest}, false,
-			Decision{Action: HoldShrink}, "75% fewer"},
-		{"without maxShrinkPercent nothing holds a shrink", published4, one, min1, false, Decision{Action: Publish, Sequence: 5, Allocate: true, Why: Changed}, ""},
-		{"the first publish has nothing to shrink from", Recorded{}, one, shrink50, false, Decision{Action: Publish, Sequence: 1, Allocate: true, Why: Changed}, ""},
-		{"an unknown published count holds nothing", Recorded{Sequence: 4, Digest: four.Digest, PublishedSequence: 4}, one, shrink50, false,
-			Decision{Action: Publish, Sequence: 5, Allocate: true, Why: Changed}, ""},
-		{"growing is never a shrink", Recorded{Sequence: 4, Digest: one.Digest, PublishedSequence: 4, PublishedAddresses: 1}, four, Guards{MinAddresses: 1, MaxShrinkPercent: 1}, false,
-			Decision{Action: Publish, Sequence: 5, Allocate: true, Why: Changed}, ""},
-		{"an allocated shrink already passed the guard", Recorded{Sequence: 5, Digest: one.Digest, PublishedSequence: 4, PublishedAddresses: 4}, one, shrink50, false,
-			Decision{Action: Publish, Sequence: 5, Why: Unfinished}, ""},
+		{"dropping half of the published set is within 50%", published4, two, shrink50, false, step{send: true, sequence: 5, allocate: true, why: Changed}, ""},
+		{"dropping three quarters holds", published4, one, shrink50, false, step{hold: ReasonShrinkHeld}, AllowShrinkAnnotation + "=4:" + one.Digest},
+		{"the annotation naming the published sequence and held digest releases it", published4, one, guards{minAddresses: 1, maxShrinkPercent: 50, shrinkAcknowledged: "4:" + one.Digest}, false,
+			step{send: true, sequence: 5, allocate: true, why: Changed}, ""},
+		{"an annotation for another digest does not", published4, one, guards{minAddresses: 1, maxShrinkPercent: 50, shrinkAcknowledged: "4:" + two.Digest}, false,
+			step{hold: ReasonShrinkHeld}, "75% fewer than the 4 of published sequence 4"},
+		{"an annotation from an earlier shrink to the same set does not", published4, one, guards{minAddresses: 1, maxShrinkPercent: 50, shrinkAcknowledged: "2:" + one.Digest}, false,
+			step{hold: ReasonShrinkHeld}, "75% fewer"},
+		{"without maxShrinkPercent nothing holds a shrink", published4, one, min1, false, step{send: true, sequence: 5, allocate: true, why: Changed}, ""},
+		{"the first publish has nothing to shrink from", recorded{}, one, shrink50, false, step{send: true, sequence: 1, allocate: true, why: Changed}, ""},
+		{"an unknown published count holds nothing", recorded{sequence: 4, digest: four.Digest, publishedSequence: 4}, one, shrink50, false,
+			step{send: true, sequence: 5, allocate: true, why: Changed}, ""},
+		{"growing is never a shrink", recorded{sequence: 4, digest: one.Digest, publishedSequence: 4, publishedAddresses: 1}, four, guards{minAddresses: 1, maxShrinkPercent: 1}, false,
+			step{send: true, sequence: 5, allocate: true, why: Changed}, ""},
+		{"an allocated shrink already passed the guard", recorded{sequence: 5, digest: one.Digest, publishedSequence: 4, publishedAddresses: 4}, one, shrink50, false,
+			step{send: true, sequence: 5, why: Unfinished}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Decide(tc.rec, tc.d, tc.g, tc.resync)
+			got, err := next(tc.rec, tc.d, tc.g, tc.resync)
 			if err != nil {
-				t.Fatalf("Decide: %v", err)
+				t.Fatalf("next: %v", err)
 			}
-			msg := got.Message
-			got.Message = ""
+			msg := got.message
+			got.message = ""
 			if got != tc.want {
-				t.Fatalf("Decide = %+v, want %+v", got, tc.want)
+				t.Fatalf("next = %+v, want %+v", got, tc.want)
 			}
 			if (tc.says == "") != (msg == "") || !strings.Contains(msg, tc.says) {
 				t.Fatalf("message %q, want one containing %q", msg, tc.says)
@@ -103,37 +103,37 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func TestDecideRefusesToOverflowTheSequence(t *testing.T) {
-	_, err := Decide(Recorded{Sequence: protocol.MaxSequence, Digest: "sha256:old"}, Compute(mustPrefixes("10.0.0.1/32")), Guards{MinAddresses: 1}, false)
+func TestNextRefusesToOverflowTheSequence(t *testing.T) {
+	_, err := next(recorded{sequence: protocol.MaxSequence, digest: "sha256:old"}, Compute(mustPrefixes("10.0.0.1/32")), guards{minAddresses: 1}, false)
 	if err == nil {
-		t.Fatal("Decide at the maximum sequence succeeded, want an error")
+		t.Fatal("next at the maximum sequence succeeded, want an error")
 	}
 }
 
-func TestDecideRefusesLimitsThatAllowEverything(t *testing.T) {
-	_, err := Decide(Recorded{}, Compute(mustPrefixes("10.0.0.1/32")), Guards{MinAddresses: 1, Limits: protocol.Limits{MinPrefixIPv4: 40}}, false)
+func TestNextRefusesLimitsThatAllowEverything(t *testing.T) {
+	_, err := next(recorded{}, Compute(mustPrefixes("10.0.0.1/32")), guards{minAddresses: 1, limits: protocol.Limits{MinPrefixIPv4: 40}}, false)
 	if err == nil || !strings.Contains(err.Error(), "spec.limits") {
-		t.Fatalf("Decide with MinPrefixIPv4 40 = %v, want an error naming spec.limits", err)
+		t.Fatalf("next with MinPrefixIPv4 40 = %v, want an error naming spec.limits", err)
 	}
 }
 
 func TestRetirement(t *testing.T) {
 	cases := []struct {
 		name             string
-		rec              Recorded
+		rec              recorded
 		seq              int64
 		allocate, needed bool
 	}{
-		{"never allocated: nothing to retire", Recorded{}, 0, false, false},
-		{"after a snapshot: next sequence, allocated first", Recorded{Sequence: 7, Digest: "sha256:abc", PublishedSequence: 7}, 8, true, true},
-		{"after an unacknowledged snapshot: still the next", Recorded{Sequence: 7, Digest: "sha256:abc", PublishedSequence: 6}, 8, true, true},
-		{"retirement already allocated: re-send it", Recorded{Sequence: 8, Digest: protocol.EmptyDigest, PublishedSequence: 7}, 8, false, true},
+		{"never allocated: nothing to retire", recorded{}, 0, false, false},
+		{"after a snapshot: next sequence, allocated first", recorded{sequence: 7, digest: "sha256:abc", publishedSequence: 7}, 8, true, true},
+		{"after an unacknowledged snapshot: still the next", recorded{sequence: 7, digest: "sha256:abc", publishedSequence: 6}, 8, true, true},
+		{"retirement already allocated: re-send it", recorded{sequence: 8, digest: protocol.EmptyDigest, publishedSequence: 7}, 8, false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			seq, allocate, needed := Retirement(tc.rec)
+			seq, allocate, needed := retirement(tc.rec)
 			if seq != tc.seq || allocate != tc.allocate || needed != tc.needed {
-				t.Fatalf("Retirement = (%d, %v, %v), want (%d, %v, %v)", seq, allocate, needed, tc.seq, tc.allocate, tc.needed)
+				t.Fatalf("retirement = (%d, %v, %v), want (%d, %v, %v)", seq, allocate, needed, tc.seq, tc.allocate, tc.needed)
 			}
 		})
 	}

@@ -91,7 +91,7 @@ func checkAnswer(resp *resty.Response, request string, attempts int) error {
 }
 
 // describeTransportError explains a request that got no usable answer.
-func describeTransportError(err error, ep endpoint, attempts int) error {
+func describeTransportError(err error, ep hookURLs, attempts int) error {
 	var certErr *tls.CertificateVerificationError
 	switch {
 	case errors.As(err, &certErr):

@@ -54,7 +54,7 @@ type tokenEntry struct {
 }
 
 // key identifies whose token an entry holds.
-func (c *tokenCache) key(ep endpoint, cred Credentials) string {
+func (c *tokenCache) key(ep hookURLs, cred Credentials) string {
 	return ep.base + "\x00" + cred.Username + "\x00" + eauthOf(cred)
 }
 
@@ -71,7 +71,7 @@ func (c *tokenCache) entry(key string) *tokenEntry {
 }
 
 // get returns a token that is not about to expire, logging in if there is none.
-func (c *tokenCache) get(ctx context.Context, client *resty.Client, ep endpoint, cred Credentials, log logr.Logger) (string, error) {
+func (c *tokenCache) get(ctx context.Context, client *resty.Client, ep hookURLs, cred Credentials, log logr.Logger) (string, error) {
 	e := c.entry(c.key(ep, cred))
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -88,7 +88,7 @@ func (c *tokenCache) get(ctx context.Context, client *resty.Client, ep endpoint,
 }
 
 // invalidate forgets a token salt-api refused, unless another publisher already replaced it.
-func (c *tokenCache) invalidate(ep endpoint, cred Credentials, token string) {
+func (c *tokenCache) invalidate(ep hookURLs, cred Credentials, token string) {
 	e := c.entry(c.key(ep, cred))
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -114,7 +114,7 @@ type loginAnswer struct {
 }
 
 // login posts the credentials to salt-api's /login and returns the token and its expiry.
-func login(ctx context.Context, client *resty.Client, ep endpoint, cred Credentials) (string, time.Time, error) {
+func login(ctx context.Context, client *resty.Client, ep hookURLs, cred Credentials) (string, time.Time, error) {
 	body, err := json.Marshal(map[string]string{"username": cred.Username, "password": cred.Password, "eauth": eauthOf(cred)})
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("encode salt-api login: %w", err)

@@ -26,7 +26,7 @@ const maxAnswerBytes = 1 << 20
 // and a 302 turns the POST into a GET that salt-api answers without firing an event.
 var errRedirect = errors.New("salt-api answered with a redirect, which nodeallow does not follow; set salt.url to the address salt-api serves directly")
 
-// clientCache keeps one resty client per TLS configuration. The clients carry no per-target state, so
+// clientCache keeps one resty client per TLS configuration. The clients carry no per-endpoint state, so
 // allowlists with the same CA bundle share connections, and the cache is safe for concurrent use.
 type clientCache struct {
 	opts    Options

@@ -7,13 +7,12 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 )
 
 // Fake is an in-memory Publisher for unit tests of the controller: records every published snapshot
-// (thread-safe), can be told to fail. It validates the Target and encodes the snapshot exactly as
+// (thread-safe), can be told to fail. It validates the Endpoint and encodes the snapshot exactly as
 // SaltAPI does, so a controller bug that SaltAPI would refuse fails with the Fake too. The zero value
 // is ready to use.
 type Fake struct {
@@ -26,20 +25,18 @@ type Fake struct {
 
 // FakePublish is one successful call to Fake.Publish.
 type FakePublish struct {
-	// Target is the target as passed.
-	Target Target
+	// Endpoint is the endpoint as passed.
+	Endpoint Endpoint
 	// Snapshot is a copy of the snapshot as passed.
 	Snapshot protocol.Snapshot
 	// Bodies are the bodies SaltAPI would have sent.
 	Bodies [][]byte
-	// At is when the call happened.
-	At time.Time
 }
 
 var _ Publisher = (*Fake)(nil)
 
 // Publish records s after the same validation SaltAPI does, or fails as told.
-func (f *Fake) Publish(ctx context.Context, t Target, s protocol.Snapshot) (Result, error) {
+func (f *Fake) Publish(ctx context.Context, to Endpoint, s protocol.Snapshot) (Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -52,21 +49,17 @@ func (f *Fake) Publish(ctx context.Context, t Target, s protocol.Snapshot) (Resu
 		}
 		return Result{}, f.failErr
 	}
-	_, maxBody, err := resolveTarget(t, s)
+	_, maxBody, err := resolveEndpoint(to, s)
 	if err != nil {
 		return Result{}, err
 	}
 	bodies, err := protocol.Encode(s, maxBody)
 	if err != nil {
-		return Result{}, &InvalidTargetError{Problem: err.Error()}
+		return Result{}, &InvalidEndpointError{Problem: err.Error()}
 	}
 	s.Addresses = slices.Clone(s.Addresses)
-	f.published = append(f.published, FakePublish{Target: t, Snapshot: s, Bodies: bodies, At: time.Now()})
-	res := Result{Chunks: len(bodies), Attempts: len(bodies)}
-	for _, b := range bodies {
-		res.Bytes += len(b)
-	}
-	return res, nil
+	f.published = append(f.published, FakePublish{Endpoint: to, Snapshot: s, Bodies: bodies})
+	return Result{Chunks: len(bodies), Attempts: len(bodies)}, nil
 }
 
 // FailWith makes every following call fail with err; FailWith(nil) makes calls succeed again.

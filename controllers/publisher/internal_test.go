@@ -17,7 +17,7 @@ func TestClientsAreSharedPerCABundle(t *testing.T) {
 	}
 	a2, _ := c.get([]byte{})
 	if a1 != a2 {
-		t.Error("two targets without a CA bundle got different clients")
+		t.Error("two endpoints without a CA bundle got different clients")
 	}
 	if a1.GetClient().Jar != nil {
 		t.Error("the client keeps cookies; a salt-api session cookie would leak between allowlists")

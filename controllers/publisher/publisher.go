@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
 )
@@ -21,12 +20,12 @@ type Publisher interface {
 	// Publish sends every chunk of s in index order and returns once all were accepted, or the first
 	// chunk that failed after retries. The receiver tolerates duplicates, so the caller re-sends the
 	// whole sequence after a failure.
-	Publish(ctx context.Context, t Target, s protocol.Snapshot) (Result, error)
+	Publish(ctx context.Context, to Endpoint, s protocol.Snapshot) (Result, error)
 }
 
-// Target is where and how one allowlist publishes (built by the controller from the NodeAllowlist spec
+// Endpoint is where and how one allowlist publishes (built by the controller from the NodeAllowlist spec
 // and Secrets).
-type Target struct {
+type Endpoint struct {
 	// URL is salt-api's base URL, e.g. https://salt.example.com:8000; it may carry a path prefix.
 	URL string
 	// HookPath is the path segment after /hook/; empty means protocol.DefaultHookPath.
@@ -58,12 +57,8 @@ type Credentials struct {
 type Result struct {
 	// Chunks is how many bodies salt-api accepted.
 	Chunks int
-	// Bytes is the size of those bodies, each counted once.
-	Bytes int
 	// Attempts is how many hook requests were sent, retries included, logins not.
 	Attempts int
-	// Duration is the wall time of the publish.
-	Duration time.Duration
 }
 
 // PermanentError is a refusal that retrying cannot fix (4xx other than 401 after one re-login, 408,
@@ -86,25 +81,25 @@ func (e *PermanentError) Error() string {
 	return fmt.Sprintf("salt-api refused %s with HTTP %d: %s%s", e.Request, e.StatusCode, e.Message, hint)
 }
 
-// InvalidTargetError means the Target or Snapshot cannot be published as given: publishing the same
+// InvalidEndpointError means the Endpoint or Snapshot cannot be published as given: publishing the same
 // input again fails the same way until the NodeAllowlist, its Secrets or the snapshot change.
-type InvalidTargetError struct {
+type InvalidEndpointError struct {
 	// Problem says what is wrong and how to fix it.
 	Problem string
 }
 
 // Error returns the problem.
-func (e *InvalidTargetError) Error() string {
+func (e *InvalidEndpointError) Error() string {
 	return e.Problem
 }
 
-// invalid builds an InvalidTargetError with a formatted problem.
-func invalid(format string, args ...any) *InvalidTargetError {
-	return &InvalidTargetError{Problem: fmt.Sprintf(format, args...)}
+// invalid builds an InvalidEndpointError with a formatted problem.
+func invalid(format string, args ...any) *InvalidEndpointError {
+	return &InvalidEndpointError{Problem: fmt.Sprintf(format, args...)}
 }
 
-// endpoint is a validated Target's request URLs.
-type endpoint struct {
+// hookURLs are the request URLs of a validated Endpoint.
+type hookURLs struct {
 	// base is the salt-api base URL without a trailing slash.
 	base string
 	// hook is the webhook URL for the snapshot's allowlist.
@@ -113,46 +108,45 @@ type endpoint struct {
 	login string
 }
 
-// resolveTarget validates a Target for a snapshot and fills in its defaults. Everything here is
-// checked before any network traffic so that configuration mistakes surface as InvalidTargetError.
-func resolveTarget(t Target, s protocol.Snapshot) (endpoint, int, error) {
-	u, err := url.Parse(t.URL)
+// resolveEndpoint validates an Endpoint for a snapshot and fills in its defaults. Everything here is
+// checked before any network traffic so that configuration mistakes surface as InvalidEndpointError;
+// the snapshot itself (names, sequence, addresses) is validated by protocol.Encode, also before any
+// traffic.
+func resolveEndpoint(to Endpoint, s protocol.Snapshot) (hookURLs, int, error) {
+	u, err := url.Parse(to.URL)
 	if err != nil {
-		return endpoint{}, 0, invalid("salt.url %q is not a URL: %v", t.URL, err)
+		return hookURLs{}, 0, invalid("salt.url %q is not a URL: %v", to.URL, err)
 	}
 	switch {
 	case u.Scheme == "https":
-	case u.Scheme == "http" && t.AllowInsecureHTTP:
+	case u.Scheme == "http" && to.AllowInsecureHTTP:
 	case u.Scheme == "http":
-		return endpoint{}, 0, invalid("salt.url %q uses plain http, which would expose the signed snapshots and the salt-api token; use https or set salt.allowInsecureHTTP", t.URL)
+		return hookURLs{}, 0, invalid("salt.url %q uses plain http, which would expose the signed snapshots and the salt-api token; use https or set salt.allowInsecureHTTP", to.URL)
 	default:
-		return endpoint{}, 0, invalid("salt.url %q must start with https://", t.URL)
+		return hookURLs{}, 0, invalid("salt.url %q must start with https://", to.URL)
 	}
 	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return endpoint{}, 0, invalid("salt.url %q must be a plain base URL like https://salt.example.com:8000 (a host, no user info, query or fragment)", t.URL)
+		return hookURLs{}, 0, invalid("salt.url %q must be a plain base URL like https://salt.example.com:8000 (a host, no user info, query or fragment)", to.URL)
 	}
-	hookPath := t.HookPath
+	hookPath := to.HookPath
 	if hookPath == "" {
 		hookPath = protocol.DefaultHookPath
 	}
 	if !protocol.IsDNSLabel(hookPath) {
-		return endpoint{}, 0, invalid("salt.hookPath %q is not a DNS label (1-63 of a-z, 0-9 and '-')", hookPath)
+		return hookURLs{}, 0, invalid("salt.hookPath %q is not a DNS label (1-63 of a-z, 0-9 and '-')", hookPath)
 	}
-	if !protocol.IsDNSLabel(s.Cluster) || !protocol.IsDNSLabel(s.Allowlist) {
-		return endpoint{}, 0, invalid("cluster %q and allowlist %q must both be DNS labels (1-63 of a-z, 0-9 and '-')", s.Cluster, s.Allowlist)
+	if len(to.SigningKey) == 0 {
+		return hookURLs{}, 0, invalid("the signing key for allowlist %q is empty; put the cluster's key in the Secret named by salt.signingKeySecretRef", s.Allowlist)
 	}
-	if len(t.SigningKey) == 0 {
-		return endpoint{}, 0, invalid("the signing key for allowlist %q is empty; put the cluster's key in the Secret named by salt.signingKeySecretRef", s.Allowlist)
+	if c := to.Credentials; c != nil && (c.Username == "" || c.Password == "") {
+		return hookURLs{}, 0, invalid("the salt-api credentials for allowlist %q lack a username or password; fill the Secret named by salt.credentialsSecretRef", s.Allowlist)
 	}
-	if c := t.Credentials; c != nil && (c.Username == "" || c.Password == "") {
-		return endpoint{}, 0, invalid("the salt-api credentials for allowlist %q lack a username or password; fill the Secret named by salt.credentialsSecretRef", s.Allowlist)
-	}
-	maxBody := t.MaxBodyBytes
+	maxBody := to.MaxBodyBytes
 	if maxBody == 0 {
 		maxBody = protocol.DefaultMaxBodyBytes
 	}
 	base := strings.TrimRight((&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String(), "/")
-	return endpoint{
+	return hookURLs{
 		base:  base,
 		hook:  base + protocol.HookPath(hookPath, s.Cluster, s.Allowlist),
 		login: base + "/login",

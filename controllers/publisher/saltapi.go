@@ -93,54 +93,50 @@ func NewSaltAPI(opts Options) *SaltAPI {
 	}
 }
 
-// Publish sends every chunk of s in index order to t, logging in first when t has credentials.
-func (p *SaltAPI) Publish(ctx context.Context, t Target, s protocol.Snapshot) (Result, error) {
-	start := time.Now()
+// Publish sends every chunk of s in index order to to, logging in first when it has credentials.
+func (p *SaltAPI) Publish(ctx context.Context, to Endpoint, s protocol.Snapshot) (Result, error) {
 	var res Result
-	ep, maxBody, err := resolveTarget(t, s)
+	ep, maxBody, err := resolveEndpoint(to, s)
 	if err != nil {
 		return res, err
 	}
 	bodies, err := protocol.Encode(s, maxBody)
 	if err != nil {
-		return res, &InvalidTargetError{Problem: err.Error()}
+		return res, &InvalidEndpointError{Problem: err.Error()}
 	}
-	client, err := p.clients.get(t.CABundle)
+	client, err := p.clients.get(to.CABundle)
 	if err != nil {
 		return res, err
 	}
 	log := p.log.WithValues("allowlist", s.Allowlist, "sequence", s.Sequence, "url", ep.hook)
 	for i, body := range bodies {
-		attempts, err := p.postChunk(ctx, client, ep, t, body)
+		attempts, err := p.postChunk(ctx, client, ep, to, body)
 		res.Attempts += attempts
 		if err != nil {
-			res.Duration = time.Since(start)
 			return res, fmt.Errorf("publish chunk %d of %d of allowlist %q sequence %d to %s: %w", i+1, len(bodies), s.Allowlist, s.Sequence, ep.hook, err)
 		}
 		res.Chunks++
-		res.Bytes += len(body)
 		log.V(1).Info("salt-api accepted chunk", "chunk", i, "chunks", len(bodies), "bytes", len(body), "attempts", attempts)
 	}
-	res.Duration = time.Since(start)
 	return res, nil
 }
 
 // postChunk sends one body, logging in again once if salt-api no longer accepts the cached token.
-func (p *SaltAPI) postChunk(ctx context.Context, client *resty.Client, ep endpoint, t Target, body []byte) (int, error) {
-	signature := protocol.Sign(t.SigningKey, body)
+func (p *SaltAPI) postChunk(ctx context.Context, client *resty.Client, ep hookURLs, to Endpoint, body []byte) (int, error) {
+	signature := protocol.Sign(to.SigningKey, body)
 	token := ""
-	if t.Credentials != nil {
+	if to.Credentials != nil {
 		var err error
-		if token, err = p.tokens.get(ctx, client, ep, *t.Credentials, p.log); err != nil {
+		if token, err = p.tokens.get(ctx, client, ep, *to.Credentials, p.log); err != nil {
 			return 0, err
 		}
 	}
 	resp, err := p.send(ctx, client, ep.hook, body, signature, token)
 	attempts := attemptsOf(resp)
-	if err == nil && resp.StatusCode() == http.StatusUnauthorized && t.Credentials != nil {
+	if err == nil && resp.StatusCode() == http.StatusUnauthorized && to.Credentials != nil {
 		p.log.V(1).Info("salt-api refused the token; logging in again", "url", ep.base)
-		p.tokens.invalidate(ep, *t.Credentials, token)
-		if token, err = p.tokens.get(ctx, client, ep, *t.Credentials, p.log); err != nil {
+		p.tokens.invalidate(ep, *to.Credentials, token)
+		if token, err = p.tokens.get(ctx, client, ep, *to.Credentials, p.log); err != nil {
 			return attempts, err
 		}
 		resp, err = p.send(ctx, client, ep.hook, body, signature, token)

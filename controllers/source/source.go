@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
 )
 
@@ -120,16 +121,11 @@ func familyOf(a netip.Addr) nodeallowv1alpha1.IPFamily {
 // address or the reason it is unusable. IPv4-mapped IPv6 is unmapped because
 // the wire protocol only accepts the IPv4 form.
 func parseNodeAddress(s string) (netip.Addr, string) {
-	addr, err := netip.ParseAddr(s)
+	addr, err := protocol.ParseAddress(s)
 	if err != nil {
-		return netip.Addr{}, "not an IP address"
+		return netip.Addr{}, err.Error()
 	}
-	if addr.Zone() != "" {
-		return netip.Addr{}, "has an IPv6 zone"
-	}
-	if addr.Is4In6() {
-		addr = addr.Unmap()
-	}
+	addr = addr.Unmap()
 	if addr.IsUnspecified() {
 		return netip.Addr{}, "is the unspecified address"
 	}
@@ -139,14 +135,9 @@ func parseNodeAddress(s string) (netip.Addr, string) {
 // parseStatic accepts an IP address or a CIDR; host bits are cleared later by
 // canonicalisation, so 10.0.0.1/24 means 10.0.0.0/24.
 func parseStatic(s string) (netip.Prefix, error) {
-	var p netip.Prefix
-	if addr, err := netip.ParseAddr(s); err == nil {
-		if addr.Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("%q has an IPv6 zone", s)
-		}
-		p = netip.PrefixFrom(addr, addr.BitLen())
-	} else if p, err = netip.ParsePrefix(s); err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is neither an IP address nor a CIDR", s)
+	p, err := protocol.ParseAddressOrCIDR(s)
+	if err != nil {
+		return netip.Prefix{}, err
 	}
 	if p.Addr().Is4In6() {
 		return netip.Prefix{}, fmt.Errorf("%q is an IPv4-mapped IPv6 address: write the IPv4 form", s)

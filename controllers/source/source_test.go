@@ -126,7 +126,7 @@ func TestCollectRefusesUnusableStaticCIDRs(t *testing.T) {
 		spec     nodeallowv1alpha1.NodeAllowlistSpec
 		wantText string
 	}{
-		{"not a CIDR", nodeallowv1alpha1.NodeAllowlistSpec{StaticCIDRs: []string{"10.0.0.0/33"}}, `staticCIDRs[0]: "10.0.0.0/33" is neither`},
+		{"not a CIDR", nodeallowv1alpha1.NodeAllowlistSpec{StaticCIDRs: []string{"10.0.0.0/33"}}, `staticCIDRs[0]: parse "10.0.0.0/33" as a CIDR`},
 		{"family left out", nodeallowv1alpha1.NodeAllowlistSpec{
 			Families: []nodeallowv1alpha1.IPFamily{nodeallowv1alpha1.IPv4}, StaticCIDRs: []string{"10.1.0.0/16", "2001:db8::/32"},
 		}, `staticCIDRs[1] "2001:db8::/32" is IPv6`},

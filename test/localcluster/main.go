@@ -12,12 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
-
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/nodeallow/nodeallow/test/testenv"
 )
@@ -46,7 +41,7 @@ func run(kubeconfig string) error {
 	}
 	defer func() { _ = env.Stop() }()
 
-	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
+	if err := testenv.WriteKubeconfig(cfg, kubeconfig); err != nil {
 		return err
 	}
 	fmt.Printf("localcluster: kube-apiserver at %s; kubeconfig %s\n", cfg.Host, kubeconfig)
@@ -55,21 +50,5 @@ func run(kubeconfig string) error {
 	defer stop()
 	<-ctx.Done()
 	fmt.Println("localcluster: stopping")
-	return nil
-}
-
-// writeKubeconfig stores cfg's client certificate credentials as a kubeconfig file.
-func writeKubeconfig(cfg *rest.Config, path string) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["local"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "admin"}
-	kc.CurrentContext = "local"
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("creating the kubeconfig's folder: %w", err)
-	}
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		return fmt.Errorf("writing kubeconfig %s: %w", path, err)
-	}
 	return nil
 }

@@ -21,12 +21,13 @@ import (
 // TestHelmInstallUpgradeUninstall installs the chart with every optional part
 // into the real API server, checks that each rendered object exists, upgrades
 // it, and uninstalls it: NodeAllowlists and the CRD must stay (docs/install.md).
-// The minimal values are installed too. The ServiceMonitor's CRD comes from
-// testdata (a minimal stand-in declaring the fields the chart sets), since
-// envtest has no prometheus-operator.
+// The minimal values are installed too. The ServiceMonitor's and the
+// PrometheusRule's CRDs come from testdata (minimal stand-ins declaring the
+// fields the chart sets), since envtest has no prometheus-operator.
 func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	ctx := context.Background()
 	createFromFile(t, testdata("servicemonitor-crd.yaml"))
+	createFromFile(t, testdata("prometheusrule-crd.yaml"))
 
 	for _, tc := range []struct{ release, values string }{
 		{"full", testdata("values-full.yaml")},

@@ -191,7 +191,7 @@ func TestRenderOptionalParts(t *testing.T) {
 	}
 
 	minimal := render(t, "minimal", "minimal", []string{testdata("values-minimal.yaml")})
-	for _, kind := range []string{"PodDisruptionBudget", "Service", "ServiceMonitor", "NodeAllowlist", "Secret"} {
+	for _, kind := range []string{"PodDisruptionBudget", "Service", "ServiceMonitor", "NodeAllowlist", "Secret", "ConfigMap", "PrometheusRule"} {
 		if n := len(find(minimal, kind)); n != 0 {
 			t.Errorf("values-minimal.yaml renders %d %s, want none", n, kind)
 		}

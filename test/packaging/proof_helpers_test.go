@@ -62,7 +62,7 @@ func createAllowlist(t *testing.T, name string, salt *saltapistandin.Server) {
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: nodeallowv1alpha1.NodeAllowlistSpec{
 			NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{proofNodeLabel: "true"}},
-			Salt: nodeallowv1alpha1.SaltTarget{
+			Salt: nodeallowv1alpha1.SaltEndpoint{
 				URL:                 salt.URL(),
 				AllowInsecureHTTP:   true,
 				SigningKeySecretRef: nodeallowv1alpha1.SecretKeySelector{Name: proofSecret, Key: "signing-key"},

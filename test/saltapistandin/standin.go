@@ -1,57 +1,117 @@
 // Copyright 2026 The nodeallow Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-// Package saltapistandin is an httptest stand-in for salt-api's /hook endpoint
-// (webhook auth off) for tests of one layer: it checks what salt-api and the
-// nodeallow runner check (Content-Length, signature, tag, strict body) and
-// records every snapshot once all its chunks arrived. The real salt-api runs in
-// the end-to-end tests; this never proves a feature on its own.
+// Package saltapistandin is the one httptest stand-in for salt-api's rest_cherrypy /login and /hook
+// for tests of one layer. It answers as salt-api does (webhook auth off, or on with WithLogin), checks
+// what salt-api and the nodeallow runner check (Content-Length, token, signature, path, strict body),
+// records every hook request as it arrived and every snapshot once all its chunks arrived, and can be
+// told to fail or scripted request by request. The real salt-api runs in the end-to-end tests; this
+// never proves a feature on its own.
 package saltapistandin
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
+	"github.com/nodeallow/nodeallow/test/receiver"
 )
 
 // Server is one running stand-in salt-api.
 type Server struct {
 	server *httptest.Server
 
-	mu       sync.Mutex
-	keys     [][]byte // accepted signing keys, newest first, as the master's signing_keys
-	failWith int      // HTTP status to answer instead of accepting; 0 accepts
-	failBody string   // message in a failure answer
-	requests int
-	pending  map[string][]*protocol.Body
-	received []protocol.Snapshot
-	problems []string // why bodies were refused by the stand-in itself
+	mu            sync.Mutex
+	keys          [][]byte          // accepted signing keys, newest first, as the master's signing_keys
+	users         map[string]string // username → password for /login; nil is webhook_disable_auth
+	tokenLifetime time.Duration     // what /login reports as a token's remaining life
+	tokens        map[string]bool
+	logins        []map[string]string
+	failWith      int    // HTTP status to answer instead of accepting; 0 accepts
+	failBody      string // message in a failure answer
+	script        func(n int, w http.ResponseWriter, r *http.Request) bool
+	hooks         []Hook
+	pending       map[string][]*receiver.Body
+	received      []protocol.Snapshot
+	problems      []string // why bodies were refused by the stand-in itself
+}
+
+// Hook is one request to /hook/... as the stand-in received it.
+type Hook struct {
+	// Path is the request path.
+	Path string
+	// Header holds the request headers.
+	Header http.Header
+	// Body is the raw body.
+	Body []byte
+	// ContentLength is the request's Content-Length, -1 when unknown.
+	ContentLength int64
+	// TransferEncoding is the request's transfer codings.
+	TransferEncoding []string
+	// Accepted is true when the stand-in answered {"success": true}.
+	Accepted bool
+}
+
+// Option configures a stand-in.
+type Option func(*config)
+
+type config struct {
+	users map[string]string
+	tls   bool
+}
+
+// WithLogin turns webhook auth on: /login accepts these users (username → password, any eauth) and
+// /hook wants one of the tokens it handed out.
+func WithLogin(users map[string]string) Option {
+	return func(c *config) { c.users = users }
+}
+
+// WithTLS serves HTTPS with httptest's self-signed certificate (see Certificate).
+func WithTLS() Option {
+	return func(c *config) { c.tls = true }
 }
 
 // New starts a stand-in that verifies signatures with key; Close stops it.
-func New(key []byte) *Server {
-	s := &Server{keys: [][]byte{key}, pending: map[string][]*protocol.Body{}}
-	s.server = httptest.NewServer(http.HandlerFunc(s.serve))
+func New(key []byte, opts ...Option) *Server {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	s := &Server{keys: [][]byte{key}, users: c.users, tokenLifetime: 12 * time.Hour, tokens: map[string]bool{},
+		pending: map[string][]*receiver.Body{}}
+	s.server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if c.tls {
+		// Handshakes that a client aborts are expected in TLS tests; keep them out of the test output.
+		s.server.Config.ErrorLog = log.New(io.Discard, "", 0)
+		s.server.StartTLS()
+	} else {
+		s.server.Start()
+	}
 	return s
 }
 
 // NewForTest is New with Close registered as t's cleanup.
-func NewForTest(t testing.TB, key []byte) *Server {
-	s := New(key)
+func NewForTest(t testing.TB, key []byte, opts ...Option) *Server {
+	s := New(key, opts...)
 	t.Cleanup(s.Close)
 	return s
 }
 
-// URL is the stand-in's base URL (plain http: targets need salt.allowInsecureHTTP).
+// URL is the stand-in's base URL (plain http unless WithTLS: endpoints need salt.allowInsecureHTTP).
 func (s *Server) URL() string { return s.server.URL }
+
+// Certificate is the certificate a WithTLS stand-in serves.
+func (s *Server) Certificate() *x509.Certificate { return s.server.Certificate() }
 
 // Close stops the stand-in.
 func (s *Server) Close() { s.server.Close() }
@@ -63,11 +123,65 @@ func (s *Server) AcceptKeys(keys ...[]byte) {
 	s.keys = keys
 }
 
-// Fail makes every following request fail with status and message; status 0 accepts again.
+// Fail makes every following hook request fail with status and message; status 0 accepts again.
 func (s *Server) Fail(status int, message string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failWith, s.failBody = status, message
+}
+
+// Script lets f answer hook request n (0-based, counting every hook request) instead of the stand-in;
+// f returns false to leave the request to it. nil removes the script.
+func (s *Server) Script(f func(n int, w http.ResponseWriter, r *http.Request) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = f
+}
+
+// SetTokenLifetime sets the remaining life /login reports for the tokens it hands out from now on.
+func (s *Server) SetTokenLifetime(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokenLifetime = d
+}
+
+// RevokeTokens forgets every token, as a salt-master restart with a fresh token store does.
+func (s *Server) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens = map[string]bool{}
+}
+
+// Logins returns the bodies of the /login requests so far (username, password, eauth).
+func (s *Server) Logins() []map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]map[string]string(nil), s.logins...)
+}
+
+// Hooks returns the hook requests so far, accepted or not.
+func (s *Server) Hooks() []Hook {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Hook(nil), s.hooks...)
+}
+
+// Accepted returns the hook requests answered with success.
+func (s *Server) Accepted() []Hook {
+	var out []Hook
+	for _, h := range s.Hooks() {
+		if h.Accepted {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Requests returns how many hook requests arrived, accepted or not.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.hooks)
 }
 
 // Snapshots returns every complete snapshot (and retirement) received, in arrival order.
@@ -88,13 +202,6 @@ func (s *Server) SnapshotsFor(allowlist string) []protocol.Snapshot {
 	return out
 }
 
-// Requests returns how many hook requests arrived, accepted or not.
-func (s *Server) Requests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.requests
-}
-
 // Problems returns why the stand-in refused bodies; a correct client causes none.
 func (s *Server) Problems() []string {
 	s.mu.Lock()
@@ -103,44 +210,92 @@ func (s *Server) Problems() []string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests++
-	if s.failWith != 0 {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(s.failWith)
-		_ = json.NewEncoder(w).Encode(map[string]string{"message": s.failBody})
+	switch {
+	case req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/login"):
+		s.serveLogin(w, req)
+	case strings.Contains(req.URL.Path, "/hook/"):
+		s.serveHook(w, req)
+	default:
+		http.Error(w, "not found", http.StatusNotFound)
+	}
+}
+
+// serveLogin answers /login as rest_cherrypy does.
+func (s *Server) serveLogin(w http.ResponseWriter, req *http.Request) {
+	var creds map[string]string
+	if err := json.NewDecoder(req.Body).Decode(&creds); err != nil {
+		WriteJSON(w, http.StatusBadRequest, map[string]any{"status": 400, "return": "bad login body"})
 		return
 	}
-	if err := s.accept(req); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.logins = append(s.logins, creds)
+	if pw, ok := s.users[creds["username"]]; !ok || pw != creds["password"] || creds["eauth"] == "" {
+		WriteJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "return": "Could not authenticate using provided credentials"})
+		return
+	}
+	token := fmt.Sprintf("%040x", len(s.logins))
+	s.tokens[token] = true
+	now := time.Now()
+	WriteJSON(w, http.StatusOK, map[string]any{"return": []map[string]any{{
+		"token": token, "start": float64(now.UnixNano()) / 1e9, "expire": float64(now.Add(s.tokenLifetime).UnixNano()) / 1e9,
+		"user": creds["username"], "eauth": creds["eauth"], "perms": []string{"@wheel"},
+	}}})
+}
+
+// serveHook records one hook request and answers it: 401 without a valid token when auth is on, then
+// as Fail or the script say, else as salt-api and the runner would.
+func (s *Server) serveHook(w http.ResponseWriter, req *http.Request) {
+	raw, err := io.ReadAll(req.Body)
+	s.mu.Lock()
+	n := len(s.hooks)
+	s.hooks = append(s.hooks, Hook{Path: req.URL.Path, Header: req.Header.Clone(), Body: raw, ContentLength: req.ContentLength,
+		TransferEncoding: req.TransferEncoding})
+	authorized := s.users == nil || s.tokens[req.Header.Get("X-Auth-Token")]
+	failWith, failBody, script := s.failWith, s.failBody, s.script
+	s.mu.Unlock()
+	switch {
+	case !authorized:
+		WriteJSON(w, http.StatusUnauthorized, map[string]any{"status": 401, "return": "Please log in"})
+		return
+	case failWith != 0:
+		WriteJSON(w, failWith, map[string]string{"message": failBody})
+		return
+	case script != nil && script(n, w, req):
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		err = s.accept(req, raw)
+	}
+	if err != nil {
 		s.problems = append(s.problems, err.Error())
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"success": true}`)
+	s.hooks[n].Accepted = true
+	WriteJSON(w, http.StatusOK, map[string]any{"success": true})
 }
 
-// accept checks one hook request as salt-api and the nodeallow runner would, and records it.
-func (s *Server) accept(req *http.Request) error {
+// accept checks one hook body as salt-api and the nodeallow runner would, and records it.
+func (s *Server) accept(req *http.Request, raw []byte) error {
 	if req.Method != http.MethodPost {
 		return fmt.Errorf("method %s, want POST", req.Method)
 	}
 	if req.ContentLength <= 0 {
 		return errors.New("no Content-Length: salt-api would see an empty body")
 	}
-	parts := strings.Split(strings.TrimPrefix(req.URL.Path, "/hook/"), "/")
+	// The base URL may carry a path prefix before /hook/.
+	path := req.URL.Path[strings.Index(req.URL.Path, "/hook/")+len("/hook/"):]
+	parts := strings.Split(path, "/")
 	if len(parts) != 3 {
-		return fmt.Errorf("path %s is not /hook/<hookPath>/<cluster>/<allowlist>", req.URL.Path)
-	}
-	raw, err := io.ReadAll(req.Body)
-	if err != nil {
-		return fmt.Errorf("reading body: %w", err)
+		return fmt.Errorf("path %s is not .../hook/<hookPath>/<cluster>/<allowlist>", req.URL.Path)
 	}
 	if protocol.VerifyAny(s.keys, raw, req.Header.Get(protocol.SignatureHeader)) < 0 {
 		return fmt.Errorf("bad signature: matches none of the %d accepted keys", len(s.keys))
 	}
-	body, err := protocol.Decode(raw)
+	body, err := receiver.Decode(raw)
 	if err != nil {
 		return fmt.Errorf("decoding body: %w", err)
 	}
@@ -149,8 +304,8 @@ func (s *Server) accept(req *http.Request) error {
 	}
 	key := fmt.Sprintf("%s/%s/%s/%d", body.Kind, body.Cluster, body.Allowlist, body.Sequence)
 	s.pending[key] = append(s.pending[key], body)
-	snap, err := protocol.Assemble(s.pending[key])
-	if errors.Is(err, protocol.ErrIncomplete) {
+	snap, err := receiver.Assemble(s.pending[key])
+	if errors.Is(err, receiver.ErrIncomplete) {
 		return nil
 	}
 	if err != nil {
@@ -159,4 +314,11 @@ func (s *Server) accept(req *http.Request) error {
 	delete(s.pending, key)
 	s.received = append(s.received, snap)
 	return nil
+}
+
+// WriteJSON answers with status and v as JSON, as salt-api does; scripts use it.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

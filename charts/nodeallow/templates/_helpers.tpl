@@ -99,3 +99,21 @@ client-go's events.k8s.io recorder puts Events about cluster-scoped objects into
 {{- define "nodeallow.eventsNamespace" -}}
 default
 {{- end }}
+
+{{/*
+A duration of hours, minutes and seconds ("15m", "1h30m", "90s") in whole seconds,
+for PromQL comparisons (PromQL compares numbers, not durations). The schema allows
+only this form; the check here keeps a schema-less render from comparing with 0.
+*/}}
+{{- define "nodeallow.durationSeconds" -}}
+{{- if or (eq . "") (not (regexMatch "^([0-9]+h)?([0-9]+m)?([0-9]+s)?$" .)) }}
+{{- fail (printf "%q is not a duration of hours, minutes and seconds such as 15m or 1h30m" .) }}
+{{- end }}
+{{- $seconds := 0 }}
+{{- range $unit, $factor := dict "h" 3600 "m" 60 "s" 1 }}
+{{- with regexFind (printf "[0-9]+%s" $unit) $ }}
+{{- $seconds = add $seconds (mul (trimSuffix $unit . | atoi) $factor) }}
+{{- end }}
+{{- end }}
+{{- $seconds }}
+{{- end }}

@@ -54,8 +54,9 @@ def file_sets(path):
             family = "ipv6" if "ipv6_addr" in line else "ipv4"
         elif line.startswith("elements") or line == "}" or not line[:1].isalnum():
             continue
-        elif family and "/" in line and " " not in line:
-            out[family].add(line.rstrip(","))
+        elif family and " " not in line:
+            # Host routes stand in hash sets without their length, prefixes in interval sets.
+            out[family].add(fw.cidr(line.rstrip(",")))
     return out
 
 

@@ -11,6 +11,7 @@ kernel inside the namespace.
 import pytest
 
 from saltext.nodeallow import protocol
+from saltext.nodeallow.firewall import naming
 from tests.support import firewall as fw
 from tests.support import netns as netns_support
 
@@ -143,14 +144,14 @@ def test_create_grow_shrink_remove(ns, apply, backend):
 
 
 def test_nft_rules_restrict_ports(ns, apply):
-    """nftables: loopback and allowlist accepts for the rule's ports, then a drop for those ports only."""
+    """nftables: loopback and allowlist accepts (host and prefix set per family) for the rule's ports, then a drop."""
     assert apply(pillar("nftables"))["result"] is True
     rules = fw.nft_rules(ns)
-    assert len(rules) == 4, rules
+    assert len(rules) == 6, rules
     assert rules[0].startswith('iifname "lo" tcp dport { 5432, 8000-8100 } accept')
-    assert "ip saddr @" in rules[1] and rules[1].split(" comment")[0].endswith("accept")
-    assert "ip6 saddr @" in rules[2]
-    assert rules[3].startswith("tcp dport { 5432, 8000-8100 } drop")
+    for rule, match in zip(rules[1:5], ("ip saddr @", "ip saddr @", "ip6 saddr @", "ip6 saddr @"), strict=True):
+        assert match in rule and rule.split(" comment")[0].endswith("accept"), rule
+    assert rules[5].startswith("tcp dport { 5432, 8000-8100 } drop")
 
 
 def test_xtables_jump_once_and_accept_policy(ns, apply):
@@ -322,6 +323,65 @@ def test_last_known_good_used_when_pillar_lacks_allowlist(ns, apply, salt_cli, f
     assert listed.data == sorted(V4) + V6, listed
     unknown = salt_cli.run("nodeallow.addresses", "prod/nobody", minion_tgt=fw_minion.id)
     assert "neither in this minion's pillar" in str(unknown.data), unknown
+
+
+def test_nft_drift_by_hand_is_repaired_by_the_audit(ns, apply, fw_minion):
+    """A set flushed or an element deleted by hand: the cheap check trusts the record, the audit repairs it."""
+    assert apply(pillar("nftables", V4 + V6))["result"] is True
+    hosts4, hosts6 = naming.nft_set("prod/workers", 4), naming.nft_set("prod/workers", 6)
+    ns.run(["nft", "flush", "set", "inet", "nodeallow", hosts4])
+    ns.run(["nft", "delete", "element", "inet", "nodeallow", hosts6, "{", "2001:db8::10", "}"])
+    assert kernel(ns, "nftables") == {"ipv4": {"198.51.100.0/24"}, "ipv6": set()}
+
+    # Between audits a run reads only the table's record of its contents (no set elements).
+    ret = apply(pillar("nftables", V4 + V6))
+    assert ret["result"] is True and ret["changes"] == {}, ret
+
+    ret = apply(pillar("nftables", V4 + V6), audit=True)
+    assert ret["result"] is True, ret
+    assert ret["changes"]["allowlists"]["prod/workers"]["ipv4"]["added"] == ["192.0.2.10/32"], ret
+    assert ret["changes"]["allowlists"]["prod/workers"]["ipv6"]["added"] == ["2001:db8::10/128"], ret
+    assert kernel(ns, "nftables") == split(V4 + V6)
+
+    # Once nodeallow_audit_interval has passed, an ordinary run audits (and repairs) by itself.
+    ns.run(["nft", "flush", "set", "inet", "nodeallow", hosts4])
+    fw.age_last_audit(fw_minion)
+    ret = apply(pillar("nftables", V4 + V6))
+    assert ret["result"] is True and ret["changes"]["allowlists"]["prod/workers"]["ipv4"]["added"], ret
+    assert kernel(ns, "nftables") == split(V4 + V6)
+    assert apply(pillar("nftables", V4 + V6))["changes"] == {}
+
+
+def test_nft_old_layout_and_foreign_changes_rebuild_the_table(ns, apply):
+    """A table of the old layout (one interval set per family, no record) is rebuilt in one transaction."""
+    old = (
+        "table inet nodeallow {\n"
+        f"\tset {naming.nft_set('prod/workers', 4)} {{ type ipv4_addr; flags interval; "
+        'comment "prod/workers"; elements = { 192.0.2.10 } }\n'
+        "\tchain input { type filter hook input priority filter; policy accept; }\n}\n"
+    )
+    ns.nft_apply(old)
+    ret = apply(pillar("nftables", V4 + V6))
+    assert ret["result"] is True and ret["changes"]["objects"]["created"], ret
+    assert kernel(ns, "nftables") == split(V4 + V6)
+    assert apply(pillar("nftables", V4 + V6))["changes"] == {}
+
+
+@pytest.mark.parametrize("backend", ["ipset", "iptables"])
+def test_xtables_drift_by_hand_is_repaired_at_once(ns, apply, backend):
+    """ipset: the cheap check counts the members, so a flushed set is refilled; iptables reads its rules every run."""
+    assert apply(pillar(backend, V4 + V6))["result"] is True
+    if backend == "ipset":
+        ns.run(["ipset", "flush", naming.ipset("prod/workers", 4)])
+    else:
+        ns.run(["iptables", "-D", "NODEALLOW", "2"])
+    assert kernel(ns, backend) != split(V4 + V6)
+
+    ret = apply(pillar(backend, V4 + V6))
+
+    assert ret["result"] is True and ret["changes"]["allowlists"]["prod/workers"]["ipv4"]["added"], ret
+    assert kernel(ns, backend) == split(V4 + V6)
+    assert apply(pillar(backend, V4 + V6))["changes"] == {}
 
 
 def test_unknown_allowlist_refused(ns, apply):

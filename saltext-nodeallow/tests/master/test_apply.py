@@ -17,9 +17,12 @@ APPLY_TIMEOUT = 180
 
 
 def nft_set(ns, allowlist, family):
-    """The networks in our nft set of ``allowlist`` for ``family`` (4 or 6), as a set of strings."""
-    elements = ns.nft_set_elements("inet", naming.DEFAULT_NFT_TABLE, naming.nft_set(allowlist, family))
-    return {str(ipaddress.ip_network(element)) for element in elements}
+    """The networks in our nft sets (hosts and prefixes) of ``allowlist`` for ``family`` (4 or 6), as strings."""
+    return {
+        str(ipaddress.ip_network(element))
+        for set_name in naming.nft_sets(allowlist, family)
+        for element in ns.nft_set_elements("inet", naming.DEFAULT_NFT_TABLE, set_name)
+    }
 
 
 @pytest.fixture
@@ -85,6 +88,6 @@ def test_ingest_applies_the_state_to_exactly_the_subscribers(
     remaining = [
         item["set"]["name"]
         for item in netns.nft_ruleset()["nftables"]
-        if "set" in item and item["set"]["name"] in (naming.nft_set(name, 4), naming.nft_set(name, 6))
+        if "set" in item and item["set"]["name"] in naming.nft_sets(name, 4) + naming.nft_sets(name, 6)
     ]
     assert remaining == []

@@ -128,8 +128,8 @@ def test_rotation_takes_both_keys_without_a_single_refusal(
         for sequence, key in zip(range(2, 8), [OLD_KEY, NEW_KEY, OLD_KEY, NEW_KEY, NEW_KEY, NEW_KEY], strict=True):
             body = encode_body("rotating", allowlist_name, sequence, GOOD[: 1 + sequence % 3])
             hostile_publisher.post("rotating", allowlist_name, body, key=key)
-            stored = events.wait_for(f"nodeallow/stored/rotating/{allowlist_name}", timeout=60)
-            assert stored["data"]["sequence"] == sequence
+            arrived = events.wait_for(f"nodeallow/stored/rotating/{allowlist_name}", timeout=60)
+            assert arrived["data"]["sequence"] == sequence
         tags = [event["tag"] for event in events.seen]
     assert not [tag for tag in tags if tag.startswith("nodeallow/rejected/")], tags
     record = stored(master.config, "rotating", allowlist_name)

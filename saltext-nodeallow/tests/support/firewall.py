@@ -14,7 +14,11 @@ def cidr(value):
 
 
 def nft_sets(ns, table="nodeallow"):
-    """``{(comment, "ipv4_addr"|"ipv6_addr"): set of CIDRs}`` of the sets in ``inet <table>``."""
+    """``{(comment, "ipv4_addr"|"ipv6_addr"): set of CIDRs}`` of the sets in ``inet <table>``.
+
+    An allowlist has a host set and a prefix set per family, both with its name as comment: the
+    value is their union.
+    """
     out = {}
     for item in ns.nft_ruleset()["nftables"]:
         nft_set = item.get("set")
@@ -25,7 +29,7 @@ def nft_sets(ns, table="nodeallow"):
                     elements.add(f"{elem['prefix']['addr']}/{elem['prefix']['len']}")
                 else:
                     elements.add(cidr(elem))
-            out[(nft_set.get("comment"), nft_set["type"])] = elements
+            out.setdefault((nft_set.get("comment"), nft_set["type"]), set()).update(elements)
     return out
 
 
@@ -128,17 +132,33 @@ STATE_ID = "nodeallow_|-nodeallow_|-nodeallow_|-managed"
 
 
 def state_applier(salt_cli, minion):
-    """``apply(pillar_data, test=False)``: run ``nodeallow.managed`` on ``minion`` and return its state return."""
+    """``apply(pillar_data, test=False, audit=False)``: run ``nodeallow.managed`` on ``minion``, return its return."""
 
-    def apply(data, test=False):
+    def apply(data, test=False, audit=False):
         args = ["state.single", "nodeallow.managed", "name=nodeallow", f"pillar={json.dumps(data)}"]
         if test:
             args.append("test=True")
+        if audit:
+            args.append("audit=True")
         ret = salt_cli.run(*args, minion_tgt=minion.id)
         assert isinstance(ret.data, dict) and STATE_ID in ret.data, ret
         return ret.data[STATE_ID]
 
     return apply
+
+
+def last_good_path(minion):
+    """The path of ``minion``'s last-known-good store."""
+    return os.path.join(minion.config["cachedir"], "nodeallow", "last-good.json")
+
+
+def age_last_audit(minion):
+    """Make ``minion``'s last full read-back look older than any audit interval."""
+    with open(last_good_path(minion), encoding="utf-8") as fh:
+        data = json.load(fh)
+    data["audited"] = 0
+    with open(last_good_path(minion), "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
 
 
 def remove_last_good(minion):

@@ -17,19 +17,23 @@ INTERVAL = 0.2
 
 
 def nft_reader(ns, allowlist, table=naming.DEFAULT_NFT_TABLE):
-    """Return ``read() -> frozenset of CIDRs or None``: our nft sets of ``allowlist`` (both families) in ``ns``."""
+    """Return ``read() -> frozenset of CIDRs or None``: our nft sets of ``allowlist`` in ``ns``.
+
+    Both families, the host and the prefix set of each.
+    """
 
     def read():
         """The CIDRs the sets hold now, or ``None`` when neither exists."""
         found = set()
         exists = False
         for family in (4, 6):
-            try:
-                elements = ns.nft_set_elements("inet", table, naming.nft_set(allowlist, family))
-            except NetnsError:
-                continue
-            exists = True
-            found |= {str(ipaddress.ip_network(element)) for element in elements}
+            for set_name in naming.nft_sets(allowlist, family):
+                try:
+                    elements = ns.nft_set_elements("inet", table, set_name)
+                except NetnsError:
+                    continue
+                exists = True
+                found |= {str(ipaddress.ip_network(element)) for element in elements}
         return frozenset(found) if exists else None
 
     return read

@@ -4,7 +4,7 @@
 
 import pytest
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow import protocol, records
 from saltext.nodeallow.firewall import desired, ipset, iptables, naming, nftables, snapshot, xtables
 
 
@@ -111,7 +111,51 @@ def test_fast_parser_agrees_with_ipaddress():
         samples.append(str(net).upper() if rng.random() < 0.2 else str(net))
     for sample in samples:
         expected = str(ipaddress.ip_network(sample))
-        assert desired.canonical_addresses([sample], "t") == (expected,), sample
+        assert protocol.parse_list([sample]).entries == (expected,), sample
+    # The bulk path (a canonical list in C-level passes) agrees with the entry-by-entry one.
+    canonical = [
+        str(n)
+        for n in sorted({ipaddress.ip_network(s) for s in samples}, key=lambda n: (n.version, int(n.network_address)))
+    ]
+    canonical = [
+        str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c) for c in canonical if ":" not in c)
+    ] + [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c) for c in canonical if ":" in c)]
+    assert protocol.parse_list(canonical, allow_everyone=True).entries == tuple(canonical)
+    assert protocol.parse_list(list(reversed(canonical)), allow_everyone=True).entries == tuple(canonical)
+    hosts = {ipaddress.ip_network((rng.getrandbits(32), 32)) for _ in range(3000)}
+    hosts |= {
+        ipaddress.ip_network((rng.getrandbits(128) >> 100 if i % 3 == 0 else rng.getrandbits(128), 128))
+        for i in range(1000)
+    }
+    hosts |= {ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("2001:db8::/48")}
+    nodes = [str(n) for v in (4, 6) for n in ipaddress.collapse_addresses(h for h in hosts if h.version == v)]
+    nodes = [n for n in nodes if not getattr(ipaddress.ip_network(n).network_address, "ipv4_mapped", None)]
+    assert protocol.parse_list(nodes).entries == tuple(nodes)
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        ["01.2.3.4/32"],
+        ["1.2.3/32"],
+        ["1.2.3.4 /32"],
+        ["1.2.3.4/32", "1.2.3.4/32"],
+        ["10.0.0.0/24", "10.0.0.5/32"],
+        ["fd00::1/128", "10.0.0.1/32"],
+        ["FD00::1/128"],
+        ["::ffff:1.2.3.4/128"],
+        ["::0.1.0.2/128"],
+        ["1.2.3.4/32\n5.6.7.8/32"],
+    ],
+)
+def test_bulk_path_never_accepts_what_is_not_canonical(entries):
+    """Lists the fast path must not take as canonical: they are refused or come back collapsed and sorted."""
+    try:
+        got = protocol.parse_list(entries).entries
+    except protocol.AddressError:
+        return
+    assert list(got) != entries
+    assert got == protocol.parse_list(list(got)).entries
 
 
 def test_wrong_digest_refused():
@@ -129,11 +173,7 @@ def test_wrong_digest_refused():
 def test_matching_digest_and_canonical_form():
     """A canonical list with its protocol digest is accepted; a sloppy list is collapsed and sorted."""
     good = ["10.0.0.1/32", "fd00::1/128"]
-    want = build(
-        allowlists={
-            "prod/workers": {"sequence": 1, "digest": protocol.digest(good), "addresses": good}
-        }
-    )
+    want = build(allowlists={"prod/workers": {"sequence": 1, "digest": protocol.digest(good), "addresses": good}})
     assert want.allowlists["prod/workers"].addresses == tuple(good)
     sloppy = ["fd00::1", "10.0.0.1/32", "10.0.0.0/24", "10.0.0.1"]
     want = build(allowlists={"prod/workers": {"sequence": 1, "addresses": sloppy}})
@@ -154,11 +194,11 @@ def test_empty_unknown_and_last_good():
     unknown = build(allowlists={})
     assert "unknown" in unknown.held["prod/workers"] and unknown.rules == []
     good = {
-        "prod/workers": {
-            "sequence": 3,
-            "digest": protocol.digest(["10.0.0.5/32"]),
-            "addresses": ["10.0.0.5/32"],
-        }
+        "prod/workers": records.validate(
+            "prod/workers",
+            {"sequence": 3, "digest": protocol.digest(["10.0.0.5/32"]), "addresses": ["10.0.0.5/32"]},
+            "store",
+        )
     }
     fallback = build(allowlists={}, last_good=good)
     assert "unknown" in fallback.held["prod/workers"]
@@ -212,7 +252,13 @@ def test_nft_render_is_one_transaction():
     ]
     assert 'comment "prod/workers"' in text
     set4 = naming.nft_set("prod/workers", 4)
-    assert f"set {set4} {{" in text and "10.0.0.1/32" in text and "fd00::1/128" in text
+    # Host routes go into plain hash sets, without their length.
+    assert f"set {set4} {{" in text and "\t10.0.0.1\n" in text and "\tfd00::1\n" in text
+    assert f"set {naming.nft_prefix_set('prod/workers', 4)} {{\n\t\ttype ipv4_addr\n\t\tflags interval" in text
+    assert (
+        "chain state {" in text
+        and f"na-state {set4[:-2]} {protocol.digest(['10.0.0.1/32', 'fd00::1/128'])[7:39]} 2" in text
+    )
     assert "type filter hook input priority filter; policy accept;" in text
     chain = text[text.index("chain input") :]
     assert chain.index('iifname "lo"') < chain.index(f"@{set4} accept") < chain.index("drop")
@@ -243,9 +289,7 @@ def test_xtables_restore_names_only_our_chain():
         "-I INPUT 1 -j NODEALLOW",
     ]
     assert all(
-        line.startswith(
-            ("-A NODEALLOW ", "*filter", ":NODEALLOW", "-F NODEALLOW", "-I INPUT", "COMMIT")
-        )
+        line.startswith(("-A NODEALLOW ", "*filter", ":NODEALLOW", "-F NODEALLOW", "-I INPUT", "COMMIT"))
         for line in text.splitlines()
     )
     assert f"--match-set {naming.ipset('prod/workers', 4)} src" in text
@@ -288,3 +332,89 @@ def test_per_address_rules_and_diff():
         "removed_count": 1,
     }
     assert snapshot.differences(target, target) == {}
+
+
+def _cheap_listing(want, record=None):
+    """``nft -j -t list ruleset`` items of the table that ``nftables.render(want)`` loads (no elements)."""
+    table = want.nft_table
+    items = [{"table": {"family": "inet", "name": table}}]
+    for name in want.active():
+        for family in (4, 6):
+            host_set, prefix_set = naming.nft_sets(name, family)
+            kind = "ipv4_addr" if family == 4 else "ipv6_addr"
+            items.append({"set": {"family": "inet", "table": table, "name": host_set, "type": kind, "comment": name}})
+            items.append(
+                {
+                    "set": {
+                        "family": "inet",
+                        "table": table,
+                        "name": prefix_set,
+                        "type": kind,
+                        "flags": ["interval"],
+                        "comment": name,
+                    }
+                }
+            )
+    items.append({"chain": {"family": "inet", "table": table, "name": "input"}})
+    items.append({"chain": {"family": "inet", "table": table, "name": "state"}})
+    for key, desc, _, _ in nftables.rule_lines(want):
+        items.append(
+            {"rule": {"family": "inet", "table": table, "chain": "input", "comment": naming.line_comment(key, desc)}}
+        )
+    text = record if record is not None else nftables._record_rules(want)[0].split('"')[1]  # pylint: disable=protected-access
+    items.append({"rule": {"family": "inet", "table": table, "chain": "state", "comment": text}})
+    return items
+
+
+class _Listing:
+    """A runner answering ``nft -j -t list ruleset`` with fixed items (and nothing else)."""
+
+    def __init__(self, items):
+        self.items = items
+        self.calls = []
+
+    def run(self, args, **_):
+        import json  # pylint: disable=import-outside-toplevel
+        import subprocess  # pylint: disable=import-outside-toplevel
+
+        self.calls.append(list(args))
+        assert args == ["nft", "-j", "-t", "list", "ruleset"], args
+        return subprocess.CompletedProcess(args, 0, json.dumps({"nftables": self.items}), "")
+
+
+def test_cheap_check_trusts_the_record_of_the_wanted_or_the_last_good_copy():
+    """The record chain names the digest: the wanted list (no diff), the stored one (a delta), or neither (read all)."""
+    old = build(allowlists={"prod/workers": {"sequence": 1, "addresses": ["10.0.0.1/32", "10.9.0.0/24"]}})
+    new = build(allowlists={"prod/workers": {"sequence": 2, "addresses": ["10.0.0.2/32", "10.9.0.0/24"]}})
+    target = nftables.target(new)
+
+    same = nftables.read(_Listing(_cheap_listing(new)), new, {}, target)
+    assert not same.read_back and snapshot.differences(target, same) == {}
+
+    store = {
+        "prod/workers": records.validate(
+            "prod/workers", {"sequence": 1, "addresses": list(old.allowlists["prod/workers"].addresses)}, "s"
+        )
+    }
+    stale = nftables.read(_Listing(_cheap_listing(old)), new, store, target)
+    assert stale.addresses["prod/workers"][4] == {"10.0.0.1/32", "10.9.0.0/24"}
+    delta = nftables.render_delta(new, target, stale)
+    assert delta.splitlines() == [
+        f"delete element inet nodeallow {naming.nft_set('prod/workers', 4)} {{ 10.0.0.1 }}",
+        f"add element inet nodeallow {naming.nft_set('prod/workers', 4)} {{ 10.0.0.2 }}",
+        "flush chain inet nodeallow state",
+        "add rule inet nodeallow state " + nftables._record_rules(new)[0],  # pylint: disable=protected-access
+    ]
+
+    class _Full(_Listing):
+        def run(self, args, **kwargs):
+            if args[:3] == ["nft", "-j", "list"]:
+                import subprocess  # pylint: disable=import-outside-toplevel
+
+                self.calls.append(list(args))
+                return subprocess.CompletedProcess(args, 1, "", "Error: No such file or directory")
+            return super().run(args, **kwargs)
+
+    unknown = _Full(_cheap_listing(old, record="na-state a_0000000000 0 1"))
+    assert nftables.read(unknown, new, store, target).is_empty()
+    assert unknown.calls[-1][:3] == ["nft", "-j", "list"], unknown.calls

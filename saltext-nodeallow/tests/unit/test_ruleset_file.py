@@ -1,6 +1,6 @@
 # Copyright 2026 The nodeallow Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""The ``nodeallow_ruleset_file`` option: its validation and the nftables backend's file round trip."""
+"""The ``nodeallow_ruleset_file`` option: its validation and the ruleset-file backend's round trip."""
 
 import json
 import os
@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from saltext.nodeallow.firewall import command, desired, nftables, snapshot
+from saltext.nodeallow.firewall import desired, engine, nftables, rulesetfile, snapshot
 
 
 def want(addresses=("10.0.0.1/32", "fd00::1/128"), table="nodeallow"):
@@ -28,29 +28,40 @@ def want(addresses=("10.0.0.1/32", "fd00::1/128"), table="nodeallow"):
 def test_bad_paths_refused(value):
     """Only an absolute path string is accepted."""
     with pytest.raises(ValueError, match="nodeallow_ruleset_file must be an absolute file path"):
-        command.Runner(ruleset_file=value)
+        engine.firewall_for({"nodeallow_ruleset_file": value}, want())
 
 
 def test_netns_and_file_are_exclusive():
     """Both options at once is a configuration error that names both."""
     with pytest.raises(ValueError, match="nodeallow_ruleset_file and nodeallow_netns"):
-        command.Runner("ns1", ruleset_file="/tmp/x.nft")
+        engine.firewall_for({"nodeallow_netns": "ns1", "nodeallow_ruleset_file": "/tmp/x.nft"}, want())
+
+
+def test_only_nftables_writes_a_file():
+    """The file stands in for nft only: the other backends are refused, naming the option."""
+    other = desired.build({"backend": "ipset", "rules": [], "allowlists": {}}, {})
+    with pytest.raises(ValueError, match="cannot write to nodeallow_ruleset_file"):
+        engine.firewall_for({"nodeallow_ruleset_file": "/tmp/x.nft"}, other)
+    fw = engine.firewall_for({"nodeallow_ruleset_file": "/tmp/x.nft"}, want())
+    assert fw.backend is rulesetfile and not fw.kernel
 
 
 def test_round_trip(tmp_path):
     """What apply writes, read reads back as the target; the file is exactly render()."""
     path = tmp_path / "fw.nft"
-    runner = command.Runner(ruleset_file=str(path))
+    ruleset = rulesetfile.RulesetFile(str(path))
     wanted = want()
-    assert nftables.read(runner, wanted).is_empty()
-    nftables.apply(runner, wanted)
+    target = rulesetfile.target(wanted)
+    assert rulesetfile.read(ruleset, wanted).is_empty()
+    rulesetfile.apply(ruleset, wanted, target, snapshot.Snapshot())
     assert path.read_text(encoding="utf-8") == nftables.render(wanted)
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
-    assert snapshot.differences(nftables.target(wanted), nftables.read(runner, wanted)) == {}
+    assert snapshot.differences(target, rulesetfile.read(ruleset, wanted)) == {}
     smaller = want(["10.0.0.1/32"])
-    changes = snapshot.differences(nftables.target(smaller), nftables.read(runner, smaller))
+    changes = snapshot.differences(rulesetfile.target(smaller), rulesetfile.read(ruleset, smaller))
     assert changes["allowlists"]["prod/workers"]["ipv6"]["removed"] == ["fd00::1/128"]
-    assert nftables.remove(runner, "nodeallow") == ["nft table inet nodeallow"]
+    assert rulesetfile.tables(ruleset) == {"nodeallow"}
+    assert rulesetfile.remove(ruleset, "nodeallow") == ["nft table inet nodeallow"]
     assert path.read_text(encoding="utf-8") == ""
     assert json.loads((tmp_path / "fw.nft.json").read_text())["tables"] == {}
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".nodeallow-")]
@@ -62,9 +73,9 @@ def test_round_trip(tmp_path):
 def test_foreign_record_refused(tmp_path, record):
     """A record that is not ours is an error naming it, not an empty firewall."""
     (tmp_path / "fw.nft.json").write_text(record, encoding="utf-8")
-    runner = command.Runner(ruleset_file=str(tmp_path / "fw.nft"))
+    ruleset = rulesetfile.RulesetFile(str(tmp_path / "fw.nft"))
     with pytest.raises(ValueError, match="fw.nft.json"):
-        nftables.read_table(runner, "t")
+        rulesetfile.tables(ruleset)
 
 
 @pytest.mark.skipif(
@@ -73,6 +84,7 @@ def test_foreign_record_refused(tmp_path, record):
 def test_file_is_valid_nft_input(tmp_path):
     """The written file is accepted by ``nft -c -f``: it is what would have been loaded."""
     path = tmp_path / "fw.nft"
-    nftables.apply(command.Runner(ruleset_file=str(path)), want())
+    wanted = want()
+    rulesetfile.apply(rulesetfile.RulesetFile(str(path)), wanted, rulesetfile.target(wanted), snapshot.Snapshot())
     proc = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr

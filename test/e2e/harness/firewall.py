@@ -56,7 +56,9 @@ def sets(netns):
 def allowed(netns, allowlist):
     """Return the CIDRs (IPv4 and IPv6) the minion in ``netns`` allows for ``allowlist`` ("cluster/name")."""
     current = sets(netns)
-    return frozenset().union(*(current.get(naming.nft_set(allowlist, family), frozenset()) for family in (4, 6)))
+    return frozenset().union(
+        *(current.get(name, frozenset()) for family in (4, 6) for name in naming.nft_sets(allowlist, family))
+    )
 
 
 def canonical(addresses):
@@ -118,4 +120,6 @@ def file_sets(path):
 def allowed_in_file(path, allowlist):
     """Return the CIDRs (IPv4 and IPv6) the ruleset file ``path`` allows for ``allowlist`` ("cluster/name")."""
     current = file_sets(path)
-    return frozenset().union(*(current.get(naming.nft_set(allowlist, family), frozenset()) for family in (4, 6)))
+    return frozenset().union(
+        *(current.get(name, frozenset()) for family in (4, 6) for name in naming.nft_sets(allowlist, family))
+    )

@@ -7,11 +7,14 @@ tests share one implementation. Every check refuses with a :class:`Refusal`
 whose ``reason`` is one of the protocol's refusal reasons; nothing is repaired.
 """
 
+import bisect
 import datetime
 import hashlib
 import hmac
 import ipaddress
+import itertools
 import json
+import operator
 import re
 import socket
 
@@ -315,13 +318,32 @@ def special_networks(refuse_special=DEFAULT_REFUSE_SPECIAL):
     return out
 
 
-def _entry_range(entry):
-    """``(version, prefix length, first, last)`` of a canonical entry string (fast: no ipaddress)."""
-    addr, _, length = entry.partition("/")
-    version, bits, family = _FAMILIES["ipv6" if ":" in addr else "ipv4"]
-    first = int.from_bytes(socket.inet_pton(family, addr), "big")
-    prefixlen = int(length)
-    return version, prefixlen, first, first + (1 << (bits - prefixlen)) - 1
+def _too_wide(index, entry, version, shortest):
+    """The too-wide refusal of entry ``index`` shorter than ``/shortest``."""
+    return Refusal(
+        TOO_WIDE,
+        f"addresses[{index}] {entry} is wider than the shortest allowed IPv{version} prefix, "
+        f"/{shortest} (nodeallow:min_prefix:ipv{version})",
+    )
+
+
+def _too_much(version, span, most):
+    """The too-wide refusal of a family whose entries cover ``span`` addresses, more than ``most``."""
+    return Refusal(
+        TOO_WIDE,
+        f"the IPv{version} entries cover {span} addresses together, more than "
+        f"{most} (nodeallow:max_span:ipv{version}): many narrow prefixes must not "
+        "add up to a wide one",
+    )
+
+
+def _special(index, entry, name):
+    """The special-address refusal of entry ``index`` overlapping special range ``name``."""
+    return Refusal(
+        SPECIAL_ADDRESS,
+        f"addresses[{index}] {entry} overlaps the {name} range (refused by "
+        "nodeallow:refuse_special); allow it there if it is meant",
+    )
 
 
 def check_width(entries, min_prefix=None, max_span=None, refuse_special=DEFAULT_REFUSE_SPECIAL):
@@ -331,39 +353,275 @@ def check_width(entries, min_prefix=None, max_span=None, refuse_special=DEFAULT_
     together covering more than its ``max_span`` addresses (many narrow prefixes must not add up
     to the world). ``special-address``: an entry overlapping a range named in ``refuse_special``.
     Checked in that order; the settings are those of :func:`width_limits` and
-    :func:`special_networks` (ValueError when they are invalid). Call it on the assembled snapshot.
+    :func:`special_networks` (ValueError when they are invalid). Call it on the assembled snapshot
+    (a list of strings, or the :class:`AddressList` that :func:`parse_list` made of it).
     """
     limits = width_limits(min_prefix, max_span)
     specials = special_networks(refuse_special)
+    parsed = entries if isinstance(entries, AddressList) else _build(tuple(entries))
+    if parsed is None:
+        _check_width_slowly(entries, limits, specials)
+        return
+    for version in (4, 6):
+        shortest = limits[version][0]
+        for index, prefixlen, _, _ in parsed.nets(version):
+            if prefixlen < shortest:
+                where = parsed.offset(version) + index
+                raise _too_wide(where, parsed.entries[where], version, shortest)
+    for version in (4, 6):
+        span = parsed.span(version)
+        if span > limits[version][1]:
+            raise _too_much(version, span, limits[version][1])
+    hits = []
+    for order, (name, version, low, high) in enumerate(specials):
+        index = parsed.first_overlap(version, low, high)
+        if index is not None:
+            hits.append((index, order, name))
+    if hits:
+        index, _, name = min(hits)
+        raise _special(index, parsed.entries[index], name)
+
+
+def _check_width_slowly(entries, limits, specials):
+    """:func:`check_width` of a list that is not canonical, entry by entry (ValueError for a bad entry)."""
     spans = {4: 0, 6: 0}
     ranges = []
     for index, entry in enumerate(entries):
-        version, prefixlen, first, last = _entry_range(entry)
+        version, first, prefixlen, _ = parse_prefix(entry)
+        last = first + (1 << (_BITS[version] - prefixlen)) - 1
         shortest = limits[version][0]
         if prefixlen < shortest:
-            raise Refusal(
-                TOO_WIDE,
-                f"addresses[{index}] {entry} is wider than the shortest allowed IPv{version} prefix, "
-                f"/{shortest} (nodeallow:min_prefix:ipv{version})",
-            )
+            raise _too_wide(index, entry, version, shortest)
         spans[version] += last - first + 1
         ranges.append((index, entry, version, first, last))
     for version, span in spans.items():
         if span > limits[version][1]:
-            raise Refusal(
-                TOO_WIDE,
-                f"the IPv{version} entries cover {span} addresses together, more than "
-                f"{limits[version][1]} (nodeallow:max_span:ipv{version}): many narrow prefixes must not "
-                "add up to a wide one",
-            )
+            raise _too_much(version, span, limits[version][1])
     for index, entry, version, first, last in ranges:
         for name, special_version, low, high in specials:
             if version == special_version and first <= high and low <= last:
-                raise Refusal(
-                    SPECIAL_ADDRESS,
-                    f"addresses[{index}] {entry} overlaps the {name} range (refused by "
-                    "nodeallow:refuse_special); allow it there if it is meant",
-                )
+                raise _special(index, entry, name)
+
+
+# Addresses: the one parser of CIDR text in Python, shared by the master (wire entries) and the minion
+# (pillar copies, its last-known-good store, what firewalls list back).
+
+# Checked before parsing: Python's ipaddress accepts IPv6 zones ("%eth0"), whose text is free-form.
+_ADDRESS_CHARS_RE = re.compile(r"[0-9A-Fa-f.:/]{2,49}")
+_BITS = {4: 32, 6: 128}
+_AF = {4: socket.AF_INET, 6: socket.AF_INET6}
+_HOST_LENGTH = {4: "32", 6: "128"}
+_MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
+_ZERO_PREFIX = b"\0" * 12
+# A list with more bad entries than this reports only the first ones.
+MAX_PROBLEMS = 20
+
+
+class AddressError(ValueError):
+    """A list of addresses has bad entries; ``problems`` is ``[(index, value, reason)]`` (at most 20)."""
+
+    def __init__(self, problems):
+        """Collect ``problems``, each naming the entry's index, its value and what is wrong."""
+        self.problems = list(problems)
+        super().__init__("; ".join(f"[{i}] {_shorten(v)} {r}" for i, v, r in self.problems))
+
+
+def parse_prefix(value):
+    """``(version, network as int, prefix length, canonical text)`` of one CIDR string (no length: a host).
+
+    Raises ValueError saying what is wrong: characters other than hex digits, '.', ':' and '/'
+    (so no zone or nft syntax can pass), an unparsable address, a bad length, host bits set, or
+    an IPv4-mapped IPv6 address. The canonical text is docs/protocol.md's (``str()`` of
+    Python's ipaddress network), whatever spelling ``value`` used.
+    """
+    if not isinstance(value, str) or not _ADDRESS_CHARS_RE.fullmatch(value):
+        raise ValueError("only hex digits, '.', ':' and '/' are allowed")
+    addr, sep, length = value.partition("/")
+    version = 6 if ":" in addr else 4
+    bits = _BITS[version]
+    try:
+        packed = socket.inet_pton(_AF[version], addr)
+    except OSError:
+        raise ValueError(f"{addr!r} is not an IPv{version} address") from None
+    if not sep:
+        prefixlen = bits
+    elif length.isdigit() and (length == "0" or not length.startswith("0")) and int(length) <= bits:
+        prefixlen = int(length)
+    else:
+        raise ValueError(f"prefix length {length!r} is not 0-{bits}")
+    number = int.from_bytes(packed, "big")
+    if number & ((1 << (bits - prefixlen)) - 1):
+        raise ValueError("host bits are set (strict CIDR: write the network address)")
+    if version == 4:
+        text = socket.inet_ntop(socket.AF_INET, packed)
+    elif packed[:12] == _MAPPED_PREFIX:
+        raise ValueError("IPv4-mapped IPv6 address: write the IPv4 form")
+    elif packed[:12] == _ZERO_PREFIX:
+        # inet_ntop may print these in mixed notation; RFC 5952 as Python writes it.
+        text = str(ipaddress.IPv6Address(packed))
+    else:
+        text = socket.inet_ntop(socket.AF_INET6, packed)
+    return version, number, prefixlen, f"{text}/{prefixlen}"
+
+
+class AddressList:
+    """A validated canonical address list (sorted, IPv4 first, no overlaps) and what width checks need.
+
+    Made by :func:`parse_list`. ``entries`` is the tuple of canonical strings; per family it keeps
+    the packed network addresses (sorted) and the entries shorter than a host route.
+    """
+
+    __slots__ = ("entries", "_count4", "_packed", "_nets")
+
+    def __init__(self, entries, count4, packed, nets):
+        """Wrap what :func:`parse_list` computed (use that instead)."""
+        self.entries = entries
+        self._count4 = count4
+        self._packed = packed
+        self._nets = nets
+
+    def offset(self, version):
+        """Index in ``entries`` of the first entry of ``version``."""
+        return 0 if version == 4 else self._count4
+
+    def family(self, version):
+        """The entries of ``version`` (4 or 6)."""
+        return self.entries[: self._count4] if version == 4 else self.entries[self._count4 :]
+
+    def nets(self, version):
+        """``[(index within the family, prefix length, first, last)]`` of the non-host entries of ``version``."""
+        return self._nets[version]
+
+    def span(self, version):
+        """How many addresses the entries of ``version`` cover together."""
+        nets = self._nets[version]
+        return len(self._packed[version]) - len(nets) + sum(last - first + 1 for _, _, first, last in nets)
+
+    def first_overlap(self, version, low, high):
+        """Index in ``entries`` of the first entry overlapping ``low`` … ``high`` (ints), or ``None``."""
+        keys = self._packed[version]
+        size = _BITS[version] // 8
+        first = bisect.bisect_left(keys, low.to_bytes(size, "big"))
+        if first > 0:
+            # The entry starting before ``low`` may be a prefix reaching into the range.
+            ends = {index: last for index, _, _, last in self._nets[version]}
+            if ends.get(first - 1, -1) >= low:
+                return self.offset(version) + first - 1
+        if first < len(keys) and keys[first] <= high.to_bytes(size, "big"):
+            return self.offset(version) + first
+        return None
+
+
+def _fast_family(version, entries):
+    """``(packed, nets)`` of one family's entries when they are canonical and in order, else ``None``."""
+    if not entries:
+        return [], []
+    host = _HOST_LENGTH[version]
+    bits = _BITS[version]
+    if ("\n".join(entries)).count("/") != len(entries):
+        return None  # each entry has exactly one "/"
+    cut = len(host) + 1
+    is_host = list(map(operator.methodcaller("endswith", f"/{host}"), entries))
+    addrs = list(map(operator.itemgetter(slice(0, -cut)), entries))
+    lengths = {}
+    for index in itertools.compress(range(len(entries)), map(operator.not_, is_host)):
+        addr, _, length = entries[index].partition("/")
+        if not (
+            length.isdigit()
+            and length.isascii()
+            and (length == "0" or not length.startswith("0"))
+            and int(length) <= bits
+        ):
+            return None
+        addrs[index] = addr
+        lengths[index] = int(length)
+    if len(addrs) != len(entries):
+        return None
+    family = _AF[version]
+    try:
+        packed = list(map(socket.inet_pton, itertools.repeat(family), addrs))
+    except (OSError, ValueError):
+        return None
+    if version == 6:
+        heads = list(map(operator.itemgetter(slice(0, 12)), packed))
+        if _MAPPED_PREFIX in heads:
+            return None
+        texts = list(map(socket.inet_ntop, itertools.repeat(family), packed))
+        if _ZERO_PREFIX in heads:
+            # inet_ntop may print these in mixed notation; the canonical text is Python's.
+            for index in (i for i, head in enumerate(heads) if head == _ZERO_PREFIX):
+                texts[index] = str(ipaddress.IPv6Address(packed[index]))
+        if texts != addrs:
+            return None
+    # IPv4 needs no round trip: inet_pton (glibc, musl) takes only the canonical dotted quad
+    # (four decimal parts, no leading zeros, nothing around them); the tests check it.
+    if not all(map(bytes.__lt__, packed, itertools.islice(packed, 1, None))):
+        return None
+    nets = []
+    for index, prefixlen in sorted(lengths.items()):
+        first = int.from_bytes(packed[index], "big")
+        last = first + (1 << (bits - prefixlen)) - 1
+        if first & ((1 << (bits - prefixlen)) - 1):
+            return None
+        if index + 1 < len(packed) and int.from_bytes(packed[index + 1], "big") <= last:
+            return None
+        nets.append((index, prefixlen, first, last))
+    return packed, nets
+
+
+def _build(entries):
+    """The :class:`AddressList` of a tuple of strings ``entries``, or ``None`` when it is not canonical."""
+    first6 = "\n".join(entries).find(":")
+    count4 = len(entries) if first6 < 0 else "\n".join(entries).count("\n", 0, first6)
+    if not all(map(operator.contains, itertools.islice(entries, count4, None), itertools.repeat(":"))):
+        return None
+    v4 = _fast_family(4, entries[:count4])
+    v6 = _fast_family(6, entries[count4:])
+    if v4 is None or v6 is None:
+        return None
+    return AddressList(entries, count4, {4: v4[0], 6: v6[0]}, {4: v4[1], 6: v6[1]})
+
+
+def parse_list(values, allow_everyone=False):
+    """Validate a list of CIDR strings; return it as an :class:`AddressList`, collapsed and sorted if it was not.
+
+    A canonical list (what the master stores) is checked in a few passes of C-level maps; any
+    other list is parsed entry by entry with :func:`parse_prefix` and collapsed with
+    ``ipaddress``. A ``/0`` is a problem unless ``allow_everyone``. Raises :class:`AddressError`
+    listing up to :data:`MAX_PROBLEMS` bad entries.
+    """
+    entries = tuple(values)
+    if not entries or set(map(type, entries)) == {str}:  # exactly str: a subclass may override methods
+        built = _build(entries)
+        if built is not None and (allow_everyone or all(n[1] for v in (4, 6) for n in built.nets(v))):
+            return built
+    problems = []
+    parsed = []
+    for index, value in enumerate(entries):
+        if not isinstance(value, str):
+            problems.append((index, value, "is not an address string"))
+        else:
+            try:
+                entry = parse_prefix(value)
+            except ValueError as exc:
+                problems.append((index, value, f"is not a CIDR prefix ({exc})"))
+            else:
+                if entry[2] == 0 and not allow_everyone:
+                    problems.append((index, value, "would allow everyone; list real prefixes"))
+                parsed.append(entry)
+        if len(problems) >= MAX_PROBLEMS:
+            break
+    if problems:
+        raise AddressError(problems)
+    nets = {4: [], 6: []}
+    for version, _, _, text in parsed:
+        nets[version].append(ipaddress.ip_network(text))
+    out = [str(n) for n in ipaddress.collapse_addresses(nets[4])]
+    out += [str(n) for n in ipaddress.collapse_addresses(nets[6])]
+    built = _build(tuple(out))
+    if built is None:
+        raise AssertionError(f"the collapsed list is not canonical: {out[:5]}")
+    return built
 
 
 def _bytes(value):
@@ -383,18 +641,15 @@ def digest(entries):
 
 def parse_entry(entry):
     """Return the network of one wire entry when it is spelled exactly canonically, else ``None``."""
-    # ipaddress accepts zones and netmask forms; the round trip below refuses the rest.
-    if not isinstance(entry, str) or "/" not in entry or "%" in entry or not entry.isascii():
+    if not isinstance(entry, str) or "/" not in entry:
         return None
     try:
-        network = ipaddress.ip_network(entry, strict=True)
+        version, number, prefixlen, text = parse_prefix(entry)
     except ValueError:
         return None
-    if network.version == 6 and network.network_address.ipv4_mapped is not None:
+    if text != entry:
         return None
-    if str(network) != entry:
-        return None
-    return network
+    return (ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network)((number, prefixlen))
 
 
 def _sort_key(network):

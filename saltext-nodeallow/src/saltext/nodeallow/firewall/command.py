@@ -2,7 +2,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Run firewall commands (nft, ipset, iptables-restore, ...) as argument lists, optionally in a netns."""
 
-import os
 import re
 import subprocess
 
@@ -18,38 +17,18 @@ class CommandError(RuntimeError):
         self.returncode = returncode
         self.stderr = (stderr or "").strip()
         super().__init__(
-            f"command {' '.join(self.argv)!s} failed (exit {returncode}): "
-            f"{self.stderr or '(no error output)'}"
+            f"command {' '.join(self.argv)!s} failed (exit {returncode}): {self.stderr or '(no error output)'}"
         )
 
 
 class Runner:
-    """Runs commands on the host, or inside network namespace ``netns`` (tests and demo only).
+    """Runs commands on the host, or inside network namespace ``netns`` (tests and demo only)."""
 
-    ``ruleset_file`` (demo and development only) tells the nftables backend to write its ruleset to
-    that file instead of loading it into the kernel, so nothing here needs root.
-    """
-
-    def __init__(self, netns=None, timeout=300, ruleset_file=None):
+    def __init__(self, netns=None, timeout=300):
         """Prefix every command with ``ip netns exec <netns>`` when ``netns`` is set."""
         if netns is not None and (not isinstance(netns, str) or not _NETNS_RE.fullmatch(netns)):
             raise ValueError(f"nodeallow_netns must be a plain namespace name, not {netns!r}")
-        if ruleset_file is not None:
-            if (
-                not isinstance(ruleset_file, str)
-                or not os.path.isabs(ruleset_file)
-                or "\0" in ruleset_file
-            ):
-                raise ValueError(
-                    f"nodeallow_ruleset_file must be an absolute file path, not {ruleset_file!r}"
-                )
-            if netns is not None:
-                raise ValueError(
-                    "nodeallow_ruleset_file and nodeallow_netns are both set in the minion config; "
-                    "set only one (a file replaces the kernel, a namespace isolates it)"
-                )
         self.netns = netns
-        self.ruleset_file = ruleset_file
         self.timeout = timeout
 
     def argv(self, args):

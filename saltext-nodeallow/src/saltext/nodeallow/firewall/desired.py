@@ -6,11 +6,12 @@ Nothing here runs a command: the result is a :class:`Desired` that the backends 
 """
 
 import dataclasses
-import ipaddress
+import functools
+import itertools
+import operator
 import re
-import socket
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow import protocol, records
 from saltext.nodeallow.firewall import naming
 
 BACKENDS = ("nftables", "ipset", "iptables")
@@ -18,25 +19,12 @@ POLICIES = ("restrict", "accept")
 PROTOS = ("tcp", "udp")
 MAX_RULES = 1000
 MAX_PORT_ITEMS = 64
-MAX_ADDRESSES = 500000
 MAX_COMMENT = 200
 
 _NFT_TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 _PORT_RANGE_RE = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
-_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
-# Checked before parsing: Python's ipaddress accepts IPv6 zones ("%eth0"), whose text is free-form.
-_ADDRESS_CHARS_RE = re.compile(r"[0-9A-Fa-f.:/]{2,49}")
 _RULE_KEYS = {"allowlist", "proto", "ports", "comment"}
-_RECORD_KEYS = {
-    "cluster",
-    "allowlist",
-    "sequence",
-    "digest",
-    "generated_at",
-    "stored_at",
-    "addresses",
-    "retired",
-}
+_HOST_SUFFIX = {4: "/32", 6: "/128"}
 
 
 class PillarError(ValueError):
@@ -79,9 +67,38 @@ class Allowlist:
     # Why the pillar copy was not used (this is then the last-known-good copy), or "".
     held: str = ""
 
+    @classmethod
+    def of(cls, record, source="pillar", held=""):
+        """The allowlist of a validated :class:`saltext.nodeallow.records.Record`."""
+        return cls(record.name, record.sequence, record.digest, record.addresses, record.retired, source, held)
+
+    @functools.cached_property
+    def _families(self):
+        """``{4: (all, hosts, prefixes), 6: (...)}``: the entries, host routes and shorter prefixes per family."""
+        joined = "\n".join(self.addresses)
+        first6 = joined.find(":")
+        count4 = len(self.addresses) if first6 < 0 else joined.count("\n", 0, first6)
+        out = {}
+        for family, entries in ((4, self.addresses[:count4]), (6, self.addresses[count4:])):
+            is_host = list(map(operator.methodcaller("endswith", _HOST_SUFFIX[family]), entries))
+            if all(is_host):
+                out[family] = (entries, entries, ())  # host routes only, the usual node list
+            else:
+                hosts = tuple(itertools.compress(entries, is_host))
+                out[family] = (entries, hosts, tuple(itertools.compress(entries, map(operator.not_, is_host))))
+        return out
+
     def family(self, family):
-        """The addresses of ``family`` (4 or 6)."""
-        return tuple(a for a in self.addresses if (":" in a) == (family == 6))
+        """The addresses of ``family`` (4 or 6), in canonical order."""
+        return self._families[family][0]
+
+    def hosts(self, family):
+        """The host routes (/32, /128) of ``family``."""
+        return self._families[family][1]
+
+    def prefixes(self, family):
+        """The entries of ``family`` shorter than a host route."""
+        return self._families[family][2]
 
     def record(self):
         """The JSON-able record stored in the last-known-good file."""
@@ -106,6 +123,7 @@ class Desired:
     rules: list  # [Rule] whose allowlists are active
     allowlists: dict  # name -> Allowlist, only those the rules use (retired ones included)
     held: dict  # name -> why its pillar copy is not applied (also when it is not in allowlists)
+    limits: dict = None  # pillar nodeallow:limits the allowlists were checked against
 
     def active(self):
         """The allowlists that the firewall uses (not retired), by name."""
@@ -130,103 +148,6 @@ def merge_ranges(ranges):
     return tuple(merged)
 
 
-def valid_allowlist_name(name):
-    """Whether ``name`` is ``<dns-label>/<dns-label>`` (cluster/allowlist, as the wire protocol names them)."""
-    if not isinstance(name, str) or name.count("/") != 1:
-        return False
-    cluster, allowlist = name.split("/")
-    return protocol.is_dns_label(cluster) and protocol.is_dns_label(allowlist)
-
-
-def parse_prefix(value):
-    """``(version, network as int, prefix length, canonical text)`` of a strict CIDR string.
-
-    Raises ValueError saying what is wrong. Uses inet_pton rather than ``ipaddress`` for speed
-    (500000 addresses per allowlist); the text is canonical as docs/protocol.md defines it.
-    """
-    if not _ADDRESS_CHARS_RE.fullmatch(value):
-        raise ValueError("only hex digits, '.', ':' and '/' are allowed")
-    addr, sep, length = value.partition("/")
-    version, bits, family = (6, 128, socket.AF_INET6) if ":" in addr else (4, 32, socket.AF_INET)
-    try:
-        packed = socket.inet_pton(family, addr)
-    except OSError:
-        raise ValueError(f"{addr!r} is not an IPv{version} address") from None
-    if not sep:
-        prefixlen = bits
-    elif length.isdigit() and (length == "0" or not length.startswith("0")) and int(length) <= bits:
-        prefixlen = int(length)
-    else:
-        raise ValueError(f"prefix length {length!r} is not 0-{bits}")
-    number = int.from_bytes(packed, "big")
-    if number & ((1 << (bits - prefixlen)) - 1):
-        raise ValueError("host bits are set (strict CIDR: write the network address)")
-    if version == 4:
-        text = socket.inet_ntop(family, packed)
-    elif packed[:12] == b"\0" * 10 + b"\xff\xff":
-        raise ValueError("IPv4-mapped IPv6 address: write the IPv4 form")
-    elif packed[:12] == b"\0" * 12:
-        # inet_ntop may print these in mixed notation; RFC 5952 as Python writes it.
-        text = str(ipaddress.IPv6Address(packed))
-    else:
-        text = socket.inet_ntop(family, packed)
-    return version, number, prefixlen, f"{text}/{prefixlen}"
-
-
-def canonical_addresses(values, where):
-    """Validate address strings (strict CIDR) and return them collapsed and sorted, IPv4 first.
-
-    A list that is already canonical (what the ext_pillar delivers) is checked in one pass; any
-    other list is collapsed with ``ipaddress``. Raises :class:`PillarError` naming ``where`` and
-    the offending entries.
-    """
-    if not isinstance(values, list):
-        raise PillarError([f"{where}: addresses must be a list, not {type(values).__name__}"])
-    if len(values) > MAX_ADDRESSES:
-        raise PillarError([f"{where}: {len(values)} addresses, more than {MAX_ADDRESSES}"])
-    parsed = []
-    problems = []
-    for index, value in enumerate(values):
-        if not isinstance(value, str):
-            problems.append(f"{where}[{index}]: not an address string: {str(value)[:60]!r}")
-        else:
-            try:
-                entry = parse_prefix(value)
-            except ValueError as exc:
-                problems.append(f"{where}[{index}]: {value[:60]!r} is not a CIDR prefix ({exc})")
-            else:
-                if entry[2] == 0:
-                    problems.append(
-                        f"{where}[{index}]: {value!r} would allow everyone; list real prefixes"
-                    )
-                parsed.append(entry)
-        if len(problems) >= 20:
-            break
-    if problems:
-        raise PillarError(problems)
-    canonical = True
-    end = -1
-    previous = None
-    for version, number, prefixlen, _ in parsed:
-        if previous != version:
-            if previous == 6:
-                canonical = False
-                break
-            previous, end = version, -1
-        if number <= end:
-            canonical = False
-            break
-        end = number + (1 << ((32 if version == 4 else 128) - prefixlen)) - 1
-    if canonical:
-        return tuple(text for _, _, _, text in parsed)
-    nets = {4: [], 6: []}
-    for version, _, _, text in parsed:
-        nets[version].append(ipaddress.ip_network(text))
-    out = [str(n) for n in ipaddress.collapse_addresses(nets[4])]
-    out += [str(n) for n in ipaddress.collapse_addresses(nets[6])]
-    return tuple(out)
-
-
 # Keys of the pillar's nodeallow:limits: the master's setting names (saltext.nodeallow.protocol.check_width).
 LIMIT_KEYS = ("min_prefix", "max_span", "refuse_special")
 
@@ -234,7 +155,8 @@ LIMIT_KEYS = ("min_prefix", "max_span", "refuse_special")
 def check_limits(addresses, where, limits=None):
     """Return the problems (sentences naming ``where``) that keep ``addresses`` out of the firewall.
 
-    ``addresses`` is an allowlist's canonical list (as :func:`canonical_addresses` returns it);
+    ``addresses`` is an allowlist's canonical list, or the :class:`saltext.nodeallow.protocol.AddressList`
+    parsed from it;
     ``limits`` is the pillar's ``nodeallow:limits`` mapping with the master's keys ``min_prefix``,
     ``max_span`` and ``refuse_special`` (each optional, see saltext.nodeallow.protocol.check_width),
     ``None`` for the defaults. An empty list means the allowlist may be applied; otherwise the
@@ -249,7 +171,7 @@ def check_limits(addresses, where, limits=None):
         return [f"nodeallow:limits: unknown keys {unknown}; allowed: {list(LIMIT_KEYS)}"]
     try:
         protocol.check_width(
-            list(addresses),
+            addresses,
             limits.get("min_prefix"),
             limits.get("max_span"),
             limits.get("refuse_special", protocol.DEFAULT_REFUSE_SPECIAL),
@@ -282,9 +204,7 @@ def _ports(value, where, problems):
         else:
             lo = hi = None
         if lo is None or not (1 <= lo <= hi <= 65535):
-            problems.append(
-                f'{where}: {str(item)[:40]!r} is not a port 1-65535 or a range "a-b" with a <= b'
-            )
+            problems.append(f'{where}: {str(item)[:40]!r} is not a port 1-65535 or a range "a-b" with a <= b')
             continue
         ranges.append((lo, hi))
     return merge_ranges(ranges)
@@ -310,10 +230,8 @@ def _rules(value, problems):
         if unknown:
             problems.append(f"{where}: unknown keys {unknown}; allowed: {sorted(_RULE_KEYS)}")
         allowlist = raw.get("allowlist")
-        if not valid_allowlist_name(allowlist):
-            problems.append(
-                f"{where}: allowlist {str(allowlist)[:80]!r} is not <cluster>/<allowlist> (DNS labels)"
-            )
+        if not records.valid_name(allowlist):
+            problems.append(f"{where}: allowlist {str(allowlist)[:80]!r} is not <cluster>/<allowlist> (DNS labels)")
         proto = raw.get("proto", "tcp")
         if proto not in PROTOS:
             problems.append(f"{where}: proto {str(proto)[:20]!r} is not one of {list(PROTOS)}")
@@ -322,77 +240,22 @@ def _rules(value, problems):
         if comment is None:
             comment = ""
         if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-            problems.append(
-                f"{where}: comment must be a string of at most {MAX_COMMENT} characters"
-            )
+            problems.append(f"{where}: comment must be a string of at most {MAX_COMMENT} characters")
             comment = ""
         if not problems:
             rules.append(Rule(allowlist, proto, ports, comment))
     return rules
 
 
-def _record(name, raw, problems):
-    """Validate one ``nodeallow:allowlists`` record into an :class:`Allowlist` (or ``None``)."""
-    where = f"nodeallow:allowlists:{name}"
-    if not isinstance(raw, dict):
-        problems.append(f"{where} must be a mapping")
-        return None
-    unknown = sorted(str(k)[:40] for k in raw if k not in _RECORD_KEYS)
-    if unknown:
-        problems.append(f"{where}: unknown keys {unknown}")
-    cluster, _, short = name.partition("/")
-    for key, expected in (("cluster", cluster), ("allowlist", short)):
-        if key in raw and raw[key] != expected:
-            problems.append(f"{where}: {key} {str(raw[key])[:80]!r} does not match the name")
-    sequence = raw.get("sequence", 0)
-    if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
-        problems.append(f"{where}: sequence must be a non-negative integer")
-        return None
-    retired = raw.get("retired", False)
-    if not isinstance(retired, bool):
-        problems.append(f"{where}: retired must be true or false")
-        return None
-    given_digest = raw.get("digest")
-    if given_digest is not None and (
-        not isinstance(given_digest, str) or not _DIGEST_RE.fullmatch(given_digest)
-    ):
-        problems.append(f"{where}: digest must be sha256:<64 hex>")
-        return None
-    try:
-        addresses = canonical_addresses(raw.get("addresses", []), f"{where}:addresses")
-    except PillarError as exc:
-        problems.extend(exc.problems)
-        return None
-    if retired:
-        addresses = ()
-    computed = protocol.digest(addresses)
-    if given_digest is not None and not retired and given_digest != computed:
-        problems.append(
-            f"{where}: digest {given_digest} does not match its addresses ({computed}); "
-            "the pillar copy is corrupt or not canonical"
-        )
-        return None
-    return Allowlist(name, sequence, given_digest or computed, addresses, retired, "pillar")
-
-
-def parse_record(name, raw):
-    """Validate the pillar record ``raw`` of allowlist ``name`` into an :class:`Allowlist`.
-
-    Raises :class:`PillarError` naming every problem of that record.
-    """
-    problems = []
-    record = _record(name, raw, problems)
-    if problems or record is None:
-        raise PillarError(problems or [f"nodeallow:allowlists:{name} cannot be read"])
-    return record
-
-
-def build(pillar, last_good):
+def build(pillar, last_good, last_limits=None):
     """Validate ``pillar`` (the value of pillar key ``nodeallow``) and return the :class:`Desired`.
 
-    ``last_good`` maps allowlist names to records of the last successful apply; it stands in for
-    allowlists whose pillar copy is held (see :class:`Desired`). Raises :class:`PillarError`
-    listing every problem of the settings and rules, which concern every allowlist at once.
+    ``last_good`` maps allowlist names to the :class:`saltext.nodeallow.records.Record` of the last
+    successful apply; it stands in for allowlists whose pillar copy is held (see
+    :class:`Desired`), and a pillar copy with the same digest is not parsed again (nor
+    width-checked again when ``last_limits``, the limits it was applied under, are the same).
+    Raises :class:`PillarError` listing every problem of the settings and rules, which concern
+    every allowlist at once.
     """
     if pillar is None:
         pillar = {}
@@ -417,9 +280,7 @@ def build(pillar, last_good):
     rules = _rules(pillar.get("rules"), problems)
     raw_lists = pillar.get("allowlists") or {}
     if not isinstance(raw_lists, dict):
-        problems.append(
-            "nodeallow:allowlists must be a mapping of <cluster>/<allowlist> to records"
-        )
+        problems.append("nodeallow:allowlists must be a mapping of <cluster>/<allowlist> to records")
         raw_lists = {}
     if problems:
         raise PillarError(problems)
@@ -432,31 +293,30 @@ def build(pillar, last_good):
     held = {}
     for name in sorted(wanted):
         if name not in raw_lists:
-            held[name] = (
-                "unknown: not in pillar (never published, or the master has no valid record of it)"
-            )
+            held[name] = "unknown: not in pillar (never published, or the master has no valid record of it)"
             continue
+        where = f"nodeallow:allowlists:{name}"
+        known = (last_good or {}).get(name)
         try:
-            record = parse_record(name, raw_lists[name])
-        except PillarError as exc:
+            record = records.validate(name, raw_lists[name], where, known=known)
+        except records.RecordError as exc:
             held[name] = "invalid pillar copy: " + "; ".join(exc.problems)
             continue
         if not record.retired and not record.addresses:
             held[name] = f"sequence {record.sequence} is empty: refusing to apply an empty set"
-        elif not record.retired and (
-            problems := check_limits(record.addresses, f"nodeallow:allowlists:{name}", limits)
-        ):
-            held[name] = "wider than this minion allows: " + "; ".join(problems)
-        else:
-            allowlists[name] = record
+            continue
+        checked = known is not None and record.addresses is known.addresses and limits == last_limits
+        if not record.retired and not checked:
+            problems = check_limits(record.parsed or record.addresses, where, limits)
+            if problems:
+                held[name] = "wider than this minion allows: " + "; ".join(problems)
+                continue
+        allowlists[name] = Allowlist.of(record)
     for name, reason in sorted(held.items()):
         good = (last_good or {}).get(name)
         # Kept even if the limits were tightened since: it is what the firewall holds now, and
         # dropping its rules would lift the port's restriction altogether (wider, not narrower).
         if good:
-            allowlists[name] = Allowlist(
-                name, good["sequence"], good["digest"], tuple(good["addresses"]), False, "last-good", reason
-            )
+            allowlists[name] = Allowlist.of(good, "last-good", reason)
     active = [r for r in rules if r.allowlist in allowlists and not allowlists[r.allowlist].retired]
-    return Desired(backend, policy, nft_table, active, allowlists, held)
-
+    return Desired(backend, policy, nft_table, active, allowlists, held, limits)

@@ -6,29 +6,61 @@ Shared by the ``nodeallow.managed`` state and the ``nodeallow`` execution module
 minion's opts and pillar as plain dicts so it runs (and is tested) without Salt's loader.
 """
 
-from saltext.nodeallow.firewall import command, desired, ipset, iptables, lastgood, nftables, xtables
+import dataclasses
+import time
+
+from saltext.nodeallow import records
+from saltext.nodeallow.firewall import command, desired, ipset, iptables, lastgood, nftables, rulesetfile, xtables
 from saltext.nodeallow.firewall.snapshot import differences
 
 BACKENDS = {"nftables": nftables, "ipset": ipset, "iptables": iptables}
 # Which kinds of kernel objects each backend owns; the others are removed when switching.
 OWNS = {"nftables": {"nft"}, "ipset": {"xtables", "ipset"}, "iptables": {"xtables"}}
+# Seconds between two full read-backs of the firewall (the drift audit); minion option
+# nodeallow_audit_interval, 0 for every run. Between them a run reads only the firewall's own
+# record of what it holds (docs/firewall.md, "The cheap check and the drift audit").
+DEFAULT_AUDIT_INTERVAL = 3600
 
 
-def runner_for(opts):
-    """The command runner for this minion (inside ``nodeallow_netns``, or to ``nodeallow_ruleset_file``)."""
-    return command.Runner(
-        opts.get("nodeallow_netns"), ruleset_file=opts.get("nodeallow_ruleset_file")
-    )
+@dataclasses.dataclass(frozen=True)
+class Firewall:
+    """Where the state writes: a runner (or ruleset file), the backend, and how nft tables are found."""
+
+    runner: object  # command.Runner, or rulesetfile.RulesetFile
+    backend: object  # the backend module: nftables, ipset, iptables or rulesetfile
+    tables: object  # the module listing and removing nft tables: nftables or rulesetfile
+    kernel: bool  # whether iptables chains and ipsets can exist (not with a ruleset file)
 
 
-def _check_file_mode(runner, want):
-    """Refuse backends other than nftables when the minion writes its ruleset to a file."""
-    if runner.ruleset_file and want.backend != "nftables":
+def firewall_for(opts, want):
+    """The :class:`Firewall` of this minion: inside ``nodeallow_netns``, or to ``nodeallow_ruleset_file``."""
+    path = opts.get("nodeallow_ruleset_file")
+    netns = opts.get("nodeallow_netns")
+    if path is None:
+        return Firewall(command.Runner(netns), BACKENDS[want.backend], nftables, True)
+    if netns is not None:
         raise ValueError(
-            f"backend {want.backend} cannot write to nodeallow_ruleset_file ({runner.ruleset_file}); "
+            "nodeallow_ruleset_file and nodeallow_netns are both set in the minion config; "
+            "set only one (a file replaces the kernel, a namespace isolates it)"
+        )
+    ruleset = rulesetfile.RulesetFile(path)
+    if want.backend != "nftables":
+        raise ValueError(
+            f"backend {want.backend} cannot write to nodeallow_ruleset_file ({path}); "
             "only nftables can: set pillar nodeallow:backend to nftables or remove the option "
             "from the minion config"
         )
+    return Firewall(ruleset, rulesetfile, rulesetfile, False)
+
+
+def audit_interval(opts):
+    """Seconds between full read-backs (minion option ``nodeallow_audit_interval``)."""
+    value = opts.get("nodeallow_audit_interval", DEFAULT_AUDIT_INTERVAL)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(
+            f"nodeallow_audit_interval must be a number of seconds (0: every run), not {value!r}; fix the minion config"
+        )
+    return value
 
 
 def _tolerant(func, *args):
@@ -41,12 +73,7 @@ def _tolerant(func, *args):
         raise
 
 
-def _nft_existing(runner, table):
-    """``["nft table inet <table>"]`` if that table exists."""
-    return [f"nft table inet {table}"] if not nftables.read_table(runner, table).is_empty() else []
-
-
-def stale_objects(runner, want, applied):
+def stale_objects(fw, want, applied):
     """``[(kind, argument, description)]`` of objects of other backends (or an old nft table) that exist."""
     owned = OWNS[want.backend]
     stale = []
@@ -55,29 +82,28 @@ def stale_objects(runner, want, applied):
         tables.discard(want.nft_table)
     else:
         tables.add(want.nft_table)
-    for table in sorted(tables):
-        for desc in _tolerant(_nft_existing, runner, table):
-            stale.append(("nft", table, desc))
-    if runner.ruleset_file:
-        # The file stands in for the kernel, which holds no ipsets or chains of ours.
+    if tables:
+        existing = _tolerant(fw.tables.tables, fw.runner)
+        stale += [("nft", t, f"nft table inet {t}") for t in sorted(tables) if t in existing]
+    if not fw.kernel:
         return stale
     if "xtables" not in owned:
-        stale += [("xtables", None, d) for d in _tolerant(xtables.existing, runner)]
+        stale += [("xtables", None, d) for d in _tolerant(xtables.existing, fw.runner)]
     if "ipset" not in owned:
-        stale += [("ipset", None, d) for d in _tolerant(ipset.existing, runner)]
+        stale += [("ipset", None, d) for d in _tolerant(ipset.existing, fw.runner)]
     return stale
 
 
-def _remove_stale(runner, stale):
+def _remove_stale(fw, stale):
     """Remove stale objects: chains before the sets they may reference."""
     kinds = {kind for kind, _, _ in stale}
     for kind, table, _ in stale:
         if kind == "nft":
-            nftables.remove(runner, table)
+            fw.tables.remove(fw.runner, table)
     if "xtables" in kinds:
-        xtables.remove(runner)
+        xtables.remove(fw.runner)
     if "ipset" in kinds:
-        ipset.remove_sets(runner)
+        ipset.remove_sets(fw.runner)
 
 
 def _allowlist_summary(want, applied=False, failure=""):
@@ -117,29 +143,27 @@ def _held_comment(want):
     for name, reason in sorted(want.held.items()):
         kept = want.allowlists.get(name)
         effect = (
-            f"its last-known-good copy (sequence {kept.sequence}) stays in effect"
-            if kept
-            else "its rules stay out"
+            f"its last-known-good copy (sequence {kept.sequence}) stays in effect" if kept else "its rules stay out"
         )
         lines.append(f"held {name}: {reason}; {effect}")
     return lines
 
 
-def managed(opts, pillar, test=False):
+def managed(opts, pillar, test=False, audit=False):
     """Apply pillar ``nodeallow`` (``pillar``) with minion ``opts``; return a state return without ``name``.
 
     An allowlist that cannot be applied is held (see desired.Desired) while the others apply; the
-    result is then False and the comment says which one and why.
+    result is then False and the comment says which one and why. The firewall is read back in
+    full with ``test``, with ``audit`` and when the last full read-back is older than
+    :func:`audit_interval`; otherwise only its own record of what it holds is read.
     """
     ret = {"result": False, "changes": {}, "comment": "", "sequence": {}, "allowlists": {}}
     cachedir = opts["cachedir"]
     try:
         store = lastgood.load(cachedir)
-        want = desired.build(pillar, store["allowlists"])
+        want = desired.build(pillar, store["allowlists"], store["applied"].get("limits"))
     except desired.PillarError as exc:
-        ret["comment"] = "Nothing applied: the nodeallow pillar is invalid:\n- " + "\n- ".join(
-            exc.problems
-        )
+        ret["comment"] = "Nothing applied: the nodeallow pillar is invalid:\n- " + "\n- ".join(exc.problems)
         return ret
     except ValueError as exc:
         ret["comment"] = f"Nothing applied: {exc}"
@@ -148,32 +172,41 @@ def managed(opts, pillar, test=False):
     held = _held_comment(want)
     ok = not held
 
-    backend = BACKENDS[want.backend]
     try:
-        runner = runner_for(opts)
-        _check_file_mode(runner, want)
-        target = backend.target(want)
-        changes = differences(target, backend.read(runner, want))
-        stale = stale_objects(runner, want, store["applied"])
+        fw = firewall_for(opts, want)
+        now = time.time()
+        full = test or audit or now - store["audited"] >= audit_interval(opts)
+        target = fw.backend.target(want)
+        current = fw.backend.read(fw.runner, want, store["allowlists"], target, full=full)
+        audited = now if current.read_back else store["audited"]
+        changes = differences(target, current)
+        # Other backends' objects appear when the backend or table changed, or by hand: looked
+        # for then and with every full read-back.
+        switched = {k: store["applied"].get(k) for k in ("backend", "nft_table")} != {
+            "backend": want.backend,
+            "nft_table": want.nft_table,
+        }
+        stale = stale_objects(fw, want, store["applied"]) if full or switched else []
         if stale:
             objects = changes.setdefault("objects", {"created": [], "removed": []})
             objects["removed"] = sorted(set(objects["removed"]) | {d for _, _, d in stale})
         if not changes:
-            if not test and _store_outdated(store, want):
-                lastgood.save(cachedir, want)
+            if not test and (_store_outdated(store, want) or audited != store["audited"]):
+                lastgood.save(cachedir, want, audited)
             ret["result"] = ok
             ret["allowlists"] = _allowlist_summary(want, applied=True)
             ret["comment"] = "\n".join([f"Firewall already as wanted ({_describe(want)})", *held])
             return ret
         ret["changes"] = changes
         if test:
+            fw.backend.check(fw.runner, want, target, current)
             ret["result"] = None
             ret["allowlists"] = _allowlist_summary(want, failure="test=True: nothing changed")
             ret["comment"] = "\n".join([f"Firewall would be changed ({_describe(want)})", *held])
             return ret
-        backend.apply(runner, want)
-        _remove_stale(runner, stale)
-        left = differences(target, backend.read(runner, want))
+        fw.backend.apply(fw.runner, want, target, current)
+        _remove_stale(fw, stale)
+        left = fw.backend.verify(fw.runner, want, target)
         if left:
             ret["comment"] = (
                 f"Applied, but reading the firewall back still differs from what was wanted: {left}; "
@@ -181,7 +214,7 @@ def managed(opts, pillar, test=False):
             )
             ret["allowlists"] = _allowlist_summary(want, failure=ret["comment"])
             return ret
-        lastgood.save(cachedir, want)
+        lastgood.save(cachedir, want, audited)
     except (command.CommandError, ValueError, OSError) as exc:
         ret["comment"] = "\n".join([f"Failed to apply the firewall ({_describe(want)}): {exc}", *held])
         ret["allowlists"] = _allowlist_summary(want, failure=f"the firewall apply failed: {exc}")
@@ -194,9 +227,9 @@ def managed(opts, pillar, test=False):
 
 def _store_outdated(store, want):
     """Whether the last-known-good store does not describe ``want`` (e.g. it was deleted)."""
-    records = {name: a.record() for name, a in want.active().items()}
-    applied = {"backend": want.backend, "nft_table": want.nft_table, "policy": want.policy}
-    return store["allowlists"] != records or store["applied"] != applied
+    have = {name: (r.sequence, r.digest) for name, r in store["allowlists"].items()}
+    wanted = {name: (a.sequence, a.digest) for name, a in want.active().items()}
+    return have != wanted or store["applied"] != lastgood.applied_settings(want)
 
 
 def addresses(opts, pillar, name):
@@ -204,25 +237,23 @@ def addresses(opts, pillar, name):
 
     Raises ValueError for a bad name, an invalid pillar record, or an allowlist known to neither.
     """
-    if not desired.valid_allowlist_name(name):
+    if not records.valid_name(name):
         raise ValueError(f"{str(name)[:80]!r} is not <cluster>/<allowlist> (DNS labels)")
-    records = ((pillar or {}).get("allowlists") or {}) if isinstance(pillar, dict) else {}
-    if isinstance(records, dict) and name in records:
-        allowlist = desired.parse_record(name, records[name])
-        if allowlist.retired:
-            raise ValueError(
-                f"allowlist {name} is retired (sequence {allowlist.sequence}); stop using it"
-            )
-        if not allowlist.addresses:
-            raise ValueError(f"allowlist {name} (sequence {allowlist.sequence}) is empty")
-        return list(allowlist.addresses)
+    raw_lists = ((pillar or {}).get("allowlists") or {}) if isinstance(pillar, dict) else {}
+    if isinstance(raw_lists, dict) and name in raw_lists:
+        record = records.validate(name, raw_lists[name], f"nodeallow:allowlists:{name}")
+        if record.retired:
+            raise ValueError(f"allowlist {name} is retired (sequence {record.sequence}); stop using it")
+        if not record.addresses:
+            raise ValueError(f"allowlist {name} (sequence {record.sequence}) is empty")
+        return list(record.addresses)
     good = lastgood.load(opts["cachedir"])["allowlists"].get(name)
     if good is None:
         raise ValueError(
             f"allowlist {name} is neither in this minion's pillar nor in its last-known-good store; "
             "subscribe to it with a nodeallow rule and refresh pillar"
         )
-    return list(good["addresses"])
+    return list(good.addresses)
 
 
 def show(opts, pillar):
@@ -232,12 +263,12 @@ def show(opts, pillar):
     out["last_good"] = {
         "applied": store["applied"],
         "allowlists": {
-            n: {"sequence": r["sequence"], "digest": r["digest"], "count": len(r["addresses"])}
+            n: {"sequence": r.sequence, "digest": r.digest, "count": len(r.addresses)}
             for n, r in sorted(store["allowlists"].items())
         },
     }
     try:
-        want = desired.build(pillar, store["allowlists"])
+        want = desired.build(pillar, store["allowlists"], store["applied"].get("limits"))
     except desired.PillarError as exc:
         out["pillar_errors"] = exc.problems
         return out
@@ -245,22 +276,17 @@ def show(opts, pillar):
     out["policy"] = want.policy
     out["nft_table"] = want.nft_table
     out["rules"] = [
-        {"allowlist": r.allowlist, "proto": r.proto, "ports": r.ports_text(), "comment": r.comment}
-        for r in want.rules
+        {"allowlist": r.allowlist, "proto": r.proto, "ports": r.ports_text(), "comment": r.comment} for r in want.rules
     ]
     out["allowlists"] = _allowlist_summary(want)
     out["held"] = want.held
-    runner = runner_for(opts)
-    _check_file_mode(runner, want)
-    current = BACKENDS[want.backend].read(runner, want)
+    fw = firewall_for(opts, want)
+    target = fw.backend.target(want)
+    current = fw.backend.read(fw.runner, want, store["allowlists"], target, full=True)
     out["applied"] = {
         "objects": sorted(current.objects),
         "rules": list(dict.fromkeys(desc for _, desc, _ in current.lines)),
-        "addresses": {
-            n: {f"ipv{f}": len(v[f]) for f in (4, 6)} for n, v in sorted(current.addresses.items())
-        },
+        "addresses": {n: {f"ipv{f}": len(v[f]) for f in (4, 6)} for n, v in sorted(current.addresses.items())},
     }
-    out["pending_changes"] = (
-        differences(BACKENDS[want.backend].target(want), current)
-    )
+    out["pending_changes"] = differences(target, current)
     return out

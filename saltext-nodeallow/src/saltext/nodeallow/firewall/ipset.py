@@ -2,16 +2,28 @@
 # SPDX-License-Identifier: Apache-2.0
 """ipset + iptables backend: an ipset per allowlist and family, matched from our NODEALLOW chain.
 
-Each set (``nodeallow_<hash>_4``: hash:net family inet; ``_6``: inet6) is rebuilt with one
+Each set (``nodeallow_<hash>_4``: hash:net family inet; ``_6``: inet6) is built with one
 ``ipset restore``: fill a temporary set, ``swap`` it with the live one, destroy the temporary,
-so a packet sees either the old or the new set, never a partial one.
+so a packet sees either the old or the new set, never a partial one. A change of contents only
+is one ``ipset restore -exist`` of ``del`` and ``add`` lines (each address moves on its own: a
+packet sees every address either as the old or as the new list has it).
+
+The cheap check is ``ipset list -t`` (no members): the number of entries of each set must be
+the last-known-good copy's; the members are then that copy's. Otherwise, with test=True,
+``nodeallow.show`` and the drift audit, the sets are listed in full (``ipset save``).
 """
 
-from saltext.nodeallow.firewall import desired, naming, xtables
-from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses
+import logging
+
+from saltext.nodeallow import protocol
+from saltext.nodeallow.firewall import command, naming, xtables
+from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses, families
+
+log = logging.getLogger(__name__)
 
 NAME = "ipset"
 _FAMILY = {4: "inet", 6: "inet6"}
+_HOST_SUFFIX = {4: "/32", 6: "/128"}
 _MIN_MAXELEM = 65536
 
 
@@ -26,6 +38,11 @@ def family_lines(want, family):
     return xtables.base_lines(want, want.proto_ports(), family, accepts)
 
 
+def _set_object(name, family):
+    """The object name of one of our ipsets, with its family (a set of the other family is another object)."""
+    return f"ipset {name} (hash:net {_FAMILY[family]})"
+
+
 def target(want):
     """The :class:`Snapshot` the kernel should show after applying ``want``."""
     if not want.rules:
@@ -34,41 +51,103 @@ def target(want):
     for tool in ("iptables", "ip6tables"):
         objects |= {f"{tool} chain {naming.XT_CHAIN}", f"{tool} jump INPUT -> {naming.XT_CHAIN}"}
     for name in want.active():
-        objects |= {f"ipset {naming.ipset(name, f)}" for f in (4, 6)}
+        objects |= {_set_object(naming.ipset(name, f), f) for f in (4, 6)}
     lines = [(k, d, s) for f in (4, 6) for k, d, s, _ in family_lines(want, f)]
     return Snapshot(objects, lines, desired_addresses(want))
+
+
+def headers(runner):
+    """``{set name: (family, type, number of entries)}`` of our ipsets, from ``ipset list -t``."""
+    out = {}
+    name = None
+    fields = {}
+    for raw in runner.run(["ipset", "list", "-t"]).stdout.splitlines() + ["Name: "]:
+        key, _, value = raw.partition(": ")
+        if key == "Name":
+            if name is not None and naming.is_ours_ipset(name):
+                header = fields.get("Header", "").split()
+                family = 6 if "inet6" in header else 4
+                out[name] = (family, fields.get("Type"), int(fields.get("Number of entries", "0") or 0))
+            name, fields = value.strip(), {}
+        else:
+            fields[key] = value.strip()
+    return out
+
+
+def _member(text, family):
+    """One ``ipset save`` member as canonical CIDR text (hosts are printed without a length)."""
+    if "/" not in text:
+        text += _HOST_SUFFIX[family]
+    if family == 6 and "." in text:
+        return protocol.parse_prefix(text)[3]
+    return text
 
 
 def read_sets(runner):
     """``{set name: (family, set of CIDRs)}`` of our ipsets, from ``ipset save``."""
     sets = {}
     for raw in runner.run(["ipset", "save"]).stdout.splitlines():
-        parts = raw.split()
+        parts = raw.split(" ", 3)
         if len(parts) < 3 or not naming.is_ours_ipset(parts[1]):
             continue
         if parts[0] == "create":
-            family = 6 if "inet6" in parts else 4
-            sets[parts[1]] = (family, set())
+            sets[parts[1]] = (6 if "inet6" in raw.split() else 4, set())
         elif parts[0] == "add" and parts[1] in sets:
             family, members = sets[parts[1]]
-            members.add(desired.parse_prefix(parts[2])[3])
+            members.add(_member(parts[2], family))
     return sets
 
 
-def read(runner, want):
-    """Read our chains and sets back into a :class:`Snapshot`."""
-    snap = Snapshot()
+def _counts(addresses):
+    """``{4: n, 6: n}`` of a canonical address list (IPv4 first)."""
+    joined = "\n".join(addresses)
+    first6 = joined.find(":")
+    count4 = len(addresses) if first6 < 0 else joined.count("\n", 0, first6)
+    return {4: count4, 6: len(addresses) - count4}
+
+
+def read(runner, want, store=None, target_snap=None, full=False):
+    """Read our chains and sets back into a :class:`Snapshot`.
+
+    Without ``full``, members come from the last-known-good copy (``store``) when each set holds
+    as many entries as that copy; a set that does not is listed in full.
+    """
+    store = store or {}
+    snap = Snapshot(read_back=full)
     match_sets = {}
     for family in (4, 6):
-        objects, lines, family_sets, _ = xtables.read(runner, family)
+        objects, lines, family_sets, jumps = xtables.read(runner, family)
         snap.objects |= objects
         snap.lines.extend(lines)
         match_sets.update(family_sets)
-    known = {naming.ipset(n, f): n for n in want.allowlists for f in (4, 6)}
+        snap.jumps[family] = jumps
+    known = {naming.ipset(n, f): n for n in set(want.allowlists) | set(store) for f in (4, 6)}
+    found = headers(runner)
+    snap.sets = set(found)
+    for name, (family, kind, _) in found.items():
+        snap.objects.add(_set_object(name, family) if kind == "hash:net" else f"ipset {name} ({kind})")
+    labels = {name: match_sets.get(name) or known.get(name) or name for name in found}
+    if not full:
+        claimed = {}
+        for label in set(labels.values()):
+            record = store.get(label)
+            counts = dict.fromkeys((4, 6), 0)
+            for name, (family, _, count) in found.items():
+                if labels[name] == label:
+                    counts[family] += count
+            if record is None or counts != _counts(record.addresses):
+                break
+            wanted = want.allowlists.get(label)
+            if wanted is not None and wanted.digest == record.digest and label in (target_snap or Snapshot()).addresses:
+                claimed[label] = target_snap.addresses[label]
+            else:
+                claimed[label] = families(record.addresses)
+        else:
+            snap.addresses = claimed
+            return snap
+        snap.read_back = True
     for name, (family, members) in read_sets(runner).items():
-        snap.objects.add(f"ipset {name}")
-        label = match_sets.get(name) or known.get(name) or name
-        snap.addresses.setdefault(label, {4: set(), 6: set()})[family].update(members)
+        snap.addresses.setdefault(labels.get(name, name), {4: set(), 6: set()})[family].update(members)
     return snap
 
 
@@ -92,28 +171,81 @@ def restore_input(want, existing):
     return "\n".join(out) + "\n"
 
 
-def apply(runner, want):
-    """Swap in the sets, rebuild the chains, then destroy sets nothing references any more."""
-    existing = read_sets(runner)
+def delta_input(want, target_snap, current):
+    """``ipset restore -exist`` input that turns the members of ``current`` into ``want``'s."""
+    out = []
+    for name in sorted(want.active()):
+        have = current.addresses.get(name, {4: set(), 6: set()})
+        wanted = target_snap.addresses[name]
+        if have is wanted:
+            continue
+        for family in (4, 6):
+            live = naming.ipset(name, family)
+            for member in sorted(have.get(family, set()) - wanted[family]):
+                if protocol.parse_prefix(member)[3] != member:
+                    raise ValueError(f"ipset {live} lists {member!r}, which is not canonical")
+                out.append(f"del {live} {member}")
+            out.extend(f"add {live} {member}" for member in sorted(wanted[family] - have.get(family, set())))
+    return "\n".join(out) + "\n" if out else ""
+
+
+def check(runner, want, target_snap, current):  # pylint: disable=unused-argument
+    """Nothing to validate beforehand: ipset and iptables-restore have no check mode for our input."""
+
+
+def _contents_only(want, target_snap, current):
+    """Whether only set members differ (same sets, chains, jumps and rules)."""
+    return bool(want.rules) and current.objects == target_snap.objects and current.lines == target_snap.lines
+
+
+def _wrong_counts(runner, want):
+    """``{set name: (entries wanted, entries held)}`` of our sets that do not hold as many entries as ``want``."""
+    held = {name: count for name, (_, _, count) in headers(runner).items()}
+    wanted = (
+        {naming.ipset(n, f): len(a.family(f)) for n, a in want.active().items() for f in (4, 6)} if want.rules else {}
+    )
+    return {name: (count, held.get(name)) for name, count in wanted.items() if held.get(name) != count}
+
+
+def verify(runner, want, target_snap):  # pylint: disable=unused-argument
+    """What still differs after an apply: our sets' entry counts (the chains were restored in one transaction)."""
+    wrong = _wrong_counts(runner, want)
+    return {"sets": {name: {"wanted": w, "held": h} for name, (w, h) in wrong.items()}} if wrong else {}
+
+
+def apply(runner, want, target_snap, current):
+    """Apply element deltas when only members differ; else swap in the sets, rebuild the chains, drop unused sets."""
+    if _contents_only(want, target_snap, current):
+        text = delta_input(want, target_snap, current)
+        try:
+            if text:
+                runner.run(["ipset", "restore", "-exist"], stdin=text)
+            if not _wrong_counts(runner, want):
+                return
+            log.warning("nodeallow: ipset members differ after the delta; rebuilding the sets")
+        except command.CommandError as exc:
+            log.warning("nodeallow: ipset refused the delta (%s); rebuilding the sets", exc)
+    existing = current.sets
+    keep = {naming.ipset(n, f) for n in want.active() for f in (4, 6)} if want.rules else set()
     if want.rules:
         runner.run(["ipset", "restore"], stdin=restore_input(want, existing))
-        xtables.apply(runner, {f: family_lines(want, f) for f in (4, 6)})
+        xtables.apply(runner, {f: family_lines(want, f) for f in (4, 6)}, current.jumps or None)
     else:
         xtables.remove(runner)
-    keep = {naming.ipset(n, f) for n in want.active() for f in (4, 6)} if want.rules else set()
-    stale = sorted(name for name in read_sets(runner) if name not in keep)
+    # The temporary sets are gone (restore_input destroys them); what else is ours and unused goes now.
+    stale = sorted(name for name in existing if name not in keep | {naming.ipset_temp(k) for k in keep})
     if stale:
         runner.run(["ipset", "restore"], stdin="".join(f"destroy {name}\n" for name in stale))
 
 
 def existing(runner):
     """Names of our ipsets that exist."""
-    return [f"ipset {name}" for name in sorted(read_sets(runner))]
+    return [f"ipset {name}" for name in sorted(headers(runner))]
 
 
 def remove_sets(runner):
     """Destroy all our ipsets (the chains must no longer reference them); return what was removed."""
-    names = sorted(read_sets(runner))
+    names = sorted(headers(runner))
     if names:
         runner.run(["ipset", "restore"], stdin="".join(f"destroy {name}\n" for name in names))
     return [f"ipset {name}" for name in names]

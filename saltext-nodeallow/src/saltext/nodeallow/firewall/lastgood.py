@@ -2,10 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """The minion's last-known-good store: what the last successful apply put in the firewall.
 
-``<cachedir>/nodeallow/last-good.json`` keeps each applied allowlist's sequence, digest and
-addresses (so an allowlist missing from pillar keeps working) and which backend and nft table
-were used (so switching backend or table can remove the old objects). Written only after a
-successful apply, atomically (temporary file + rename).
+``<cachedir>/nodeallow/last-good.json`` keeps each applied allowlist's sequence, digest and count,
+which backend, nft table, policy and limits were used (so switching backend or table can remove
+the old objects), and when the firewall was last read back in full (the drift audit). The
+addresses live beside it in ``last-good/<digest hex>.txt``, one per line: named by their digest,
+so a file is never rewritten, and the protocol digest of the list is the SHA-256 of the file.
+Written only after a successful apply: address files first, then the JSON atomically (temporary
+file + rename), then files nothing references any more are deleted. So an allowlist missing from
+pillar keeps working, and the next run knows what the firewall holds.
 """
 
 import json
@@ -13,11 +17,11 @@ import os
 import tempfile
 import time
 
-from saltext.nodeallow import protocol
-from saltext.nodeallow.firewall import desired
+from saltext.nodeallow import records
 
 FILE_NAME = "last-good.json"
-FORMAT = 1
+LISTS_DIR = "last-good"
+FORMAT = 2
 
 
 def path(cachedir):
@@ -25,59 +29,109 @@ def path(cachedir):
     return os.path.join(cachedir, "nodeallow", FILE_NAME)
 
 
-def load(cachedir):
-    """Return the store as ``{"allowlists": {name: record}, "applied": {...}}`` (empty if absent).
+def _list_path(cachedir, digest):
+    """The file holding the address list with protocol digest ``digest``."""
+    return os.path.join(cachedir, "nodeallow", LISTS_DIR, digest.partition(":")[2] + ".txt")
 
-    A corrupt or foreign file raises ValueError naming the file, so it is fixed rather than
-    silently forgotten (forgetting it would drop allowlists the pillar no longer carries).
+
+def empty():
+    """The store of a minion that never applied anything."""
+    return {"allowlists": {}, "applied": {}, "audited": 0.0}
+
+
+def load(cachedir):
+    """Return the store as ``{"allowlists": {name: Record}, "applied": {...}, "audited": epoch seconds}``.
+
+    Empty if absent. Each record is checked against its digest (it was validated address by
+    address before it was stored). A corrupt or foreign file raises ValueError naming the file,
+    so it is fixed rather than silently forgotten (forgetting it would drop allowlists the pillar
+    no longer carries).
     """
     file_path = path(cachedir)
     try:
         with open(file_path, encoding="utf-8") as fh:
             data = json.load(fh)
     except FileNotFoundError:
-        return {"allowlists": {}, "applied": {}}
+        return empty()
     except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"cannot read last-known-good store {file_path}: {exc}; fix or delete it"
-        ) from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(
-            f"{file_path} is not a nodeallow last-known-good store (format {FORMAT}); fix or delete it"
-        )
+        raise ValueError(f"cannot read last-known-good store {file_path}: {exc}; fix or delete it") from exc
+    if not isinstance(data, dict) or data.get("format") not in (1, FORMAT):
+        raise ValueError(f"{file_path} is not a nodeallow last-known-good store (format {FORMAT}); fix or delete it")
     allowlists = {}
-    for name, record in (data.get("allowlists") or {}).items():
+    raw_lists = data.get("allowlists") or {}
+    if not isinstance(raw_lists, dict):
+        raise ValueError(f"{file_path}: allowlists is not a mapping; fix or delete it")
+    for name, record in raw_lists.items():
+        where = f"{file_path}: entry {str(name)[:80]!r}"
         try:
-            if not desired.valid_allowlist_name(name):
-                raise ValueError("bad name")
-            addresses = desired.canonical_addresses(record["addresses"], name)
-            allowlists[name] = {
-                "sequence": int(record["sequence"]),
-                "digest": protocol.digest(addresses),
-                "addresses": list(addresses),
-            }
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(
-                f"{file_path}: entry {str(name)[:80]!r} is invalid ({exc}); fix or delete it"
-            ) from exc
+            if data["format"] == FORMAT:
+                record = _with_addresses(cachedir, record)
+            allowlists[name] = records.validate(name, record, where, parse=False)
+        except records.RecordError as exc:
+            raise ValueError(f"{exc}; fix or delete the store") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{where}: cannot read its addresses ({exc}); fix or delete the store") from exc
     applied = data.get("applied") if isinstance(data.get("applied"), dict) else {}
-    return {"allowlists": allowlists, "applied": applied}
+    audited = data.get("audited")
+    return {
+        "allowlists": allowlists,
+        "applied": applied,
+        "audited": float(audited) if isinstance(audited, (int, float)) and not isinstance(audited, bool) else 0.0,
+    }
 
 
-def save(cachedir, want):
-    """Record ``want`` (a :class:`desired.Desired` that was just applied) as last known good."""
+def _with_addresses(cachedir, record):
+    """``record`` of the JSON file with its ``addresses`` read from their file (format 2)."""
+    if not isinstance(record, dict) or not isinstance(record.get("digest"), str):
+        raise records.RecordError(["the record has no digest"])
+    record = dict(record)
+    record.pop("count", None)
+    with open(_list_path(cachedir, record["digest"]), "rb") as fh:
+        text = fh.read().decode("ascii")
+    record["addresses"] = text.split("\n")[:-1] if text else []
+    return record
+
+
+def applied_settings(want):
+    """The settings recorded with an apply: backend, table, policy and the limits it was checked under."""
+    return {"backend": want.backend, "nft_table": want.nft_table, "policy": want.policy, "limits": want.limits}
+
+
+def save(cachedir, want, audited):
+    """Record ``want`` (a :class:`desired.Desired` that was just applied) as last known good.
+
+    ``audited`` is when the firewall was last read back in full (epoch seconds).
+    """
     file_path = path(cachedir)
-    os.makedirs(os.path.dirname(file_path), mode=0o700, exist_ok=True)
+    lists_dir = os.path.join(os.path.dirname(file_path), LISTS_DIR)
+    os.makedirs(lists_dir, mode=0o700, exist_ok=True)
+    active = dict(sorted(want.active().items()))
+    for allowlist in active.values():
+        target = _list_path(cachedir, allowlist.digest)
+        if not os.path.exists(target):
+            _write_atomically(target, "".join(a + "\n" for a in allowlist.addresses))
     data = {
         "format": FORMAT,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "applied": {"backend": want.backend, "nft_table": want.nft_table, "policy": want.policy},
-        "allowlists": {name: a.record() for name, a in sorted(want.active().items())},
+        "audited": audited,
+        "applied": applied_settings(want),
+        "allowlists": {
+            name: {"sequence": a.sequence, "digest": a.digest, "count": len(a.addresses)} for name, a in active.items()
+        },
     }
+    _write_atomically(file_path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    keep = {os.path.basename(_list_path(cachedir, a.digest)) for a in active.values()}
+    for name in os.listdir(lists_dir):
+        if name not in keep:
+            os.unlink(os.path.join(lists_dir, name))
+
+
+def _write_atomically(file_path, text):
+    """Replace ``file_path`` with ``text`` (fsynced) so a reader sees the old or the new file, never half."""
     fd, tmp = tempfile.mkstemp(prefix=".last-good.", dir=os.path.dirname(file_path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, file_path)

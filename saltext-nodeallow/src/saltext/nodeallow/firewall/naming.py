@@ -19,9 +19,22 @@ def short_hash(text, length=10):
 
 
 def nft_set(allowlist, family):
-    """The nft set of ``allowlist`` ("cluster/name") for ``family`` 4 or 6, e.g. ``a_1a2b3c4d5e_4``."""
+    """The nft host set of ``allowlist`` ("cluster/name") for ``family`` 4 or 6, e.g. ``a_1a2b3c4d5e_4``.
+
+    It holds the host routes (/32, /128) in a plain hash set; :func:`nft_prefix_set` the rest.
+    """
     # Old kernels limit set names to 32 characters; the human name goes in the set's comment.
     return f"a_{short_hash(allowlist)}_{family}"
+
+
+def nft_prefix_set(allowlist, family):
+    """The interval set holding the prefixes shorter than a host route, e.g. ``a_1a2b3c4d5e_4p``."""
+    return f"{nft_set(allowlist, family)}p"
+
+
+def nft_sets(allowlist, family):
+    """Both nft sets of ``allowlist`` for ``family``: the host set and the prefix set."""
+    return nft_set(allowlist, family), nft_prefix_set(allowlist, family)
 
 
 def ipset(allowlist, family):

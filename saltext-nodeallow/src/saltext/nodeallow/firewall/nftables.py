@@ -1,30 +1,42 @@
 # Copyright 2026 The nodeallow Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""nftables backend: one table of our own, a set per allowlist and family, one atomic ``nft -f``.
+"""nftables backend: one table of our own, host and prefix sets per allowlist and family, one ``nft -f``.
 
-Layout (docs/firewall.md): table ``inet <nft_table>`` holds sets ``a_<hash>_4`` / ``a_<hash>_6``
-(``flags interval``, the allowlist's name in their comment) and base chain ``input`` (hook input,
-priority filter, policy accept) whose rules reference the sets. The whole table is rebuilt in one
-transaction, so no packet ever sees a half-filled set.
+Layout (docs/firewall.md): table ``inet <nft_table>`` holds per allowlist and family a plain hash
+set ``a_<hash>_4`` of host routes and an interval set ``a_<hash>_4p`` of shorter prefixes (the
+allowlist's name in their comment), base chain ``input`` (hook input, priority filter, policy
+accept) whose rules reference the sets, and chain ``state``, never jumped to, whose rules'
+comments record each allowlist's digest and count: the firewall's own record of what it holds.
 
-With the minion option ``nodeallow_ruleset_file`` (demo and development only) the ruleset is written
-to that file instead of the kernel, and what was written is kept in ``<file>.json``, which stands in
-for ``nft -j list table`` when reading back.
+Reading that record (``nft -t list ruleset``: no set elements) is the cheap check of every run;
+the full listing (``nft -j list table``) is for test=True, ``nodeallow.show`` and the drift audit.
+A change of set contents only is one transaction of element deletes and adds plus the new record;
+anything else rebuilds the table in one transaction. Either way no packet sees a partial change.
 """
 
 import ipaddress
 import json
+import logging
 import os
 import tempfile
 
+from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import command, naming
-from saltext.nodeallow.firewall import desired as desired_mod
-from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses
+from saltext.nodeallow.firewall.snapshot import Snapshot, desired_addresses, differences, families
+
+log = logging.getLogger(__name__)
 
 NAME = "nftables"
 CHAIN = "input"
+STATE_CHAIN = "state"
+TABLE_COMMENT = "managed by salt (nodeallow.managed); changes here are overwritten"
+# Comment of a rule in chain ``state``: "na-state <set base> <digest, 32 hex> <count>".
+STATE_PREFIX = "na-state"
+_DIGEST_HEX = 32
 _FAMILY_MATCH = {4: "ip saddr", 6: "ip6 saddr"}
 _FAMILY_TYPE = {4: "ipv4_addr", 6: "ipv6_addr"}
+_TYPE_FAMILY = {"ipv4_addr": 4, "ipv6_addr": 6}
+_HOST_SUFFIX = {4: "/32", 6: "/128"}
 
 
 def _ports(ranges):
@@ -39,7 +51,7 @@ def _line(text, description):
 
 
 def rule_lines(want):
-    """The rules of our chain, in order: loopback accepts, allowlist accepts, then drops."""
+    """The rules of our chain, in order: loopback accepts, allowlist accepts (hosts, prefixes), then drops."""
     lines = []
     restrict = want.policy == "restrict"
     proto_ports = want.proto_ports()
@@ -49,9 +61,9 @@ def rule_lines(want):
             lines.append(_line(f'iifname "lo" {proto} dport {_ports(ranges)} accept', desc))
     for rule in want.rules:
         for family in (4, 6):
-            set_name = naming.nft_set(rule.allowlist, family)
-            text = f"{rule.proto} dport {_ports(rule.ports)} {_FAMILY_MATCH[family]} @{set_name} accept"
-            lines.append(_line(text, f"{rule.describe()} ipv{family}"))
+            for set_name, kind in zip(naming.nft_sets(rule.allowlist, family), ("", " prefixes"), strict=True):
+                text = f"{rule.proto} dport {_ports(rule.ports)} {_FAMILY_MATCH[family]} @{set_name} accept"
+                lines.append(_line(text, f"{rule.describe()} ipv{family}{kind}"))
     if restrict:
         for proto, ranges in proto_ports.items():
             desc = f"{proto}:{_ports(ranges)[2:-2].replace(' ', '')} restrict"
@@ -59,16 +71,45 @@ def rule_lines(want):
     return lines
 
 
+def _set_object(table, name, family, prefixes):
+    """The object name of one of our sets, with its type (a set of the wrong kind is a different object)."""
+    kind = "interval" if prefixes else "hash"
+    return f"nft set inet {table} {name} ({_FAMILY_TYPE[family]}, {kind})"
+
+
 def target(want):
     """The :class:`Snapshot` the kernel should show after applying ``want``."""
     if not want.rules:
         return Snapshot()
-    objects = {f"nft table inet {want.nft_table}", f"nft chain inet {want.nft_table} {CHAIN}"}
+    table = want.nft_table
+    objects = {f"nft table inet {table}", f"nft chain inet {table} {CHAIN}", f"nft chain inet {table} {STATE_CHAIN}"}
     for name in want.active():
         for family in (4, 6):
-            objects.add(f"nft set inet {want.nft_table} {naming.nft_set(name, family)}")
+            host_set, prefix_set = naming.nft_sets(name, family)
+            objects.add(_set_object(table, host_set, family, False))
+            objects.add(_set_object(table, prefix_set, family, True))
     lines = [(key, desc, src) for key, desc, src, _ in rule_lines(want)]
     return Snapshot(objects, lines, desired_addresses(want))
+
+
+def _record_comment(name, allowlist):
+    """The ``state`` chain comment recording what the sets of ``name`` hold."""
+    base = naming.nft_set(name, 4)[:-2]
+    digest_hex, count = _recorded(allowlist)
+    return f"{STATE_PREFIX} {base} {digest_hex} {count}"
+
+
+def _record_rules(want):
+    """The rules of chain ``state``, one per active allowlist."""
+    return [f'counter comment "{_record_comment(n, a)}"' for n, a in sorted(want.active().items())]
+
+
+def _elements(entries, family, prefixes):
+    """Set elements as nft text: host routes without their length (a hash set takes no prefix)."""
+    if prefixes:
+        return list(entries)
+    cut = len(_HOST_SUFFIX[family])
+    return [entry[:-cut] for entry in entries]
 
 
 def render(want):
@@ -80,79 +121,193 @@ def render(want):
     if not want.rules:
         return "\n".join(out) + "\n"
     out.append(f"table {table} {{")
-    out.append('\tcomment "managed by salt (nodeallow.managed); changes here are overwritten"')
+    out.append(f'\tcomment "{TABLE_COMMENT}"')
     for name, allowlist in sorted(want.active().items()):
         for family in (4, 6):
-            out.append(f"\tset {naming.nft_set(name, family)} {{")
-            out.append(f"\t\ttype {_FAMILY_TYPE[family]}")
-            out.append("\t\tflags interval")
-            out.append(f'\t\tcomment "{name}"')
-            elements = allowlist.family(family)
-            if elements:
-                out.append("\t\telements = {\n\t\t\t" + ",\n\t\t\t".join(elements) + "\n\t\t}")
-            out.append("\t}")
+            for set_name, prefixes in zip(naming.nft_sets(name, family), (False, True), strict=True):
+                out.append(f"\tset {set_name} {{")
+                out.append(f"\t\ttype {_FAMILY_TYPE[family]}")
+                if prefixes:
+                    out.append("\t\tflags interval")
+                out.append(f'\t\tcomment "{name}"')
+                entries = allowlist.prefixes(family) if prefixes else allowlist.hosts(family)
+                if entries:
+                    elements = _elements(entries, family, prefixes)
+                    out.append("\t\telements = {\n\t\t\t" + ",\n\t\t\t".join(elements) + "\n\t\t}")
+                out.append("\t}")
     out.append(f"\tchain {CHAIN} {{")
     out.append("\t\ttype filter hook input priority filter; policy accept;")
     for _, _, _, text in rule_lines(want):
+        out.append(f"\t\t{text}")
+    out.append("\t}")
+    out.append(f"\tchain {STATE_CHAIN} {{")
+    for text in _record_rules(want):
         out.append(f"\t\t{text}")
     out.append("\t}")
     out.append("}")
     return "\n".join(out) + "\n"
 
 
-def _element(value, family):
-    """One element of ``nft -j`` set output as a CIDR string (or several, for a range)."""
+def _split(entries, family):
+    """``(hosts, prefixes)`` of some entries of one family."""
+    suffix = _HOST_SUFFIX[family]
+    hosts = sorted(a for a in entries if a.endswith(suffix))
+    return hosts, sorted(a for a in entries if not a.endswith(suffix))
+
+
+def render_delta(want, target_snap, current):
+    """The ``nft -f`` input that turns ``current`` (same structure) into ``want``: element deletes and adds.
+
+    Removed addresses come from the firewall's record or listing, so they are parsed again
+    before they are written (they are few); added ones come from the validated pillar.
+    """
+    table = f"inet {want.nft_table}"
+    out = []
+    for name in sorted(want.active()):
+        have = current.addresses.get(name, {4: set(), 6: set()})
+        if have is target_snap.addresses.get(name):
+            continue
+        wanted = target_snap.addresses[name]
+        for family in (4, 6):
+            removed = have.get(family, set()) - wanted[family]
+            added = wanted[family] - have.get(family, set())
+            for entry in removed:
+                if protocol.parse_prefix(entry)[3] != entry:
+                    raise ValueError(f"the firewall lists {entry!r} for {name}, which is not canonical")
+            for set_name, prefixes, gone, new in zip(
+                naming.nft_sets(name, family),
+                (False, True),
+                _split(removed, family),
+                _split(added, family),
+                strict=True,
+            ):
+                if gone:
+                    out.append(
+                        f"delete element {table} {set_name} {{ " + ", ".join(_elements(gone, family, prefixes)) + " }"
+                    )
+                if new:
+                    out.append(
+                        f"add element {table} {set_name} {{ " + ", ".join(_elements(new, family, prefixes)) + " }"
+                    )
+    out.append(f"flush chain {table} {STATE_CHAIN}")
+    out.extend(f"add rule {table} {STATE_CHAIN} {text}" for text in _record_rules(want))
+    return "\n".join(out) + "\n"
+
+
+def _tables(runner):
+    """The terse ``nft -j -t list ruleset``: every table, set and chain and every rule, no set elements."""
+    return json.loads(runner.run(["nft", "-j", "-t", "list", "ruleset"]).stdout).get("nftables", [])
+
+
+def tables(runner):
+    """Names of the inet tables that exist (for removing an old ``nft_table``)."""
+    return {
+        item["table"]["name"] for item in _tables(runner) if "table" in item and item["table"].get("family") == "inet"
+    }
+
+
+def _element(value):
+    """One element of ``nft -j`` set output as CIDR strings (a range may need several)."""
     if isinstance(value, dict) and "prefix" in value:
-        return [desired_mod.parse_prefix(f"{value['prefix']['addr']}/{value['prefix']['len']}")[3]]
+        return [f"{value['prefix']['addr']}/{value['prefix']['len']}"]
     if isinstance(value, dict) and "range" in value:
         low, high = (ipaddress.ip_address(x) for x in value["range"])
         return [str(n) for n in ipaddress.summarize_address_range(low, high)]
     if isinstance(value, dict) and "elem" in value:
-        return _element(value["elem"]["val"], family)
-    return [desired_mod.parse_prefix(str(value))[3]]
+        return _element(value["elem"]["val"])
+    text = str(value)
+    if ":" in text and "." in text:
+        # nft may print an IPv6 address in mixed notation; the canonical text is Python's.
+        return [protocol.parse_prefix(text)[3]]
+    return [f"{text}{_HOST_SUFFIX[6 if ':' in text else 4]}"]
 
 
-def read(runner, want):
-    """Read our table back with ``nft -j list table`` into a :class:`Snapshot` (empty if absent)."""
-    return read_table(runner, want.nft_table)
-
-
-def read_table(runner, table):
-    """Read table ``inet <table>`` into a :class:`Snapshot`."""
-    if runner.ruleset_file:
-        entry = _load_file_state(runner.ruleset_file).get(table)
-        return _snapshot_from_json(entry) if entry else Snapshot()
-    proc = runner.run(["nft", "-j", "list", "table", "inet", table], check=False)
-    if proc.returncode != 0:
-        if "No such file or directory" in proc.stderr:
-            return Snapshot()
-        raise command.CommandError(
-            runner.argv(["nft", "-j", "list", "table", "inet", table]), proc.returncode, proc.stderr
-        )
-    snap = Snapshot(objects={f"nft table inet {table}"})
-    for item in json.loads(proc.stdout).get("nftables", []):
-        if "chain" in item:
-            snap.objects.add(f"nft chain inet {table} {item['chain']['name']}")
-        elif "set" in item:
-            nft_set = item["set"]
-            snap.objects.add(f"nft set inet {table} {nft_set['name']}")
-            family = 6 if nft_set.get("type") == "ipv6_addr" else 4
-            label = nft_set.get("comment", "")
-            if naming.nft_set(label, family) != nft_set["name"]:
-                label = nft_set["name"]
-            entry = snap.addresses.setdefault(label, {4: set(), 6: set()})
-            for elem in nft_set.get("elem", []):
-                entry[family].update(_element(elem, family))
-        elif "rule" in item and item["rule"].get("chain") == CHAIN:
-            parsed = naming.parse_comment(item["rule"].get("comment"))
-            key, desc = (
-                parsed if parsed else ("unknown", f"rule handle {item['rule'].get('handle')}")
-            )
+def _parse(items, table, want, store, target_snap, with_elements):
+    """Our table's objects, rules and (listed or recorded) addresses from nft JSON ``items``."""
+    snap = Snapshot(read_back=with_elements)
+    labels = {}
+    for name in set(want.allowlists) | set(store):
+        for family in (4, 6):
+            for set_name in naming.nft_sets(name, family):
+                labels[set_name] = name
+    listed = {}
+    recorded = {}
+    for item in items:
+        kind = next(iter(item))
+        body = item[kind]
+        if not isinstance(body, dict) or body.get("family") != "inet" or body.get("table", body.get("name")) != table:
+            continue
+        if kind == "table":
+            snap.objects.add(f"nft table inet {table}")
+        elif kind == "chain":
+            snap.objects.add(f"nft chain inet {table} {body['name']}")
+        elif kind == "set":
+            family = _TYPE_FAMILY.get(body.get("type"), 4)
+            prefixes = "interval" in (body.get("flags") or [])
+            name = body["name"]
+            snap.objects.add(_set_object(table, name, family, prefixes))
+            comment = body.get("comment", "")
+            label = labels.get(name) or (comment if name in naming.nft_sets(comment, family) else name)
+            entry = listed.setdefault(label, {4: [], 6: []})
+            if with_elements:
+                for elem in body.get("elem", []):
+                    entry[family].extend(_element(elem))
+        elif kind == "rule" and body.get("chain") == CHAIN:
+            parsed = naming.parse_comment(body.get("comment"))
+            key, desc = parsed if parsed else ("unknown", f"rule handle {body.get('handle')}")
             snap.lines.append((key, desc, None))
+        elif kind == "rule" and body.get("chain") == STATE_CHAIN:
+            parts = (body.get("comment") or "").split()
+            if len(parts) == 4 and parts[0] == STATE_PREFIX:
+                recorded[parts[1]] = (parts[2], parts[3])
+    for label, elements in listed.items():
+        if with_elements:
+            snap.addresses[label] = {f: set(elements[f]) for f in (4, 6)}
+            continue
+        base = naming.nft_set(label, 4)[:-2]
+        digest_hex, count = recorded.get(base, (None, None))
+        wanted = want.allowlists.get(label)
+        kept = store.get(label)
+        if wanted is not None and label in target_snap.addresses and (digest_hex, count) == _recorded(wanted):
+            # Shared with the target, so comparing them costs nothing.
+            snap.addresses[label] = target_snap.addresses[label]
+        elif kept is not None and (digest_hex, count) == _recorded(kept):
+            snap.addresses[label] = families(kept.addresses)
+        else:
+            return None
     return snap
 
 
-def _nft_file(runner, text, check_only):
+def _recorded(allowlist):
+    """``(digest hex, count)`` as chain ``state`` records them for an allowlist or record."""
+    return allowlist.digest[7 : 7 + _DIGEST_HEX], str(len(allowlist.addresses))
+
+
+def read(runner, want, store=None, target_snap=None, full=False):
+    """Read our table into a :class:`Snapshot` (empty if absent).
+
+    Without ``full``, the cheap check: ``nft -t`` lists objects and rules without set elements,
+    and the addresses are those of the allowlist (``want``) or of the last-known-good copy
+    (``store``, ``{name: Record}``) whose digest and count chain ``state`` records. When that
+    record is missing or names neither, the table is listed in full.
+    """
+    table = want.nft_table
+    store = store or {}
+    target_snap = target_snap or Snapshot()
+    if not full:
+        snap = _parse(_tables(runner), table, want, store, target_snap, with_elements=False)
+        if snap is not None:
+            return snap
+    argv = ["nft", "-j", "list", "table", "inet", table]
+    proc = runner.run(argv, check=False)
+    if proc.returncode != 0:
+        if "No such file or directory" in proc.stderr:
+            return Snapshot()
+        raise command.CommandError(runner.argv(argv), proc.returncode, proc.stderr)
+    return _parse(json.loads(proc.stdout).get("nftables", []), table, want, store, target_snap, with_elements=True)
+
+
+def _nft_file(runner, text, check_only=False):
     """Run ``nft [-c] -f <file>`` on ``text``."""
     fd, path = tempfile.mkstemp(prefix="nodeallow-", suffix=".nft")
     try:
@@ -163,106 +318,42 @@ def _nft_file(runner, text, check_only):
         os.unlink(path)
 
 
-def _sidecar(path):
-    """The JSON file that records what was last written to ruleset file ``path``."""
-    return path + ".json"
+def _input(want, target_snap, current):
+    """What to load: element deltas when only set contents differ, else the whole table."""
+    if want.rules and current.objects == target_snap.objects and current.lines == target_snap.lines:
+        return render_delta(want, target_snap, current)
+    return render(want)
 
 
-def _snapshot_to_json(snap):
-    """``snap`` as JSON-serialisable data (sets become sorted lists)."""
-    return {
-        "objects": sorted(snap.objects),
-        "lines": [list(line) for line in snap.lines],
-        "addresses": {
-            name: {str(f): sorted(fams.get(f, ())) for f in (4, 6)}
-            for name, fams in sorted(snap.addresses.items())
-        },
-    }
+def check(runner, want, target_snap, current):
+    """Validate what :func:`apply` would load with ``nft -c`` (test=True), changing nothing."""
+    _nft_file(runner, _input(want, target_snap, current), check_only=True)
 
 
-def _snapshot_from_json(data):
-    """The :class:`Snapshot` recorded by :func:`_snapshot_to_json`."""
-    return Snapshot(
-        set(data["objects"]),
-        [tuple(line) for line in data["lines"]],
-        {name: {f: set(fams[str(f)]) for f in (4, 6)} for name, fams in data["addresses"].items()},
-    )
+def apply(runner, want, target_snap, current):
+    """Bring our table from ``current`` to ``want`` in one transaction (a delta when only contents differ).
 
-
-def _load_file_state(path):
-    """``{table: {"text", "snapshot"...}}`` last written to ruleset file ``path`` (empty if none)."""
-    sidecar = _sidecar(path)
+    A delta that nft refuses (someone changed the elements by hand, so an address to delete is
+    gone) is followed by a full rebuild: the firewall repairs itself instead of failing.
+    """
+    text = _input(want, target_snap, current)
     try:
-        with open(sidecar, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise ValueError(
-            f"cannot read {sidecar} (the record of nodeallow_ruleset_file): {exc}; "
-            "delete it and the ruleset file to start again"
-        ) from exc
-    tables = data.get("tables") if isinstance(data, dict) and data.get("format") == 1 else None
-    if not isinstance(tables, dict):
-        raise ValueError(
-            f"{sidecar} is not a nodeallow ruleset record (format 1); "
-            "delete it and the ruleset file to start again"
-        )
-    try:
-        for entry in tables.values():
-            _snapshot_from_json(entry)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ValueError(f"{sidecar} has a malformed table record ({exc!r}); delete it") from exc
-    return tables
+        _nft_file(runner, text)
+    except command.CommandError as exc:
+        if text.startswith("table "):
+            raise
+        log.warning("nodeallow: nft refused the element delta (%s); rebuilding table %s", exc, want.nft_table)
+        _nft_file(runner, render(want))
 
 
-def _write_atomically(path, text):
-    """Replace ``path`` with ``text`` (mode 0644) so readers see the old or the new file, never half."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".nodeallow-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _write_file_state(path, tables):
-    """Write the ruleset of all ``tables`` to ``path`` and their snapshots to the sidecar."""
-    text = "".join(entry["text"] for _, entry in sorted(tables.items()))
-    _write_atomically(path, text)
-    _write_atomically(
-        _sidecar(path), json.dumps({"format": 1, "tables": tables}, indent=1, sort_keys=True) + "\n"
-    )
-
-
-def apply(runner, want):
-    """Replace our table with ``want`` in one transaction, after ``nft -c`` validated it."""
-    text = render(want)
-    if runner.ruleset_file:
-        tables = _load_file_state(runner.ruleset_file)
-        tables.pop(want.nft_table, None)
-        if want.rules:
-            tables[want.nft_table] = {"text": text, **_snapshot_to_json(target(want))}
-        _write_file_state(runner.ruleset_file, tables)
-        return
-    _nft_file(runner, text, check_only=True)
-    _nft_file(runner, text, check_only=False)
+def verify(runner, want, target_snap):
+    """What still differs from ``target_snap`` after an apply, by the cheap check (``{}``: nothing)."""
+    return differences(target_snap, read(runner, want, {}, target_snap))
 
 
 def remove(runner, table):
     """Delete table ``inet <table>`` if it exists (all our nft objects live in it)."""
-    if not read_table(runner, table).is_empty():
-        stub = desired_mod.Desired("nftables", "restrict", table, [], {}, [])
-        if runner.ruleset_file:
-            apply(runner, stub)
-        else:
-            _nft_file(runner, render(stub), check_only=False)
+    if table in tables(runner):
+        _nft_file(runner, f"table inet {table} {{}}\ndelete table inet {table}\n")
         return [f"nft table inet {table}"]
     return []

@@ -7,7 +7,9 @@ Both sides use the same shape, so one comparison serves every backend:
 - ``objects``: names of the kernel objects (table, chains, jumps, sets) that exist / should exist;
 - ``lines``: the rules of our chain in order, as ``(key, description, source)``; ``key`` is a hash
   of the rule's text that we write into its comment, ``source`` the per-address backend's ``-s``;
-- ``addresses``: ``{allowlist: {4: set, 6: set}}`` of the addresses the firewall matches.
+- ``addresses``: ``{allowlist: {4: set, 6: set}}`` of the addresses the firewall matches;
+- ``read_back``: whether ``addresses`` were listed from the firewall, or taken from the digests the
+  firewall records of its own contents (the cheap check, see docs/firewall.md).
 """
 
 import dataclasses
@@ -23,10 +25,25 @@ class Snapshot:
     objects: set = dataclasses.field(default_factory=set)
     lines: list = dataclasses.field(default_factory=list)
     addresses: dict = dataclasses.field(default_factory=dict)
+    read_back: bool = True
+    # iptables backends: how many INPUT jumps to our chain each family has ({4: n, 6: n}),
+    # and each family's part of ``lines`` ({4: [...], 6: [...]}).
+    jumps: dict = dataclasses.field(default_factory=dict)
+    chains: dict = dataclasses.field(default_factory=dict)
+    # ipset backend: the names of our ipsets that exist.
+    sets: set = dataclasses.field(default_factory=set)
 
     def is_empty(self):
         """Whether nothing of ours exists."""
         return not self.objects and not self.lines and not self.addresses
+
+
+def families(addresses):
+    """``{4: set, 6: set}`` of a canonical address list (IPv4 first)."""
+    joined = "\n".join(addresses)
+    first6 = joined.find(":")
+    count4 = len(addresses) if first6 < 0 else joined.count("\n", 0, first6)
+    return {4: set(addresses[:count4]), 6: set(addresses[count4:])}
 
 
 def desired_addresses(want):
@@ -49,6 +66,9 @@ def differences(target, current):
     for name in sorted(set(target.addresses) | set(current.addresses)):
         want = target.addresses.get(name, {4: set(), 6: set()})
         have = current.addresses.get(name, {4: set(), 6: set()})
+        if want is have:
+            # The cheap check found the firewall's record of exactly these addresses.
+            continue
         entry = {}
         for family in (4, 6):
             added = want.get(family, set()) - have.get(family, set())

@@ -6,14 +6,21 @@ INPUT jumps to the chain once (inserted at the top, only when missing); the chai
 ``iptables-restore --noflush`` from input that names only our chain, so no other rule is touched.
 """
 
-import shlex
+import re
 
-from saltext.nodeallow.firewall import desired, naming
+from saltext.nodeallow import protocol
+from saltext.nodeallow.firewall import naming
 
 TOOLS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6tables-restore")}
 # multiport takes at most 15 ports, a range counting as two.
 MULTIPORT_MAX = 15
 JUMP = f"-A INPUT -j {naming.XT_CHAIN}"
+# The options of our rules as iptables-save prints them. Our comments hold no quotes or
+# backslashes (allowlist names, protocol, ports), so no shell-style parsing is needed; a rule
+# that does not match (someone else's) is still listed, as "unknown".
+_SOURCE_RE = re.compile(r" -s (\S+)")
+_COMMENT_RE = re.compile(r' --comment (?:"([^"\\]*)"|(\S+))')
+_MATCH_SET_RE = re.compile(r" --match-set (\S+) ")
 
 
 def port_groups(ranges):
@@ -46,17 +53,13 @@ def base_lines(want, proto_ports, family, accept_lines):
         for proto, ranges in proto_ports.items():
             for ports in port_groups(ranges):
                 desc = f"{proto}:{ports.replace(':', '-')} loopback ipv{family}"
-                lines.append(
-                    line(family, f"-i lo -p {proto} -m multiport --dports {ports} -j ACCEPT", desc)
-                )
+                lines.append(line(family, f"-i lo -p {proto} -m multiport --dports {ports} -j ACCEPT", desc))
     lines.extend(accept_lines)
     if restrict:
         for proto, ranges in proto_ports.items():
             for ports in port_groups(ranges):
                 desc = f"{proto}:{ports.replace(':', '-')} restrict ipv{family}"
-                lines.append(
-                    line(family, f"-p {proto} -m multiport --dports {ports} -j DROP", desc)
-                )
+                lines.append(line(family, f"-p {proto} -m multiport --dports {ports} -j DROP", desc))
     return lines
 
 
@@ -79,46 +82,43 @@ def read(runner, family):
     save = runner.run([TOOLS[family][0], "-t", "filter"]).stdout
     tool = TOOLS[family][0].replace("-save", "")
     objects, lines, match_sets, jumps = set(), [], {}, 0
+    prefix = f"-A {naming.XT_CHAIN} "
     for raw in save.splitlines():
-        if raw.startswith(f":{naming.XT_CHAIN} "):
+        if raw.startswith(prefix):
+            found = _COMMENT_RE.search(raw)
+            parsed = naming.parse_comment(found.group(1) or found.group(2)) if found else None
+            key, desc = parsed if parsed else ("unknown", raw[:100])
+            source = _SOURCE_RE.search(raw)
+            source = source.group(1) if source else None
+            if source is not None and family == 6 and "." in source:
+                # iptables-save prints addresses as inet_ntop does; only mixed notation differs.
+                source = _normalise(source)
+            lines.append((key, desc, source))
+            match_set = _MATCH_SET_RE.search(raw)
+            if match_set is not None and parsed:
+                parts = desc.split()
+                match_sets[match_set.group(1)] = parts[1] if len(parts) > 1 else match_set.group(1)
+        elif raw.startswith(f":{naming.XT_CHAIN} "):
             objects.add(f"{tool} chain {naming.XT_CHAIN}")
         elif raw.strip() == JUMP:
             objects.add(f"{tool} jump INPUT -> {naming.XT_CHAIN}")
             jumps += 1
-        elif raw.startswith(f"-A {naming.XT_CHAIN} "):
-            args = shlex.split(raw)
-            comment = _option(args, "--comment")
-            parsed = naming.parse_comment(comment)
-            key, desc = parsed if parsed else ("unknown", raw[:100])
-            source = _option(args, "-s")
-            if source is not None:
-                source = _normalise(source)
-            lines.append((key, desc, source))
-            match_set = _option(args, "--match-set")
-            if match_set is not None and parsed:
-                parts = desc.split()
-                match_sets[match_set] = parts[1] if len(parts) > 1 else match_set
     return objects, lines, match_sets, jumps
-
-
-def _option(args, name):
-    """The value after option ``name`` in a parsed rule, or ``None``."""
-    try:
-        return args[args.index(name) + 1]
-    except (ValueError, IndexError):
-        return None
 
 
 def _normalise(source):
     """``-s`` as iptables-save prints it (``10.0.0.1/32``), in canonical CIDR form."""
-    return desired.parse_prefix(source)[3]
+    return protocol.parse_prefix(source)[3]
 
 
-def apply(runner, lines_by_family):
-    """Rebuild our chain in both families from ``{family: lines}`` (an empty list keeps an empty chain)."""
+def apply(runner, lines_by_family, jumps=None):
+    """Rebuild our chain in both families from ``{family: lines}`` (an empty list keeps an empty chain).
+
+    ``jumps`` is ``{family: number of INPUT jumps}`` when just read; otherwise the chain is read.
+    """
     for family, lines in lines_by_family.items():
-        _, _, _, jumps = read(runner, family)
-        runner.run([TOOLS[family][1], "--noflush"], stdin=render(lines, add_jump=jumps == 0))
+        count = jumps[family] if jumps is not None else read(runner, family)[3]
+        runner.run([TOOLS[family][1], "--noflush"], stdin=render(lines, add_jump=count == 0))
 
 
 def existing(runner):

@@ -17,7 +17,7 @@ subscriber index (index.py) current: every pillar compile records the minion's r
 import logging
 
 from saltext.nodeallow import index as subscriber_index
-from saltext.nodeallow import protocol, subscriptions
+from saltext.nodeallow import records, subscriptions
 from saltext.nodeallow import store as nodeallow_store
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def ext_pillar(minion_id, pillar, **kwargs):  # pylint: disable=unused-argument
     checks) is left out: the state keeps the minion's last-known-good copy.
     """
     references = subscriptions.referenced_allowlists(pillar, minion_id)
-    store = nodeallow_store.Store(__opts__)
+    store = _store(__opts__)
     try:
         subscriber_index.record(store, minion_id, references)
     except Exception as exc:  # pylint: disable=broad-except  # a cache problem must not break the minion's pillar
@@ -55,46 +55,36 @@ def ext_pillar(minion_id, pillar, **kwargs):  # pylint: disable=unused-argument
     return {"nodeallow": {"allowlists": allowlists}} if allowlists else {}
 
 
+_opened = []
+
+
+def _store(opts):
+    """The master's Store for ``opts``, opened once per process: opening one builds a cache loader (~0.1-0.3 s)."""
+    if not _opened or _opened[0][0] is not opts:
+        _opened[:] = [(opts, nodeallow_store.Store(opts))]
+    return _opened[0][1]
+
+
 def _checked(record, cluster, allowlist):
     """Return the pillar form of a stored record after re-checking it, or ``None`` when it is damaged.
 
-    The runner validated everything before storing; this guards against a damaged
-    or hand-edited cache file reaching a firewall. The digest check is a cheap
-    hash, the full per-address parse is left to the runner.
+    The runner validated every address before storing; this guards against a damaged or
+    hand-edited cache file reaching a firewall with the one record validator
+    (:func:`saltext.nodeallow.records.validate`), without parsing the addresses again: the
+    digest must match them, and the minion parses them itself.
     """
+    name = f"{cluster}/{allowlist}"
     try:
-        addresses = record["addresses"]
-        retired = record["retired"]
-        ok = (
-            record["cluster"] == cluster
-            and record["allowlist"] == allowlist
-            and isinstance(record["sequence"], int)
-            and not isinstance(record["sequence"], bool)
-            and isinstance(retired, bool)
-            and isinstance(addresses, list)
-            and all(isinstance(entry, str) and entry.isascii() for entry in addresses)
-            and (addresses == [] if retired else True)
-            and (retired or protocol.digest(addresses) == record["digest"])
-        )
-    except (KeyError, TypeError):
-        ok = False
-    if not ok:
+        checked = records.validate(name, record, f"stored record {name}", parse=False, complete=True)
+    except records.RecordError as exc:
         log.error(
-            "nodeallow: the stored record of %s/%s is damaged; leaving it out of the pillar. "
+            "nodeallow: the stored record of %s is damaged (%s); leaving it out of the pillar. "
             "Republish it from the cluster, or remove it with: "
             "salt-run cache.flush bank=nodeallow/allowlists key=%s.%s",
-            cluster,
-            allowlist,
+            name,
+            exc,
             cluster,
             allowlist,
         )
         return None
-    return {
-        "cluster": cluster,
-        "allowlist": allowlist,
-        "sequence": record["sequence"],
-        "digest": record["digest"],
-        "generated_at": record.get("generated_at"),
-        "addresses": list(addresses),
-        "retired": retired,
-    }
+    return checked.pillar()

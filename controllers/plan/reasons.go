@@ -1,14 +1,7 @@
 // Copyright 2026 The nodeallow Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
-
-import (
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
-)
+package plan
 
 // Reasons of the Ready and Published conditions (and of the Events that go
 // with them). Each names what a user has to look at.
@@ -31,7 +24,7 @@ const (
 	ReasonTooWide = "TooWide"
 	// ReasonShrinkHeld: the snapshot drops more than spec.maxShrinkPercent of the published set; the last one is held.
 	ReasonShrinkHeld = "ShrinkHeld"
-	// ReasonInvalidSpec: the spec cannot be used (selector, static CIDRs, name).
+	// ReasonInvalidSpec: the spec cannot be used (selector, static CIDRs, name, salt-api endpoint).
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonDryRun: spec.dryRun is set; nothing is published.
 	ReasonDryRun = "DryRun"
@@ -49,36 +42,13 @@ const (
 	EventRetirementAbandoned = "RetirementAbandoned"
 )
 
-// Event actions (events.k8s.io/v1 requires one).
+// Event actions (events.k8s.io/v1 requires one): what the controller was doing when it emitted the Event.
 const (
 	actionPublish    = "Publish"
 	actionRetire     = "Retire"
 	actionReadSecret = "ReadSecret"
 	actionCompute    = "Compute"
 )
-
-// setCondition sets one condition of status with the allowlist's generation.
-func setCondition(nal *nodeallowv1alpha1.NodeAllowlist, condType string, ok bool, reason, message string) {
-	status := metav1.ConditionFalse
-	if ok {
-		status = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(&nal.Status.Conditions, metav1.Condition{
-		Type:               condType,
-		Status:             status,
-		Reason:             reason,
-		Message:            truncate(message, maxConditionMessage),
-		ObservedGeneration: nal.Generation,
-	})
-}
-
-// readyReason returns the current reason of the Ready condition, "" when unset.
-func readyReason(nal *nodeallowv1alpha1.NodeAllowlist) string {
-	if c := meta.FindStatusCondition(nal.Status.Conditions, nodeallowv1alpha1.ConditionReady); c != nil {
-		return c.Reason
-	}
-	return ""
-}
 
 // Message limits: an events.k8s.io note holds at most 1 KiB, and a server's
 // answer quoted in a condition should not flood `kubectl describe`.

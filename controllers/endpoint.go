@@ -12,8 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/nodeallow/nodeallow/api/protocol"
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
+	"github.com/nodeallow/nodeallow/controllers/plan"
 	"github.com/nodeallow/nodeallow/controllers/publisher"
 )
 
@@ -22,12 +22,11 @@ const (
 	credentialsUsernameKey = "username"
 	credentialsPasswordKey = "password"
 	credentialsEauthKey    = "eauth"
-	defaultEauth           = "pam"
 	defaultSigningKeyKey   = "signing-key"
 )
 
 // secretError says which Secret or key is missing, so the condition and the
-// Event can name it; Reason is ReasonSecretNotFound or ReasonSecretUnreadable.
+// Event can name it; Reason is plan.ReasonSecretNotFound or plan.ReasonSecretUnreadable.
 type secretError struct {
 	Reason string
 	msg    string
@@ -37,7 +36,7 @@ type secretError struct {
 func (e *secretError) Error() string { return e.msg }
 func (e *secretError) Unwrap() error { return e.err }
 
-// targetFor builds the publisher target of an allowlist, reading its Secrets
+// endpointFor builds the publisher endpoint of an allowlist, reading its Secrets
 // from the controller's namespace.
 //
 // Secrets are read with the manager's APIReader, uncached, on purpose: a
@@ -46,7 +45,7 @@ func (e *secretError) Unwrap() error { return e.err }
 // while a publish happens at most every debounce period per allowlist, so one
 // GET per publish is cheap, needs only `get` in one namespace, and always sees
 // a rotated key at once.
-func (r *NodeAllowlistReconciler) targetFor(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) (publisher.Target, error) {
+func (r *NodeAllowlistReconciler) endpointFor(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) (publisher.Endpoint, error) {
 	salt := &nal.Spec.Salt
 	keyName := salt.SigningKeySecretRef.Key
 	if keyName == "" {
@@ -54,57 +53,48 @@ func (r *NodeAllowlistReconciler) targetFor(ctx context.Context, nal *nodeallowv
 	}
 	signing, err := r.secret(ctx, salt.SigningKeySecretRef.Name)
 	if err != nil {
-		return publisher.Target{}, err
+		return publisher.Endpoint{}, err
 	}
 	keys, err := secretValue(signing, keyName, "spec.salt.signingKeySecretRef")
 	if err != nil {
-		return publisher.Target{}, err
+		return publisher.Endpoint{}, err
 	}
 	key := signingKey(keys)
 	if key == nil {
-		return publisher.Target{}, &secretError{Reason: ReasonSecretNotFound, msg: fmt.Sprintf(
+		return publisher.Endpoint{}, &secretError{Reason: plan.ReasonSecretNotFound, msg: fmt.Sprintf(
 			"Secret %s/%s key %q (named by spec.salt.signingKeySecretRef) holds only empty lines: put the signing key on its first line",
 			signing.Namespace, signing.Name, keyName)}
 	}
 
-	hookPath := salt.HookPath
-	if hookPath == "" {
-		hookPath = protocol.DefaultHookPath
-	}
-	maxBody := int(salt.MaxBodyBytes)
-	if maxBody == 0 {
-		maxBody = protocol.DefaultMaxBodyBytes
-	}
-	target := publisher.Target{
+	// An unset hookPath or maxBodyBytes (objects that bypassed defaulting) takes the publisher's default.
+	endpoint := publisher.Endpoint{
 		URL:               salt.URL,
-		HookPath:          hookPath,
+		HookPath:          salt.HookPath,
 		AllowInsecureHTTP: salt.AllowInsecureHTTP,
 		CABundle:          salt.CABundle,
-		MaxBodyBytes:      maxBody,
+		MaxBodyBytes:      int(salt.MaxBodyBytes),
 		SigningKey:        key,
 	}
 
 	if ref := salt.CredentialsSecretRef; ref != nil {
 		creds, err := r.secret(ctx, ref.Name)
 		if err != nil {
-			return publisher.Target{}, err
+			return publisher.Endpoint{}, err
 		}
 		const field = "spec.salt.credentialsSecretRef"
 		username, err := secretValue(creds, credentialsUsernameKey, field)
 		if err != nil {
-			return publisher.Target{}, err
+			return publisher.Endpoint{}, err
 		}
 		password, err := secretValue(creds, credentialsPasswordKey, field)
 		if err != nil {
-			return publisher.Target{}, err
+			return publisher.Endpoint{}, err
 		}
-		eauth := string(creds.Data[credentialsEauthKey])
-		if eauth == "" {
-			eauth = defaultEauth
-		}
-		target.Credentials = &publisher.Credentials{Username: string(username), Password: string(password), Eauth: eauth}
+		// An absent eauth key takes the publisher's default.
+		endpoint.Credentials = &publisher.Credentials{Username: string(username), Password: string(password),
+			Eauth: string(creds.Data[credentialsEauthKey])}
 	}
-	return target, nil
+	return endpoint, nil
 }
 
 // signingKey returns the key to sign with from a Secret value: the value holds one key or several,
@@ -130,10 +120,10 @@ func (r *NodeAllowlistReconciler) secret(ctx context.Context, name string) (*cor
 	case err == nil:
 		return &s, nil
 	case apierrors.IsNotFound(err):
-		return nil, &secretError{Reason: ReasonSecretNotFound, err: err, msg: fmt.Sprintf(
+		return nil, &secretError{Reason: plan.ReasonSecretNotFound, err: err, msg: fmt.Sprintf(
 			"Secret %s/%s not found: create it in the controller's namespace, or fix the name in the NodeAllowlist", r.Namespace, name)}
 	default:
-		return nil, &secretError{Reason: ReasonSecretUnreadable, err: err, msg: fmt.Sprintf(
+		return nil, &secretError{Reason: plan.ReasonSecretUnreadable, err: err, msg: fmt.Sprintf(
 			"reading Secret %s/%s failed (check the controller's RBAC for secrets get in %s): %v", r.Namespace, name, r.Namespace, err)}
 	}
 }
@@ -146,7 +136,7 @@ func secretValue(s *corev1.Secret, key, field string) ([]byte, error) {
 		if ok {
 			state = "has an empty key"
 		}
-		return nil, &secretError{Reason: ReasonSecretNotFound, msg: fmt.Sprintf(
+		return nil, &secretError{Reason: plan.ReasonSecretNotFound, msg: fmt.Sprintf(
 			"Secret %s/%s %s %q (named by %s): add it", s.Namespace, s.Name, state, key, field)}
 	}
 	return v, nil

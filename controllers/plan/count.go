@@ -1,7 +1,7 @@
 // Copyright 2026 The nodeallow Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-package controllers
+package plan
 
 import "math"
 

@@ -1,0 +1,107 @@
+// Copyright 2026 The nodeallow Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/nodeallow/nodeallow/api/protocol"
+	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
+	"github.com/nodeallow/nodeallow/controllers/plan"
+	"github.com/nodeallow/nodeallow/controllers/source"
+)
+
+// gather reads what plan.Decide needs about allowlist name, adding the finalizer to a live one. It
+// stops early while Node changes are
+// still settling: first on the cached object, so that a burst of Node events costs no API call, then
+// on the object read from the API server, right before the Nodes are listed (debouncer.takeIfDue says
+// why right before). The object that decides is read uncached because the cache may not have caught
+// up with this controller's last status write yet, and allocating a sequence from a stale status
+// would reuse a number.
+func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now time.Time) (plan.Facts, error) {
+	f := plan.Facts{Now: now, Name: name, Cluster: r.ClusterName, RetirementTimeout: r.RetirementTimeout}
+	key := client.ObjectKey{Name: name}
+	var cached nodeallowv1alpha1.NodeAllowlist
+	if err := r.Get(ctx, key, &cached); err != nil {
+		if apierrors.IsNotFound(err) {
+			f.Gone = true
+			return f, nil
+		}
+		return f, fmt.Errorf("reading NodeAllowlist %s from the cache: %w", name, err)
+	}
+	if cached.DeletionTimestamp.IsZero() {
+		if f.DebounceWait = r.debounce.wait(name, now, cached.Spec.Debounce.Min.Duration, cached.Spec.Debounce.Max.Duration); f.DebounceWait > 0 {
+			return f, nil
+		}
+	}
+
+	nal := &nodeallowv1alpha1.NodeAllowlist{}
+	if err := r.APIReader.Get(ctx, key, nal); err != nil {
+		if apierrors.IsNotFound(err) {
+			f.Gone = true
+			return f, nil
+		}
+		return f, fmt.Errorf("reading NodeAllowlist %s: %w", name, err)
+	}
+	f.Allowlist = nal
+	if !nal.DeletionTimestamp.IsZero() {
+		return f, nil
+	}
+	// A live allowlist carries the finalizer before anything is decided, so nothing is published
+	// that its deletion could not retire. The API server answers with the object as stored, whose
+	// generation the status then records.
+	if !controllerutil.ContainsFinalizer(nal, plan.Finalizer) {
+		controllerutil.AddFinalizer(nal, plan.Finalizer)
+		if err := r.Update(ctx, nal); err != nil {
+			return f, fmt.Errorf("adding finalizer %s to NodeAllowlist %s: %w", plan.Finalizer, nal.Name, err)
+		}
+	}
+	if f.DebounceWait = r.debounce.takeIfDue(name, now, nal.Spec.Debounce.Min.Duration, nal.Spec.Debounce.Max.Duration); f.DebounceWait > 0 {
+		return f, nil
+	}
+	f.Memory = r.memory.get(name)
+	var err error
+	f.Selection, err = r.selection(ctx, nal)
+	return f, err
+}
+
+// selection lists the Nodes a live allowlist selects and computes the canonical address list. A spec
+// that cannot be used is a fact (Selection.Invalid), not an error: only editing it helps.
+func (r *NodeAllowlistReconciler) selection(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) (plan.Selection, error) {
+	// The API server validates the name; it is checked again because it goes into the hook URL path.
+	if !protocol.IsDNSLabel(nal.Name) {
+		return plan.Selection{Invalid: fmt.Sprintf("the name %q is not a DNS label; recreate the NodeAllowlist under a valid name", nal.Name)}, nil
+	}
+	sel, err := source.Selector(&nal.Spec)
+	if err != nil {
+		return plan.Selection{Invalid: err.Error()}, nil
+	}
+	// From the informer cache. The controller starts its workers only after
+	// the Node and NodeAllowlist informers synced, so no selection is ever made
+	// from a partial Node list. The list is read-only, so it is not copied.
+	var nodes corev1.NodeList
+	if err := r.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
+		return plan.Selection{}, fmt.Errorf("listing Nodes for NodeAllowlist %s from the cache: %w", nal.Name, err)
+	}
+	res, err := source.Collect(&nal.Spec, nodes.Items)
+	if err != nil {
+		return plan.Selection{Invalid: err.Error()}, nil
+	}
+	if n := len(res.Ignored); n > 0 {
+		first := res.Ignored[0]
+		logf.FromContext(ctx).V(1).Info("Ignoring node addresses that are not valid IP addresses", "allowlist", nal.Name,
+			"ignored", n, "node", first.Node, "address", first.Address, "reason", first.Reason)
+	}
+	desired := plan.Compute(res.Addresses)
+	addressesGauge.WithLabelValues(nal.Name).Set(float64(len(desired.Addresses)))
+	return plan.Selection{Desired: desired, Nodes: res.Nodes}, nil
+}
