@@ -16,6 +16,7 @@ Daemons run through the e2e harness's :class:`harness.processes.Process` (own pr
 with everything they forked, told to stop when the test process dies).
 """
 
+import ipaddress
 import json
 import os
 import pathlib
@@ -31,6 +32,7 @@ import salt.config
 import yaml
 
 import saltext.nodeallow
+from saltext.nodeallow.firewall import rulesetfile
 from tests.support import saltconfig
 from tests.support.master_side import PillarFiles
 
@@ -309,20 +311,15 @@ class ClusterMaster:
             return {}
 
     def ruleset_addresses(self, allowlist):
-        """The addresses of ``allowlist`` (``cluster/name``) in this master's minion's ruleset file.
+        """The networks of ``allowlist`` (``cluster/name``) in this master's minion's ruleset file, as strings.
 
-        Read from the file's record (written next to it by the nftables backend), as ``set()`` when the
-        file or the allowlist is not there yet.
+        Read from the file's record (rulesetfile.RulesetFile, what the backend reads back), normalised
+        (a host set holds ``10.0.0.1`` for ``10.0.0.1/32``); ``set()`` before the first apply.
         """
-        record = self.ruleset_file.with_name(self.ruleset_file.name + ".json")
-        try:
-            tables = json.loads(record.read_text(encoding="utf-8"))["tables"]
-        except FileNotFoundError:
-            return set()
         found = set()
-        for table in tables.values():
+        for table in rulesetfile.RulesetFile(str(self.ruleset_file)).load().values():
             for family in (table.get("addresses") or {}).get(allowlist, {}).values():
-                found.update(family)
+                found.update(str(ipaddress.ip_network(address)) for address in family)
         return found
 
     def log_tail(self, lines=30):
