@@ -101,6 +101,21 @@ class MasterEvents:
             f"tags seen since subscribing: {seen_tags[-20:] or 'none'}"
         )
 
+    def drain(self, seconds):
+        """Receive every event for ``seconds`` into :attr:`seen`, so a test can count all that arrived."""
+        if self._event is None:
+            raise RuntimeError("MasterEvents.drain() called outside 'with MasterEvents(...)'")
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            event = self._event.get_event(wait=max(remaining, 0.01), full=True)
+            if event is not None:
+                self.seen.append({"tag": event["tag"], "data": event["data"]})
+        return self.seen
+
+    def matching(self, tag):
+        """Every event received so far whose tag equals (or fnmatch-matches) ``tag``, consumed or not."""
+        return [{"tag": e["tag"], "data": e["data"]} for e in self.seen if _matches(e["tag"], tag)]
+
 
 def _matches(actual, wanted):
     """Whether tag ``actual`` is ``wanted`` exactly or matches it as an fnmatch pattern."""
