@@ -251,6 +251,36 @@ def test_jobs_of_a_killed_master_are_forgotten_at_start(loop):
     assert sorted(loop.run()) == ["db1", "db2"]
 
 
+def test_the_same_return_handled_twice_starts_one_follow_up(loop):
+    """In a master cluster both engines handle each return: the second copy leaves the follow-up alone."""
+    jid = loop.run()["db1"]
+    with loop.store.lock():
+        loop.store.put({**loop.store.get("prod", "a"), "sequence": 4})
+    loop.time.now += 1
+    assert list(loop.record_return(jid, "db1", state_return(3))) == ["db1"]  # behind: the follow-up
+    follow_up = loop.store.get_minions()["db1"]["job"]
+    with loop.store.lock():  # as while the other engine is still publishing it
+        minions = loop.store.get_minions()
+        minions["db1"]["job"]["jid"] = None
+        loop.store.put_minions(minions)
+    loop.time.now += 1
+    assert loop.record_return(jid, "db1", state_return(3)) == {}
+    assert loop.store.get_minions()["db1"]["job"]["started"] == follow_up["started"]
+    assert len([p for p in loop.published if "db1" in p]) == 2
+
+
+def test_a_reconnect_clears_only_jobs_started_before_it(loop):
+    """A (re)connect event clears a job older than itself, not one started after it was fired."""
+    loop.run()
+    published = len(loop.published)
+    fired = loop.time.now - 1  # fired before the job started (another engine's catch-up for it)
+    loop.time.now += 1
+    assert loop.alive("db1", since=fired) == {}
+    assert len(loop.published) == published
+    started = loop.alive("db1", since=loop.time.now)  # fired after the job started: it may have missed it
+    assert list(started) == ["db1"] and len(loop.published) == published + 1
+
+
 def test_a_restarted_master_forgets_only_its_own_jobs(loop):
     """In a master cluster the peers share the store: a job another master started stays in flight."""
     loop.master_id = "master2"

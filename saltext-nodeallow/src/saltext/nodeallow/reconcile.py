@@ -266,8 +266,15 @@ class Reconciler:
             subscribed = set(self.store.get_index().get(minion_id, []))
             outcome = {name: result for name, result in outcome.items() if name in subscribed or name in expected}
             events = self._record(minion_id, outcome)
-            # The job in flight, or a newer run (a highstate started after it) answers for it.
-            current = job is None or job.get("jid") in (None, jid) or nodeallow_store.newer({"jid": jid}, job)
+            if job is None:
+                current = True
+            elif job.get("jid") is None:
+                # A follow-up still being published: only a return recorded just now answers for it,
+                # not the same return handled again (a peer master's engine, in a master cluster).
+                current = bool(events)
+            else:
+                # The job in flight, or a newer run (a highstate started after it) answers for it.
+                current = job["jid"] == jid or nodeallow_store.newer({"jid": jid}, job)
             if current and outcome:
                 state["job"] = None
                 # Only allowlists the master stores can fail here: one nobody published yet is held
@@ -296,20 +303,23 @@ class Reconciler:
             )
         return self.run(only_minions={minion_id})
 
-    def alive(self, minion_id):
-        """``minion_id`` (re)connected: a job published before now may have missed it; retry at once.
+    def alive(self, minion_id, since=None):
+        """``minion_id`` (re)connected at ``since`` (default now): a job published before may have missed it.
 
         Salt fires ``salt/minion/<id>/start`` and ``salt/auth`` when a minion (re)connects; a job
         published while it was away is lost (publishes are not queued), so waiting for its
-        ``apply_timeout`` would only delay the catch-up.
+        ``apply_timeout`` would only delay the catch-up. Only a job started before the event was
+        fired is cleared: in a master cluster every master's engine handles the same event, and the
+        catch-up one of them started meanwhile must stand.
         """
         now = self.clock()
+        cutoff = now if since is None else min(since, now)
         with self.store.lock():
             minions = self.store.get_minions()
             state = minions.get(minion_id)
             if state is not None:
                 job = state.get("job")
-                if job and job.get("started", now) < now:
+                if job and job.get("started", now) < cutoff:
                     state["job"] = None
                 state["next_retry"] = 0
                 self.store.put_minions(minions)

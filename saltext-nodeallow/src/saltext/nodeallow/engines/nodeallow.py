@@ -15,6 +15,7 @@ cache, jobs that got no answer, retries that are due, and a slice of the subscri
 every accepted minion's pillar is recompiled within ``reindex_period``.
 """
 
+import datetime
 import logging
 import math
 import time
@@ -98,9 +99,9 @@ class Loop:
         if len(parts) == 5 and parts[:2] == ["salt", "job"] and parts[3] == "ret":
             self._job_return(parts[2], parts[4], data)
         elif len(parts) == 4 and parts[:2] == ["salt", "minion"] and parts[3] == "start":
-            self._alive(parts[2])
+            self._alive(parts[2], data)
         elif tag == "salt/auth" and data.get("act") == "accept" and data.get("result") is True:
-            self._alive(data.get("id"))
+            self._alive(data.get("id"), data)
 
     def _job_return(self, jid, minion_id, data):
         """Record a state run's return when it is one of our jobs or holds a ``nodeallow.managed`` run."""
@@ -111,11 +112,11 @@ class Loop:
         if ours or results.managed_entry(ret) is not None:
             self.reconciler.record_return(jid, minion_id, ret)
 
-    def _alive(self, minion_id):
-        """A subscriber (re)connected: retry at once what it may have missed."""
+    def _alive(self, minion_id, data):
+        """A subscriber (re)connected (event ``data``): retry at once what it may have missed."""
         if isinstance(minion_id, str) and minion_id in self.store.get_index():
             log.info("nodeallow: minion %s (re)connected; re-applying if it is behind", minion_id)
-            self.reconciler.alive(minion_id)
+            self.reconciler.alive(minion_id, since=_stamp(data))
 
     def _pass(self):
         """The periodic pass: every ``reconcile_interval``, and as soon as a job runs out or a retry falls due."""
@@ -154,3 +155,12 @@ class Loop:
         except Exception:  # pylint: disable=broad-except  # the loop must outlive any single failure
             log.exception("nodeallow engine: failed to %s", what)
             return None
+
+
+def _stamp(data):
+    """When an event was fired (its ``_stamp``, UTC without a zone, as Salt writes it), or ``None``."""
+    try:
+        fired = datetime.datetime.fromisoformat(data["_stamp"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return fired.replace(tzinfo=datetime.timezone.utc).timestamp()
