@@ -17,7 +17,6 @@ with everything they forked, told to stop when the test process dies).
 """
 
 import ipaddress
-import json
 import os
 import pathlib
 import random
@@ -40,14 +39,13 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO_ROOT / "test" / "e2e"))
 # pylint: disable=wrong-import-position
 from harness.processes import Process, stop_all, wait_until  # noqa: E402
+from harness.salt import API_EAUTH, API_USER, parse_json_output  # noqa: E402
 
 VENV_BIN = pathlib.Path(sys.executable).parent
 # The installed extension (bin/saltext-site, on PYTHONPATH of the test run): what the daemons load.
 EXTENSION_SITE = saltext.nodeallow.PACKAGE_ROOT.parent.parent
 REACTOR_FILE = saltext.nodeallow.PACKAGE_ROOT / "reactor" / "nodeallow.sls"
 CLUSTER_ID = "nodeallow_test"
-API_USER = "nodeallow"
-API_EAUTH = "file"
 # What salt-master 3008 logs (at info) once it is a committed cluster voter and serves requests.
 GATE_OPEN = "cluster ready — opening request gate".encode()
 
@@ -94,21 +92,6 @@ def _env():
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
     return env
-
-
-def _parse_json(text):
-    """Salt's ``--out=json`` output: one document, or one per line (one per minion) merged."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        merged = {}
-        for line in text.splitlines():
-            if line.strip():
-                merged.update(json.loads(line))
-        return merged
 
 
 class ClusterMaster:
@@ -287,7 +270,7 @@ class ClusterMaster:
         proc = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout + 60,
                               check=False)
         try:
-            data = _parse_json(proc.stdout)
+            data = parse_json_output(proc.stdout)
         except ValueError:
             data = None
         return proc.returncode, data, proc.stdout + proc.stderr

@@ -216,7 +216,7 @@ class SaltMaster:
         """Run ``salt -L <targets> <function> <args>`` and return {minion_id: return}."""
         proc = self._run("salt", ["--static", f"--timeout={timeout}", "-L", ",".join(targets), function, *args],
                          timeout)
-        data = _parse_json(proc.stdout)
+        data = parse_json_output(proc.stdout)
         if check and (proc.returncode != 0 or not isinstance(data, dict)):
             raise SaltError(f"salt {function} on {targets} exited {proc.returncode}: {proc.stdout}{proc.stderr}")
         return data if isinstance(data, dict) else {}
@@ -227,7 +227,7 @@ class SaltMaster:
         if proc.returncode != 0:
             raise SaltError(f"salt-run {function} {' '.join(args)} exited {proc.returncode}: "
                             f"{proc.stdout}{proc.stderr}")
-        return _parse_json(proc.stdout)
+        return parse_json_output(proc.stdout)
 
     def log_files(self):
         """Salt's own log files (master, salt-api, each minion) of this system."""
@@ -310,8 +310,8 @@ def _user_setting():
     return {"user": getpass.getuser()}
 
 
-def _parse_json(text):
-    """Decode Salt's JSON output; Salt may print one JSON document per line (one per minion)."""
+def parse_json_output(text):
+    """Decode Salt's ``--out=json`` output; Salt may print one JSON document per line (one per minion)."""
     text = text.strip()
     if not text:
         return None
