@@ -154,6 +154,7 @@ func (r *NodeAllowlistReconciler) record(ctx context.Context, obj *nodeallowv1al
 	case out.Release:
 		err = errors.Join(err, r.release(ctx, obj))
 	case obj != nil:
+		recordStatusMetrics(f.Name, &out.Status)
 		err = errors.Join(err, r.writeStatus(ctx, obj, out.Status))
 	}
 	if err != nil {

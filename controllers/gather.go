@@ -20,7 +20,8 @@ import (
 	"github.com/nodeallow/nodeallow/controllers/source"
 )
 
-// gather reads what plan.Decide needs about allowlist name, adding the finalizer to a live one. It
+// gather reads what plan.Decide needs about allowlist name, adding the finalizer to a live one, and
+// asks the Salt master what the subscribers applied when a delivery check is due. It
 // stops early while Node changes are
 // still settling: first on the cached object, so that a burst of Node events costs no API call, then
 // on the object read from the API server, right before the Nodes are listed (debouncer.takeIfDue says
@@ -77,8 +78,41 @@ func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now t
 	}
 	f.Memory = r.memory.get(name)
 	var err error
-	f.Selection, err = r.selection(ctx, nal)
-	return f, err
+	if f.Selection, err = r.selection(ctx, nal); err != nil {
+		return f, err
+	}
+	// A send that landed unrecorded changes the acknowledged sequence; the check follows its record.
+	if flight == nil && plan.Confirming(nal) && plan.CheckWait(nal, f.Memory, now) == 0 {
+		f.Check = r.checkDelivery(ctx, nal)
+	}
+	return f, nil
+}
+
+// checkDelivery asks the allowlist's Salt master, through salt-api, what its subscribers applied. A
+// failure is a fact for plan.Decide (Applied Unknown, reason CheckFailed), not an error: publishing
+// goes on without it.
+func (r *NodeAllowlistReconciler) checkDelivery(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) *plan.Check {
+	start := time.Now()
+	c := &plan.Check{}
+	if endpoint, err := r.endpointFor(ctx, nal); err != nil {
+		c.Err = err
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, DeliveryCheckTimeout)
+		c.Entry, c.Found, c.Err = r.Deliveries.ReadDelivery(cctx, endpoint, r.ClusterName, nal.Name)
+		cancel()
+	}
+	result := resultSuccess
+	if c.Err != nil {
+		result = resultFailure
+	}
+	deliveryChecksTotal.WithLabelValues(result).Inc()
+	kv := []any{"allowlist", nal.Name, "result", result, "duration", time.Since(start), "found", c.Found,
+		"storedSequence", c.Entry.Sequence, "subscribers", len(c.Entry.Subscribers)}
+	if c.Err != nil {
+		kv = append(kv, "error", c.Err.Error())
+	}
+	logf.FromContext(ctx).V(1).Info("Delivery check", kv...)
+	return c
 }
 
 // selection lists the Nodes a live allowlist selects and computes the canonical address list. A spec

@@ -100,6 +100,13 @@ func (m *deliveryMemory) remember(name string, now time.Time, r plan.Remember) {
 	if r.Refused != 0 {
 		e.Refused, e.RefusedAt = r.Refused, now
 	}
+	if r.Checked {
+		e.Checked = now
+		e.CheckStreak++
+		if r.CheckSettled {
+			e.CheckStreak = 0
+		}
+	}
 	if e == (plan.Memory{}) {
 		delete(m.entries, name)
 		return

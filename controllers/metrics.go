@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
 	"github.com/nodeallow/nodeallow/controllers/plan"
 )
 
@@ -61,6 +62,21 @@ var (
 		Help: "Unix time of an allowlist's last publish that salt-api acknowledged.",
 	}, []string{"allowlist"})
 
+	deliveryChecksTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nodeallow_delivery_checks_total",
+		Help: "Delivery checks (the runner nodeallow.status through salt-api, spec.delivery.confirm) by result: success or failure.",
+	}, []string{"result"})
+
+	subscribersGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "nodeallow_subscribers",
+		Help: "Minions subscribed to an allowlist as the last delivery check found them, by state: applied (the acknowledged sequence), behind, failed (last apply failed).",
+	}, []string{"allowlist", "state"})
+
+	heldGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "nodeallow_held",
+		Help: "1 while an allowlist holds its last published set instead of publishing the selection, with the reason (BelowMinimum, TooManyAddresses, TooWide, ShrinkHeld).",
+	}, []string{"allowlist", "reason"})
+
 	nodeEventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nodeallow_node_events_total",
 		Help: "Node watch events, as received from the informer and as passed by the change predicate.",
@@ -68,11 +84,38 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(publishesTotal, publishDuration, addressesGauge, lastSuccessTimestamp, nodeEventsTotal)
+	metrics.Registry.MustRegister(publishesTotal, publishDuration, addressesGauge, lastSuccessTimestamp, nodeEventsTotal,
+		deliveryChecksTotal, subscribersGauge, heldGauge)
+}
+
+// Subscriber states, the values of the state label of subscribersGauge.
+const (
+	stateApplied = "applied"
+	stateBehind  = "behind"
+	stateFailed  = "failed"
+)
+
+// recordStatusMetrics sets the gauges that follow an allowlist's recorded status: its hold and, with
+// delivery confirmation, its subscribers.
+func recordStatusMetrics(name string, st *nodeallowv1alpha1.NodeAllowlistStatus) {
+	heldGauge.DeletePartialMatch(prometheus.Labels{"allowlist": name})
+	if reason := plan.ReadyReason(st); plan.IsHold(reason) {
+		heldGauge.WithLabelValues(name, reason).Set(1)
+	}
+	d := st.Delivery
+	if d == nil {
+		subscribersGauge.DeletePartialMatch(prometheus.Labels{"allowlist": name})
+		return
+	}
+	subscribersGauge.WithLabelValues(name, stateApplied).Set(float64(d.Applied))
+	subscribersGauge.WithLabelValues(name, stateBehind).Set(float64(d.Behind))
+	subscribersGauge.WithLabelValues(name, stateFailed).Set(float64(d.Failed))
 }
 
 // forgetAllowlistMetrics drops the series of a deleted allowlist so dashboards do not show it forever.
 func forgetAllowlistMetrics(name string) {
 	addressesGauge.DeleteLabelValues(name)
 	lastSuccessTimestamp.DeleteLabelValues(name)
+	heldGauge.DeletePartialMatch(prometheus.Labels{"allowlist": name})
+	subscribersGauge.DeletePartialMatch(prometheus.Labels{"allowlist": name})
 }

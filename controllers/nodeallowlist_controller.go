@@ -39,6 +39,9 @@ const (
 	DefaultPublishTimeout = 2 * time.Minute
 	// DefaultRetirementTimeout is how long a deleted allowlist waits for its retirement to be delivered.
 	DefaultRetirementTimeout = 10 * time.Minute
+	// DeliveryCheckTimeout bounds one delivery check; the runner answers from the master's store in
+	// well under a second, and a reconcile worker waits for it.
+	DeliveryCheckTimeout = 10 * time.Second
 )
 
 // Bounds of the retry backoff after a failed reconcile.
@@ -56,6 +59,9 @@ type NodeAllowlistReconciler struct {
 	APIReader client.Reader
 	// Publisher delivers snapshots; one instance serves every allowlist, each with its own Endpoint.
 	Publisher publisher.Publisher
+	// Deliveries asks the Salt masters what the subscribers applied (spec.delivery.confirm); nil takes
+	// the Publisher when it is a DeliveryReader too.
+	Deliveries publisher.DeliveryReader
 	// Recorder emits Events on NodeAllowlists; nil takes the manager's (events.k8s.io/v1).
 	Recorder events.EventRecorder
 	// ClusterName is this cluster's name in every payload and hook path, a DNS label.
@@ -135,6 +141,13 @@ func (r *NodeAllowlistReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.Publisher == nil {
 		return errors.New("no publisher configured")
+	}
+	if r.Deliveries == nil {
+		reader, ok := r.Publisher.(publisher.DeliveryReader)
+		if !ok {
+			return errors.New("no delivery reader configured, and the publisher cannot read deliveries")
+		}
+		r.Deliveries = reader
 	}
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()

@@ -22,6 +22,7 @@ const (
 
 // NodeAllowlistSpec says which node addresses to allow and which Salt master to tell.
 // +kubebuilder:validation:XValidation:rule="duration(self.debounce.min) <= duration(self.debounce.max)",message="debounce.min must not be longer than debounce.max"
+// +kubebuilder:validation:XValidation:rule="!has(self.delivery) || !has(self.delivery.confirm) || !self.delivery.confirm || has(self.salt.credentialsSecretRef)",message="delivery.confirm needs salt.credentialsSecretRef: salt-api runs the runner nodeallow.status only for a logged-in user",fieldPath=".delivery.confirm"
 // +kubebuilder:validation:XValidation:rule="!has(self.staticCIDRs) || self.staticCIDRs.all(c, isIP(c) || !isCIDR(c) || cidr(c).prefixLength() >= (cidr(c).ip().family() == 4 ? self.limits.ipv4.minPrefixLength : self.limits.ipv6.minPrefixLength))",message="a static CIDR is wider than spec.limits allows (default: IPv4 /16, IPv6 /48); list narrower prefixes",reason=FieldValueForbidden,fieldPath=".staticCIDRs"
 type NodeAllowlistSpec struct {
 	// nodeSelector selects the nodes whose addresses are published; empty selects every node.
@@ -101,6 +102,14 @@ type NodeAllowlistSpec struct {
 	// dryRun computes and reports the snapshot but never publishes it.
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
+
+	// delivery asks the Salt master, after each publish and then every interval, what the minions
+	// subscribed to this allowlist applied, and reports it in status.delivery and the Applied
+	// condition (`kubectl get nal` shows APPLIED 3/3). Off by default: it needs the salt-api user to
+	// be allowed the runner nodeallow.status (docs/salt.md, "The controller's salt-api user").
+	// +kubebuilder:default={}
+	// +optional
+	Delivery DeliveryCheck `json:"delivery,omitzero"`
 
 	// suspend stops publishing until cleared. Deleting a suspended (or dry-run)
 	// NodeAllowlist sends no retirement: Salt keeps the last published set.
@@ -251,6 +260,32 @@ type Debounce struct {
 	Max metav1.Duration `json:"max,omitzero"`
 }
 
+// DeliveryCheck says whether and how often the controller confirms that the subscribed minions applied
+// what salt-api acknowledged.
+type DeliveryCheck struct {
+	// confirm turns the check on: the controller calls the runner nodeallow.status through salt-api
+	// (as the user of spec.salt.credentialsSecretRef, which must then be set) with this cluster and
+	// allowlist, and Ready is True only once every subscriber applied the published sequence.
+	// +optional
+	Confirm bool `json:"confirm,omitempty"`
+
+	// interval is how often the check repeats once every subscriber applied the published sequence;
+	// while some have not, it repeats sooner (1 s after the publish, then doubling up to interval).
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s') && duration(self) <= duration('1h')",message="delivery.interval must be between 10s and 1h"
+	// +optional
+	Interval metav1.Duration `json:"interval,omitzero"`
+
+	// applyTimeout is how long subscribers may take to apply a sequence the Salt master stored before
+	// the allowlist reports them behind (Applied False, reason SubscribersBehind). Salt applies within
+	// about a second; a minion that is down or missed the publish is retried by the master's
+	// reconcile loop, and this is how long that may take before an operator is told.
+	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('1h')",message="delivery.applyTimeout must be between 1s and 1h"
+	// +optional
+	ApplyTimeout metav1.Duration `json:"applyTimeout,omitzero"`
+}
+
 // Condition types and reasons a NodeAllowlist reports.
 const (
 	// ConditionReady is True when the published snapshot matches the selected nodes; Unknown while a
@@ -259,7 +294,76 @@ const (
 	// ConditionPublished is True when the last publish attempt succeeded; Unknown while one is in
 	// flight (reasons Publishing, PublishStalled).
 	ConditionPublished = "Published"
+	// ConditionApplied is True when every minion subscribed to the allowlist applied the published
+	// sequence, as the Salt master reports it; set only with spec.delivery.confirm.
+	ConditionApplied = "Applied"
 )
+
+// DeliveryStatus is what the Salt master last reported about the subscribers of an allowlist.
+type DeliveryStatus struct {
+	// checkedTime is when the Salt master last answered the check.
+	// +optional
+	CheckedTime *metav1.Time `json:"checkedTime,omitempty"`
+
+	// sequence is the published sequence the subscribers were checked against.
+	// +optional
+	Sequence int64 `json:"sequence,omitempty"`
+
+	// storedSequence is the sequence the Salt master had stored; below sequence means its reactor
+	// has not stored (or lost) what salt-api acknowledged, and the controller sends it again.
+	// +optional
+	StoredSequence int64 `json:"storedSequence,omitempty"`
+
+	// subscribers is how many minions subscribe to the allowlist in pillar.
+	// +optional
+	Subscribers int32 `json:"subscribers,omitempty"`
+
+	// applied counts the subscribers whose last apply of sequence (or a later one) succeeded.
+	// +optional
+	Applied int32 `json:"applied,omitempty"`
+
+	// behind counts the subscribers that have not applied sequence yet (down, missed it, or busy).
+	// +optional
+	Behind int32 `json:"behind,omitempty"`
+
+	// failed counts the subscribers whose last apply failed.
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
+
+	// summary is applied/subscribers, e.g. 3/3, for kubectl's APPLIED column.
+	// +kubebuilder:validation:MaxLength=32
+	// +optional
+	Summary string `json:"summary,omitempty"`
+
+	// minions are the first subscribers (by name) that failed or are behind, with what the master
+	// says about them.
+	// +kubebuilder:validation:MaxItems=5
+	// +listType=atomic
+	// +optional
+	Minions []MinionDelivery `json:"minions,omitempty"`
+}
+
+// MinionDelivery is one subscriber that has not applied the published sequence.
+type MinionDelivery struct {
+	// name is the minion id.
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	Name string `json:"name"`
+
+	// state is Behind or Failed.
+	// +kubebuilder:validation:Enum=Behind;Failed
+	// +required
+	State string `json:"state"`
+
+	// appliedSequence is the sequence the minion last applied with success; 0 when never.
+	// +optional
+	AppliedSequence int64 `json:"appliedSequence,omitempty"`
+
+	// message is the master's comment on the minion's last apply, or why it is behind.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
+}
 
 // NodeAllowlistStatus is what the controller last observed and published.
 type NodeAllowlistStatus struct {
@@ -271,7 +375,8 @@ type NodeAllowlistStatus struct {
 	// +optional
 	Nodes int32 `json:"nodes,omitempty"`
 
-	// addresses is how many addresses and CIDRs the current snapshot holds.
+	// addresses is how many addresses and CIDRs the current selection gives (the snapshot the
+	// controller publishes next, or already published when publishedSequence equals sequence).
 	// +optional
 	Addresses int32 `json:"addresses,omitempty"`
 
@@ -300,11 +405,15 @@ type NodeAllowlistStatus struct {
 	// +optional
 	LastPublishedTime *metav1.Time `json:"lastPublishedTime,omitempty"`
 
+	// delivery is what the Salt master last reported about the subscribers (spec.delivery.confirm only).
+	// +optional
+	Delivery *DeliveryStatus `json:"delivery,omitempty"`
+
 	// lastError is the last publish or configuration error, empty after a success.
 	// +optional
 	LastError string `json:"lastError,omitempty"`
 
-	// conditions are Ready and Published, with reasons a user can act on.
+	// conditions are Ready, Published and (with spec.delivery.confirm) Applied, with reasons a user can act on.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -318,6 +427,7 @@ type NodeAllowlistStatus struct {
 // +kubebuilder:printcolumn:name="Addresses",type=integer,JSONPath=`.status.addresses`
 // +kubebuilder:printcolumn:name="Sequence",type=integer,JSONPath=`.status.sequence`
 // +kubebuilder:printcolumn:name="Published",type=date,JSONPath=`.status.lastPublishedTime`
+// +kubebuilder:printcolumn:name="Applied",type=string,JSONPath=`.status.delivery.summary`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`

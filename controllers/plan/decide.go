@@ -55,6 +55,9 @@ type Facts struct {
 	// Flight is the send this process has in flight for the allowlist, or whose result it has not
 	// recorded yet; nil when none. It is gathered also while DebounceWait is positive.
 	Flight *Flight
+	// Check is what the Salt master said about the subscribers, when a delivery check was due
+	// (CheckWait) and no send had landed unrecorded; nil when none was made.
+	Check *Check
 	// RetirementTimeout bounds how long a deleted allowlist waits for its retirement to be delivered.
 	RetirementTimeout time.Duration
 }
@@ -80,6 +83,11 @@ type Memory struct {
 	// none since the last delivery; RefusedAt is when.
 	Refused   int64
 	RefusedAt time.Time
+	// Checked is when the delivery was last checked since the last delivery, zero when not;
+	// CheckStreak counts the checks in a row that did not find every subscriber with the
+	// acknowledged sequence (the next check waits longer after each).
+	Checked     time.Time
+	CheckStreak int
 }
 
 // Flight is one Send that left this process: its goroutine publishes while reconciles go on, so the
@@ -163,6 +171,9 @@ type Remember struct {
 	Refused int64
 	// Landed drops the finished Flight whose result this Outcome records.
 	Landed bool
+	// Checked records a delivery check at Facts.Now; CheckSettled says it found every subscriber with
+	// the acknowledged sequence (else the streak grows).
+	Checked, CheckSettled bool
 }
 
 // Decide returns what to do with one allowlist. For a live allowlist it waits out the debounce, holds
@@ -197,6 +208,17 @@ func Decide(f Facts) Outcome {
 		return out
 	}
 
+	out = decideLive(f, out)
+	if out.Err == nil {
+		confirmDelivery(&out, f)
+	}
+	return out
+}
+
+// decideLive is Decide for a live allowlist whose Node changes settled and that has no send in the
+// air: it records a landed send, holds an unusable or unsafe selection, or sends what plan picks.
+func decideLive(f Facts, out Outcome) Outcome {
+	nal := f.Allowlist
 	st := &out.Status
 	mem := f.Memory
 	if st.ObservedGeneration != nal.Generation {
@@ -235,7 +257,8 @@ func Decide(f Facts) Outcome {
 
 	interval := ResyncInterval(nal)
 	resyncIn := untilInterval(mem.Delivered, f.Now, interval)
-	s, err := next(recordedIn(st), sel.Desired, guardsOf(nal), resyncIn == 0)
+	lost := lostAtMaster(f)
+	s, err := next(recordedIn(st), sel.Desired, guardsOf(nal), resyncIn == 0 || lost)
 	if err != nil {
 		// Nothing of this decision is recorded but what a landed send said.
 		status := *nal.Status.DeepCopy()
@@ -259,6 +282,9 @@ func Decide(f Facts) Outcome {
 		// or the resync.
 		out.Requeue = untilInterval(mem.RefusedAt, f.Now, interval)
 	default:
+		if lost && s.why == Resync {
+			s.why = Lost
+		}
 		send(&out, f, Send{
 			Snapshot: protocol.Snapshot{Kind: protocol.KindSnapshot, Cluster: f.Cluster, Allowlist: nal.Name,
 				Sequence: s.sequence, GeneratedAt: f.Now, Addresses: sel.Desired.Addresses},
@@ -275,7 +301,7 @@ func Decide(f Facts) Outcome {
 func send(out *Outcome, f Facts, s Send) {
 	out.Send = &s
 	out.Requeue = StallAfter
-	if s.Why != Resync {
+	if s.Why != Resync && s.Why != Lost {
 		setPublishing(&out.Status, f.Allowlist.Generation, f.Now, fmt.Sprintf("%s sent to salt-api at %s at %s, waiting for its answer; %s",
 			sentWhat(s), f.Allowlist.Spec.Salt.URL, f.Now.UTC().Format(time.RFC3339), holds(&out.Status)))
 	}

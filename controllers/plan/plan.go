@@ -81,6 +81,8 @@ const (
 	Unfinished Why = "unfinished"
 	// Resync re-sends the acknowledged sequence unchanged; Salt treats it as a no-op.
 	Resync Why = "resync"
+	// Lost re-sends the acknowledged sequence because the delivery check found the master without it.
+	Lost Why = "lost"
 	// Deleted sends the retirement of a deleted allowlist.
 	Deleted Why = "deleted"
 )

@@ -38,6 +38,25 @@ const (
 	ReasonSuspended = "Suspended"
 )
 
+// Reasons of the Applied condition (spec.delivery.confirm), which Ready takes over when it would
+// otherwise be True.
+const (
+	// ReasonApplied: every subscriber applied the acknowledged sequence.
+	ReasonApplied = "Applied"
+	// ReasonApplying: some subscribers have not applied it yet, within spec.delivery.applyTimeout (Unknown).
+	ReasonApplying = "Applying"
+	// ReasonSubscribersBehind: some subscribers have not applied it longer than spec.delivery.applyTimeout after the master stored it.
+	ReasonSubscribersBehind = "SubscribersBehind"
+	// ReasonApplyFailed: a subscriber's last apply failed; the master's comment says why.
+	ReasonApplyFailed = "ApplyFailed"
+	// ReasonNoSubscribers: no minion subscribes to the allowlist in pillar.
+	ReasonNoSubscribers = "NoSubscribers"
+	// ReasonNotStored: the master does not hold the acknowledged sequence (Unknown at first, False after ResendLostAfter, when it is sent again).
+	ReasonNotStored = "NotStored"
+	// ReasonCheckFailed: the master could not be asked (salt-api unreachable, or the user may not run nodeallow.status).
+	ReasonCheckFailed = "CheckFailed"
+)
+
 // Event reasons that are not condition reasons.
 const (
 	// EventRetired: the retirement was delivered and the finalizer removed.
@@ -54,6 +73,7 @@ const (
 	actionRetire     = "Retire"
 	actionReadSecret = "ReadSecret"
 	actionCompute    = "Compute"
+	actionConfirm    = "ConfirmDelivery"
 )
 
 // Message limits: an events.k8s.io note holds at most 1 KiB, and a server's

@@ -21,6 +21,8 @@ type Fake struct {
 	calls     int
 	failErr   error
 	failCount int // calls left to fail; negative: until FailWith(nil)
+	// deliveries are the entries ReadDelivery answers with, by allowlist.
+	deliveries map[string]protocol.StatusEntry
 }
 
 // FakePublish is one successful call to Fake.Publish.
@@ -33,7 +35,38 @@ type FakePublish struct {
 	Bodies [][]byte
 }
 
-var _ Publisher = (*Fake)(nil)
+var (
+	_ Publisher      = (*Fake)(nil)
+	_ DeliveryReader = (*Fake)(nil)
+)
+
+// ReadDelivery answers with the entry SetDelivery gave for the allowlist (not found when none),
+// after validating the endpoint's URL as SaltAPI does.
+func (f *Fake) ReadDelivery(ctx context.Context, to Endpoint, cluster, allowlist string) (protocol.StatusEntry, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return protocol.StatusEntry{}, false, err
+	}
+	if _, err := resolveBase(to); err != nil {
+		return protocol.StatusEntry{}, false, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.deliveries[allowlist]
+	if ok {
+		e.Cluster, e.Allowlist = cluster, allowlist
+	}
+	return e, ok, nil
+}
+
+// SetDelivery makes ReadDelivery answer with e for allowlist.
+func (f *Fake) SetDelivery(allowlist string, e protocol.StatusEntry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.deliveries == nil {
+		f.deliveries = map[string]protocol.StatusEntry{}
+	}
+	f.deliveries[allowlist] = e
+}
 
 // Publish records s after the same validation SaltAPI does, or fails as told.
 func (f *Fake) Publish(ctx context.Context, to Endpoint, s protocol.Snapshot) (Result, error) {

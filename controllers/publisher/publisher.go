@@ -132,20 +132,9 @@ type hookURLs struct {
 // the snapshot itself (names, sequence, addresses) is validated by protocol.Encode, also before any
 // traffic.
 func resolveEndpoint(to Endpoint, s protocol.Snapshot) (hookURLs, int, error) {
-	u, err := url.Parse(to.URL)
+	ep, err := resolveBase(to)
 	if err != nil {
-		return hookURLs{}, 0, invalid("salt.url %q is not a URL: %v", to.URL, err)
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && to.AllowInsecureHTTP:
-	case u.Scheme == "http":
-		return hookURLs{}, 0, invalid("salt.url %q uses plain http, which would expose the signed snapshots and the salt-api token; use https or set salt.allowInsecureHTTP", to.URL)
-	default:
-		return hookURLs{}, 0, invalid("salt.url %q must start with https://", to.URL)
-	}
-	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return hookURLs{}, 0, invalid("salt.url %q must be a plain base URL like https://salt.example.com:8000 (a host, no user info, query or fragment)", to.URL)
+		return hookURLs{}, 0, err
 	}
 	hookPath := to.HookPath
 	if hookPath == "" {
@@ -164,10 +153,27 @@ func resolveEndpoint(to Endpoint, s protocol.Snapshot) (hookURLs, int, error) {
 	if maxBody == 0 {
 		maxBody = protocol.DefaultMaxBodyBytes
 	}
+	ep.hook = ep.base + protocol.HookPath(hookPath, s.Cluster, s.Allowlist)
+	return ep, maxBody, nil
+}
+
+// resolveBase validates an Endpoint's URL and returns its base and /login URLs (hook empty).
+func resolveBase(to Endpoint) (hookURLs, error) {
+	u, err := url.Parse(to.URL)
+	if err != nil {
+		return hookURLs{}, invalid("salt.url %q is not a URL: %v", to.URL, err)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && to.AllowInsecureHTTP:
+	case u.Scheme == "http":
+		return hookURLs{}, invalid("salt.url %q uses plain http, which would expose the signed snapshots and the salt-api token; use https or set salt.allowInsecureHTTP", to.URL)
+	default:
+		return hookURLs{}, invalid("salt.url %q must start with https://", to.URL)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return hookURLs{}, invalid("salt.url %q must be a plain base URL like https://salt.example.com:8000 (a host, no user info, query or fragment)", to.URL)
+	}
 	base := strings.TrimRight((&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String(), "/")
-	return hookURLs{
-		base:  base,
-		hook:  base + protocol.HookPath(hookPath, s.Cluster, s.Allowlist),
-		login: base + "/login",
-	}, maxBody, nil
+	return hookURLs{base: base, login: base + "/login"}, nil
 }
