@@ -86,6 +86,10 @@ var (
 func init() {
 	metrics.Registry.MustRegister(publishesTotal, publishDuration, addressesGauge, lastSuccessTimestamp, nodeEventsTotal,
 		deliveryChecksTotal, subscribersGauge, heldGauge)
+	// Both results exist from the start, so that rate() and increase() see the first failure.
+	for _, result := range []string{resultSuccess, resultFailure} {
+		deliveryChecksTotal.WithLabelValues(result)
+	}
 }
 
 // Subscriber states, the values of the state label of subscribersGauge.

@@ -5,6 +5,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -271,7 +272,7 @@ func summarize(e protocol.StatusEntry, seq int64, now time.Time) *nodeallowv1alp
 		}
 	}
 	d.Summary = fmt.Sprintf("%d/%d", d.Applied, d.Subscribers)
-	d.Minions = append(failed, behind...)
+	d.Minions = slices.Concat(failed, behind)
 	if len(d.Minions) > maxReportedMinions {
 		d.Minions = d.Minions[:maxReportedMinions]
 	}

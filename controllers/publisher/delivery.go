@@ -68,11 +68,11 @@ func (p *SaltAPI) ReadDelivery(ctx context.Context, to Endpoint, cluster, allowl
 		}
 		p.tokens.invalidate(ep, cred, token)
 	}
-	switch code := resp.StatusCode(); {
-	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+	switch code := resp.StatusCode(); code {
+	case http.StatusUnauthorized, http.StatusForbidden:
 		return protocol.StatusEntry{}, false, fmt.Errorf("salt-api at %s refused %s with HTTP %d (%s): the user may not run it; %s",
 			ep.base, request, code, quote(resp.Body(), code), statusACLHint)
-	case code == http.StatusBadRequest:
+	case http.StatusBadRequest:
 		return protocol.StatusEntry{}, false, fmt.Errorf("salt-api at %s refused %s with HTTP 400 (%s); %s",
 			ep.base, request, quote(resp.Body(), code), statusACLHint)
 	default:

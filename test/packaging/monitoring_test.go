@@ -21,12 +21,14 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/nodeallow/nodeallow/api/protocol"
+	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
+	"github.com/nodeallow/nodeallow/controllers/plan"
 	"github.com/nodeallow/nodeallow/test/saltapistandin"
 	"github.com/nodeallow/nodeallow/test/testenv"
 )
 
 // The chart's alerts; docs/monitoring.md has a section for each.
-var wantAlerts = []string{"NodeallowNoRecentSuccess", "NodeallowPublishFailing"}
+var wantAlerts = []string{"NodeallowNoRecentSuccess", "NodeallowPublishFailing", "NodeallowSubscribersBehind"}
 
 // dashboardDatasource is what every panel and target of the dashboard must
 // query: the data source template variable, so the dashboard works with any
@@ -157,15 +159,16 @@ func TestRenderMonitoring(t *testing.T) {
 		}
 
 		one := render(t, "one", "one", []string{filepath.Join(chartDir(), "ci", "default-values.yaml")},
-			"monitoring.alerts.enabled=true", "monitoring.alerts.publishFailing.enabled=false")
+			"monitoring.alerts.enabled=true", "monitoring.alerts.publishFailing.enabled=false", "monitoring.alerts.subscribersBehind.enabled=false")
 		if got := slices.Sorted(maps.Keys(alertRules(t, findOne(t, one, "PrometheusRule", "one-nodeallow")))); !slices.Equal(got, []string{"NodeallowNoRecentSuccess"}) {
-			t.Errorf("with publishFailing off the alerts are %v, want only NodeallowNoRecentSuccess", got)
+			t.Errorf("with publishFailing and subscribersBehind off the alerts are %v, want only NodeallowNoRecentSuccess", got)
 		}
 		if nrs := alertRules(t, findOne(t, one, "PrometheusRule", "one-nodeallow"))["NodeallowNoRecentSuccess"]; !strings.Contains(nrs["expr"].(string), "> 900") {
 			t.Errorf("the default threshold of NodeallowNoRecentSuccess is not 15m (> 900): %s", nrs["expr"])
 		}
 		none := render(t, "none", "none", []string{filepath.Join(chartDir(), "ci", "default-values.yaml")},
-			"monitoring.alerts.enabled=true", "monitoring.alerts.publishFailing.enabled=false", "monitoring.alerts.noRecentSuccess.enabled=false")
+			"monitoring.alerts.enabled=true", "monitoring.alerts.publishFailing.enabled=false", "monitoring.alerts.noRecentSuccess.enabled=false",
+			"monitoring.alerts.subscribersBehind.enabled=false")
 		if n := len(find(none, "PrometheusRule")); n != 0 {
 			t.Errorf("with every alert off %d PrometheusRule are rendered, want none (a group without rules)", n)
 		}
@@ -492,18 +495,37 @@ func promqlChecker(t *testing.T) string {
 func scrapeFamiliesAfterPublish(t *testing.T) map[string]string {
 	t.Helper()
 	rig := setUpProof(t)
-	salt := saltapistandin.NewForTest(t, []byte(proofSigningKey))
+	salt := saltapistandin.NewForTest(t, []byte(proofSigningKey), saltapistandin.WithLogin(map[string]string{proofAPIUser: proofAPIPass}))
+	salt.SetSubscribers("db1")
 	p := rig.start(t)
-	name := "monitoring"
+	// One allowlist whose delivery is confirmed (the subscriber series), one held below its minimum.
+	name, held := "monitoring", "monitoring-held"
 	defer forceDelete(t, name)
+	defer forceDelete(t, held)
 	defer p.stop(t)
-	createAllowlist(t, name, salt)
+	withLogin := func(s *nodeallowv1alpha1.NodeAllowlistSpec) {
+		s.Salt.CredentialsSecretRef = &nodeallowv1alpha1.SecretReference{Name: proofCredSecret}
+	}
+	createAllowlist(t, name, salt, withLogin, func(s *nodeallowv1alpha1.NodeAllowlistSpec) { s.Delivery.Confirm = true })
+	createAllowlist(t, held, salt, withLogin, func(s *nodeallowv1alpha1.NodeAllowlistSpec) { s.MinAddresses = 100 })
 	snap, err := waitForSnapshot(salt, name, protocol.KindSnapshot, stepTimeout, "10.0.0.1/32", "fd00::1/128")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := waitForPublished(name, snap.Sequence, stepTimeout); err != nil {
 		t.Fatal(err)
+	}
+	for what, done := range map[string]func(*nodeallowv1alpha1.NodeAllowlist) bool{
+		name + " applied 1/1": func(n *nodeallowv1alpha1.NodeAllowlist) bool {
+			return n.Status.Delivery != nil && n.Status.Delivery.Summary == "1/1"
+		},
+		held + " held BelowMinimum": func(n *nodeallowv1alpha1.NodeAllowlist) bool {
+			return plan.ReadyReason(&n.Status) == plan.ReasonBelowMinimum
+		},
+	} {
+		if err := waitForAllowlist(strings.Fields(what)[0], stepTimeout, done); err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
 	}
 	status, body, err := scrapeMetrics(p.metricsAddr, rig.scraperToken)
 	if err != nil {

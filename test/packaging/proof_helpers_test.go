@@ -56,7 +56,7 @@ func createNode(t *testing.T, name string, labels map[string]string, addrs ...st
 
 // createAllowlist creates a NodeAllowlist that selects the proof Nodes'
 // InternalIPs and publishes to salt with a short debounce.
-func createAllowlist(t *testing.T, name string, salt *saltapistandin.Server) {
+func createAllowlist(t *testing.T, name string, salt *saltapistandin.Server, edits ...func(*nodeallowv1alpha1.NodeAllowlistSpec)) {
 	t.Helper()
 	nal := &nodeallowv1alpha1.NodeAllowlist{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -69,6 +69,9 @@ func createAllowlist(t *testing.T, name string, salt *saltapistandin.Server) {
 			},
 			Debounce: nodeallowv1alpha1.Debounce{Min: metav1.Duration{Duration: 100 * time.Millisecond}, Max: metav1.Duration{Duration: time.Second}},
 		},
+	}
+	for _, edit := range edits {
+		edit(&nal.Spec)
 	}
 	if err := adminClient.Create(context.Background(), nal); err != nil {
 		t.Fatalf("creating NodeAllowlist %s: %v", name, err)
@@ -146,6 +149,20 @@ func waitForPublished(name string, sequence int64, timeout time.Duration) (*node
 		return fmt.Errorf("NodeAllowlist %s status did not report sequence %d published and Ready within %s: %+v", name, sequence, timeout, nal.Status)
 	})
 	return &nal, err
+}
+
+// waitForAllowlist waits until done says NodeAllowlist name's state is reached.
+func waitForAllowlist(name string, timeout time.Duration, done func(*nodeallowv1alpha1.NodeAllowlist) bool) error {
+	return poll(timeout, func() error {
+		var nal nodeallowv1alpha1.NodeAllowlist
+		if err := adminClient.Get(context.Background(), client.ObjectKey{Name: name}, &nal); err != nil {
+			return fmt.Errorf("reading NodeAllowlist %s: %w", name, err)
+		}
+		if done(&nal) {
+			return nil
+		}
+		return fmt.Errorf("NodeAllowlist %s did not get there within %s: %+v", name, timeout, nal.Status)
+	})
 }
 
 // waitForCondition waits until condition condType of name has reason.

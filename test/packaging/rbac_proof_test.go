@@ -39,6 +39,9 @@ const (
 	proofCluster    = "proof"
 	proofUser       = "system:serviceaccount:" + proofNamespace + ":" + proofRelease
 	proofSecret     = "salt-signing-key"
+	proofCredSecret = "salt-api-credentials"
+	proofAPIUser    = "nodeallow"
+	proofAPIPass    = "a-salt-api-password-for-the-proof"
 	proofSigningKey = "a-signing-key-for-the-rbac-proof-0123456789"
 	proofLeaseName  = "nodeallow-controller.nodeallow.io"
 	proofNodeLabel  = "packaging.nodeallow.io/proof"
@@ -70,7 +73,12 @@ secrets:
   - name: %s
     stringData:
       signing-key: %s
-`, proofCluster, proofSecret, proofSigningKey)), 0o600); err != nil {
+  - name: %s
+    stringData:
+      username: %s
+      password: %s
+      eauth: file
+`, proofCluster, proofSecret, proofSigningKey, proofCredSecret, proofAPIUser, proofAPIPass)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if out, stderr, err := runHelm(t, "install", proofRelease, chartDir(), "--kubeconfig", adminKubeconfig,

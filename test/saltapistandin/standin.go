@@ -48,6 +48,8 @@ type Server struct {
 	pending       map[string][]*receiver.Body
 	received      []protocol.Snapshot
 	problems      []string // why bodies were refused by the stand-in itself
+	subscribers   []string // minions the runner nodeallow.status reports for every allowlist, all applied
+	runnerRefused bool     // the user may log in but not run the runner (no '@runner' ACL)
 }
 
 // Hook is one request to /hook/... as the stand-in received it.
@@ -263,9 +265,67 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 		s.serveHook(w, req)
 	case req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/login"):
 		s.serveLogin(w, req)
+	case req.Method == http.MethodPost && req.URL.Path == "/":
+		s.serveRunner(w, req)
 	default:
 		http.Error(w, "not found", http.StatusNotFound)
 	}
+}
+
+// SetSubscribers makes the runner nodeallow.status report these minions as the subscribers of every
+// allowlist, each having applied the allowlist's last complete snapshot.
+func (s *Server) SetSubscribers(minions ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subscribers = append([]string(nil), minions...)
+}
+
+// RefuseRunner makes every runner call fail as salt-api does for a user whose external_auth entry does
+// not allow it (HTTP 401 after a valid login).
+func (s *Server) RefuseRunner() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runnerRefused = true
+}
+
+// serveRunner answers a lowstate POST to / for the runner nodeallow.status (the only one the
+// controller calls) as salt-api and the runner do: a token is needed, the answer is the report under
+// data with its outputter beside it.
+func (s *Server) serveRunner(w http.ResponseWriter, req *http.Request) {
+	var low []map[string]any
+	if err := json.NewDecoder(req.Body).Decode(&low); err != nil || len(low) != 1 {
+		WriteJSON(w, http.StatusBadRequest, map[string]any{"status": 400, "return": "bad lowstate"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users == nil || !s.tokens[req.Header.Get("X-Auth-Token")] {
+		WriteCherryPyError(w, http.StatusUnauthorized, "No permission -- see authorization")
+		return
+	}
+	if s.runnerRefused || low[0]["client"] != "runner" || low[0]["fun"] != protocol.StatusRunner {
+		WriteCherryPyError(w, http.StatusUnauthorized, "No permission -- see authorization")
+		return
+	}
+	cluster, _ := low[0]["cluster"].(string)
+	allowlist, _ := low[0]["allowlist"].(string)
+	var last *protocol.Snapshot
+	for i := range s.received {
+		if r := &s.received[i]; r.Cluster == cluster && r.Allowlist == allowlist {
+			last = r
+		}
+	}
+	data := map[string]any{}
+	if last != nil {
+		subs := map[string]any{}
+		for _, m := range s.subscribers {
+			subs[m] = map[string]any{"applied_sequence": last.Sequence, "result": true, "behind": false, "last_error": "",
+				"seconds_ago": 0, "job": nil, "next_retry_in": 0, "failures": 0}
+		}
+		data[cluster+"/"+allowlist] = map[string]any{"cluster": cluster, "allowlist": allowlist, "stored": true,
+			"sequence": last.Sequence, "retired": last.Kind == protocol.KindRetirement, "stored_seconds_ago": 0, "subscribers": subs}
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"return": []any{map[string]any{"outputter": protocol.StatusOutputter, "data": data}}})
 }
 
 // serveLogin answers /login as rest_cherrypy does.

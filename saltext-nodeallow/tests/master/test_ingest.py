@@ -9,10 +9,19 @@ carries one test's sequences into another.
 import json
 import subprocess
 
+import jsonschema
 import pytest
 
 from saltext.nodeallow import protocol
-from tests.support.master_side import applies, chunked_bodies, encode_body, load_vectors, signature, stored
+from tests.support.master_side import (
+    applies,
+    chunked_bodies,
+    encode_body,
+    load_status_vectors,
+    load_vectors,
+    signature,
+    stored,
+)
 
 ADDRESSES = ["10.0.0.1/32", "10.0.1.0/24", "fd00::/64"]
 EVENT_TIMEOUT = 60
@@ -265,6 +274,8 @@ def test_status_runner(publisher, na_events, na_run_cli, pillar_files, subscribe
     assert list(only.data) == [f"prod/{allowlist_name}"], only.data
     mine = only.data[f"prod/{allowlist_name}"]
     assert (mine["sequence"], list(mine["subscribers"])) == (2, [subscriber.id]), mine
+    # What the controller's delivery check reads keeps the shape both halves test against.
+    jsonschema.validate(mine, load_status_vectors()["entrySchema"])
     assert na_run_cli.run("nodeallow.status", "cluster=elsewhere", "--out=json").data == {}
 
     text = na_run_cli.run("nodeallow.status", "--out=nested")

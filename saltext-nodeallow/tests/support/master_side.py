@@ -23,6 +23,11 @@ def load_vectors():
     return json.loads((VECTORS_DIR / "vectors.json").read_text(encoding="utf-8"))
 
 
+def load_status_vectors():
+    """The answers of the runner nodeallow.status the controller decodes (test/protocol/v1/status.json)."""
+    return json.loads((VECTORS_DIR / "status.json").read_text(encoding="utf-8"))
+
+
 def load_schema():
     """The protocol's JSON Schema (test/protocol/v1/schema.json)."""
     return json.loads((VECTORS_DIR / "schema.json").read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from saltext.nodeallow import protocol
-from tests.support.master_side import load_schema, load_vectors
+from tests.support.master_side import load_schema, load_status_vectors, load_vectors
 
 VECTORS = load_vectors()
 SCHEMA = load_schema()
@@ -163,3 +163,17 @@ def test_limit_checks(vector):
         assert refused.value.reason == vector["reason"]
     else:
         protocol.check_width(vector["addresses"], **kwargs)
+
+
+def test_status_answers_match_the_entry_schema():
+    """Every nodeallow.status answer the Go decoder is tested with holds entries the runner could write."""
+    vectors = load_status_vectors()
+    checked = 0
+    for answer in vectors["answers"]:
+        body = answer.get("body") or {}
+        for ret in body.get("return", []):
+            if isinstance(ret, dict):
+                for entry in ret["data"].values():
+                    jsonschema.validate(entry, vectors["entrySchema"])
+                    checked += 1
+    assert checked >= 3

@@ -157,6 +157,11 @@ class KubeClient:
                 return None
             raise
 
+    def patch_allowlist(self, name, patch):
+        """Merge-patch NodeAllowlist ``name``'s object with ``patch`` (a dict); return what the server stored."""
+        return self.request("PATCH", f"{NODEALLOWLISTS}/{name}", body=patch,
+                            content_type="application/merge-patch+json")
+
     def delete_allowlist(self, name):
         """Delete NodeAllowlist ``name`` (no error when it is already gone)."""
         self.request("DELETE", f"{NODEALLOWLISTS}/{name}", ok=(200, 202, 404))
