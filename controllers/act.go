@@ -72,7 +72,9 @@ func (r *NodeAllowlistReconciler) launch(ctx context.Context, obj *nodeallowv1al
 		return
 	}
 	go func() {
-		res, fail := r.publish(ctx, endpoint, &send)
+		// Failed attempts the publisher retries show in PublishStalled (a refused connection is not a hang).
+		pctx := publisher.WithProgress(ctx, func(a publisher.Attempt) { r.memory.progress(name, id, a) })
+		res, fail := r.publish(pctx, endpoint, &send)
 		if !r.memory.land(name, id, plan.Delivery{Chunks: res.Chunks, Failure: fail}) {
 			return
 		}

@@ -4,10 +4,12 @@
 package controllers
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/nodeallow/nodeallow/controllers/plan"
+	"github.com/nodeallow/nodeallow/controllers/publisher"
 )
 
 // deliveryMemory keeps each allowlist's plan.Memory (when this process last delivered it, which
@@ -70,6 +72,19 @@ func (m *deliveryMemory) drop(name string, id uint64) {
 	defer m.mu.Unlock()
 	if fl, ok := m.flights[name]; ok && fl.ID == id && fl.Done {
 		delete(m.flights, name)
+	}
+}
+
+// progress records a failed attempt of flight id of allowlist name that its publisher retries.
+func (m *deliveryMemory) progress(name string, id uint64, a publisher.Attempt) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if fl, ok := m.flights[name]; ok && fl.ID == id && !fl.Done {
+		fl.FailedAttempts++
+		fl.LastFailure = a.Err
+		if a.StatusCode != 0 {
+			fl.LastFailure = fmt.Sprintf("HTTP %d: %s", a.StatusCode, a.Err)
+		}
 	}
 }
 

@@ -105,6 +105,10 @@ type Flight struct {
 	Generation int64
 	// Since is when it was sent; Deadline is when the publish gives up (its timeout).
 	Since, Deadline time.Time
+	// FailedAttempts counts the send's failed attempts so far (the publisher retries them);
+	// LastFailure is the last one's error, empty while salt-api only has not answered.
+	FailedAttempts int
+	LastFailure    string
 	// Done is true once the send returned; Delivery is then what became of it.
 	Done     bool
 	Delivery Delivery
@@ -317,10 +321,14 @@ func inFlight(f Facts, out Outcome) Outcome {
 		out.Requeue = StallAfter - age
 		return out
 	}
-	setStalled(&out, f, fmt.Sprintf(
-		"salt-api at %s has not answered %s sent at %s: no answer after %s; %s; the publish gives up at %s and is then retried",
-		fl.URL, sentWhat(fl.Send), fl.Since.UTC().Format(time.RFC3339), age.Round(time.Second), holds(&out.Status),
-		fl.Deadline.UTC().Format(time.RFC3339)))
+	why := fmt.Sprintf("salt-api at %s has not answered %s sent at %s: no answer after %s (connections are accepted, nothing comes back)",
+		fl.URL, sentWhat(fl.Send), fl.Since.UTC().Format(time.RFC3339), age.Round(time.Second))
+	if fl.LastFailure != "" {
+		why = fmt.Sprintf("salt-api at %s has not taken %s sent at %s: %d attempts failed in %s, the last with %s",
+			fl.URL, sentWhat(fl.Send), fl.Since.UTC().Format(time.RFC3339), fl.FailedAttempts, age.Round(time.Second), fl.LastFailure)
+	}
+	setStalled(&out, f, fmt.Sprintf("%s; %s; the publish gives up at %s and is then retried",
+		why, holds(&out.Status), fl.Deadline.UTC().Format(time.RFC3339)))
 	out.Requeue = max(fl.Deadline.Sub(f.Now), 0) + StallAfter
 	return out
 }

@@ -109,6 +109,12 @@ func flying(f Facts, seq int64, d Desired, age time.Duration, delivery *Delivery
 	return f
 }
 
+// retried records n failed attempts of the Flight, the last with err.
+func retried(f Facts, n int, err string) Facts {
+	f.Flight.FailedAttempts, f.Flight.LastFailure = n, err
+	return f
+}
+
 // settling marks Node changes as still settling for wait.
 func settling(f Facts, wait time.Duration) Facts {
 	f.DebounceWait = wait
@@ -267,10 +273,16 @@ func TestDecideAndSettle(t *testing.T) {
 		{name: "sent two seconds ago: wait for the answer until the stall bound",
 			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, 2*time.Second, nil),
 			want:  want{requeue: 3 * time.Second}},
+		{name: "retried failures past the stall bound: PublishStalled quotes the last one, not a hang",
+			facts: retried(flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, 6*time.Second, nil), 3,
+				"dial tcp 127.0.0.1:8000: connect: connection refused"),
+			want: want{ready: ReasonPublishStalled, published: ReasonPublishStalled, events: []string{"Warning PublishStalled Publish"},
+				says:    "has not taken sequence 4 (2 addresses from 1 nodes) sent at 2026-01-02T03:03:59Z: 3 attempts failed in 6s, the last with dial tcp 127.0.0.1:8000: connect: connection refused; salt-api holds sequence 3",
+				requeue: 2*time.Minute - 6*time.Second + StallAfter}},
 		{name: "no answer after the stall bound: PublishStalled names sequence, URL and time, with a Warning",
 			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, 6*time.Second, nil),
 			want: want{ready: ReasonPublishStalled, published: ReasonPublishStalled, events: []string{"Warning PublishStalled Publish"},
-				says:    "salt-api at https://salt.example:8000 has not answered sequence 4 (2 addresses from 1 nodes) sent at 2026-01-02T03:03:59Z: no answer after 6s; salt-api holds sequence 3 (1 addresses)",
+				says:    "salt-api at https://salt.example:8000 has not answered sequence 4 (2 addresses from 1 nodes) sent at 2026-01-02T03:03:59Z: no answer after 6s (connections are accepted, nothing comes back); salt-api holds sequence 3 (1 addresses)",
 				requeue: 2*time.Minute - 6*time.Second + StallAfter,
 				status: func(st *nodeallowv1alpha1.NodeAllowlistStatus) error {
 					return expect(strings.Contains(st.LastError, "has not answered") && conditionStatus(st, nodeallowv1alpha1.ConditionPublished) == metav1.ConditionUnknown &&

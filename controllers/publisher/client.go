@@ -115,6 +115,7 @@ func (c *clientCache) build(caBundle []byte) (*resty.Client, error) {
 		AddRetryCondition(retryable).
 		AddRetryHook(func(resp *resty.Response, err error) {
 			o.Logger.V(1).Info("retrying salt-api request", "url", requestURL(resp), "status", statusOf(resp), "error", errString(err), "attempt", attemptsOf(resp))
+			reportAttempt(resp, err)
 		})
 	return client, nil
 }
