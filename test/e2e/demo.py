@@ -34,7 +34,7 @@ sys.path.insert(0, str(E2E_DIR.parents[1] / "saltext-nodeallow"))
 from harness import firewall  # noqa: E402
 from harness.binaries import REPO_ROOT, control_plane_missing  # noqa: E402
 from harness.controller import CONTROLLER_NAMESPACE  # noqa: E402
-from harness.processes import ProcessError  # noqa: E402
+from harness.processes import ProcessError, wait_until  # noqa: E402
 from harness.system import ClusterSpec, MinionSpec, System, SystemSpec  # noqa: E402
 from tests.support import netns  # noqa: E402
 
@@ -117,6 +117,23 @@ class Demo:
             allowed = sorted(self.system.allowed(minion_id, allowlist), key=_sort_key)
             say(f"  {minion_id:7} {allowlist:17} allows: {', '.join(allowed)}")
 
+    def show_allowlists(self):
+        """`kubectl get nodeallowlists` once every subscriber's apply of the published sequence is confirmed."""
+        kube = self.system.clusters[CLUSTER].kube
+
+        def confirmed():
+            """Whether both allowlists report their published sequence applied everywhere."""
+            for name in ("workers", "all-nodes"):
+                status = (kube.get_allowlist(name) or {}).get("status", {})
+                delivery = status.get("delivery") or {}
+                if delivery.get("sequence") != status.get("publishedSequence") or \
+                        delivery.get("applied") != delivery.get("subscribers"):
+                    return False
+            return True
+
+        wait_until(confirmed, timeout=60, interval=0.2, what="the subscribers' applies to be confirmed")
+        self.kubectl("get", "nodeallowlists")
+
     def firewall_command(self, minion_id):
         """The command that shows ``minion_id``'s firewall: nft in its namespace, or cat of its ruleset file."""
         if self.system.spec.firewall_files:
@@ -140,10 +157,11 @@ class Demo:
                 + ", ".join(self.system.ruleset_files.values()) + ")")
         heading("1. A NodeAllowlist per group of nodes; the controller publishes to salt-api")
         say("The controller's namespace holds the signing key (shared with the Salt master's config) and the\n"
-            "salt-api login. Two allowlists: the worker pool (db1's postgres subscribes) and all nodes (cache1).")
+            "salt-api login. Two allowlists: the worker pool (db1's postgres subscribes) and all nodes (cache1);\n"
+            "spec.delivery.confirm asks the master what the subscribers applied (kubectl's APPLIED column).")
         self.kubectl("-n", CONTROLLER_NAMESPACE, "get", "secrets")
         for name, selector in (("workers", {"matchLabels": {"pool": "workers"}}), ("all-nodes", {})):
-            obj = self.system.allowlist(name, cluster=CLUSTER, node_selector=selector)
+            obj = self.system.allowlist(name, cluster=CLUSTER, node_selector=selector, delivery={"confirm": True})
             self.kubectl("create", "-f", self.write(f"nodeallowlist-{name}.yaml", obj))
         say(f"{DIM}# {self.files}/nodeallowlist-workers.yaml:{RESET}")
         with open(os.path.join(self.files, "nodeallowlist-workers.yaml"), encoding="utf-8") as fh:
@@ -157,7 +175,7 @@ class Demo:
             self.kubectl("create", "-f", self.node_file(name, addresses, pool))
         workers = ["192.0.2.11", "2001:db8::11", "192.0.2.12", "192.0.2.13"]
         self.show_sets({("db1", WORKERS): workers, ("cache1", EVERYONE): workers + ["192.0.2.21"]})
-        self.kubectl("get", "nodeallowlists")
+        self.show_allowlists()
         self.show_firewall("db1")
 
         heading("3. worker-2 is deleted (scaled down): its address is no longer allowed")
@@ -182,7 +200,7 @@ class Demo:
         workers = ["192.0.2.14", "2001:db8::14"]
         self.show_sets({("db1", WORKERS): workers,
                         ("cache1", EVERYONE): workers + ["192.0.2.13", "192.0.2.21"]})
-        self.kubectl("get", "nodeallowlists")
+        self.show_allowlists()
         if files:
             # No kernel to list here: the file itself shows the sets changed since step 2.
             self.show_firewall("db1")
