@@ -12,7 +12,7 @@ nftables rulesets to files (the ``nodeallow_ruleset_file`` minion option) instea
 in network namespaces.
 """
 
-import contextlib
+import json
 import os
 import pathlib
 import shlex
@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 
 import yaml
@@ -42,8 +41,6 @@ KUBECTL = REPO_ROOT / "bin" / "k8s" / "kubectl"
 CLUSTER = "demo"
 WORKERS = f"{CLUSTER}/workers"
 EVERYONE = f"{CLUSTER}/all-nodes"
-# Fired until the demo's event watch prints it: then the watch is connected to the bus.
-WATCH_MARKER = "nodeallow/demo/watching"
 # db1 (postgres) trusts only the worker pool; cache1 (redis) trusts every node of the cluster.
 MINIONS = [
     MinionSpec("db1", rules=[{"allowlist": WORKERS, "proto": "tcp", "ports": [5432],
@@ -180,12 +177,23 @@ class Demo:
 
         heading("3. worker-2 is deleted (scaled down): its address is no longer allowed")
         say("Meanwhile the Salt master's event bus shows each snapshot stored and applied:")
-        with self.event_watch() as watched:
+        with self.system.salt.event_watch() as watch:
             self.kubectl("delete", "node", "worker-2")
             workers.remove("192.0.2.12")
             self.show_sets({("db1", WORKERS): workers, ("cache1", EVERYONE): workers + ["192.0.2.21"]})
-        say(f"{DIM}$ salt-run state.event 'nodeallow/*'{RESET}")
-        say(textwrap.indent("\n".join(watched) or "(no events: see the master's log)", "  "))
+            # A minion's return (so its applied event) follows its set change by a moment.
+            for minion_id, allowlist in (("db1", WORKERS), ("cache1", EVERYONE)):
+                watch.wait_for(lambda e, m=minion_id, a=allowlist: e["tag"] == f"nodeallow/applied/{a}"
+                               and e["data"].get("minion") == m, what=f"{minion_id}'s applied event of {allowlist}")
+        events = watch.events()
+        say(f"{DIM}$ salt-run state.event 'nodeallow/*'    # here one line per event: tag, data in words{RESET}")
+        say(textwrap.indent("\n".join(describe_event(e["tag"], e["data"]) for e in events)
+                            or "(no events: see the master's log)", "  "))
+        applied = next((e for e in events if e["tag"].startswith("nodeallow/applied/")), None)
+        if applied:
+            say(f"{DIM}# the first applied event in full, as salt-run state.event 'nodeallow/*' pretty=True prints it:"
+                f"{RESET}")
+            say(textwrap.indent(f"{applied['tag']}\t{json.dumps(applied['data'], sort_keys=True, indent=4)}", "  "))
 
         heading("4. worker-3 moves to the batch pool: db1 drops it, cache1 (all nodes) keeps it")
         self.kubectl("label", "node", "worker-3", "pool=batch", "--overwrite")
@@ -209,37 +217,6 @@ class Demo:
         say(f"{DIM}$ salt-run nodeallow.status{RESET}")
         say(textwrap.indent(_run([os.path.join(self.system.salt.bin, "salt-run"), "nodeallow.status"]).rstrip(),
                             "  "))
-
-    @contextlib.contextmanager
-    def event_watch(self):
-        """Run ``salt-run state.event 'nodeallow/*'`` during the block; yield the list its lines go into."""
-        import salt.utils.event  # pylint: disable=import-outside-toplevel  # the venv's Salt, as the harness uses
-
-        lines, received = [], []
-        argv = [os.path.join(self.system.salt.bin, "salt-run"), "state.event", "nodeallow/*"]
-        # Unbuffered, so each event reaches the reader thread as it is printed.
-        watch = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                 env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        reader = threading.Thread(target=lambda: received.extend(watch.stdout), daemon=True)
-        reader.start()
-        opts = self.system.salt.master_opts()
-        try:
-            # salt-run takes seconds to start: fire a marker until the watch prints it, so no event is missed.
-            with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False) as bus:
-                deadline = time.monotonic() + 60
-                while not any(line.startswith(WATCH_MARKER) for line in received) and time.monotonic() < deadline:
-                    bus.fire_event({}, WATCH_MARKER)
-                    time.sleep(0.5)
-            yield lines
-            time.sleep(1)  # the last apply's event follows the set change by a few milliseconds
-        finally:
-            watch.terminate()
-            watch.wait(timeout=30)
-            reader.join(timeout=30)
-        # One line per event: its tag, a tab, its data as JSON (cut: an applied event lists every minion).
-        events = [line.rstrip("\n").replace("\t", "  ", 1) for line in received
-                  if line.startswith("nodeallow/") and not line.startswith(WATCH_MARKER)]
-        lines.extend(event if len(event) <= 160 else event[:159] + "…" for event in events)
 
     def instructions(self):
         """Write env.sh and print how to try more."""
@@ -273,6 +250,30 @@ class Demo:
 
 Logs: {self.system.log_dir}/ (controller-{CLUSTER}.log, salt-*.log) and {salt.root}/log/
 Press Ctrl-C to stop everything and remove it ({removed}).""")
+
+
+def describe_event(tag, data):
+    """An event ``salt-run state.event`` printed, in one line: what was stored, what a minion applied, else JSON."""
+    kind = tag.split("/")[1] if tag.count("/") == 3 else ""
+    if isinstance(data, dict) and kind == "stored":
+        return (f"{tag}  sequence {data.get('sequence')} stored: {data.get('addresses')} addresses "
+                f"(was sequence {data.get('previous_sequence')})")
+    if isinstance(data, dict) and kind == "applied":
+        minion = data.get("minion")
+        result = (data.get("minions") or {}).get(minion) or {}
+        if not result.get("result"):
+            return f"{tag}  {minion} FAILED, still at sequence {data.get('sequence')}: {result.get('comment')}"
+        summary = result.get("changes_summary") or {}
+        words = (f"{tag}  {minion} applied sequence {summary.get('sequence')} ({summary.get('backend')}): "
+                 f"+{summary.get('added')} -{summary.get('removed')}, {summary.get('total')} addresses")
+        for side in ("added", "removed"):
+            listed = summary.get(f"{side}_addresses") or []
+            if listed:
+                more = f" and {summary[side] - len(listed)} more" if summary.get(side, 0) > len(listed) else ""
+                words += f"; {side} {', '.join(listed)}{more}"
+        return words
+    text = f"{tag}  {json.dumps(data)}"
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 def _run(argv):

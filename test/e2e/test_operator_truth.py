@@ -1,7 +1,10 @@
 # Copyright 2026 The nodeallow Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""What `kubectl get nal` says is what the real salt-api did: a hung salt-api and a refused login are named as such."""
+"""What operators see is what the real system did: a hung salt-api and a refused login are named as such in
+`kubectl get nal`, and `salt-run state.event` shows what each apply changed, as docs/salt.md says it does."""
 
+import json
+import re
 import subprocess
 import time
 
@@ -15,6 +18,9 @@ ALPHA = "alpha/workers"
 ANCHOR = ANCHORS["alpha"]
 # The stall bound is 5 s (plan.StallAfter); after it `kubectl get nal` must say so within this.
 STALL_VISIBLE = 10
+# An applied event as `salt-run state.event 'nodeallow/*' pretty=True` prints it stays below this whatever the
+# change (results.LISTED_ADDRESSES bounds its address lists; tests/unit/test_reconcile.py tries 100k addresses).
+EVENT_TEXT_BOUND = 4096
 
 
 def _ready(cluster, name):
@@ -86,3 +92,66 @@ def test_a_wrong_eauth_is_reported_as_login_failed(system, alpha):
     finally:
         alpha.kube.delete_allowlist("badlogin")
         wait_until(lambda: alpha.kube.get_allowlist("badlogin") is None, timeout=60, what="badlogin to be deleted")
+
+
+def _applied(watch, minion_id, wanted):
+    """The first applied event of alpha/workers from ``minion_id`` that ``watch`` printed whose change summary
+    satisfies ``wanted`` (waiting for it); its ``text`` is the data as printed."""
+
+    def matches(event):
+        """Whether ``event`` is such an event."""
+        data = event["data"]
+        return (event["tag"] == f"nodeallow/applied/{ALPHA}" and data.get("minion") == minion_id
+                and wanted(data["minions"][minion_id]["changes_summary"]))
+
+    return watch.wait_for(matches, timeout=120, what=f"an applied event of {ALPHA} from {minion_id}")
+
+
+def _shape(value, ids=False):
+    """Keys and value types of ``value``, recursively (the keys of ``minions`` as ``<minion>``): what the docs match."""
+    if isinstance(value, dict):
+        return {("<minion>" if ids else key): _shape(item, key == "minions") for key, item in value.items()}
+    return "list" if isinstance(value, list) else type(value).__name__
+
+
+def _documented_event():
+    """The applied event docs/salt.md shows: (tag, data text) of its `tag<TAB>{...}` block."""
+    text = (REPO_ROOT / "docs" / "salt.md").read_text(encoding="utf-8")
+    match = re.search(r"^(nodeallow/applied/\S+)\t(\{\n.*?\n\})$", text, re.MULTILINE | re.DOTALL)
+    assert match, "docs/salt.md shows no applied event as `salt-run state.event pretty=True` prints it"
+    return match[1], match[2]
+
+
+def test_the_event_bus_shows_what_each_apply_changed(system, alpha):
+    """`salt-run state.event 'nodeallow/*' pretty=True` while a Node joins and leaves: db1's applied events name
+    the sequence, backend, counts and the address added, then removed, in the form docs/salt.md shows."""
+    with system.salt.event_watch(pretty=True) as watch:
+        alpha.kube.create_node("alpha-w3", ["192.0.2.73"], labels=WORKER_LABELS)
+        joined = _applied(watch, "db1", lambda s: s["added_addresses"] == ["192.0.2.73/32"])
+        alpha.kube.delete_node("alpha-w3")
+        left = _applied(watch, "db1", lambda s: s["removed_addresses"] == ["192.0.2.73/32"])
+        stored = [e["data"]["sequence"] for e in watch.events() if e["tag"] == f"nodeallow/stored/{ALPHA}"]
+    print(f"nodeallow/applied/{ALPHA}\t{joined['text']}")
+
+    for event, (added, removed, total) in ((joined, (1, 0, 2)), (left, (0, 1, 1))):
+        data = event["data"]
+        result = data["minions"]["db1"]
+        summary = result["changes_summary"]
+        assert (data["sequence"], data["result"], result["result"]) == (summary["sequence"], True, True), data
+        # The sequence db1 applied is one the master stored during the watch (the controller's publish).
+        assert summary["sequence"] in stored, (summary, stored)
+        assert {k: summary[k] for k in ("allowlist", "backend", "added", "removed", "total", "truncated")} == {
+            "allowlist": ALPHA, "backend": "nftables", "added": added, "removed": removed, "total": total,
+            "truncated": False,
+        }, summary
+    assert joined["data"]["minions"]["db1"]["changes_summary"]["removed_addresses"] == []
+    assert left["data"]["minions"]["db1"]["changes_summary"]["added_addresses"] == []
+    assert left["data"]["sequence"] > joined["data"]["sequence"]
+    assert max(len(joined["text"]), len(left["text"])) < EVENT_TEXT_BOUND
+
+    # docs/salt.md's example is this event as printed: the same members, in Salt's pretty form.
+    documented_tag, documented_text = _documented_event()
+    documented = json.loads(documented_text)
+    assert documented_text == json.dumps(documented, sort_keys=True, indent=4), "not as pretty=True prints it"
+    assert documented_tag.startswith("nodeallow/applied/")
+    assert _shape(documented) == _shape(joined["data"]), (documented, joined["data"])

@@ -56,6 +56,18 @@ def test_ingest_applies_the_state_to_exactly_the_subscribers(
     applied = na_events.wait_for(f"nodeallow/applied/prod/{allowlist_name}", timeout=APPLY_TIMEOUT)["data"]
     assert list(applied["minions"]) == [firewalled_minion.id], applied
     assert applied["minions"][firewalled_minion.id]["result"] is True, applied
+    assert applied["minions"][firewalled_minion.id]["changes_summary"] == {
+        "allowlist": name,
+        "sequence": 1,
+        "result": True,
+        "backend": "nftables",
+        "added": 3,
+        "removed": 0,
+        "total": 3,
+        "added_addresses": first,
+        "removed_addresses": [],
+        "truncated": False,
+    }, applied
     assert nft_set(netns, name, 4) == {"192.0.2.10/32", "198.51.100.0/24"}
     assert nft_set(netns, name, 6) == {"2001:db8::10/128"}
 
@@ -65,6 +77,9 @@ def test_ingest_applies_the_state_to_exactly_the_subscribers(
     publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 2, second))
     applied = na_events.wait_for(f"nodeallow/applied/prod/{allowlist_name}", timeout=APPLY_TIMEOUT)["data"]
     assert (applied["sequence"], applied["result"]) == (2, True), applied
+    summary = applied["minions"][firewalled_minion.id]["changes_summary"]
+    assert (summary["sequence"], summary["added"], summary["removed"], summary["total"]) == (2, 2, 0, 5), summary
+    assert summary["added_addresses"] == ["192.0.2.11/32", "2001:db8::11/128"], summary
     assert nft_set(netns, name, 4) == {"192.0.2.10/32", "192.0.2.11/32", "198.51.100.0/24"}
     assert nft_set(netns, name, 6) == {"2001:db8::10/128", "2001:db8::11/128"}
     record = applies(nodeallow_master.config, "prod", allowlist_name)
@@ -85,6 +100,8 @@ def test_ingest_applies_the_state_to_exactly_the_subscribers(
     publisher.post("prod", allowlist_name, encode_body("prod", allowlist_name, 3, [], kind="retirement"))
     applied = na_events.wait_for(f"nodeallow/applied/prod/{allowlist_name}", timeout=APPLY_TIMEOUT)["data"]
     assert (applied["sequence"], applied["result"]) == (3, True), applied
+    summary = applied["minions"][firewalled_minion.id]["changes_summary"]
+    assert (summary["removed"], summary["total"], summary["removed_addresses"]) == (5, 0, second), summary
     remaining = [
         item["set"]["name"]
         for item in netns.nft_ruleset()["nftables"]

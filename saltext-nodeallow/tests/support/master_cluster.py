@@ -13,7 +13,8 @@ opens its request gate again in Salt 3008.4, so a cluster always starts on fresh
 master restarts at a time.
 
 Daemons run through the e2e harness's :class:`harness.processes.Process` (own process group, stopped
-with everything they forked, told to stop when the test process dies).
+with everything they forked, told to stop when the test process dies), in its Salt environment
+(:func:`harness.salt.salt_env`).
 """
 
 import ipaddress
@@ -39,11 +40,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO_ROOT / "test" / "e2e"))
 # pylint: disable=wrong-import-position
 from harness.processes import Process, stop_all, wait_until  # noqa: E402
-from harness.salt import API_EAUTH, API_USER, parse_json_output  # noqa: E402
+from harness.salt import API_EAUTH, API_USER, parse_json_output, salt_env  # noqa: E402
 
 VENV_BIN = pathlib.Path(sys.executable).parent
-# The installed extension (bin/saltext-site, on PYTHONPATH of the test run): what the daemons load.
-EXTENSION_SITE = saltext.nodeallow.PACKAGE_ROOT.parent.parent
 REACTOR_FILE = saltext.nodeallow.PACKAGE_ROOT / "reactor" / "nodeallow.sls"
 CLUSTER_ID = "nodeallow_test"
 # What salt-master 3008 logs (at info) once it is a committed cluster voter and serves requests.
@@ -85,15 +84,6 @@ def _write(path, text, mode=0o644):
     path.chmod(mode)
 
 
-def _env():
-    """Environment of the daemons: only the installed extension on PYTHONPATH, sbin on PATH."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.path.realpath(EXTENSION_SITE)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
-    return env
-
-
 class ClusterMaster:
     """One master of the cluster: salt-master and salt-api on address ``host``, and its own minion."""
 
@@ -111,7 +101,7 @@ class ClusterMaster:
         self.minion_dir = pathlib.Path(workdir) / f"minion-{minion_id}"
         self.ruleset_file = self.minion_dir / "nodeallow.nft"
         shared = pathlib.Path(workdir) / "shared"
-        env = _env()
+        env = salt_env()
         self.env = env
         users_file = self.etc / "nodeallow-eauth"
         _write(users_file, f"{API_USER}:{api_password}\n", mode=0o600)

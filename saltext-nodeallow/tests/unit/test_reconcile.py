@@ -6,6 +6,9 @@ Only the job publisher and the clock are stand-ins here (one layer under test); 
 minions, masters and firewalls is tested in tests/master and test/e2e.
 """
 
+import ipaddress
+import json
+
 import pytest
 import salt.config
 
@@ -13,9 +16,13 @@ from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import protocol, reconcile, results
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import store as nodeallow_store
+from saltext.nodeallow.firewall import engine
 
 STATE_KEY = "nodeallow_|-nodeallow_|-nodeallow_|-managed"
 SETTINGS = nodeallow_settings.Settings(clusters={}, apply_timeout=60, retry_base=5, retry_max=60)
+# An applied event's data as JSON stays below this whatever the change: the comment is cut at 500
+# characters and at most 2 x 10 addresses are listed (measured: about 1 kB for 100k IPv6 in, 100k IPv4 out).
+EVENT_BOUND = 2048
 
 
 def ok(sequence, jid="20261201000000000001"):
@@ -69,16 +76,27 @@ def test_retry_delay_doubles_up_to_the_cap():
     assert [SETTINGS.retry_delay(n) for n in range(7)] == [0, 5, 10, 20, 40, 60, 60]
 
 
+def family(added=(), removed=()):
+    """One family's part of the state's ``changes.allowlists.<name>``, as firewall/contents.py writes it."""
+    return {"added": list(added), "removed": list(removed), "added_count": len(added), "removed_count": len(removed)}
+
+
 def test_per_allowlist_reads_applied_and_held():
-    """Each allowlist the state reports gets its own result; a held one fails with the reason."""
+    """Each allowlist the state reports gets its own result and change summary; a held one fails with the reason."""
     ret = {
         STATE_KEY: {
             "result": False,
             "comment": "Firewall updated (...)\nheld b/w: unknown",
-            "changes": {"sets": {"added": 1}},
+            "changes": {
+                "allowlists": {
+                    "a/w": {"ipv4": family(["10.0.0.2/32"], ["10.0.0.9/32"]), "ipv6": family(["fd00::2/128"])}
+                },
+                "rules": {"added": ["tcp 5432 from a/w"]},
+            },
+            "backend": "nftables",
             "allowlists": {
-                "a/w": {"sequence": 7, "applied": True, "reason": ""},
-                "b/w": {"sequence": None, "applied": False, "reason": "unknown: not in pillar"},
+                "a/w": {"sequence": 7, "count": 4, "applied": True, "reason": ""},
+                "b/w": {"sequence": None, "count": 0, "applied": False, "reason": "unknown: not in pillar"},
             },
         }
     }
@@ -87,13 +105,48 @@ def test_per_allowlist_reads_applied_and_held():
         "sequence": 7,
         "result": True,
         "comment": "Firewall updated (...)",
-        "changes_summary": '{"sets":{"added":1}}',
+        "changes_summary": {
+            "allowlist": "a/w",
+            "sequence": 7,
+            "result": True,
+            "backend": "nftables",
+            "added": 2,
+            "removed": 1,
+            "total": 4,
+            "added_addresses": ["10.0.0.2/32", "fd00::2/128"],
+            "removed_addresses": ["10.0.0.9/32"],
+            "truncated": False,
+        },
         "jid": "20261201000000000009",
         "time": 5.0,
     }
     assert out["b/w"]["result"] is False and out["b/w"]["comment"] == "unknown: not in pillar"
+    assert out["b/w"]["changes_summary"]["added"] == 0 and out["b/w"]["changes_summary"]["result"] is False
     # Asked for, not reported: the minion's pillar no longer has it, or the state stopped early.
     assert out["c/w"]["result"] is False and out["c/w"]["sequence"] is None
+    assert out["c/w"]["changes_summary"] == results.unknown_summary("c/w", None)
+    assert out["c/w"]["changes_summary"]["added"] is None  # unknown, not "nothing"
+
+
+def test_change_summary_lists_a_few_addresses_and_counts_all():
+    """At most LISTED_ADDRESSES each side (IPv4 first), exact counts, ``truncated`` when more changed."""
+    added4 = [f"10.0.0.{n}/32" for n in range(1, 9)]
+    added6 = [f"fd00::{n}/128" for n in range(1, 6)]
+    # The state's own cut (at 1000) ends a list with "... and N more": counted through the exact count, never listed.
+    ipv4 = {**family(added4), "removed": ["10.1.0.0/32", "10.1.0.1/32", "10.1.0.2/32", "... and 1497 more"]}
+    ipv4["removed_count"] = 1500
+    changes = {"allowlists": {"a/w": {"ipv4": ipv4, "ipv6": family(added6)}}}
+    summary = results.change_summary("a/w", {"sequence": 3, "count": 20}, changes, "ipset", True)
+    assert results.LISTED_ADDRESSES == 10
+    assert summary["added"] == 13 and summary["removed"] == 1500 and summary["total"] == 20
+    assert summary["added_addresses"] == added4 + added6[:2]
+    assert summary["removed_addresses"] == ["10.1.0.0/32", "10.1.0.1/32", "10.1.0.2/32"]
+    assert summary["truncated"] is True
+    exactly = results.change_summary("a/w", {"sequence": 3, "count": 10}, {"allowlists": {"a/w": {"ipv4": family(
+        [f"10.0.0.{n}/32" for n in range(10)])}}}, "nftables", True)
+    assert len(exactly["added_addresses"]) == 10 and exactly["truncated"] is False
+    nothing = results.change_summary("a/w", {"sequence": 3, "count": 10}, {}, "nftables", True)
+    assert (nothing["added"], nothing["removed"], nothing["truncated"]) == (0, 0, False)
 
 
 @pytest.mark.parametrize(
@@ -209,6 +262,7 @@ def test_unanswered_job_fails_backs_off_and_a_reconnect_retries_at_once(loop):
     assert loop.run() == {}  # db2's job expired: recorded as failed, backing off
     db2 = loop.store.get_applies("prod", "a")["db2"]
     assert db2["result"] is False and "no answer within 60s" in db2["comment"]
+    assert db2["changes_summary"] == results.unknown_summary("prod/a", None)  # it may have changed something
     assert loop.store.get_minions()["db2"]["failures"] == 1
     loop.time.now += 2
     assert loop.run() == {}  # still within the 5 s backoff
@@ -290,3 +344,39 @@ def test_a_restarted_master_forgets_only_its_own_jobs(loop):
     loop.time.now += 5
     assert loop.forget_jobs(started_before=loop.time.now) == ["db1"]
     assert loop.store.get_minions()["db2"]["job"]["master"] == "master2"
+
+
+def test_applied_events_stay_small_whatever_the_change(loop, tmp_path):
+    """Real applies of the state (ruleset-file backend) of 5, then 100k IPv4, then 100k long IPv6 addresses:
+    each applied event summarises its change in under EVENT_BOUND bytes, with exact counts."""
+    opts = {"cachedir": str(tmp_path / "minion"), "nodeallow_ruleset_file": str(tmp_path / "fw.nft")}
+    ipv4 = [str(ipaddress.ip_network((11 << 24) + n)) for n in range(100_000)]
+    # Eight non-zero groups: the longest text an address has (43 characters with its /128).
+    ipv6 = [str(ipaddress.ip_network(0x2001_0DB8_1111_2222_3333_4444_5555_1000 + n)) for n in range(100_000)]
+    # (sequence, addresses, (added, removed), (first added, first removed) as listed, in address order)
+    steps = [
+        (4, ipv4[:5], (5, 0), (ipv4[:5], [])),
+        (5, ipv4, (99_995, 0), (ipv4[5:15], [])),
+        (6, ipv6, (100_000, 100_000), (ipv6[:10], ipv4[:10])),
+    ]
+    for sequence, addresses, (added, removed), listed in steps:
+        with loop.store.lock():
+            loop.store.put({**loop.store.get("prod", "a"), "sequence": sequence})
+        pillar = {
+            "rules": [{"allowlist": "prod/a", "ports": [5432]}],
+            "allowlists": {"prod/a": {"sequence": sequence, "addresses": addresses}},
+        }
+        ret = engine.managed(opts, pillar)
+        assert ret["result"] is True, ret["comment"]
+        loop.time.now += 1
+        loop.record_return(f"{int(loop.time.now * 1000):020d}", "db1", {STATE_KEY: ret})
+        tag, data = loop.fired[-1]
+        assert tag == "nodeallow/applied/prod/a" and data["sequence"] == sequence, data
+        summary = data["minions"]["db1"]["changes_summary"]
+        assert (summary["added"], summary["removed"], summary["total"]) == (added, removed, len(addresses)), summary
+        assert (summary["sequence"], summary["result"], summary["backend"]) == (sequence, True, "nftables")
+        assert (summary["added_addresses"], summary["removed_addresses"]) == listed
+        assert summary["truncated"] is (sequence != 4)
+        size = len(json.dumps(data))
+        assert size < EVENT_BOUND, (sequence, size, data)
+        print(f"sequence {sequence}: {added} added, {removed} removed -> applied event {size} bytes")

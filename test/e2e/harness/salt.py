@@ -12,11 +12,14 @@ Layout below ``<workdir>/salt``::
     bin/                        salt, salt-run, salt-call, salt-key wrappers with -c and PYTHONPATH set
 """
 
+import contextlib
 import getpass
 import json
 import os
 import shlex
 import subprocess
+import threading
+import time
 
 import requests
 import yaml
@@ -31,6 +34,8 @@ EXTENSION_SITE = REPO_ROOT / "bin" / "saltext-site"
 # The salt-api user the controllers log in as (file eauth: a real password check).
 API_USER = "nodeallow"
 API_EAUTH = "file"
+# Fired until an event watch prints it: then that salt-run is connected to the bus (not shown to callers).
+WATCH_MARKER = "nodeallow/harness/watching"
 
 
 class SaltError(RuntimeError):
@@ -57,7 +62,7 @@ class SaltMaster:
         self.ret_port = free_port()
         self.api_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
-        self.env = _salt_env()
+        self.env = salt_env()
         self.minions = {}
         self._write_config()
         self.master = Process(
@@ -229,6 +234,35 @@ class SaltMaster:
                             f"{proc.stdout}{proc.stderr}")
         return parse_json_output(proc.stdout)
 
+    @contextlib.contextmanager
+    def event_watch(self, tagmatch="nodeallow/*", pretty=False):
+        """Run ``salt-run state.event <tagmatch>`` as a user watches the bus, in the block; yield its EventWatch.
+
+        Entering waits until the watch is connected, so no event fired in the block is missed.
+        """
+        import salt.utils.event  # pylint: disable=import-outside-toplevel  # the venv's Salt, as master_opts
+
+        argv = [str(VENV_BIN / "salt-run"), "-c", self.etc, "state.event", tagmatch]
+        if pretty:
+            argv.append("pretty=True")
+        watch = EventWatch(argv, self.env)
+        opts = self.master_opts()
+        try:
+            # salt-run takes seconds to start: fire a marker until the watch prints it.
+            with salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=False) as bus:
+                deadline = time.monotonic() + 60
+                while not watch.connected() and time.monotonic() < deadline:
+                    watch.process.poll()
+                    if watch.process.returncode is not None:
+                        raise SaltError(f"{shlex.join(argv)} exited {watch.process.returncode} before it connected")
+                    bus.fire_event({}, WATCH_MARKER)
+                    time.sleep(0.5)
+            if not watch.connected():
+                raise SaltError(f"{shlex.join(argv)} printed no event within 60 s")
+            yield watch
+        finally:
+            watch.stop()
+
     def log_files(self):
         """Salt's own log files (master, salt-api, each minion) of this system."""
         files = [os.path.join(self.root, "log", "master"), os.path.join(self.root, "log", "api")]
@@ -293,7 +327,81 @@ class SaltMinion:
         self.process.stop(timeout=30)
 
 
-def _salt_env():
+class EventWatch:
+    """A running ``salt-run state.event``: :meth:`events` parses what it printed so far."""
+
+    def __init__(self, argv, env):
+        """Start ``argv`` (unbuffered, so each event reaches the reader thread as it is printed)."""
+        self._lines = []
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                        env=dict(env, PYTHONUNBUFFERED="1"))
+        self._reader = threading.Thread(target=lambda: self._lines.extend(self.process.stdout), daemon=True)
+        self._reader.start()
+
+    def connected(self):
+        """Whether the watch printed the harness's marker event (so it receives everything fired since)."""
+        return any(tag == WATCH_MARKER for tag, _ in _split_events(list(self._lines)))
+
+    def printed(self):
+        """``[(tag, data as printed)]`` of every event printed so far but the marker, in order."""
+        return [(tag, text) for tag, text in _split_events(list(self._lines)) if tag != WATCH_MARKER]
+
+    def events(self):
+        """``[{"tag", "data", "text"}]`` of :meth:`printed`, ``data`` JSON-decoded (one still printing left out)."""
+        printed = self.printed()
+        events = []
+        for number, (tag, text) in enumerate(printed):
+            try:
+                events.append({"tag": tag, "data": json.loads(text), "text": text})
+            except ValueError:
+                if number < len(printed) - 1:
+                    raise
+        return events
+
+    def wait_for(self, wanted, timeout=60, what="an event"):
+        """Wait until an event of :meth:`events` satisfies ``wanted(event)``; return the first that does."""
+        found = []
+
+        def seen():
+            """Whether such an event was printed (remembering the first)."""
+            found[:] = [event for event in self.events() if wanted(event)][:1]
+            return bool(found)
+
+        wait_until(seen, timeout=timeout, interval=0.2, what=f"salt-run state.event to print {what}")
+        return found[0]
+
+    def stop(self):
+        """Stop salt-run and its reader (wait for the events you need first: :meth:`wait_for`)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self._reader.join(timeout=30)
+
+
+def _split_events(lines):
+    """``[(tag, data text)]`` of ``salt-run state.event`` output: each event is ``<tag><TAB>`` and its JSON, on
+    that line or (``pretty=True``: ``{`` ends the line) down to a line ``}``. Anything else is left out: salt-run
+    prints a traceback to stdout when it is stopped."""
+    events = []
+    open_event = None
+    for line in lines:
+        line = line.rstrip("\n")
+        if open_event is not None:
+            open_event[1].append(line)
+            if line == "}":
+                open_event = None
+            continue
+        tag, tab, rest = line.partition("\t")
+        if tab and tag and not any(c.isspace() for c in tag) and rest.startswith("{"):
+            events.append([tag, [rest]])
+            open_event = events[-1] if rest == "{" else None
+    return [(tag, "\n".join(text)) for tag, text in events]
+
+
+def salt_env():
     """Environment for Salt processes: the installed extension on PYTHONPATH, nothing else of the caller's."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.realpath(EXTENSION_SITE)

@@ -222,7 +222,8 @@ class Reconciler:
                 "sequence": previous.get("sequence"),
                 "result": False,
                 "comment": state["last_error"],
-                "changes_summary": "",
+                # The minion said nothing: what it did, if anything, is unknown.
+                "changes_summary": results.unknown_summary(name, previous.get("sequence")),
                 "jid": jid or previous.get("jid"),
                 "time": now,
             }

@@ -157,7 +157,7 @@ def managed(opts, pillar, test=False, audit=False):
     full with ``test``, with ``audit`` and when the last full read-back is older than
     :func:`audit_interval`; otherwise only its own record of what it holds is read.
     """
-    ret = {"result": False, "changes": {}, "comment": "", "sequence": {}, "allowlists": {}}
+    ret = {"result": False, "changes": {}, "comment": "", "sequence": {}, "backend": None, "allowlists": {}}
     cachedir = opts["cachedir"]
     try:
         store = lastgood.load(cachedir)
@@ -169,6 +169,8 @@ def managed(opts, pillar, test=False, audit=False):
         ret["comment"] = f"Nothing applied: {exc}"
         return ret
     ret["sequence"] = {name: a.sequence for name, a in sorted(want.allowlists.items())}
+    # The master names it in its applied events (results.change_summary).
+    ret["backend"] = want.backend
     held = _held_comment(want)
     ok = not held
 

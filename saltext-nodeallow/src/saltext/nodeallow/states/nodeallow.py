@@ -19,8 +19,8 @@ def __virtual__():
 def managed(name, audit=False, **kwargs):  # pylint: disable=unused-argument
     """Apply the rules and allowlists of pillar ``nodeallow`` with the configured backend.
 
-    Returns the usual state return plus ``sequence`` (``{allowlist: sequence}`` now in effect)
-    and ``allowlists`` (sequence, digest, count, source, retired per allowlist). With
+    Returns the usual state return plus ``sequence`` (``{allowlist: sequence}`` now in effect),
+    ``backend`` and ``allowlists`` (sequence, digest, count, source, retired per allowlist). With
     ``test=True`` nothing is changed and ``changes`` shows the difference. ``audit=True`` reads
     the firewall back in full (as every run does once ``nodeallow_audit_interval`` has passed),
     so changes made to our objects by hand are found and repaired.
