@@ -84,6 +84,7 @@ func main() {
 	var maxConcurrentReconciles int
 	var publishTimeout, retirementTimeout time.Duration
 	var showVersion bool
+	var election leaderElectionTimings
 	flag.StringVar(&clusterName, "cluster-name", "",
 		"This cluster's name, a DNS label (required). It is in every payload and hook tag, and the Salt master "+
 			"looks up the signing key by it.")
@@ -105,6 +106,7 @@ func main() {
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. "+
 			"Enabling this will ensure there is only one active controller manager.")
+	election.bind(flag.CommandLine)
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
 	flag.StringVar(&metricsCertPath, "metrics-cert-path", "",
@@ -139,6 +141,10 @@ func main() {
 	}
 	if !protocol.IsDNSLabel(controllerNamespace) {
 		setupLog.Error(nil, "--controller-namespace must be a namespace name", "controller-namespace", controllerNamespace)
+		os.Exit(2)
+	}
+	if err := election.validate(); err != nil {
+		setupLog.Error(err, "Invalid leader election timings")
 		os.Exit(2)
 	}
 
@@ -208,6 +214,9 @@ func main() {
 		// once is safe and spares the next leader a full lease duration. The
 		// sequence in status keeps the hand-over ordered either way.
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &election.LeaseDuration,
+		RenewDeadline:                 &election.RenewDeadline,
+		RetryPeriod:                   &election.RetryPeriod,
 	})
 	if err != nil {
 		setupLog.Error(err, "Failed to start manager")

@@ -50,15 +50,25 @@ type controllerTuning func(*NodeAllowlistReconciler)
 // Each manager registers a controller of the same name, which
 // controller-runtime allows only with SkipNameValidation.
 func startController(tune ...controllerTuning) (stop func()) {
+	return startManager(nil, tune...)
+}
+
+// startManager is startController with the manager's options adjusted by options (nil: none), e.g.
+// for leader election.
+func startManager(options func(*ctrl.Options), tune ...controllerTuning) (stop func()) {
 	cacheOptions, err := CacheOptions(cfg)
 	Expect(err).NotTo(HaveOccurred())
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	opts := ctrl.Options{
 		Scheme:                 scheme.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  cacheOptions,
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	}
+	if options != nil {
+		options(&opts)
+	}
+	mgr, err := ctrl.NewManager(cfg, opts)
 	Expect(err).NotTo(HaveOccurred())
 	r := &NodeAllowlistReconciler{
 		Client:         mgr.GetClient(),

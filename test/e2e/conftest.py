@@ -5,7 +5,8 @@
 Run with ``bash hack/test-python.sh test/e2e`` (as root: network namespaces and nft; about 5 minutes).
 Environment: NODEALLOW_E2E_VERBOSE=1 prints the start-up steps, NODEALLOW_E2E_KEEP=1 keeps the temporary
 folder with every daemon's log, NODEALLOW_E2E_LATENCY_TRIALS (default 20) and NODEALLOW_E2E_LATENCY_FILE
-(default bin/e2e-latency.txt) tune the latency measurement.
+(default bin/e2e-latency.txt) tune the latency measurement, NODEALLOW_E2E_FAILOVER_TRIALS (default 2) and
+NODEALLOW_E2E_FAILOVER_TIMINGS (lease, renew and retry seconds, default 4,3,1) the failover test's.
 """
 
 import os

@@ -103,6 +103,13 @@ class Process:
             # children in order (etcd after kube-apiserver, temp dirs removed).
             _signal(self._popen.pid, signal.SIGTERM, group=False)
 
+    def kill(self):
+        """SIGKILL the daemon's whole process group at once, as a crash or an OOM kill would, and reap it."""
+        if self._popen is None:
+            return
+        _signal(self._popen.pid, signal.SIGKILL, group=True)
+        self._popen.wait(timeout=10)
+
     def stop(self, timeout=30.0):
         """SIGTERM the daemon, wait up to ``timeout`` s, then SIGKILL whatever is left of its process group."""
         if self._popen is None:

@@ -107,6 +107,7 @@ class System:
         self.namespaces = {}
         self.ruleset_files = {}
         self.timings = {}
+        self._manager = self._env = None
         self._stack = contextlib.ExitStack()
 
     # Lifecycle
@@ -173,6 +174,7 @@ class System:
         env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
         # A busy machine starts kube-apiserver slower than envtest's 20 s default.
         env.setdefault("KUBEBUILDER_CONTROLPLANE_START_TIMEOUT", "180s")
+        self._manager, self._env = manager, env
         locals_ = {}
         for name in self.spec.clusters:
             local = LocalCluster(name, binary=localcluster, workdir=os.path.join(self.workdir, "clusters", name),
@@ -218,6 +220,19 @@ class System:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # What the tests and the demo do with a running system
+
+    def controller_replica(self, cluster, replica, *, extra_args=()):
+        """A leader-elected replica ``replica`` of ``cluster``'s controller (not started; stopped with the system).
+
+        Replicas of one cluster elect their leader through one Lease, as the chart's Deployment does; the
+        cluster's own controller runs without leader election, so a test stops it while replicas run.
+        """
+        handle = self.clusters[cluster]
+        controller = Controller(cluster, binary=self._manager, kubeconfig=handle.kubeconfig, log_dir=self.log_dir,
+                                env=self._env, log_level=self.spec.controller_log_level, replica=replica,
+                                leader_elect=True, extra_args=extra_args)
+        self._stack.callback(controller.stop)
+        return controller
 
     def allowlist(self, name, *, cluster, node_selector=None, **spec_overrides):
         """Return a NodeAllowlist object publishing to this system's salt-api with cluster's Secrets."""
