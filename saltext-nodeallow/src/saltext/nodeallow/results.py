@@ -56,10 +56,16 @@ def per_allowlist(ret, expected, *, jid, now):
     for name, summary in summaries.items():
         if not isinstance(summary, dict):
             continue
+        ahead_of = _sequence(summary.get("ahead_of")) if entry.get("result") is not None else None
         applied = summary.get("applied") is True and entry.get("result") is not None
         # Applied: what the state did (its first line); not applied: why, in the state's words.
         text = comment.split("\n", 1)[0] if applied else str(summary.get("reason") or comment)
-        results[name] = _result(summary.get("sequence"), applied, shorten(text), changes, jid, now)
+        result = _result(summary.get("sequence"), applied or ahead_of is not None, shorten(text), changes, jid, now)
+        if ahead_of is not None:
+            # The minion keeps a newer copy than the one this master served (another master's):
+            # done as far as this master's copy goes (reconcile.behind), not a failure to retry.
+            result["ahead_of"] = ahead_of
+        results[name] = result
     for name in expected:
         if name not in results:
             # The minion's pillar no longer subscribes it (the index catches up with that
@@ -68,10 +74,15 @@ def per_allowlist(ret, expected, *, jid, now):
     return results
 
 
+def _sequence(value):
+    """``value`` if it is a sequence number (an int, not a bool), else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _result(sequence, result, comment, changes, jid, now):
     """One apply result as the store keeps it."""
     return {
-        "sequence": sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else None,
+        "sequence": _sequence(sequence),
         "result": bool(result),
         "comment": comment,
         "changes_summary": changes,
