@@ -299,7 +299,7 @@ def test_one_held_allowlist_never_stops_the_others(ns, apply):
     fewer["nodeallow"]["allowlists"]["gamma/workers"] = {"sequence": 3, "addresses": ["10.0.0.1/24"]}
     assert apply(fewer)["allowlists"]["prod/workers"] == {
         "sequence": 2, "digest": protocol.digest(V4[:1]),
-        "count": 1, "source": "pillar", "retired": False, "applied": True, "reason": "",
+        "count": 1, "source": "pillar", "retired": False, "applied": True, "ahead_of": None, "reason": "",
     }
     assert kernel(ns, "nftables") == split(V4[:1])
 

@@ -254,6 +254,24 @@ def test_out_of_order_returns_never_move_a_minion_back(loop):
     assert loop.store.get_applies("prod", "a")["db1"]["jid"] == second
 
 
+def test_a_minion_ahead_of_this_master_is_done_not_retried(loop):
+    """Classic multi-master: the minion kept sequence 5 from another master and refused our 3: no retry, no backoff."""
+    jid = loop.run()["db1"]
+    loop.time.now += 1
+    ret = state_return(5)
+    ret[STATE_KEY]["allowlists"]["prod/a"].update(applied=False, ahead_of=3, reason="older than ...")
+    assert loop.record_return(jid, "db1", ret) == {}
+    recorded = loop.store.get_applies("prod", "a")["db1"]
+    assert (recorded["sequence"], recorded["result"], recorded["ahead_of"]) == (5, True, 3), recorded
+    state = loop.store.get_minions()["db1"]
+    assert state["job"] is None and state["failures"] == 0 and state["last_error"] == "", state
+    loop.time.now += 100
+    assert "db1" not in loop.run()
+    with loop.store.lock():
+        loop.store.put({**loop.store.get("prod", "a"), "sequence": 6})
+    assert "db1" in loop.run(), "a sequence newer than the minion's makes it behind again"
+
+
 def test_unanswered_job_fails_backs_off_and_a_reconnect_retries_at_once(loop):
     """No answer within apply_timeout: failed, retried only after the backoff; a start event retries now."""
     loop.run()

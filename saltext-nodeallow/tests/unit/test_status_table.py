@@ -93,6 +93,15 @@ def test_states_of_a_subscriber():
     assert rows["c"].endswith("x" * (status_table.ERROR_WIDTH - 1) + "…")
 
 
+def test_a_minion_ahead_of_this_master_is_not_behind():
+    """Classic multi-master: the minion refused this master's older sequence, keeping another master's newer one."""
+    report = {"prod/workers": _entry(sequence=40, subscribers={"db1": _subscriber(applied_sequence=42, ahead_of=40)})}
+    text = status_table.render(report)
+    row = text.splitlines()[2]
+    assert row.split()[1:3] == ["42", "ok"] and "ahead: refused this master's older sequence 40" in row, text
+    assert "1/1 applied" in text
+
+
 def test_unstored_retired_and_in_transfer():
     """Nothing stored yet, a retirement, chunks in transfer and no subscribers each say so."""
     report = {

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Daemons started in their own process groups, logged to files, and stopped with everything they forked."""
 
+import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,6 +26,31 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_loopback_ports(count_hosts, count_ports):
+    """Return ``(hosts, ports)``: loopback addresses ``127.x.y.2``, ``.3``, ... and TCP ports free on all of them.
+
+    Linux routes all of 127/8 to ``lo``, so several daemons can listen on the same ports, each on its own
+    address (Salt's multi-master minions take one ``master_port`` for all their masters). A random
+    ``127.x.y`` keeps test sessions on one machine apart.
+    """
+    prefix = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}"
+    hosts = [f"{prefix}.{2 + i}" for i in range(count_hosts)]
+    ports = []
+    while len(ports) < count_ports:
+        with contextlib.ExitStack() as stack:
+            first = stack.enter_context(socket.socket())
+            first.bind((hosts[0], 0))
+            port = first.getsockname()[1]
+            try:
+                for host in hosts[1:]:
+                    stack.enter_context(socket.socket()).bind((host, port))
+            except OSError:
+                continue
+        if port not in ports:
+            ports.append(port)
+    return hosts, ports
 
 
 def _die_with_parent():
@@ -104,11 +131,16 @@ class Process:
             _signal(self._popen.pid, signal.SIGTERM, group=False)
 
     def kill(self):
-        """SIGKILL the daemon's whole process group at once, as a crash or an OOM kill would, and reap it."""
+        """SIGKILL the daemon's whole process group at once (a crash or a host going down) and reap it."""
         if self._popen is None:
             return
-        _signal(self._popen.pid, signal.SIGKILL, group=True)
+        pgid = self._popen.pid
+        _signal(pgid, signal.SIGKILL, group=True)
         self._popen.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._popen = None
 
     def stop(self, timeout=30.0):
         """SIGTERM the daemon, wait up to ``timeout`` s, then SIGKILL whatever is left of its process group."""

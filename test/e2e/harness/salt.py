@@ -2,6 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """A real Salt master with salt-api and minions, configured in one folder the way docs/salt.md tells a user to.
 
+Several masters (classic multi-master, docs/salt.md) are several :class:`SaltMaster` on loopback addresses
+of their own with the same ports; a minion of the first lists them all (``master: [host1, host2]``) and the
+others :meth:`SaltMaster.attach_minion` it (pillar, waits).
+
 Layout below ``<workdir>/salt``::
 
     etc/master                  harness settings (ports, folders, auto_accept) ...
@@ -43,14 +47,21 @@ class SaltError(RuntimeError):
 
 
 class SaltMaster:
-    """salt-master and salt-api (rest_cherrypy, plain HTTP on 127.0.0.1) with nodeallow configured."""
+    """salt-master and salt-api (rest_cherrypy, plain HTTP on a loopback address) with nodeallow configured."""
 
-    def __init__(self, workdir, *, clusters, log_dir, api_password):
+    def __init__(self, workdir, *, clusters, log_dir, api_password, name=None, host="127.0.0.1", ports=None,
+                 settings=None):
         """Write the master's configuration below ``workdir``.
 
         ``clusters`` maps cluster name to its signing keys, newest first (the master's ``nodeallow: clusters:``).
+        ``name`` tells one of several masters apart (its id ``nodeallow-<name>`` and its log files), ``host``
+        is the address it and its salt-api listen on, ``ports`` its ``(publish, ret, api)`` ports (default:
+        free ones), ``settings`` further ``nodeallow:`` settings (timeouts).
         """
         self.workdir = workdir
+        self.name = name
+        self.host = host
+        self.settings = dict(settings or {})
         self.etc = os.path.join(workdir, "etc")
         self.root = os.path.join(workdir, "master")
         self.srv = os.path.join(workdir, "srv")
@@ -58,23 +69,22 @@ class SaltMaster:
         self.log_dir = log_dir
         self.clusters = dict(clusters)
         self.api_password = api_password
-        self.publish_port = free_port()
-        self.ret_port = free_port()
-        self.api_port = free_port()
-        self.api_url = f"http://127.0.0.1:{self.api_port}"
+        self.publish_port, self.ret_port, self.api_port = ports or (free_port(), free_port(), free_port())
+        self.api_url = f"http://{host}:{self.api_port}"
         self.env = salt_env()
         self.minions = {}
         self._write_config()
+        suffix = f"-{name}" if name else ""
         self.master = Process(
-            "salt-master",
+            f"salt-master{suffix}",
             [VENV_BIN / "salt-master", "-c", self.etc, "--log-level=warning"],
-            log_path=os.path.join(log_dir, "salt-master.log"),
+            log_path=os.path.join(log_dir, f"salt-master{suffix}.log"),
             env=self.env,
         )
         self.api = Process(
-            "salt-api",
+            f"salt-api{suffix}",
             [VENV_BIN / "salt-api", "-c", self.etc, "--log-level=warning"],
-            log_path=os.path.join(log_dir, "salt-api.log"),
+            log_path=os.path.join(log_dir, f"salt-api{suffix}.log"),
             env=self.env,
         )
 
@@ -93,13 +103,13 @@ class SaltMaster:
         users_file = os.path.join(self.etc, "nodeallow-eauth")
         _write(users_file, f"{API_USER}:{self.api_password}\n", mode=0o600)
         harness_settings = {
-            "id": "nodeallow-master",
+            "id": f"nodeallow-{self.name or 'master'}",
             "root_dir": self.root,
             "log_file": os.path.join(self.root, "log", "master"),
             "api_logfile": os.path.join(self.root, "log", "api"),
             "key_logfile": os.path.join(self.root, "log", "key"),
             "log_level_logfile": "info",
-            "interface": "127.0.0.1",
+            "interface": self.host,
             "publish_port": self.publish_port,
             "ret_port": self.ret_port,
             # Test machines only: accept minion keys without an operator.
@@ -111,13 +121,16 @@ class SaltMaster:
         harness_settings.update(_user_setting())
         _write(self.conf_file, "# Written by test/e2e/harness: this test system's ports and folders.\n"
                + yaml.safe_dump(harness_settings, sort_keys=False))
-        nodeallow_conf = saltconfig.master_config_text(
+        nodeallow_conf = saltconfig.master_config(
             clusters=self.clusters,
             reactor_file=saltconfig.reactor_file(self.env["PYTHONPATH"]),
             api_port=self.api_port,
             users_file=users_file,
             api_user=API_USER,
+            **self.settings,
         )
+        nodeallow_conf["rest_cherrypy"]["host"] = self.host
+        nodeallow_conf = "# nodeallow settings (docs/salt.md)\n" + yaml.safe_dump(nodeallow_conf, sort_keys=False)
         # 0600 as docs/salt.md says: it holds the signing keys.
         _write(os.path.join(self.etc, "master.d", "nodeallow.conf"), nodeallow_conf, mode=0o600)
         self._write_top()
@@ -147,24 +160,59 @@ class SaltMaster:
         _write(path, yaml.safe_dump(pillar, sort_keys=False))
         self._write_top()
 
-    def add_minion(self, minion_id, *, pillar, netns=None, ruleset_file=None):
-        """Configure (not start) minion ``minion_id``; its firewall is namespace ``netns`` or file ``ruleset_file``."""
-        minion = SaltMinion(self, minion_id, netns=netns, ruleset_file=ruleset_file)
-        self.minions[minion_id] = minion
-        self.set_subscriptions(minion_id, pillar)
+    def add_minion(self, minion_id, *, pillar, netns=None, ruleset_file=None, also=()):
+        """Configure (not start) minion ``minion_id``; its firewall is namespace ``netns`` or file ``ruleset_file``.
+
+        ``also`` lists further masters the minion connects to (classic multi-master); attach it to them with
+        :meth:`attach_minion`.
+        """
+        minion = SaltMinion(self, minion_id, netns=netns, ruleset_file=ruleset_file, also=also)
+        self.attach_minion(minion, pillar=pillar)
         return minion
 
-    def start(self, timeout=180):
-        """Start salt-master, then the minions and salt-api; wait until every minion answers and salt-api serves."""
+    def attach_minion(self, minion, *, pillar):
+        """Serve ``minion`` (configured by another master too) ``pillar`` and wait for it like for our own."""
+        self.minions[minion.id] = minion
+        self.set_subscriptions(minion.id, pillar)
+
+    @property
+    def _event_socket(self):
+        """The master's event publisher socket (it exists once the master serves its bus)."""
+        return os.path.join(self.root, "var", "run", "salt", "master", "master_event_pub.ipc")
+
+    def start_master(self, timeout=180):
+        """Start salt-master and wait for its event bus."""
         self.master.start()
-        sock = os.path.join(self.root, "var", "run", "salt", "master", "master_event_pub.ipc")
-        wait_until(lambda: os.path.exists(sock), timeout=timeout, what=f"salt-master's event socket {sock}",
-                   interval=0.2, processes=[self.master])
-        for minion in self.minions.values():
-            minion.start()
-        self.start_api(timeout=timeout)
-        self.wait_minions(timeout=timeout)
-        return self
+        wait_until(lambda: os.path.exists(self._event_socket), timeout=timeout,
+                   what=f"salt-master's event socket {self._event_socket}", interval=0.2, processes=[self.master])
+
+    @property
+    def pki_dir(self):
+        """The master's key folder (``root_dir`` + ``/etc/salt/pki/master``)."""
+        return os.path.join(self.root, "etc", "salt", "pki", "master")
+
+    def use_key_of(self, other):
+        """Before this master's first start, give it ``other``'s key pair, as classic multi-master requires.
+
+        A minion keeps one master public key (``minion_master.pub``) for all its masters and refuses an
+        answer signed with another key ("Unable to decrypt message"). Salt 3008 keeps the pair as
+        ``<id>.pem``/``<id>.pub`` with ``master.pem``/``master.pub`` links to them; a fresh master takes a
+        ``master.pem``/``master.pub`` it finds as its own.
+        """
+        os.makedirs(self.pki_dir, mode=0o700, exist_ok=True)
+        for name in ("master.pem", "master.pub"):
+            with open(os.path.join(other.pki_dir, name), encoding="ascii") as fh:
+                _write(os.path.join(self.pki_dir, name), fh.read(), mode=0o400)
+
+    def kill(self):
+        """SIGKILL salt-master and salt-api with everything they forked, as a crashed or powered-off master host."""
+        self.api.kill()
+        self.master.kill()
+        # A restarted master must not find its predecessor's sockets and look ready early.
+        for name in ("master_event_pub.ipc", "master_event_pull.ipc"):
+            path = os.path.join(os.path.dirname(self._event_socket), name)
+            if os.path.exists(path):
+                os.unlink(path)
 
     def start_api(self, timeout=120):
         """Start salt-api and wait until it answers HTTP on its port."""
@@ -205,7 +253,7 @@ class SaltMaster:
                    processes=[self.master])
 
     def stop(self):
-        """Stop salt-api, the minions and the master."""
+        """Stop salt-api, the minions (also those shared with other masters) and the master."""
         # Minions take ~10 s each to finish on SIGTERM; stop them (and salt-api) together.
         stop_all([self.api, *(m.process for m in self.minions.values())], timeout=30)
         self.master.stop(timeout=60)
@@ -278,10 +326,17 @@ class SaltMaster:
 class SaltMinion:
     """One salt-minion with its own root_dir whose firewall is network namespace ``netns`` or file ``ruleset_file``."""
 
-    def __init__(self, master, minion_id, *, netns=None, ruleset_file=None):
-        """Write the minion's configuration below the master's workdir (exactly one of ``netns``, ``ruleset_file``)."""
+    def __init__(self, master, minion_id, *, netns=None, ruleset_file=None, also=()):
+        """Write the minion's configuration below the master's workdir (exactly one of ``netns``, ``ruleset_file``).
+
+        With ``also`` (further :class:`SaltMaster` on other addresses, same ports) the minion connects to
+        ``master`` and each of them: Salt's classic multi-master, ``master: [host1, host2, ...]``.
+        """
         if (netns is None) == (ruleset_file is None):
             raise ValueError(f"minion {minion_id}: give exactly one of netns and ruleset_file")
+        for other in also:
+            if (other.publish_port, other.ret_port) != (master.publish_port, master.ret_port):
+                raise ValueError(f"minion {minion_id}: its masters must share their ports (one master_port for all)")
         self.id = minion_id
         self.netns = netns
         self.ruleset_file = ruleset_file
@@ -294,7 +349,7 @@ class SaltMinion:
             "root_dir": self.root,
             "log_file": os.path.join(self.root, "log", "minion"),
             "log_level_logfile": "info",
-            "master": "127.0.0.1",
+            "master": [m.host for m in (master, *also)] if also else master.host,
             "master_port": master.ret_port,
             "publish_port": master.publish_port,
             "acceptance_wait_time": 1,

@@ -9,6 +9,9 @@ same thing::
     with System(spec) as system:
         system.clusters["alpha"].kube.create_node(...)
 
+``SystemSpec(masters=2)`` starts Salt's classic multi-master: two salt-masters, each with its own salt-api,
+cache and reactor (``system.salts``; ``system.salt`` is the first), and every minion connected to both.
+
 ``SystemSpec(firewall_files=True)`` (the demo when not root) needs no root: no namespaces, and each minion
 writes its nftables ruleset to ``<workdir>/firewalls/<id>.nft`` (minion option ``nodeallow_ruleset_file``).
 
@@ -31,7 +34,7 @@ import time
 from harness import binaries, firewall
 from harness.cluster import LocalCluster
 from harness.controller import CONTROLLER_NAMESPACE, Controller
-from harness.processes import ProcessError, wait_until
+from harness.processes import ProcessError, free_loopback_ports, wait_until
 from harness.salt import API_EAUTH, API_USER, SaltMaster
 from tests.support import netns
 
@@ -78,6 +81,10 @@ class SystemSpec:
     # Minions write their nftables ruleset to files (nodeallow_ruleset_file) instead of kernels in network
     # namespaces, so nothing needs root (the demo as a normal user).
     firewall_files: bool = False
+    # How many salt-masters (classic multi-master: each its own salt-api, cache and reactor; every minion
+    # connects to all of them), and further nodeallow settings for all of them.
+    masters: int = 1
+    master_settings: dict = dataclasses.field(default_factory=dict)
 
 
 class ClusterHandle:
@@ -103,6 +110,7 @@ class System:
         self.workdir = None
         self.log_dir = None
         self.salt = None
+        self.salts = []
         self.clusters = {}
         self.namespaces = {}
         self.ruleset_files = {}
@@ -184,18 +192,18 @@ class System:
             locals_[name] = local
 
         api_password = secrets.token_urlsafe(24)
-        self.salt = SaltMaster(
-            os.path.join(self.workdir, "salt"),
-            clusters={name: spec.master_keys() for name, spec in self.spec.clusters.items()},
-            log_dir=self.log_dir,
-            api_password=api_password,
-        )
+        self.salts = self._salt_masters(api_password)
+        self.salt = self.salts[0]
         for minion in self.spec.minions:
-            self.salt.add_minion(minion.id, netns=self.namespaces.get(minion.id),
-                                 ruleset_file=self.ruleset_files.get(minion.id),
-                                 pillar=subscriptions_pillar(minion.rules, backend=minion.backend))
-        self._stack.callback(self.salt.stop)
-        self._timed("start salt-master, salt-api and minions", self.salt.start)
+            pillar = subscriptions_pillar(minion.rules, backend=minion.backend)
+            handle = self.salt.add_minion(minion.id, netns=self.namespaces.get(minion.id),
+                                          ruleset_file=self.ruleset_files.get(minion.id), pillar=pillar,
+                                          also=self.salts[1:])
+            for other in self.salts[1:]:
+                other.attach_minion(handle, pillar=pillar)
+        for salt in self.salts:
+            self._stack.callback(salt.stop)
+        self._timed("start salt-master, salt-api and minions", self._start_salt)
 
         for name, spec in self.spec.clusters.items():
             local = locals_[name]
@@ -210,6 +218,33 @@ class System:
             self._stack.callback(controller.stop)
             self._timed(f"start the controller of cluster {name}", controller.start)
             self.clusters[name] = ClusterHandle(name, spec, local, controller)
+
+    def _salt_masters(self, api_password):
+        """The :class:`SaltMaster` of the spec: one on 127.0.0.1, or several on addresses of their own."""
+        keys = {name: spec.master_keys() for name, spec in self.spec.clusters.items()}
+        common = {"clusters": keys, "log_dir": self.log_dir, "api_password": api_password,
+                  "settings": self.spec.master_settings}
+        if self.spec.masters == 1:
+            return [SaltMaster(os.path.join(self.workdir, "salt"), **common)]
+        # Same ports on every address: a multi-master minion has one master_port for all its masters.
+        hosts, ports = free_loopback_ports(self.spec.masters, 3)
+        return [SaltMaster(os.path.join(self.workdir, f"salt-m{i + 1}"), name=f"m{i + 1}", host=host,
+                           ports=ports, **common)
+                for i, host in enumerate(hosts)]
+
+    def _start_salt(self):
+        """Start every salt-master (the first one first), then the minions and the salt-apis; wait for all."""
+        self.salt.start_master()
+        for salt in self.salts[1:]:
+            # Classic multi-master: every master has the first one's key pair (docs/salt.md).
+            salt.use_key_of(self.salt)
+            salt.start_master()
+        for minion in self.salt.minions.values():
+            minion.start()
+        for salt in self.salts:
+            salt.start_api()
+        for salt in self.salts:
+            salt.wait_minions()
 
     def _remove_workdir(self):
         """Remove the temporary folder, unless NODEALLOW_E2E_KEEP is set (then say where it is)."""
@@ -234,12 +269,12 @@ class System:
         self._stack.callback(controller.stop)
         return controller
 
-    def allowlist(self, name, *, cluster, node_selector=None, **spec_overrides):
-        """Return a NodeAllowlist object publishing to this system's salt-api with cluster's Secrets."""
+    def allowlist(self, name, *, cluster, node_selector=None, url=None, **spec_overrides):
+        """Return a NodeAllowlist publishing to the (first) salt-api, or to ``url``, with cluster's Secrets."""
         spec = {} if node_selector is None else {"nodeSelector": node_selector}
         spec.update({
             "salt": {
-                "url": self.salt.api_url,
+                "url": url or self.salt.api_url,
                 "allowInsecureHTTP": True,
                 "signingKeySecretRef": {"name": SIGNING_KEY_SECRET, "key": "signing-key"},
                 "credentialsSecretRef": {"name": CREDENTIALS_SECRET},
@@ -278,10 +313,10 @@ class System:
         paths = []
         if self.log_dir and os.path.isdir(self.log_dir):
             paths += [os.path.join(self.log_dir, name) for name in sorted(os.listdir(self.log_dir))]
-        if self.salt is not None:
-            paths += self.salt.log_files()
+        for salt in self.salts:
+            paths += salt.log_files()
         out = []
-        for path in paths:
+        for path in dict.fromkeys(paths):
             try:
                 with open(path, encoding="utf-8", errors="replace") as fh:
                     text = [line for line in fh.read().splitlines() if not _NOISE.search(line)]

@@ -58,11 +58,18 @@ def wanted(sequences, index):
 
 
 def behind(minion_id, want, applies):
-    """The names of ``want`` (``{name: stored sequence}``) that ``minion_id`` has not applied with success."""
+    """The names of ``want`` (``{name: stored sequence}``) that ``minion_id`` has not applied with success.
+
+    A minion that refused the stored sequence because it keeps a newer one (``ahead_of``, see
+    results.per_allowlist: another master of a classic multi-master setup published it first) is
+    not behind: this master has nothing newer to give it until the controller re-sends.
+    """
     lagging = []
     for name, sequence in sorted(want.items()):
         last = applies.get(name, {}).get(minion_id)
-        if last is None or last.get("result") is not True or last.get("sequence") != sequence:
+        if last is None or last.get("result") is not True:
+            lagging.append(name)
+        elif sequence not in (last.get("sequence"), last.get("ahead_of")):
             lagging.append(name)
     return lagging
 
@@ -90,6 +97,14 @@ def decide(now, want, applies, minions, apply_timeout, only=None):
         if behind(minion_id, want[minion_id], applies):
             start[minion_id] = dict(want[minion_id])
     return Decision(start, expired)
+
+
+def _applied_text(result):
+    """One apply result for the log: ``seq 42``, ``seq 42 FAILED``, ``seq 42 (refused this master's older 40)``."""
+    text = f"seq {result['sequence']}{'' if result['result'] else ' FAILED'}"
+    if result.get("ahead_of") is not None:
+        text += f" (refused this master's older {result['ahead_of']})"
+    return text
 
 
 def local_client_publisher(opts):
@@ -296,10 +311,7 @@ class Reconciler:
             log.info(
                 "nodeallow: %s applied %s (job %s)",
                 minion_id,
-                ", ".join(
-                    f"{name} seq {r['sequence']}{'' if r['result'] else ' FAILED'}"
-                    for name, r in sorted(outcome.items())
-                ),
+                ", ".join(f"{name} {_applied_text(r)}" for name, r in sorted(outcome.items())),
                 jid,
             )
         return self.run(only_minions={minion_id})

@@ -120,6 +120,10 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
     if problems:
         raise RecordError(problems)
     generated_at = raw.get("generated_at")
+    if not isinstance(generated_at, str):
+        # Informational only (the minion orders copies by it, firewall/desired.py's rollback): a
+        # hand-written pillar may give none, or YAML a timestamp; that copy is then not known to be later.
+        generated_at = None
     if retired:
         return Record(name, sequence, given or protocol.EMPTY_DIGEST, (), True, generated_at)
     if values and set(map(type, values)) != {str}:  # exactly str, as JSON and YAML load it

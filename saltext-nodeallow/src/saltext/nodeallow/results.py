@@ -63,11 +63,18 @@ def per_allowlist(ret, expected, *, jid, now):
     for name, summary in summaries.items():
         if not isinstance(summary, dict):
             continue
+        ahead_of = _sequence(summary.get("ahead_of")) if entry.get("result") is not None else None
         applied = summary.get("applied") is True and entry.get("result") is not None
         # Applied: what the state did (its first line); not applied: why, in the state's words.
         text = comment.split("\n", 1)[0] if applied else str(summary.get("reason") or comment)
-        done = change_summary(name, summary, changes, entry.get("backend"), applied)
-        results[name] = _result(summary.get("sequence"), applied, shorten(text), done, jid, now)
+        done = applied or ahead_of is not None
+        result = _result(summary.get("sequence"), done, shorten(text),
+                         change_summary(name, summary, changes, entry.get("backend"), done), jid, now)
+        if ahead_of is not None:
+            # The minion keeps a newer copy than the one this master served (another master's):
+            # done as far as this master's copy goes (reconcile.behind), not a failure to retry.
+            result["ahead_of"] = ahead_of
+        results[name] = result
     for name in expected:
         if name not in results:
             # The minion's pillar no longer subscribes it (the index catches up with that

@@ -20,7 +20,7 @@ def report(store, now=None, *, cluster=None, allowlist=None):
 
     An entry has the stored snapshot's ``sequence``, ``digest``, ``addresses`` (count), ``retired``,
     ``age_seconds`` and ``stored_seconds_ago``, and ``subscribers``: per minion its ``applied_sequence``,
-    ``behind``, ``result``, ``last_error``, ``seconds_ago``, ``job`` (in flight) and ``next_retry_in``.
+    ``ahead_of``, ``behind``, ``result``, ``last_error``, ``seconds_ago``, ``job`` (in flight) and ``next_retry_in``.
     """
     now = time.time() if now is None else now
     index = store.get_index()
@@ -79,6 +79,9 @@ def _subscriber(minion_id, name, record, applies, state, now):
     job = state.get("job") or None
     return {
         "applied_sequence": last.get("sequence"),
+        # The stored sequence when the minion refused it as older, keeping applied_sequence from
+        # another master (classic multi-master); None otherwise.
+        "ahead_of": last.get("ahead_of") if want and last.get("ahead_of") == want[name] else None,
         "result": last.get("result"),
         "behind": bool(reconcile.behind(minion_id, want, {name: applies})),
         "last_error": "" if last.get("result") else (last.get("comment") or ("never applied" if want else "")),

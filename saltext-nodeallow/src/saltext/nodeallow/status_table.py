@@ -61,6 +61,8 @@ def _row(minion_id, line):
     notes = []
     if line.get("behind"):
         notes.append("behind")
+    if line.get("ahead_of") is not None and not line.get("behind"):
+        notes.append(f"ahead: refused this master's older sequence {line['ahead_of']}")
     if line.get("job"):
         notes.append(f"job {line['job']['jid']} running {line['job']['seconds']}s")
     if line.get("next_retry_in"):

@@ -6,6 +6,7 @@ Nothing here runs a command: the result is a :class:`Desired` that the backends 
 """
 
 import dataclasses
+import datetime
 import functools
 import itertools
 import operator
@@ -66,11 +67,22 @@ class Allowlist:
     source: str = "pillar"
     # Why the pillar copy was not used (this is then the last-known-good copy), or "".
     held: str = ""
+    # The snapshot's generatedAt (RFC 3339 UTC, seconds), kept so a later copy can be ordered against it.
+    generated_at: str = None
 
     @classmethod
     def of(cls, record, source="pillar", held=""):
         """The allowlist of a validated :class:`saltext.nodeallow.records.Record`."""
-        return cls(record.name, record.sequence, record.digest, record.addresses, record.retired, source, held)
+        return cls(
+            record.name,
+            record.sequence,
+            record.digest,
+            record.addresses,
+            record.retired,
+            source,
+            held,
+            record.generated_at,
+        )
 
     @functools.cached_property
     def _families(self):
@@ -115,6 +127,8 @@ class Desired:
 
     Each allowlist stands alone: one whose pillar copy is unknown, empty or invalid is *held* (its
     last-known-good copy stays in effect, or without one its rules stay out) while the others apply.
+    One whose pillar copy is older than the copy applied last is *ahead*: that copy stays in
+    effect, and it is no failure of this minion (see :func:`rollback`).
     """
 
     backend: str
@@ -124,6 +138,10 @@ class Desired:
     allowlists: dict  # name -> Allowlist, only those the rules use (retired ones included)
     held: dict  # name -> why its pillar copy is not applied (also when it is not in allowlists)
     limits: dict = None  # pillar nodeallow:limits the allowlists were checked against
+    # name -> why the pillar copy is older than the copy kept in effect; these are in allowlists,
+    # not in held (ahead_of gives the pillar copy's sequence).
+    ahead: dict = dataclasses.field(default_factory=dict)
+    ahead_of: dict = dataclasses.field(default_factory=dict)
 
     def active(self):
         """The allowlists that the firewall uses (not retired), by name."""
@@ -247,13 +265,15 @@ def _rules(value, problems):
     return rules
 
 
-def build(pillar, last_good, last_limits=None):
+def build(pillar, last_good, last_limits=None, retired=None):
     """Validate ``pillar`` (the value of pillar key ``nodeallow``) and return the :class:`Desired`.
 
     ``last_good`` maps allowlist names to the :class:`saltext.nodeallow.records.Record` of the last
     successful apply; it stands in for allowlists whose pillar copy is held (see
     :class:`Desired`), and a pillar copy with the same digest is not parsed again (nor
     width-checked again when ``last_limits``, the limits it was applied under, are the same).
+    ``retired`` maps names to the retired records (tombstones) of retirements applied before.
+    A pillar copy older than either is not applied (:func:`rollback`).
     Raises :class:`PillarError` listing every problem of the settings and rules, which concern
     every allowlist at once.
     """
@@ -291,6 +311,8 @@ def build(pillar, last_good, last_limits=None):
     limits = pillar.get("limits")
     allowlists = {}
     held = {}
+    ahead = {}
+    ahead_of = {}
     for name in sorted(wanted):
         if name not in raw_lists:
             held[name] = "unknown: not in pillar (never published, or the master has no valid record of it)"
@@ -302,6 +324,10 @@ def build(pillar, last_good, last_limits=None):
         except records.RecordError as exc:
             held[name] = "invalid pillar copy: " + "; ".join(exc.problems)
             continue
+        reason = rollback(record, known or (retired or {}).get(name))
+        if reason:
+            ahead[name], ahead_of[name] = reason, record.sequence
+            continue
         if not record.retired and not record.addresses:
             held[name] = f"sequence {record.sequence} is empty: refusing to apply an empty set"
             continue
@@ -312,11 +338,51 @@ def build(pillar, last_good, last_limits=None):
                 held[name] = "wider than this minion allows: " + "; ".join(problems)
                 continue
         allowlists[name] = Allowlist.of(record)
-    for name, reason in sorted(held.items()):
-        good = (last_good or {}).get(name)
+    for name, reason in sorted({**held, **ahead}.items()):
+        # A retirement applied before stays in effect too (its tombstone is kept), so a master
+        # that is behind cannot bring the allowlist back with an older copy.
+        good = (last_good or {}).get(name) or (retired or {}).get(name)
         # Kept even if the limits were tightened since: it is what the firewall holds now, and
         # dropping its rules would lift the port's restriction altogether (wider, not narrower).
         if good:
             allowlists[name] = Allowlist.of(good, "last-good", reason)
     active = [r for r in rules if r.allowlist in allowlists and not allowlists[r.allowlist].retired]
-    return Desired(backend, policy, nft_table, active, allowlists, held, limits)
+    return Desired(backend, policy, nft_table, active, allowlists, held, limits, ahead, ahead_of)
+
+
+def _time(text):
+    """``generated_at`` text (RFC 3339 UTC, seconds) as a datetime, or ``None`` if absent or not that form."""
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+    except (TypeError, ValueError):
+        return None
+
+
+def rollback(record, known):
+    """Why applying pillar copy ``record`` would take its allowlist back behind ``known``, or ``""``.
+
+    ``known`` is the record applied last (the last-known-good copy or the tombstone of a
+    retirement), ``None`` if there is none. Sequences only grow (a retirement takes the next
+    one; a key rotation changes the signature, not the sequence), so a lower sequence is a copy
+    that was superseded: with several masters (classic multi-master, each with its own store), a
+    master that missed publishes while it was down serves its older copy until the controller
+    re-sends the current one. Applying it would re-open the firewall to addresses already removed.
+    The one exception is an allowlist whose numbering started again (recreated after a deletion
+    whose retirement the minion applied, or its record flushed on the master after a
+    ``sequence-conflict``): its copy was generated after ``known``, so a lower sequence with a
+    later ``generated_at`` is applied. An equal sequence is the same snapshot (masters refuse a
+    different digest under a stored sequence).
+    """
+    if known is None or record.sequence >= known.sequence:
+        return ""
+    copy_time, known_time = _time(record.generated_at), _time(known.generated_at)
+    if copy_time is not None and known_time is not None and copy_time > known_time:
+        return ""
+    kept = "its retirement" if known.retired else "the copy"
+    return (
+        f"the pillar copy has sequence {record.sequence} (generated {record.generated_at or 'at an unknown time'}),"
+        f" older than {kept} this minion applied last (sequence {known.sequence}, generated"
+        f" {known.generated_at or 'at an unknown time'}): the master that served this pillar is behind (with"
+        " several masters, one that missed publishes while it was down, until the controller re-sends the"
+        " current snapshot to it); refusing to go back"
+    )

@@ -107,15 +107,17 @@ def _remove_stale(fw, stale):
 
 
 def _allowlist_summary(want, applied=False, failure=""):
-    """``{name: {sequence, digest, count, source, retired, applied, reason}}`` of every subscribed allowlist.
+    """``{name: {sequence, digest, count, source, retired, applied, ahead_of, reason}}`` of every subscribed allowlist.
 
     ``applied`` says whether the firewall now holds what ``want`` asks for; an allowlist counts as
-    applied only when its current pillar copy is in effect. ``reason`` says why not.
+    applied only when its current pillar copy is in effect. ``reason`` says why not. ``ahead_of``
+    is the sequence of a pillar copy older than the one kept in effect (``None`` otherwise): the
+    master that served it is behind, which is no failure here (the master counts it as done).
     """
     out = {}
     for name in sorted(set(want.allowlists) | set(want.held)):
         a = want.allowlists.get(name)
-        reason = want.held.get(name) or ("" if applied else failure)
+        reason = want.held.get(name) or want.ahead.get(name) or ("" if applied else failure)
         out[name] = {
             "sequence": a.sequence if a else None,
             "digest": a.digest if a else None,
@@ -123,6 +125,7 @@ def _allowlist_summary(want, applied=False, failure=""):
             "source": a.source if a else None,
             "retired": a.retired if a else False,
             "applied": bool(applied and a is not None and not a.held),
+            "ahead_of": want.ahead_of.get(name) if applied else None,
             "reason": reason,
         }
     return out
@@ -141,12 +144,22 @@ def _held_comment(want):
     """Sentences naming each held allowlist, what stays in effect for it, and why."""
     lines = []
     for name, reason in sorted(want.held.items()):
-        kept = want.allowlists.get(name)
-        effect = (
-            f"its last-known-good copy (sequence {kept.sequence}) stays in effect" if kept else "its rules stay out"
-        )
-        lines.append(f"held {name}: {reason}; {effect}")
+        lines.append(f"held {name}: {reason}; {_kept(want.allowlists.get(name))}")
     return lines
+
+
+def _ahead_comment(want):
+    """Sentences naming each allowlist whose pillar copy is older than the copy in effect (no failure)."""
+    return [f"kept {name}: {reason}; {_kept(want.allowlists[name])}" for name, reason in sorted(want.ahead.items())]
+
+
+def _kept(kept):
+    """What stays in effect for an allowlist whose pillar copy is not applied (``kept``: its Allowlist or None)."""
+    if kept is None:
+        return "its rules stay out"
+    if kept.retired:
+        return f"its retirement (sequence {kept.sequence}) stays in effect: its rules stay out"
+    return f"its last-known-good copy (sequence {kept.sequence}) stays in effect"
 
 
 def managed(opts, pillar, test=False, audit=False):
@@ -161,7 +174,7 @@ def managed(opts, pillar, test=False, audit=False):
     cachedir = opts["cachedir"]
     try:
         store = lastgood.load(cachedir)
-        want = desired.build(pillar, store["allowlists"], store["applied"].get("limits"))
+        want = desired.build(pillar, store["allowlists"], store["applied"].get("limits"), store["retired"])
     except desired.PillarError as exc:
         ret["comment"] = "Nothing applied: the nodeallow pillar is invalid:\n- " + "\n- ".join(exc.problems)
         return ret
@@ -171,8 +184,9 @@ def managed(opts, pillar, test=False, audit=False):
     ret["sequence"] = {name: a.sequence for name, a in sorted(want.allowlists.items())}
     # The master names it in its applied events (results.change_summary).
     ret["backend"] = want.backend
-    held = _held_comment(want)
-    ok = not held
+    ok = not want.held
+    # An older pillar copy (a master that is behind) is refused but is no failure: the result stays True.
+    held = _held_comment(want) + _ahead_comment(want)
 
     try:
         fw = firewall_for(opts, want)
@@ -228,34 +242,47 @@ def managed(opts, pillar, test=False, audit=False):
 
 
 def _store_outdated(store, want):
-    """Whether the last-known-good store does not describe ``want`` (e.g. it was deleted)."""
-    have = {name: (r.sequence, r.digest) for name, r in store["allowlists"].items()}
-    wanted = {name: (a.sequence, a.digest) for name, a in want.active().items()}
-    return have != wanted or store["applied"] != lastgood.applied_settings(want)
+    """Whether the last-known-good store does not describe ``want`` (e.g. it was deleted, or lacks a tombstone)."""
+    have = {name: (r.sequence, r.digest, r.generated_at) for name, r in store["allowlists"].items()}
+    wanted = {name: (a.sequence, a.digest, a.generated_at) for name, a in want.active().items()}
+    have_retired = {name: (r.sequence, r.generated_at) for name, r in store["retired"].items()}
+    wanted_retired = {name: (a.sequence, a.generated_at) for name, a in lastgood.retired(want).items()}
+    return (
+        have != wanted
+        or have_retired != wanted_retired
+        or store["applied"] != lastgood.applied_settings(want)
+    )
 
 
 def addresses(opts, pillar, name):
     """The canonical address list of allowlist ``name`` from pillar, else from the last-known-good store.
 
-    Raises ValueError for a bad name, an invalid pillar record, or an allowlist known to neither.
+    A pillar copy older than what the minion applied last (desired.rollback) is not used: the
+    store's copy is. Raises ValueError for a bad name, an invalid pillar record, a retired or
+    empty allowlist, or one known to neither.
     """
     if not records.valid_name(name):
         raise ValueError(f"{str(name)[:80]!r} is not <cluster>/<allowlist> (DNS labels)")
     raw_lists = ((pillar or {}).get("allowlists") or {}) if isinstance(pillar, dict) else {}
+    store = lastgood.load(opts["cachedir"])
+    good = store["allowlists"].get(name) or store["retired"].get(name)
+    record = None
     if isinstance(raw_lists, dict) and name in raw_lists:
         record = records.validate(name, raw_lists[name], f"nodeallow:allowlists:{name}")
-        if record.retired:
-            raise ValueError(f"allowlist {name} is retired (sequence {record.sequence}); stop using it")
-        if not record.addresses:
-            raise ValueError(f"allowlist {name} (sequence {record.sequence}) is empty")
-        return list(record.addresses)
-    good = lastgood.load(opts["cachedir"])["allowlists"].get(name)
-    if good is None:
+        if desired.rollback(record, good):
+            record = good
+    else:
+        record = good
+    if record is None:
         raise ValueError(
             f"allowlist {name} is neither in this minion's pillar nor in its last-known-good store; "
             "subscribe to it with a nodeallow rule and refresh pillar"
         )
-    return list(good.addresses)
+    if record.retired:
+        raise ValueError(f"allowlist {name} is retired (sequence {record.sequence}); stop using it")
+    if not record.addresses:
+        raise ValueError(f"allowlist {name} (sequence {record.sequence}) is empty")
+    return list(record.addresses)
 
 
 def show(opts, pillar):
@@ -269,8 +296,9 @@ def show(opts, pillar):
             for n, r in sorted(store["allowlists"].items())
         },
     }
+    out["last_good"]["retired"] = {n: {"sequence": r.sequence} for n, r in sorted(store["retired"].items())}
     try:
-        want = desired.build(pillar, store["allowlists"], store["applied"].get("limits"))
+        want = desired.build(pillar, store["allowlists"], store["applied"].get("limits"), store["retired"])
     except desired.PillarError as exc:
         out["pillar_errors"] = exc.problems
         return out
@@ -282,6 +310,7 @@ def show(opts, pillar):
     ]
     out["allowlists"] = _allowlist_summary(want)
     out["held"] = want.held
+    out["ahead"] = want.ahead
     fw = firewall_for(opts, want)
     target = fw.backend.target(want)
     current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=True)

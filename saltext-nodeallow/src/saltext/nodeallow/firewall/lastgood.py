@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """The minion's last-known-good store: what the last successful apply put in the firewall.
 
-``<cachedir>/nodeallow/last-good.json`` keeps each applied allowlist's sequence, digest and count,
+``<cachedir>/nodeallow/last-good.json`` keeps each applied allowlist's sequence, digest, count and
+generatedAt, the sequence and generatedAt of each applied retirement of an allowlist the minion
+still subscribes to (a tombstone: an older copy must not bring it back, see desired.rollback),
 which backend, nft table, policy and limits were used (so switching backend or table can remove
 the old objects), and when the firewall was last read back in full (the drift audit). The
 addresses live beside it in ``last-good/<digest hex>.txt``, one per line: named by their digest,
@@ -36,11 +38,14 @@ def _list_path(cachedir, digest):
 
 def empty():
     """The store of a minion that never applied anything."""
-    return {"allowlists": {}, "applied": {}, "audited": 0.0}
+    return {"allowlists": {}, "retired": {}, "applied": {}, "audited": 0.0}
 
 
 def load(cachedir):
-    """Return the store as ``{"allowlists": {name: Record}, "applied": {...}, "audited": epoch seconds}``.
+    """Return the store as ``{"allowlists": {...}, "retired": {...}, "applied": {...}, "audited": epoch seconds}``.
+
+    ``allowlists`` maps names to the Records of the applied allowlists, ``retired`` to the
+    tombstones (retired Records).
 
     Empty if absent. Each record is checked against its digest (it was validated address by
     address before it was stored). A corrupt or foreign file raises ValueError naming the file,
@@ -71,10 +76,23 @@ def load(cachedir):
             raise ValueError(f"{exc}; fix or delete the store") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise ValueError(f"{where}: cannot read its addresses ({exc}); fix or delete the store") from exc
+    retired = {}
+    raw_retired = data.get("retired") or {}
+    if not isinstance(raw_retired, dict):
+        raise ValueError(f"{file_path}: retired is not a mapping; fix or delete it")
+    for name, record in raw_retired.items():
+        where = f"{file_path}: retired entry {str(name)[:80]!r}"
+        if not isinstance(record, dict):
+            raise ValueError(f"{where} must be a mapping; fix or delete the store")
+        try:
+            retired[name] = records.validate(name, {**record, "retired": True}, where, parse=False)
+        except records.RecordError as exc:
+            raise ValueError(f"{exc}; fix or delete the store") from exc
     applied = data.get("applied") if isinstance(data.get("applied"), dict) else {}
     audited = data.get("audited")
     return {
         "allowlists": allowlists,
+        "retired": retired,
         "applied": applied,
         "audited": float(audited) if isinstance(audited, (int, float)) and not isinstance(audited, bool) else 0.0,
     }
@@ -115,15 +133,29 @@ def save(cachedir, want, audited):
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "audited": audited,
         "applied": applied_settings(want),
-        "allowlists": {
-            name: {"sequence": a.sequence, "digest": a.digest, "count": len(a.addresses)} for name, a in active.items()
-        },
+        "allowlists": {name: _entry(a, count=len(a.addresses)) for name, a in active.items()},
+        "retired": {name: _entry(a) for name, a in sorted(retired(want).items())},
     }
     _write_atomically(file_path, json.dumps(data, indent=1, sort_keys=True) + "\n")
     keep = {os.path.basename(_list_path(cachedir, a.digest)) for a in active.values()}
     for name in os.listdir(lists_dir):
         if name not in keep:
             os.unlink(os.path.join(lists_dir, name))
+
+
+def retired(want):
+    """The tombstones to keep for ``want``: its retired allowlists (only subscribed ones are in it), by name."""
+    return {name: a for name, a in want.allowlists.items() if a.retired}
+
+
+def _entry(allowlist, **extra):
+    """The JSON entry of one allowlist: sequence and generatedAt, the digest of an active one, ``extra``."""
+    entry = {"sequence": allowlist.sequence, **extra}
+    if not allowlist.retired:
+        entry["digest"] = allowlist.digest
+    if allowlist.generated_at is not None:
+        entry["generated_at"] = allowlist.generated_at
+    return entry
 
 
 def _write_atomically(file_path, text):
