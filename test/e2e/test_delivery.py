@@ -13,6 +13,7 @@ import time
 import pytest
 
 from harness.binaries import REPO_ROOT
+from harness.kube import parse_table
 from harness.processes import wait_until
 from topology import ANCHORS, WORKER_LABELS
 
@@ -39,8 +40,8 @@ def _kubectl_columns(cluster):
         [str(REPO_ROOT / "bin" / "k8s" / "kubectl"), "--kubeconfig", cluster.kubeconfig,
          "get", "nodeallowlists", "workers"],
         capture_output=True, text=True, timeout=60, check=True,
-    ).stdout.splitlines()
-    return dict(zip(out[0].split(), out[1].split(), strict=True))
+    ).stdout
+    return parse_table(out)[0]
 
 
 def _applied_for_real(system, want):

@@ -13,6 +13,7 @@ import subprocess
 import yaml
 
 from harness.binaries import REPO_ROOT
+from harness.kube import parse_table
 from harness.processes import wait_until
 from harness.salt import API_EAUTH
 from harness.system import CREDENTIALS_SECRET, SIGNING_KEY_SECRET
@@ -111,9 +112,9 @@ def test_the_install_example_publishes_as_written(system, alpha):
         wide = subprocess.run(
             [str(KUBECTL), "--kubeconfig", alpha.kubeconfig, "get", "nodeallowlist", "install-docs", "-o", "wide"],
             capture_output=True, text=True, timeout=60, check=True,
-        ).stdout.splitlines()
-        header = re.split(r"\s{2,}", wide[0].strip())
-        row = dict(zip(header, re.split(r"\s{2,}", wide[1].strip()), strict=False))
+        ).stdout
+        row = parse_table(wide)[0]
+        header = list(row)
         assert (row["READY"], row["URL"]) == ("True", system.salt.api_url), wide
         assert row["PUBLISHED SEQ"] == str(state["status"]["publishedSequence"]), wide
         assert "REASON" in header and "LAST ERROR" in header, wide

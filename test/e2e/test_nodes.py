@@ -6,6 +6,7 @@ import subprocess
 
 from harness import firewall
 from harness.binaries import REPO_ROOT
+from harness.kube import parse_table
 from topology import ANCHORS, TEST_LABEL, WORKER_LABELS
 
 ALPHA = "alpha/workers"
@@ -87,11 +88,14 @@ def test_kubectl_get_nodeallowlists_shows_the_published_state(system, alpha):
         [str(REPO_ROOT / "bin" / "k8s" / "kubectl"), "--kubeconfig", alpha.kubeconfig, "get", "nodeallowlists"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout
-    header, *rows = [line.split() for line in out.splitlines()]
+    rows = parse_table(out)
 
-    assert header == ["NAME", "NODES", "ADDRESSES", "SEQUENCE", "PUBLISHED", "READY", "AGE"], out
+    assert list(rows[0]) == ["NAME", "NODES", "ADDRESSES", "SEQUENCE", "PUBLISHED", "APPLIED", "READY", "AGE"], out
     assert len(rows) == 1, out
-    name, nodes, addresses, sequence, _published, ready, _age = rows[0]
-    assert (name, nodes, addresses, ready) == ("workers", "2", "3", "True"), out
-    assert sequence == str(status["sequence"]) and status["publishedSequence"] == status["sequence"], (out, status)
+    row = rows[0]
+    assert (row["NAME"], row["NODES"], row["ADDRESSES"], row["READY"]) == ("workers", "2", "3", "True"), out
+    # alpha/workers does not confirm delivery: APPLIED stays empty (test_delivery.py shows it filled).
+    assert row["APPLIED"] == "", out
+    assert row["SEQUENCE"] == str(status["sequence"]) and status["publishedSequence"] == status["sequence"], \
+        (out, status)
 

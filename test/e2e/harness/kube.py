@@ -8,6 +8,7 @@ a kubectl process per call; kubectl is still what the demo shows the user.
 
 import base64
 import os
+import re
 
 import requests
 import yaml
@@ -186,3 +187,22 @@ def _addresses(addresses):
             item = ("InternalIP", item)
         out.append({"type": item[0], "address": item[1]})
     return out
+
+
+def parse_table(text):
+    """The rows of kubectl's table output as ``{HEADER: cell}`` dicts, cut at the header's column starts.
+
+    Splitting on whitespace would shift every cell after an empty one (an APPLIED column of an allowlist
+    without delivery confirmation); kubectl left-aligns each column under its header, so offsets hold.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    header = lines[0]
+    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", header)]
+    names = [header[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+    rows = []
+    for line in lines[1:]:
+        cells = [line[a:b].strip() if b else line[a:].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+        rows.append(dict(zip(names, cells, strict=True)))
+    return rows
