@@ -8,6 +8,7 @@ import uuid
 import salt.utils.event
 
 from harness.processes import wait_until
+from tests.support.sampler import SetSampler
 from topology import ANCHORS, WORKER_LABELS
 
 ALPHA = "alpha/workers"
@@ -15,33 +16,40 @@ ANCHOR = ANCHORS["alpha"]
 
 
 def test_minions_converge_after_salt_api_was_down_during_churn(system, alpha, capsys):
-    """Changes made while salt-api is stopped fail to publish; after it restarts the minions reach the final set."""
+    """Changes made while salt-api is stopped fail to publish; after it restarts the minions reach the final set.
+
+    db1's and db2's sets are sampled every 200 ms meanwhile: never empty.
+    """
     alpha.kube.create_node("alpha-w1", ["192.0.2.71"], labels=WORKER_LABELS)
-    system.wait_allowed("db1", ALPHA, [ANCHOR, "192.0.2.71"])
+    for minion_id in ("db1", "db2"):
+        system.wait_allowed(minion_id, ALPHA, [ANCHOR, "192.0.2.71"])
+    sampler = SetSampler({m: (lambda m=m: system.allowed(m, ALPHA)) for m in ("db1", "db2")})
 
-    system.salt.stop_api()
-    try:
-        alpha.kube.create_node("alpha-w2", ["192.0.2.72"], labels=WORKER_LABELS)
-        alpha.kube.create_node("alpha-w3", ["192.0.2.73", "2001:db8::73"], labels=WORKER_LABELS)
-        alpha.kube.delete_node("alpha-w1")
-        alpha.kube.set_node_addresses("alpha-w2", ["192.0.2.74"])
-        # The controller noticed and could not publish: its status says so.
-        wait_until(
-            lambda: _published_false(alpha.kube.get_allowlist("workers")),
-            timeout=120,
-            what="NodeAllowlist workers to report the failed publish (Published=False)",
-        )
-        assert system.allowed("db1", ALPHA) == frozenset(
-            {f"{ANCHOR}/32", "192.0.2.71/32"}
-        ), "nothing may change while salt-api is down"
-    finally:
-        restarted = time.monotonic()
-        system.salt.start_api()
+    with sampler:
+        system.salt.stop_api()
+        try:
+            alpha.kube.create_node("alpha-w2", ["192.0.2.72"], labels=WORKER_LABELS)
+            alpha.kube.create_node("alpha-w3", ["192.0.2.73", "2001:db8::73"], labels=WORKER_LABELS)
+            alpha.kube.delete_node("alpha-w1")
+            alpha.kube.set_node_addresses("alpha-w2", ["192.0.2.74"])
+            # The controller noticed and could not publish: its status says so.
+            wait_until(
+                lambda: _published_false(alpha.kube.get_allowlist("workers")),
+                timeout=120,
+                what="NodeAllowlist workers to report the failed publish (Published=False)",
+            )
+            assert system.allowed("db1", ALPHA) == frozenset(
+                {f"{ANCHOR}/32", "192.0.2.71/32"}
+            ), "nothing may change while salt-api is down"
+        finally:
+            restarted = time.monotonic()
+            system.salt.start_api()
 
-    want = [ANCHOR, "192.0.2.74", "192.0.2.73", "2001:db8::73"]
-    system.wait_allowed("db1", ALPHA, want, timeout=180)
-    converged = time.monotonic() - restarted
-    system.wait_allowed("db2", ALPHA, want, timeout=60)
+        want = [ANCHOR, "192.0.2.74", "192.0.2.73", "2001:db8::73"]
+        system.wait_allowed("db1", ALPHA, want, timeout=180)
+        converged = time.monotonic() - restarted
+        system.wait_allowed("db2", ALPHA, want, timeout=60)
+    sampler.assert_never_empty()
     status = alpha.kube.get_allowlist("workers")["status"]
     assert status["publishedSequence"] == status["sequence"], status
     with capsys.disabled():
@@ -118,8 +126,6 @@ def drain(system, events):
 
 def test_a_stopped_minion_catches_up_by_itself_while_the_others_follow(system, alpha, capsys):
     """db2 is stopped during node churn: db1 follows every change; back, db2 converges with no highstate."""
-    from tests.support.sampler import SetSampler  # pylint: disable=import-outside-toplevel
-
     alpha.kube.create_node("alpha-w1", ["192.0.2.91"], labels=WORKER_LABELS)
     for minion_id in ("db1", "db2"):
         system.wait_allowed(minion_id, ALPHA, [ANCHOR, "192.0.2.91"])

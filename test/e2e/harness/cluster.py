@@ -3,6 +3,7 @@
 """One local Kubernetes control plane (test/localcluster: kube-apiserver + etcd with nodeallow's CRDs)."""
 
 import os
+import signal
 
 from harness.kube import KubeClient
 from harness.processes import Process, wait_until
@@ -20,7 +21,9 @@ class LocalCluster:
             f"localcluster-{name}",
             [binary, "--write-kubeconfig", self.kubeconfig],
             log_path=os.path.join(log_dir, f"localcluster-{name}.log"),
-            env=env,
+            # kube-apiserver drains open watches until envtest's stop timeout (20 s by default), then is
+            # killed, as the kubelet kills a static Pod after its grace period; 5 s keeps restarts short.
+            env={"KUBEBUILDER_CONTROLPLANE_STOP_TIMEOUT": "5s", **env},
         )
         self.kube = None
 
@@ -50,6 +53,33 @@ class LocalCluster:
             processes=[self.process],
         )
         return self
+
+    def stop_apiserver(self, timeout=60):
+        """Stop kube-apiserver only (SIGTERM through localcluster's SIGUSR1); etcd and its data stay."""
+        self._toggle(signal.SIGUSR1, "stopped", timeout)
+
+    def start_apiserver(self, timeout=120):
+        """Start kube-apiserver again after :meth:`stop_apiserver` (same port and certificates); wait for /readyz."""
+        self._toggle(signal.SIGUSR2, "started", timeout)
+        # The client's pooled connections died with the old process; ready() retries until one works.
+        wait_until(self.kube.ready, timeout=timeout, what=f"cluster {self.name}'s /readyz after the restart",
+                   processes=[self.process])
+
+    def _toggle(self, sig, state, timeout):
+        """Send localcluster ``sig`` and wait for its next "kube-apiserver <state>" line."""
+        line = f"localcluster: kube-apiserver {state}"
+        before = self._log_text().count(line)
+        self.process.send_signal(sig)
+        wait_until(lambda: self._log_text().count(line) > before, timeout=timeout, interval=0.05,
+                   what=f"cluster {self.name}'s kube-apiserver to be {state}", processes=[self.process])
+
+    def _log_text(self):
+        """localcluster's output so far."""
+        try:
+            with open(self.process.log_path, encoding="utf-8", errors="replace") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return ""
 
     def stop(self):
         """Stop the control plane (localcluster removes etcd's data and its temporary folders)."""

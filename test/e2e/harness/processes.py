@@ -123,6 +123,11 @@ class Process:
         if self._popen is not None:
             _signal(self._popen.pid, signal.SIGCONT, group=True)
 
+    def send_signal(self, sig):
+        """Send ``sig`` to the daemon's leader only (e.g. localcluster's SIGUSR1), when it runs."""
+        if self._popen is not None and self._popen.poll() is None:
+            _signal(self._popen.pid, sig, group=False)
+
     def terminate(self):
         """Send SIGTERM to the daemon without waiting (see :func:`stop_all`)."""
         if self._popen is not None and self._popen.poll() is None:

@@ -208,11 +208,31 @@ class SaltMaster:
         """SIGKILL salt-master and salt-api with everything they forked, as a crashed or powered-off master host."""
         self.api.kill()
         self.master.kill()
-        # A restarted master must not find its predecessor's sockets and look ready early.
+        self._remove_event_sockets()
+
+    def _remove_event_sockets(self):
+        """Remove a killed master's event sockets: a restarted master must not find them and look ready early."""
         for name in ("master_event_pub.ipc", "master_event_pull.ipc"):
             path = os.path.join(os.path.dirname(self._event_socket), name)
             if os.path.exists(path):
                 os.unlink(path)
+
+    def kill_master(self):
+        """SIGKILL salt-master alone with every process of it (reactor, engine, workers): the daemon crashed.
+
+        salt-api and the minions keep running (:meth:`kill` takes salt-api down too, as a lost host). The
+        stale event sockets are removed, so :meth:`start_master` waits for the new master's.
+        """
+        self.master.kill()
+        self._remove_event_sockets()
+
+    def pause_master(self):
+        """Freeze salt-master's whole process group (SIGSTOP): its sockets stay open, nothing is handled.
+
+        salt-api still acknowledges hooks then (their events wait in the bus socket's buffer), so a
+        :meth:`kill_master` afterwards loses acknowledged events before any store.
+        """
+        self.master.pause()
 
     def start_api(self, timeout=120):
         """Start salt-api and wait until it answers HTTP on its port."""
