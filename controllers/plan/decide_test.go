@@ -500,12 +500,7 @@ func conditionStatus(st *nodeallowv1alpha1.NodeAllowlistStatus, condType string)
 }
 
 func readyMessage(st *nodeallowv1alpha1.NodeAllowlistStatus) string {
-	for _, c := range st.Conditions {
-		if c.Type == nodeallowv1alpha1.ConditionReady {
-			return c.Message
-		}
-	}
-	return ""
+	return conditionMessage(st, nodeallowv1alpha1.ConditionReady)
 }
 
 func expect(ok bool, format string, args ...any) error {
