@@ -19,7 +19,9 @@ from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow.firewall import engine
 
 STATE_KEY = "nodeallow_|-nodeallow_|-nodeallow_|-managed"
-SETTINGS = nodeallow_settings.Settings(clusters={}, apply_timeout=60, retry_base=5, retry_max=60)
+SETTINGS = nodeallow_settings.Settings(
+    clusters={}, apply_timeout=60, retry_base=5, retry_max=60, start_grace=5, start_window=15
+)
 # An applied event's data as JSON stays below this whatever the change: the comment is cut at 500
 # characters and at most 2 x 10 addresses are listed (measured: about 1 kB for 100k IPv6 in, 100k IPv4 out).
 EVENT_BOUND = 2048
@@ -56,9 +58,10 @@ def failed(sequence, jid="20261201000000000001"):
 def test_decide(applies, minions, now, start, expired):
     """Who gets an apply now: behind (or failed), no job in flight, not backing off."""
     want = reconcile.wanted({"p/a": 3}, {"db1": ["p/a"]})
-    decision = reconcile.decide(now, want, applies, minions, apply_timeout=60)
+    decision = reconcile.decide(now, want, applies, minions, SETTINGS)
     assert sorted(decision.start) == start
     assert decision.expired == expired
+    assert decision.resend == []
     for expected in decision.start.values():
         assert expected == {"p/a": 3}
 
@@ -67,8 +70,44 @@ def test_wanted_leaves_out_what_nobody_published_and_decide_filters():
     """An allowlist without a stored record is nothing to apply; ``only`` narrows the pass."""
     want = reconcile.wanted({"p/a": 3}, {"db1": ["p/a", "q/never"], "db2": ["q/never"], "db3": ["p/a"]})
     assert want == {"db1": {"p/a": 3}, "db3": {"p/a": 3}}
-    decision = reconcile.decide(0, want, {}, {}, apply_timeout=60, only={"db3"})
+    decision = reconcile.decide(0, want, {}, {}, SETTINGS, only={"db3"})
     assert list(decision.start) == ["db3"]
+
+
+def job(started):
+    """A job in flight started at ``started``."""
+    return {"jid": "1", "started": started}
+
+
+# SETTINGS: apply_timeout 60, start_grace 5, start_window 15; now is 100 in every row.
+@pytest.mark.parametrize(
+    "applied, state, start, expired, resend",
+    [
+        pytest.param(2, {"reconnected": 94, "job": job(94)}, ["db1"], [], ["db1"], id="no-answer-within-grace"),
+        pytest.param(2, {"reconnected": 94, "job": job(96)}, [], [], [], id="within-grace"),
+        pytest.param(2, {"reconnected": 80, "job": job(94)}, ["db1"], [], ["db1"], id="last-job-of-the-window"),
+        pytest.param(2, {"reconnected": 80, "job": job(95)}, [], [], [], id="job-after-the-window-waits-timeout"),
+        pytest.param(2, {"reconnected": 30, "job": job(39)}, [], ["db1"], [], id="window-job-still-expires"),
+        pytest.param(2, {"reconnected": 0, "job": job(30)}, [], ["db1"], [], id="after-the-window-expires-as-ever"),
+        pytest.param(3, {"reconnected": 94, "job": job(94)}, [], [], [], id="caught-up-meanwhile-not-resent"),
+        pytest.param(2, {"job": job(40)}, [], [], [], id="no-start-event-no-resend"),
+        pytest.param(2, {"reconnected": 94, "next_retry": 120}, [], [], [], id="backoff-untouched"),
+    ],
+)
+def test_decide_after_a_start_event(applied, state, start, expired, resend):
+    """After a start or auth event a job is sent again when it got no answer within start_grace, not failed:
+    only for jobs started within start_window of the event, only while the minion is behind; the rest as ever."""
+    want = reconcile.wanted({"p/a": 3}, {"db1": ["p/a"]})
+    decision = reconcile.decide(100, want, {"p/a": {"db1": ok(applied)}}, {"db1": state}, SETTINGS)
+    assert (sorted(decision.start), decision.expired, decision.resend) == (start, expired, resend)
+
+
+def test_a_grace_at_least_the_apply_timeout_never_resends():
+    """start_grace >= apply_timeout turns the resend off: the job expires (and fails) as before."""
+    settings = nodeallow_settings.Settings(clusters={}, apply_timeout=5, start_grace=5, start_window=15)
+    want = reconcile.wanted({"p/a": 3}, {"db1": ["p/a"]})
+    decision = reconcile.decide(100, want, {}, {"db1": {"reconnected": 94, "job": job(94)}}, settings)
+    assert (decision.start, decision.expired, decision.resend) == ({}, ["db1"], [])
 
 
 def test_retry_delay_doubles_up_to_the_cap():
@@ -339,6 +378,74 @@ def test_the_same_return_handled_twice_starts_one_follow_up(loop):
     assert loop.record_return(jid, "db1", state_return(3)) == {}
     assert loop.store.get_minions()["db1"]["job"]["started"] == follow_up["started"]
     assert len([p for p in loop.published if "db1" in p]) == 2
+
+
+def test_a_job_lost_at_a_reconnect_is_sent_again_after_the_start_grace_not_failed(loop):
+    """A start event's catch-up without a return within start_grace goes out again: no failure, no backoff;
+    the return of a job sent to the minion ends the start window, so later jobs wait out apply_timeout."""
+    loop.run(only_minions={"db1"})
+    loop.time.now += 1
+    assert list(loop.alive("db1")) == ["db1"]
+    caught_up = loop.store.get_minions()["db1"]["job"]
+    assert loop.next_deadline() == pytest.approx(caught_up["started"] + 5 + 0.1)
+    loop.time.now += 4
+    assert loop.run(only_minions={"db1"}) == {}, "within start_grace"
+    loop.time.now += 2
+    resent = loop.run(only_minions={"db1"})
+    assert list(resent) == ["db1"] and loop.published[-1] == ["db1"]
+    assert "db1" not in loop.store.get_applies("prod", "a"), "a resend records no failure"
+    state = loop.store.get_minions()["db1"]
+    assert (state.get("failures", 0), state["next_retry"]) == (0, 0), state
+    loop.time.now += 1
+    loop.record_return(resent["db1"], "db1", state_return(3))
+    assert "reconnected" not in loop.store.get_minions()["db1"], "the minion listens: its start window is over"
+    with loop.store.lock():
+        loop.store.put({**loop.store.get("prod", "a"), "sequence": 4})
+    started = loop.run(only_minions={"db1"})
+    loop.time.now += 6
+    assert loop.run(only_minions={"db1"}) == {}, "after a return, a job waits out apply_timeout"
+    assert loop.next_deadline() == pytest.approx(loop.store.get_minions()["db1"]["job"]["started"] + 60 + 0.1)
+    assert loop.jobs_in_flight()["db1"] == started["db1"]
+
+
+def test_resends_after_a_start_are_bounded_and_the_backoff_holds(loop):
+    """A minion that started but never answers gets start_window / start_grace extra jobs, then its last job
+    fails after apply_timeout and backs off as before; a minion without a start event gets no extra job."""
+    loop.run()
+    loop.time.now += 1
+    loop.alive("db2")
+    opened = loop.time.now
+    while not loop.store.get_minions()["db2"].get("failures"):
+        loop.time.now += 1
+        loop.run()
+        assert loop.time.now < opened + 100
+    to_db2 = [p for p in loop.published if "db2" in p]
+    # The first pass, the start event's catch-up, then resends of the jobs started at +0, +6 and +12.
+    assert len(to_db2) == 2 + 3, to_db2
+    # db1 never signalled life: its first job expired after apply_timeout, one retry after retry_base.
+    assert [p for p in loop.published if "db1" in p] == [["db1", "db2"], ["db1"]], loop.published
+    last_started = opened + 18
+    assert loop.time.now == pytest.approx(last_started + 61)
+    state = loop.store.get_minions()["db2"]
+    assert state["failures"] == 1 and state["next_retry"] == pytest.approx(loop.time.now + 5), state
+    assert "no answer within 60s" in loop.store.get_applies("prod", "a")["db2"]["comment"]
+
+
+def test_a_slow_answer_after_a_resend_stops_the_resends(loop):
+    """The first job answered late (it was running, only slow): the minion holds the sequence, nothing more is sent
+    and the job still in flight (queued behind it on the minion) only has its expiry left."""
+    loop.run(only_minions={"db1"})
+    loop.time.now += 1
+    first = loop.alive("db1")["db1"]
+    loop.time.now += 6
+    second = loop.run(only_minions={"db1"})["db1"]
+    loop.time.now += 1
+    loop.record_return(first, "db1", state_return(3))
+    assert loop.store.get_applies("prod", "a")["db1"]["sequence"] == 3
+    assert loop.jobs_in_flight()["db1"] == second
+    loop.time.now += 6
+    assert loop.run(only_minions={"db1"}) == {}
+    assert loop.next_deadline() == pytest.approx(loop.store.get_minions()["db1"]["job"]["started"] + 60 + 0.1)
 
 
 def test_a_reconnect_clears_only_jobs_started_before_it(loop):

@@ -15,6 +15,13 @@ minion (``queue=True``), and its return triggers the follow-up at once. A job wi
 within ``apply_timeout`` counts as failed; failures back off (``retry_base`` doubling up to
 ``retry_max``) so a dead minion is not hammered, and any sign of life from it (start, auth, a job
 return) clears the backoff.
+
+A start or auth event is not proof that the minion listens for jobs: Salt fires it through the
+minion's request channel, and after a master restart its publish socket may reconnect up to
+``recon_max`` (10 s) later; a job published meanwhile is lost. So for ``start_window`` seconds after
+such an event, a job in flight without a return after ``start_grace`` seconds is sent again, neither
+failed nor backed off, until a job sent to the minion returns: at most ``start_window`` /
+``start_grace`` extra jobs per event, and none for a minion that shows no sign of life.
 """
 
 import dataclasses
@@ -42,6 +49,9 @@ class Decision:
     start: dict
     # Minion ids whose job in flight got no answer within apply_timeout.
     expired: list
+    # Minion ids (also in start) whose job in flight, started within start_window of their start or
+    # auth event, got no answer within start_grace: it is sent again, not failed.
+    resend: list
 
 
 def wanted(sequences, index):
@@ -74,29 +84,54 @@ def behind(minion_id, want, applies):
     return lagging
 
 
-def decide(now, want, applies, minions, apply_timeout, only=None):
+def job_deadlines(state, settings):
+    """``(resend_at, expire_at)`` of the job in flight of a minion's loop ``state``.
+
+    ``expire_at``: ``apply_timeout`` after it started; then it counts as failed. ``resend_at``: for a
+    job started within ``start_window`` of the minion's last start or auth event (``reconnected``,
+    cleared by the return of a job sent to it), ``start_grace`` after it started; then it is sent
+    again if the minion is still behind, because the minion may not have listened yet. ``None``
+    for any other job.
+    """
+    started = state["job"].get("started", 0)
+    expire_at = started + settings.apply_timeout
+    reconnected = state.get("reconnected")
+    if reconnected is not None and started < reconnected + settings.start_window:
+        return min(started + settings.start_grace, expire_at), expire_at
+    return None, expire_at
+
+
+def decide(now, want, applies, minions, settings, only=None):
     """Return the :class:`Decision` of one pass (pure: no I/O, table-tested).
 
     ``want`` is :func:`wanted`'s result, ``applies`` ``{name: {minion_id: apply result}}``,
-    ``minions`` the loop's per-minion state ``{minion_id: {job, failures, next_retry}}``, ``only``
-    an optional set of minion ids to consider.
+    ``minions`` the loop's per-minion state ``{minion_id: {job, failures, next_retry, reconnected}}``,
+    ``settings`` the limits (settings.Settings: ``apply_timeout``, ``start_grace``, ``start_window``),
+    ``only`` an optional set of minion ids to consider.
     """
     start = {}
     expired = []
+    resend = []
     for minion_id in sorted(want):
         if only is not None and minion_id not in only:
             continue
         state = minions.get(minion_id) or {}
-        job = state.get("job")
-        if job:
-            if now - job.get("started", 0) > apply_timeout:
+        if state.get("job"):
+            resend_at, expire_at = job_deadlines(state, settings)
+            lagging = behind(minion_id, want[minion_id], applies)
+            if now > expire_at:
                 expired.append(minion_id)
+            elif resend_at is not None and now > resend_at and lagging:
+                # Sent again at once, neither failed nor backed off: the minion is alive, it may
+                # only have missed the publish.
+                resend.append(minion_id)
+                start[minion_id] = dict(want[minion_id])
             continue
         if now < state.get("next_retry", 0):
             continue
         if behind(minion_id, want[minion_id], applies):
             start[minion_id] = dict(want[minion_id])
-    return Decision(start, expired)
+    return Decision(start, expired, resend)
 
 
 def _applied_text(result):
@@ -170,7 +205,7 @@ class Reconciler:
             want = wanted(self.store.sequences(), index)
             applies = self._applies({name for keep in want.values() for name in keep})
             minions = self.store.get_minions()
-            decision = decide(now, want, applies, minions, self.settings.apply_timeout, only_minions)
+            decision = decide(now, want, applies, minions, self.settings, only_minions)
             for minion_id in decision.expired:
                 job = minions[minion_id]["job"]
                 events += self._fail(
@@ -181,6 +216,14 @@ class Reconciler:
                     f"no answer within {self.settings.apply_timeout:g}s to job {job.get('jid')} "
                     "(minion down, disconnected or stuck); retried with backoff",
                     now,
+                )
+            for minion_id in decision.resend:
+                log.info(
+                    "nodeallow: no return from %s within %gs of job %s, sent after its start or re-authentication: "
+                    "it may not have listened yet (its publish socket reconnects on its own); sending it again",
+                    minion_id,
+                    self.settings.start_grace,
+                    minions[minion_id]["job"].get("jid"),
                 )
             for minion_id, expected in decision.start.items():
                 state = minions.setdefault(minion_id, {})
@@ -277,7 +320,11 @@ class Reconciler:
             minions = self.store.get_minions()
             state = minions.setdefault(minion_id, {})
             job = state.get("job")
-            expected = job.get("expected", {}) if job and job.get("jid") == jid else {}
+            ours = bool(job) and job.get("jid") == jid
+            expected = job.get("expected", {}) if ours else {}
+            if ours:
+                # The job in flight reached the minion: it listens, its start window is over.
+                state.pop("reconnected", None)
             outcome = results.per_allowlist(ret, expected, jid=jid, now=now)
             subscribed = set(self.store.get_index().get(minion_id, []))
             outcome = {name: result for name, result in outcome.items() if name in subscribed or name in expected}
@@ -324,27 +371,35 @@ class Reconciler:
         ``apply_timeout`` would only delay the catch-up. Only a job started before the event was
         fired is cleared: in a master cluster every master's engine handles the same event, and the
         catch-up one of them started meanwhile must stand.
+
+        The event opens the minion's start window (``reconnected``, see :func:`job_deadlines`): it may
+        fire before the minion listens for jobs again, so the catch-up is sent again after
+        ``start_grace`` until a job sent to it returns.
         """
         now = self.clock()
         cutoff = now if since is None else min(since, now)
         with self.store.lock():
             minions = self.store.get_minions()
-            state = minions.get(minion_id)
-            if state is not None:
-                job = state.get("job")
-                if job and job.get("started", now) < cutoff:
-                    state["job"] = None
-                state["next_retry"] = 0
-                self.store.put_minions(minions)
+            state = minions.setdefault(minion_id, {})
+            job = state.get("job")
+            if job and job.get("started", now) < cutoff:
+                state["job"] = None
+            state["next_retry"] = 0
+            state["reconnected"] = max(cutoff, state.get("reconnected") or 0)
+            self.store.put_minions(minions)
         return self.run(only_minions={minion_id})
 
     def next_deadline(self):
-        """The earliest time a pass has something to do: a job in flight running out, or a retry falling due."""
+        """The earliest time a pass has something to do: a job to send again or running out, or a retry due."""
+        now = self.clock()
         deadlines = []
         for state in self.store.get_minions().values():
             job = state.get("job")
             if job:
-                deadlines.append(job.get("started", 0) + self.settings.apply_timeout + 0.1)
+                resend_at, expire_at = job_deadlines(state, self.settings)
+                # A resend time that passed found the minion no longer behind: only the expiry is left.
+                due = resend_at if resend_at is not None and resend_at > now else expire_at
+                deadlines.append(due + 0.1)
             elif state.get("next_retry", 0) > 0:
                 deadlines.append(state["next_retry"])
         return min(deadlines) if deadlines else None

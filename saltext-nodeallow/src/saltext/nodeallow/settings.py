@@ -20,6 +20,18 @@ DEFAULT_RECONCILE_INTERVAL = 30
 # First retry delay after a failed apply; it doubles per failure up to DEFAULT_RETRY_MAX.
 DEFAULT_RETRY_BASE = 5
 DEFAULT_RETRY_MAX = 60
+# Seconds an apply started within DEFAULT_START_WINDOW of a minion's start or auth event may go without a
+# return before it is sent again (not failed, no backoff): Salt fires those events through the minion's
+# request channel while its publish socket may still be waiting to reconnect, and a job published
+# meanwhile never reaches it. A round trip to a listening minion takes 1-2 s.
+DEFAULT_START_GRACE = 5
+# Seconds after a minion's start or auth event during which its applies get DEFAULT_START_GRACE. Salt
+# 3008's minion retries its publish socket's connection after recon_default (1 s) plus a random 0-10 s,
+# doubling, at most every recon_max (10 s; libzmq 4.3.5 adds no jitter): it listens again at most 10 s
+# after the master's publisher is up, which is before either event. 15 s covers that with one
+# DEFAULT_START_GRACE to spare; a minion that signalled life gets at most 15 / 5 = 3 extra jobs for it,
+# and none once a job sent to it returned. Minions with a larger recon_max need a larger window.
+DEFAULT_START_WINDOW = 15
 # Seconds within which the engine recompiles every accepted minion's pillar to refresh the subscriber index.
 DEFAULT_REINDEX_PERIOD = 3600
 
@@ -39,6 +51,8 @@ class Settings:
     reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL
     retry_base: float = DEFAULT_RETRY_BASE
     retry_max: float = DEFAULT_RETRY_MAX
+    start_grace: float = DEFAULT_START_GRACE
+    start_window: float = DEFAULT_START_WINDOW
     reindex_period: float = DEFAULT_REINDEX_PERIOD
 
     def retry_delay(self, failures):
@@ -54,6 +68,8 @@ _NUMBERS = {
     "reconcile_interval": DEFAULT_RECONCILE_INTERVAL,
     "retry_base": DEFAULT_RETRY_BASE,
     "retry_max": DEFAULT_RETRY_MAX,
+    "start_grace": DEFAULT_START_GRACE,
+    "start_window": DEFAULT_START_WINDOW,
     "reindex_period": DEFAULT_REINDEX_PERIOD,
 }
 

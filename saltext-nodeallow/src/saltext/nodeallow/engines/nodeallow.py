@@ -10,9 +10,11 @@ Master configuration (docs/salt.md)::
 It listens to the master's event bus and hands each relevant event to the reconcile loop
 (reconcile.py): the return of an apply job (recorded at once, and a follow-up started when the
 minion is still behind), a minion's start or re-authentication (a job it missed is retried at
-once). Every ``reconcile_interval`` seconds it also runs a full pass: returns found only in the job
-cache, jobs that got no answer, retries that are due, and a slice of the subscriber index sweep so
-every accepted minion's pillar is recompiled within ``reindex_period``.
+once, and sent again after ``start_grace`` while it has not answered: the minion may fire the
+event before it listens for jobs again). Every ``reconcile_interval`` seconds it also runs a full
+pass: returns found only in the job cache, jobs that got no answer, retries that are due, and a
+slice of the subscriber index sweep so every accepted minion's pillar is recompiled within
+``reindex_period``.
 """
 
 import datetime
