@@ -91,34 +91,43 @@ class Loop:
         event = self.bus.get_event(wait=wait, full=True, auto_reconnect=True)
         if event:
             tag = event.get("tag") or ""
-            self._guarded(f"handle event {tag}", self.handle, tag, event.get("data") or {})
+            handled = self._guarded(f"handle event {tag}", self.handle, tag, event.get("data") or {})
+            if handled is not None:
+                # A job the event started, or a start window it opened, may fall due (start_grace)
+                # before the pass planned so far; what was due at once the event's own run did.
+                deadline = self._guarded("find the next deadline", self.reconciler.next_deadline)
+                if deadline is not None and deadline > time.time():
+                    self.next_pass = min(self.next_pass, deadline)
         if time.time() >= self.next_pass:
             self._pass()
 
     def handle(self, tag, data):
-        """Route one bus event to the reconciler."""
+        """Route one bus event to the reconciler: the jobs it started (``{minion: jid}``), ``None`` if not ours."""
         parts = tag.split("/")
         if len(parts) == 5 and parts[:2] == ["salt", "job"] and parts[3] == "ret":
-            self._job_return(parts[2], parts[4], data)
-        elif len(parts) == 4 and parts[:2] == ["salt", "minion"] and parts[3] == "start":
-            self._alive(parts[2], data)
-        elif tag == "salt/auth" and data.get("act") == "accept" and data.get("result") is True:
-            self._alive(data.get("id"), data)
+            return self._job_return(parts[2], parts[4], data)
+        if len(parts) == 4 and parts[:2] == ["salt", "minion"] and parts[3] == "start":
+            return self._alive(parts[2], data)
+        if tag == "salt/auth" and data.get("act") == "accept" and data.get("result") is True:
+            return self._alive(data.get("id"), data)
+        return None
 
     def _job_return(self, jid, minion_id, data):
         """Record a state run's return when it is one of our jobs or holds a ``nodeallow.managed`` run."""
         if data.get("fun") not in _STATE_FUNCTIONS:
-            return
+            return None
         ret = data.get("return")
         ours = self.reconciler.jobs_in_flight().get(minion_id) == jid
         if ours or results.managed_entry(ret) is not None:
-            self.reconciler.record_return(jid, minion_id, ret)
+            return self.reconciler.record_return(jid, minion_id, ret)
+        return None
 
     def _alive(self, minion_id, data):
         """A subscriber (re)connected (event ``data``): retry at once what it may have missed."""
         if isinstance(minion_id, str) and minion_id in self.store.get_index():
             log.info("nodeallow: minion %s (re)connected; re-applying if it is behind", minion_id)
-            self.reconciler.alive(minion_id, since=_stamp(data))
+            return self.reconciler.alive(minion_id, since=_stamp(data))
+        return None
 
     def _pass(self):
         """The periodic pass: every ``reconcile_interval``, and as soon as a job runs out or a retry falls due."""
