@@ -143,6 +143,23 @@ class PillarFiles:
         (self.root / "minions" / f"{minion_id}.sls").unlink(missing_ok=True)
 
 
+def put_snapshot(store, cluster, allowlist, sequence, addresses):
+    """Store a snapshot record of ``addresses`` under ``sequence`` in ``store``, as ingest would (stored at 0)."""
+    with store.lock():
+        store.put(
+            {
+                "cluster": cluster,
+                "allowlist": allowlist,
+                "sequence": sequence,
+                "digest": protocol.digest(addresses),
+                "generated_at": GENERATED_AT,
+                "stored_at": 0,
+                "addresses": list(addresses),
+                "retired": False,
+            }
+        )
+
+
 def stored(master_config, cluster, allowlist):
     """The master store's record of one allowlist, read directly from the master cache (or ``None``)."""
     return nodeallow_store.Store(master_config).get(cluster, allowlist)

@@ -13,10 +13,11 @@ import pytest
 import salt.config
 
 from saltext.nodeallow import index as subscriber_index
-from saltext.nodeallow import jobcache, protocol
+from saltext.nodeallow import jobcache
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow.engines import nodeallow as engine
+from tests.support import master_side
 
 SETTINGS = nodeallow_settings.Settings(clusters={}, apply_timeout=60, start_grace=5, start_window=15)
 
@@ -49,19 +50,7 @@ def loop(tmp_path, monkeypatch):
     opts = dict(salt.config.DEFAULT_MASTER_OPTS, cachedir=str(tmp_path / "cache"), id="master1")
     store = nodeallow_store.Store(opts)
     subscriber_index.record(store, "db1", [("prod", "a")])
-    with store.lock():
-        store.put(
-            {
-                "cluster": "prod",
-                "allowlist": "a",
-                "sequence": 3,
-                "digest": protocol.digest(["10.0.0.1/32"]),
-                "generated_at": "2026-03-01T12:00:00Z",
-                "stored_at": 0,
-                "addresses": ["10.0.0.1/32"],
-                "retired": False,
-            }
-        )
+    master_side.put_snapshot(store, "prod", "a", 3, ["10.0.0.1/32"])
     running = engine.Loop(opts, SETTINGS, store, Bus([]))
     running.published = []
     running.reconciler.publish = lambda ids: running.published.append(sorted(ids)) or f"{len(running.published):020d}"

@@ -13,10 +13,11 @@ import pytest
 import salt.config
 
 from saltext.nodeallow import index as subscriber_index
-from saltext.nodeallow import protocol, reconcile, results
+from saltext.nodeallow import reconcile, results
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow.firewall import engine
+from tests.support import master_side
 
 STATE_KEY = "nodeallow_|-nodeallow_|-nodeallow_|-managed"
 SETTINGS = nodeallow_settings.Settings(
@@ -228,19 +229,7 @@ def loop(tmp_path):
     store = nodeallow_store.Store(opts)
     for minion_id in ("db1", "db2"):
         subscriber_index.record(store, minion_id, [("prod", "a")])
-    with store.lock():
-        store.put(
-            {
-                "cluster": "prod",
-                "allowlist": "a",
-                "sequence": 3,
-                "digest": protocol.digest(["10.0.0.1/32"]),
-                "generated_at": "2026-03-01T12:00:00Z",
-                "stored_at": 0,
-                "addresses": ["10.0.0.1/32"],
-                "retired": False,
-            }
-        )
+    master_side.put_snapshot(store, "prod", "a", 3, ["10.0.0.1/32"])
     fired = []
     published = []
     clock = Clock()
