@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -22,42 +23,58 @@ import (
 	"github.com/nodeallow/nodeallow/controllers/publisher"
 )
 
-// act makes the Send of an Outcome: it reads the salt-api endpoint (Secrets included), records the
-// allocation, and launches the publish in a goroutine (launch), so that the reconcile records
-// Publishing now and a later one PublishStalled if salt-api hangs. A Secret that cannot be read stops
-// it before anything is allocated or sent, and plan.Settle makes the Outcome of that at once. An
-// error means the allocation could not be recorded and nothing was sent; the work queue retries with
-// backoff.
-func (r *NodeAllowlistReconciler) act(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, f plan.Facts, out plan.Outcome) (plan.Outcome, error) {
-	if out.Send == nil {
-		return out, nil
+// act makes the Sends of the endpoints' Outcomes: it reads each salt-api endpoint (Secrets
+// included), records the allocation once for all of them, and launches each publish in its own
+// goroutine (launch), so that the reconcile records Publishing now, a later one PublishStalled if a
+// salt-api hangs, and no endpoint waits for another. A Secret that cannot be read stops that
+// endpoint's Send before anything is allocated or sent, and plan.Settle makes its Outcome at once. An
+// error means the allocation could not be recorded and nothing was sent; the work queue retries
+// with backoff.
+func (r *NodeAllowlistReconciler) act(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, f plan.Facts, plans []plan.EndpointPlan) error {
+	endpoints := make([]publisher.Endpoint, len(plans))
+	allocate := false
+	for i := range plans {
+		p := &plans[i]
+		if p.Out.Send == nil {
+			continue
+		}
+		endpoint, err := r.endpointFor(ctx, p.Facts.Allowlist)
+		if err != nil {
+			p.Out = plan.Settle(p.Facts, p.Out, plan.Delivery{Failure: classify(err)})
+			continue
+		}
+		endpoints[i] = endpoint
+		allocate = allocate || p.Out.Send.Allocate
 	}
-	send := *out.Send
-	endpoint, err := r.endpointFor(ctx, obj)
-	if err != nil {
-		return plan.Settle(f, out, plan.Delivery{Failure: classify(err)}), nil
-	}
-	if send.Allocate {
-		obj.Status = *out.Status.DeepCopy()
-		obj.Status.Sequence = send.Snapshot.Sequence
-		obj.Status.Digest = send.Digest
-		// Recorded before sending, so that a process that dies mid-publish
-		// leaves a record that this number may be out there: the next one
-		// re-sends it or moves past it, never reuses it for other addresses.
+	if allocate {
+		// Recorded before sending, so that a process that dies mid-publish leaves a record that this
+		// number may be out there: the next one re-sends it or moves past it, never reuses it for
+		// other addresses. Every endpoint's send of this reconcile carries the same allocation.
+		launched := slices.Clone(plans)
+		for i := range launched {
+			launched[i].Out = plan.Launched(launched[i].Out)
+		}
+		obj.Status = plan.Merge(f, launched).Status
 		if err := r.Status().Update(ctx, obj); err != nil {
-			return out, fmt.Errorf("recording %s sequence %d of NodeAllowlist %s before sending it: %w",
-				send.Snapshot.Kind, send.Snapshot.Sequence, obj.Name, err)
+			return fmt.Errorf("recording sequence %d of NodeAllowlist %s before sending it: %w", obj.Status.Sequence, obj.Name, err)
 		}
 	}
-	var replaces uint64
-	if out.Remember.Landed && f.Flight != nil {
-		replaces = f.Flight.ID
+	for i := range plans {
+		p := &plans[i]
+		if p.Out.Send == nil {
+			continue
+		}
+		var replaces uint64
+		if p.Out.Remember.Landed && p.Facts.Flight != nil {
+			replaces = p.Facts.Flight.ID
+		}
+		r.launch(ctx, obj, endpoints[i], *p.Out.Send, replaces)
+		p.Out = plan.Launched(p.Out)
 	}
-	r.launch(ctx, obj, endpoint, send, replaces)
-	return plan.Launched(out), nil
+	return nil
 }
 
-// launch publishes send in a goroutine, tracked as the allowlist's flight in r.memory, and triggers
+// launch publishes send to one endpoint in a goroutine, tracked as that endpoint's flight in r.memory, and triggers
 // a reconcile through r.landed when it returns. ctx is the controller's (controller-runtime does not
 // cancel it when Reconcile returns), so a manager that stops or loses its lease cancels the publish;
 // the next leader re-sends the allocated sequence. The publish timeout bounds it otherwise. replaces
@@ -65,17 +82,18 @@ func (r *NodeAllowlistReconciler) act(ctx context.Context, obj *nodeallowv1alpha
 func (r *NodeAllowlistReconciler) launch(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, endpoint publisher.Endpoint, send plan.Send, replaces uint64) {
 	now := time.Now()
 	name := obj.Name
-	id, ok := r.memory.launch(name, plan.Flight{Send: send, URL: endpoint.URL, Generation: obj.Generation, Since: now, Deadline: now.Add(r.PublishTimeout)}, replaces)
+	key := endpointKey{name, endpoint.URL}
+	id, ok := r.memory.launch(key, plan.Flight{Send: send, URL: endpoint.URL, Generation: obj.Generation, Since: now, Deadline: now.Add(r.PublishTimeout)}, replaces)
 	if !ok {
 		// plan.Decide sends nothing while a send is in flight, and one allowlist is never reconciled twice at once.
-		logf.FromContext(ctx).Error(errors.New("a send is already in flight"), "Not publishing", "allowlist", name, "sequence", send.Snapshot.Sequence)
+		logf.FromContext(ctx).Error(errors.New("a send is already in flight"), "Not publishing", "allowlist", name, "url", endpoint.URL, "sequence", send.Snapshot.Sequence)
 		return
 	}
 	go func() {
 		// Failed attempts the publisher retries show in PublishStalled (a refused connection is not a hang).
-		pctx := publisher.WithProgress(ctx, func(a publisher.Attempt) { r.memory.progress(name, id, a) })
+		pctx := publisher.WithProgress(ctx, func(a publisher.Attempt) { r.memory.progress(key, id, a) })
 		res, fail := r.publish(pctx, endpoint, &send)
-		if !r.memory.land(name, id, plan.Delivery{Chunks: res.Chunks, Failure: fail}) {
+		if !r.memory.land(key, id, plan.Delivery{Chunks: res.Chunks, Failure: fail}) {
 			return
 		}
 		select {
@@ -136,17 +154,23 @@ func classify(err error) *plan.Failure {
 	}
 }
 
-// record carries out the rest of an Outcome: Events, this process's memory, then one status write,
-// or the release of the finalizer.
-func (r *NodeAllowlistReconciler) record(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, f plan.Facts, out plan.Outcome) (ctrl.Result, error) {
+// record carries out the rest of the endpoints' Outcomes: Events, this process's memory of each
+// endpoint, then one status write of their plan.Merge, or the release of the finalizer.
+func (r *NodeAllowlistReconciler) record(ctx context.Context, obj *nodeallowv1alpha1.NodeAllowlist, f plan.Facts, plans []plan.EndpointPlan) (ctrl.Result, error) {
+	out := plan.Merge(f, plans)
 	if obj != nil {
 		for _, e := range out.Events {
 			r.Recorder.Eventf(obj, nil, e.Type, e.Reason, e.Action, "%s", e.Note)
 		}
-		r.memory.remember(f.Name, f.Now, out.Remember)
-		if out.Remember.Landed && f.Flight != nil {
-			r.memory.drop(f.Name, f.Flight.ID)
+		for _, p := range plans {
+			key := endpointKey{f.Name, p.URL}
+			r.memory.remember(key, f.Now, p.Out.Remember)
+			if p.Out.Remember.Landed && p.Facts.Flight != nil {
+				r.memory.drop(key, p.Facts.Flight.ID)
+			}
 		}
+		// An endpoint removed from the spec is no longer published to.
+		r.memory.retain(f.Name, plan.EndpointURLs(f.Allowlist))
 		logHold(ctx, f, out)
 	}
 	err := out.Err

@@ -21,30 +21,31 @@ import (
 )
 
 // gather reads what plan.Decide needs about allowlist name, adding the finalizer to a live one, and
-// asks the Salt master what the subscribers applied when a delivery check is due. It
-// stops early while Node changes are
-// still settling: first on the cached object, so that a burst of Node events costs no API call, then
-// on the object read from the API server, right before the Nodes are listed (debouncer.takeIfDue says
-// why right before). The object that decides is read uncached because the cache may not have caught
-// up with this controller's last status write yet, and allocating a sequence from a stale status
-// would reuse a number. A send this process has in flight is a fact too (plan.Flight): while it is
-// in the air, nothing else is gathered (Decide waits for it); once it landed, the debounce's cached
-// shortcut is skipped so that its result is recorded at once.
-func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now time.Time) (plan.Facts, error) {
+// asks each Salt master what the subscribers applied when a delivery check of it is due. It stops
+// early while Node changes are still settling: first on the cached object, so that a burst of Node
+// events costs no API call, then on the object read from the API server, right before the Nodes are
+// listed (debouncer.takeIfDue says why right before). The object that decides is read uncached
+// because the cache may not have caught up with this controller's last status write yet, and
+// allocating a sequence from a stale status would reuse a number. The sends this process has in
+// flight are facts too (plan.Flight, one per salt-api endpoint): while every endpoint has one in the
+// air, nothing else is gathered (Decide waits for them); once one landed, the debounce's cached
+// shortcut is skipped so that its result is recorded at once. The per-endpoint facts come back in
+// the order of plan.EndpointURLs.
+func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now time.Time) (plan.Facts, []plan.EndpointFacts, error) {
 	f := plan.Facts{Now: now, Name: name, Cluster: r.ClusterName, RetirementTimeout: r.RetirementTimeout}
 	key := client.ObjectKey{Name: name}
-	flight := r.memory.flight(name)
+	flights := r.memory.flightsOf(name)
 	var cached nodeallowv1alpha1.NodeAllowlist
 	if err := r.Get(ctx, key, &cached); err != nil {
 		if apierrors.IsNotFound(err) {
 			f.Gone = true
-			return f, nil
+			return f, nil, nil
 		}
-		return f, fmt.Errorf("reading NodeAllowlist %s from the cache: %w", name, err)
+		return f, nil, fmt.Errorf("reading NodeAllowlist %s from the cache: %w", name, err)
 	}
-	if cached.DeletionTimestamp.IsZero() && flight == nil {
+	if cached.DeletionTimestamp.IsZero() && len(flights) == 0 {
 		if f.DebounceWait = r.debounce.wait(name, now, cached.Spec.Debounce.Min.Duration, cached.Spec.Debounce.Max.Duration); f.DebounceWait > 0 {
-			return f, nil
+			return f, nil, nil
 		}
 	}
 
@@ -52,13 +53,22 @@ func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now t
 	if err := r.APIReader.Get(ctx, key, nal); err != nil {
 		if apierrors.IsNotFound(err) {
 			f.Gone = true
-			return f, nil
+			return f, nil, nil
 		}
-		return f, fmt.Errorf("reading NodeAllowlist %s: %w", name, err)
+		return f, nil, fmt.Errorf("reading NodeAllowlist %s: %w", name, err)
 	}
-	f.Allowlist, f.Flight = nal, flight
+	f.Allowlist = nal
+	urls := plan.EndpointURLs(nal)
+	eps := make([]plan.EndpointFacts, len(urls))
+	inAir := 0
+	for i, url := range urls {
+		eps[i] = plan.EndpointFacts{URL: url, Flight: flights[url]}
+		if fl := eps[i].Flight; fl != nil && !fl.Done {
+			inAir++
+		}
+	}
 	if !nal.DeletionTimestamp.IsZero() {
-		return f, nil
+		return f, eps, nil
 	}
 	// A live allowlist carries the finalizer before anything is decided, so nothing is published
 	// that its deletion could not retire. The API server answers with the object as stored, whose
@@ -66,29 +76,33 @@ func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now t
 	if !controllerutil.ContainsFinalizer(nal, plan.Finalizer) {
 		controllerutil.AddFinalizer(nal, plan.Finalizer)
 		if err := r.Update(ctx, nal); err != nil {
-			return f, fmt.Errorf("adding finalizer %s to NodeAllowlist %s: %w", plan.Finalizer, nal.Name, err)
+			return f, nil, fmt.Errorf("adding finalizer %s to NodeAllowlist %s: %w", plan.Finalizer, nal.Name, err)
 		}
 	}
-	if flight != nil && !flight.Done {
-		// Decide only waits for it; the reconcile its landing triggers lists the Nodes.
-		return f, nil
+	if inAir == len(eps) {
+		// Decide only waits for them; the reconcile a landing triggers lists the Nodes.
+		return f, eps, nil
 	}
 	if f.DebounceWait = r.debounce.takeIfDue(name, now, nal.Spec.Debounce.Min.Duration, nal.Spec.Debounce.Max.Duration); f.DebounceWait > 0 {
-		return f, nil
+		return f, eps, nil
 	}
-	f.Memory = r.memory.get(name)
 	var err error
 	if f.Selection, err = r.selection(ctx, nal); err != nil {
-		return f, err
+		return f, nil, err
 	}
-	// A send that landed unrecorded changes the acknowledged sequence; the check follows its record.
-	if flight == nil && plan.Confirming(nal) && plan.CheckWait(nal, f.Memory, now) == 0 {
-		f.Check = r.checkDelivery(ctx, nal)
+	for i := range eps {
+		ep := &eps[i]
+		ep.Memory = r.memory.get(endpointKey{name, ep.URL})
+		// A send that landed unrecorded changes the acknowledged sequence; the check follows its record.
+		view := plan.View(nal, ep.URL)
+		if ep.Flight == nil && plan.Confirming(view) && plan.CheckWait(view, ep.Memory, now) == 0 {
+			ep.Check = r.checkDelivery(ctx, view)
+		}
 	}
-	return f, nil
+	return f, eps, nil
 }
 
-// checkDelivery asks the allowlist's Salt master, through salt-api, what its subscribers applied. A
+// checkDelivery asks the Salt master of one endpoint's view (plan.View), through its salt-api, what its subscribers applied. A
 // failure is a fact for plan.Decide (Applied Unknown, reason CheckFailed), not an error: publishing
 // goes on without it.
 func (r *NodeAllowlistReconciler) checkDelivery(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) *plan.Check {
@@ -106,7 +120,7 @@ func (r *NodeAllowlistReconciler) checkDelivery(ctx context.Context, nal *nodeal
 		result = resultFailure
 	}
 	deliveryChecksTotal.WithLabelValues(result).Inc()
-	kv := []any{"allowlist", nal.Name, "result", result, "duration", time.Since(start), "found", c.Found,
+	kv := []any{"allowlist", nal.Name, "url", nal.Spec.Salt.URL, "result", result, "duration", time.Since(start), "found", c.Found,
 		"storedSequence", c.Entry.Sequence, "subscribers", len(c.Entry.Subscribers)}
 	if c.Err != nil {
 		kv = append(kv, "error", c.Err.Error())

@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,14 +13,20 @@ import (
 	"github.com/nodeallow/nodeallow/controllers/publisher"
 )
 
-// deliveryMemory keeps each allowlist's plan.Memory (when this process last delivered it, which
-// sequence salt-api last refused) between reconciles, and the one send this process has in flight
-// per allowlist (plan.Flight) until a reconcile recorded its result; plan.Memory says why in memory only.
+// deliveryMemory keeps each allowlist endpoint's plan.Memory (when this process last delivered it,
+// which sequence salt-api last refused) between reconciles, and the one send this process has in
+// flight per endpoint (plan.Flight) until a reconcile recorded its result; plan.Memory says why in
+// memory only.
 type deliveryMemory struct {
 	mu      sync.Mutex
-	entries map[string]plan.Memory
-	flights map[string]*flight
+	entries map[endpointKey]plan.Memory
+	flights map[endpointKey]*flight
 	lastID  uint64
+}
+
+// endpointKey names one salt-api endpoint of one allowlist: each has its own deliveries and flight.
+type endpointKey struct {
+	name, url string
 }
 
 // flight is a plan.Flight (its ID is the one its goroutine lands it by, so that the result of a send
@@ -29,57 +36,59 @@ type flight struct {
 }
 
 func newDeliveryMemory() *deliveryMemory {
-	return &deliveryMemory{entries: map[string]plan.Memory{}, flights: map[string]*flight{}}
+	return &deliveryMemory{entries: map[endpointKey]plan.Memory{}, flights: map[endpointKey]*flight{}}
 }
 
-// get returns what is remembered of allowlist name; the zero Memory when nothing is.
-func (m *deliveryMemory) get(name string) plan.Memory {
+// get returns what is remembered of endpoint k; the zero Memory when nothing is.
+func (m *deliveryMemory) get(k endpointKey) plan.Memory {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.entries[name]
+	return m.entries[k]
 }
 
-// flight returns a copy of allowlist name's send in flight or landed unrecorded; nil when none.
-func (m *deliveryMemory) flight(name string) *plan.Flight {
+// flightsOf returns copies of allowlist name's sends in flight or landed unrecorded, by endpoint URL.
+func (m *deliveryMemory) flightsOf(name string) map[string]*plan.Flight {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	fl, ok := m.flights[name]
-	if !ok {
-		return nil
+	out := map[string]*plan.Flight{}
+	for k, fl := range m.flights {
+		if k.name == name {
+			c := fl.Flight
+			out[k.url] = &c
+		}
 	}
-	c := fl.Flight
-	return &c
+	return out
 }
 
-// launch records that fl left for allowlist name and returns the id to land it by. It replaces
-// the landed flight replaces (the one the same Outcome records); ok is false when another flight is
+// launch records that fl left for endpoint k and returns the id to land it by. It replaces the
+// landed flight replaces (the one the same Outcome records); ok is false when another flight is
 // remembered, which plan.Decide never lets happen.
-func (m *deliveryMemory) launch(name string, fl plan.Flight, replaces uint64) (id uint64, ok bool) {
+func (m *deliveryMemory) launch(k endpointKey, fl plan.Flight, replaces uint64) (id uint64, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, busy := m.flights[name]; busy && (!old.Done || old.ID != replaces) {
+	if old, busy := m.flights[k]; busy && (!old.Done || old.ID != replaces) {
 		return 0, false
 	}
 	m.lastID++
 	fl.ID = m.lastID
-	m.flights[name] = &flight{Flight: fl}
+	m.flights[k] = &flight{Flight: fl}
 	return m.lastID, true
 }
 
-// drop forgets flight id of allowlist name once its result is recorded; a later flight stays.
-func (m *deliveryMemory) drop(name string, id uint64) {
+// drop forgets flight id of endpoint k once its result is recorded; a later flight stays.
+func (m *deliveryMemory) drop(k endpointKey, id uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if fl, ok := m.flights[name]; ok && fl.ID == id && fl.Done {
-		delete(m.flights, name)
+	if fl, ok := m.flights[k]; ok && fl.ID == id && fl.Done {
+		delete(m.flights, k)
 	}
 }
 
-// progress records a failed attempt of flight id of allowlist name that its publisher retries.
-func (m *deliveryMemory) progress(name string, id uint64, a publisher.Attempt) {
+// progress records a failed attempt of flight id of endpoint k that its publisher retries.
+func (m *deliveryMemory) progress(k endpointKey, id uint64, a publisher.Attempt) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if fl, ok := m.flights[name]; ok && fl.ID == id && !fl.Done {
+	if fl, ok := m.flights[k]; ok && fl.ID == id && !fl.Done {
 		fl.FailedAttempts++
 		fl.LastFailure = a.Err
 		if a.StatusCode != 0 {
@@ -88,12 +97,12 @@ func (m *deliveryMemory) progress(name string, id uint64, a publisher.Attempt) {
 	}
 }
 
-// land records what became of flight id of allowlist name; it reports false when that flight is no
-// longer remembered (the allowlist was forgotten meanwhile).
-func (m *deliveryMemory) land(name string, id uint64, d plan.Delivery) bool {
+// land records what became of flight id of endpoint k; it reports false when that flight is no
+// longer remembered (the allowlist or the endpoint was forgotten meanwhile).
+func (m *deliveryMemory) land(k endpointKey, id uint64, d plan.Delivery) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	fl, ok := m.flights[name]
+	fl, ok := m.flights[k]
 	if !ok || fl.ID != id {
 		return false
 	}
@@ -101,16 +110,19 @@ func (m *deliveryMemory) land(name string, id uint64, d plan.Delivery) bool {
 	return true
 }
 
-// remember applies one Outcome's changes to allowlist name's memory, at now.
-func (m *deliveryMemory) remember(name string, now time.Time, r plan.Remember) {
+// remember applies one Outcome's changes to endpoint k's memory, at now.
+func (m *deliveryMemory) remember(k endpointKey, now time.Time, r plan.Remember) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e := m.entries[name]
+	e := m.entries[k]
 	if r.Reset {
 		e = plan.Memory{}
 	}
 	if r.Delivered {
 		e = plan.Memory{Delivered: now}
+	}
+	if r.Failed {
+		e.Failures++
 	}
 	if r.Refused != 0 {
 		e.Refused, e.RefusedAt = r.Refused, now
@@ -123,16 +135,30 @@ func (m *deliveryMemory) remember(name string, now time.Time, r plan.Remember) {
 		}
 	}
 	if e == (plan.Memory{}) {
-		delete(m.entries, name)
+		delete(m.entries, k)
 		return
 	}
-	m.entries[name] = e
+	m.entries[k] = e
 }
 
 // forget drops a deleted allowlist; a send still in flight for it lands nowhere.
 func (m *deliveryMemory) forget(name string) {
+	m.retain(name, nil)
+}
+
+// retain drops what is remembered of allowlist name's endpoints other than urls (removed from its
+// spec); a send still in flight to one of those lands nowhere.
+func (m *deliveryMemory) retain(name string, urls []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.entries, name)
-	delete(m.flights, name)
+	for k := range m.entries {
+		if k.name == name && !slices.Contains(urls, k.url) {
+			delete(m.entries, k)
+		}
+	}
+	for k := range m.flights {
+		if k.name == name && !slices.Contains(urls, k.url) {
+			delete(m.flights, k)
+		}
+	}
 }

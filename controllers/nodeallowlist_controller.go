@@ -90,29 +90,30 @@ type NodeAllowlistReconciler struct {
 // +kubebuilder:rbac:groups="",namespace=nodeallow-system,resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=nodeallow-system,resources=leases,verbs=get;create;update
 
-// Reconcile brings one NodeAllowlist's salt-api up to date with the Nodes it
+// Reconcile brings one NodeAllowlist's salt-apis up to date with the Nodes it
 // selects, in four steps: gather the facts (the allowlist as the API server
 // has it, the selected Nodes once the debounce let them settle, this
-// process's memory of deliveries and its send in flight), decide (plan.Decide:
-// one Outcome with the status, conditions and Events), act (the
-// allocate-before-send status update, then the send launched in a goroutine
-// whose return reconciles again), and record (Events, memory, one status
-// write or the finalizer's release).
+// process's memory of deliveries and its send in flight to each salt-api),
+// decide (plan.DecideEndpoints: one Outcome per salt-api endpoint with the
+// status, conditions and Events), act (the allocate-before-send status update,
+// then each send launched in a goroutine whose return reconciles again), and
+// record (Events, memory, one status write of plan.Merge or the finalizer's
+// release).
 func (r *NodeAllowlistReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	f, err := r.gather(ctx, req.Name, time.Now())
+	f, eps, err := r.gather(ctx, req.Name, time.Now())
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	out := plan.Decide(f)
+	plans := plan.DecideEndpoints(f, eps)
 	// act and record write through a copy, so the facts stay as gathered for plan.Settle.
 	var obj *nodeallowv1alpha1.NodeAllowlist
 	if f.Allowlist != nil {
 		obj = f.Allowlist.DeepCopy()
 	}
-	if out, err = r.act(ctx, obj, f, out); err != nil {
+	if err = r.act(ctx, obj, f, plans); err != nil {
 		return ctrl.Result{}, err
 	}
-	return r.record(ctx, obj, f, out)
+	return r.record(ctx, obj, f, plans)
 }
 
 // forget drops what this process remembers about a deleted allowlist.

@@ -67,6 +67,21 @@ var _ = Describe("NodeAllowlist validation by the API server", func() {
 			n.Spec.Limits.IPv4 = nodeallowv1alpha1.IPv4Limits{MinPrefixLength: 8, MaxSpanPrefixLength: 8}
 			n.Spec.StaticCIDRs = []string{"10.0.0.0/8"}
 		}),
+		Entry("two salt-api endpoints, one with its own credentials, confirming with the shared ones", "two-endpoints", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Salt.URL = ""
+			n.Spec.Salt.CredentialsSecretRef = &nodeallowv1alpha1.SecretReference{Name: "shared"}
+			n.Spec.Salt.Endpoints = []nodeallowv1alpha1.SaltAPIEndpoint{{URL: "https://salt-1.example.com:8000"},
+				{URL: "https://salt-2.example.com:8000", CredentialsSecretRef: &nodeallowv1alpha1.SecretReference{Name: "own"}}}
+			n.Spec.Delivery.Confirm = true
+		}),
+		Entry("http endpoints with the opt-in, confirming with credentials on each", "http-endpoints", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Salt.URL = ""
+			n.Spec.Salt.AllowInsecureHTTP = true
+			n.Spec.Salt.Endpoints = []nodeallowv1alpha1.SaltAPIEndpoint{
+				{URL: "http://127.0.0.1:8001", CredentialsSecretRef: &nodeallowv1alpha1.SecretReference{Name: "one"}},
+				{URL: "http://127.0.0.1:8002", CredentialsSecretRef: &nodeallowv1alpha1.SecretReference{Name: "two"}}}
+			n.Spec.Delivery.Confirm = true
+		}),
 	)
 
 	DescribeTable("refuses an invalid object",
@@ -137,5 +152,29 @@ var _ = Describe("NodeAllowlist validation by the API server", func() {
 		Entry("a body limit above what salt-api takes", "big-body", func(n *nodeallowv1alpha1.NodeAllowlist) {
 			n.Spec.Salt.MaxBodyBytes = 1 << 20
 		}, "maxBodyBytes"),
+		Entry("both url and endpoints", "url-and-endpoints", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Salt.Endpoints = []nodeallowv1alpha1.SaltAPIEndpoint{{URL: "https://salt-2.example.com:8000"}}
+		}, "set exactly one of salt.url"),
+		Entry("neither url nor endpoints", "no-url", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Salt.URL = ""
+		}, "set exactly one of salt.url"),
+		Entry("an http endpoint without the opt-in", "http-endpoint", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Salt.URL = ""
+			n.Spec.Salt.Endpoints = []nodeallowv1alpha1.SaltAPIEndpoint{{URL: "https://salt-1.example.com:8000"}, {URL: "http://salt-2.example.com:8000"}}
+		}, "every salt.endpoints url must use https"),
+		Entry("the same endpoint twice", "endpoint-twice", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Salt.URL = ""
+			n.Spec.Salt.Endpoints = []nodeallowv1alpha1.SaltAPIEndpoint{{URL: "https://salt-1.example.com:8000"}, {URL: "https://salt-1.example.com:8000"}}
+		}, "Duplicate value"),
+		Entry("an endpoint URL that is not one", "bad-endpoint", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Salt.URL = ""
+			n.Spec.Salt.Endpoints = []nodeallowv1alpha1.SaltAPIEndpoint{{URL: "salt master"}}
+		}, "salt.endpoints url must be an absolute URL"),
+		Entry("confirming with credentials on only one endpoint", "confirm-one-creds", func(n *nodeallowv1alpha1.NodeAllowlist) {
+			n.Spec.Salt.URL = ""
+			n.Spec.Salt.Endpoints = []nodeallowv1alpha1.SaltAPIEndpoint{{URL: "https://salt-1.example.com:8000"},
+				{URL: "https://salt-2.example.com:8000", CredentialsSecretRef: &nodeallowv1alpha1.SecretReference{Name: "own"}}}
+			n.Spec.Delivery.Confirm = true
+		}, "delivery.confirm needs salt.credentialsSecretRef"),
 	)
 })

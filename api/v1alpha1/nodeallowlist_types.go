@@ -22,7 +22,7 @@ const (
 
 // NodeAllowlistSpec says which node addresses to allow and which Salt master to tell.
 // +kubebuilder:validation:XValidation:rule="duration(self.debounce.min) <= duration(self.debounce.max)",message="debounce.min must not be longer than debounce.max"
-// +kubebuilder:validation:XValidation:rule="!has(self.delivery) || !has(self.delivery.confirm) || !self.delivery.confirm || has(self.salt.credentialsSecretRef)",message="delivery.confirm needs salt.credentialsSecretRef: salt-api runs the runner nodeallow.status only for a logged-in user",fieldPath=".delivery.confirm"
+// +kubebuilder:validation:XValidation:rule="!has(self.delivery) || !has(self.delivery.confirm) || !self.delivery.confirm || has(self.salt.credentialsSecretRef) || (has(self.salt.endpoints) && self.salt.endpoints.all(e, has(e.credentialsSecretRef)))",message="delivery.confirm needs salt.credentialsSecretRef (or one on every salt.endpoints entry): salt-api runs the runner nodeallow.status only for a logged-in user",fieldPath=".delivery.confirm"
 // +kubebuilder:validation:XValidation:rule="!has(self.staticCIDRs) || self.staticCIDRs.all(c, isIP(c) || !isCIDR(c) || cidr(c).prefixLength() >= (cidr(c).ip().family() == 4 ? self.limits.ipv4.minPrefixLength : self.limits.ipv6.minPrefixLength))",message="a static CIDR is wider than spec.limits allows (default: IPv4 /16, IPv6 /48); list narrower prefixes",reason=FieldValueForbidden,fieldPath=".staticCIDRs"
 type NodeAllowlistSpec struct {
 	// nodeSelector selects the nodes whose addresses are published; empty selects every node.
@@ -169,14 +169,28 @@ type IPv6Limits struct {
 	MaxSpanPrefixLength int32 `json:"maxSpanPrefixLength,omitempty"`
 }
 
-// SaltEndpoint is the salt-api endpoint an allowlist publishes to.
-// +kubebuilder:validation:XValidation:rule="url(self.url).getScheme() == 'https' || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP && url(self.url).getScheme() == 'http')",message="salt.url must use https (set salt.allowInsecureHTTP to allow http)"
+// SaltEndpoint says which salt-api (or, with endpoints, which salt-apis) an allowlist publishes to, and how.
+// +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.endpoints)",message="set exactly one of salt.url (one Salt master) and salt.endpoints (several masters)"
+// +kubebuilder:validation:XValidation:rule="!has(self.url) || url(self.url).getScheme() == 'https' || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP && url(self.url).getScheme() == 'http')",message="salt.url must use https (set salt.allowInsecureHTTP to allow http)"
+// +kubebuilder:validation:XValidation:rule="!has(self.endpoints) || self.endpoints.all(e, url(e.url).getScheme() == 'https' || (has(self.allowInsecureHTTP) && self.allowInsecureHTTP && url(e.url).getScheme() == 'http'))",message="every salt.endpoints url must use https (set salt.allowInsecureHTTP to allow http)",fieldPath=".endpoints"
 type SaltEndpoint struct {
-	// url is salt-api's base URL, e.g. https://salt.example.com:8000.
+	// url is salt-api's base URL, e.g. https://salt.example.com:8000, when the allowlist publishes to one
+	// Salt master; set endpoints instead for several.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="salt.url must be an absolute URL"
-	// +required
-	URL string `json:"url"`
+	// +optional
+	URL string `json:"url,omitempty"`
+
+	// endpoints are the salt-apis of several Salt masters (classic multi-master: each master has its own
+	// cache and reactor, so each must be told). Every endpoint gets every sequence on its own: each has
+	// its acknowledged sequence, retries and conditions in status.endpoints, and a master that hangs or
+	// refuses never delays the others. credentialsSecretRef and caBundle below are their defaults.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=url
+	// +optional
+	Endpoints []SaltAPIEndpoint `json:"endpoints,omitempty"`
 
 	// allowInsecureHTTP permits an http:// url; use only on a trusted network or in tests.
 	// +optional
@@ -217,6 +231,25 @@ type SaltEndpoint struct {
 	// +kubebuilder:validation:Maximum=480000
 	// +optional
 	MaxBodyBytes int32 `json:"maxBodyBytes,omitempty"`
+}
+
+// SaltAPIEndpoint is one salt-api of spec.salt.endpoints.
+type SaltAPIEndpoint struct {
+	// url is this salt-api's base URL, e.g. https://salt-1.example.com:8000.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="salt.endpoints url must be an absolute URL"
+	// +required
+	URL string `json:"url"`
+
+	// credentialsSecretRef names the credentials Secret for this salt-api's /login (keys as in
+	// spec.salt.credentialsSecretRef); unset takes spec.salt.credentialsSecretRef.
+	// +optional
+	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
+
+	// caBundle is a PEM bundle of CAs that verify this salt-api's certificate; empty takes spec.salt.caBundle.
+	// +kubebuilder:validation:MaxLength=262144
+	// +optional
+	CABundle []byte `json:"caBundle,omitempty"`
 }
 
 // SecretReference names a Secret in the controller's own namespace.
@@ -365,6 +398,40 @@ type MinionDelivery struct {
 	Message string `json:"message,omitempty"`
 }
 
+// EndpointStatus is what one salt-api of spec.salt.endpoints acknowledged, and its conditions.
+type EndpointStatus struct {
+	// url is the endpoint's spec.salt.endpoints url.
+	// +kubebuilder:validation:MaxLength=2048
+	// +required
+	URL string `json:"url"`
+
+	// publishedAddresses is how many addresses and CIDRs publishedSequence holds.
+	// +optional
+	PublishedAddresses int32 `json:"publishedAddresses,omitempty"`
+
+	// publishedSequence is the last sequence this salt-api acknowledged in full.
+	// +optional
+	PublishedSequence int64 `json:"publishedSequence,omitempty"`
+
+	// lastPublishedTime is when a publish to this salt-api last succeeded.
+	// +optional
+	LastPublishedTime *metav1.Time `json:"lastPublishedTime,omitempty"`
+
+	// delivery is what this Salt master last reported about the subscribers (spec.delivery.confirm only).
+	// +optional
+	Delivery *DeliveryStatus `json:"delivery,omitempty"`
+
+	// lastError is this endpoint's last publish error, empty after a success.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+
+	// conditions are Ready, Published and (with spec.delivery.confirm) Applied for this salt-api alone.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
 // NodeAllowlistStatus is what the controller last observed and published.
 type NodeAllowlistStatus struct {
 	// observedGeneration is the spec generation this status describes.
@@ -396,8 +463,8 @@ type NodeAllowlistStatus struct {
 	// +optional
 	PublishedAddresses int32 `json:"publishedAddresses,omitempty"`
 
-	// publishedSequence is the last sequence salt-api acknowledged in full;
-	// below sequence while a publish is in flight or failing.
+	// publishedSequence is the last sequence salt-api acknowledged in full (with spec.salt.endpoints,
+	// the lowest of theirs); below sequence while a publish is in flight or failing.
 	// +optional
 	PublishedSequence int64 `json:"publishedSequence,omitempty"`
 
@@ -413,7 +480,22 @@ type NodeAllowlistStatus struct {
 	// +optional
 	LastError string `json:"lastError,omitempty"`
 
-	// conditions are Ready, Published and (with spec.delivery.confirm) Applied, with reasons a user can act on.
+	// masters is how many of the allowlist's salt-api endpoints acknowledged the current sequence, of
+	// how many there are, e.g. 2/2, for kubectl's MASTERS column.
+	// +kubebuilder:validation:MaxLength=16
+	// +optional
+	Masters string `json:"masters,omitempty"`
+
+	// endpoints is each salt-api's own state, in the order of spec.salt.endpoints (spec.salt.endpoints only;
+	// with spec.salt.url the fields above are that one salt-api's).
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=url
+	// +optional
+	Endpoints []EndpointStatus `json:"endpoints,omitempty"`
+
+	// conditions are Ready, Published and (with spec.delivery.confirm) Applied, with reasons a user can
+	// act on; with spec.salt.endpoints each is the worst endpoint's, naming it.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -427,6 +509,7 @@ type NodeAllowlistStatus struct {
 // +kubebuilder:printcolumn:name="Addresses",type=integer,JSONPath=`.status.addresses`
 // +kubebuilder:printcolumn:name="Sequence",type=integer,JSONPath=`.status.sequence`
 // +kubebuilder:printcolumn:name="Published",type=date,JSONPath=`.status.lastPublishedTime`
+// +kubebuilder:printcolumn:name="Masters",type=string,JSONPath=`.status.masters`
 // +kubebuilder:printcolumn:name="Applied",type=string,JSONPath=`.status.delivery.summary`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

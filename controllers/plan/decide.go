@@ -88,6 +88,9 @@ type Memory struct {
 	// acknowledged sequence (the next check waits longer after each).
 	Checked     time.Time
 	CheckStreak int
+	// Failures counts the publishes in a row that failed and are retried (reason PublishFailed) since
+	// the last delivery; with several endpoints it paces that endpoint's retries (Merge).
+	Failures int
 }
 
 // Flight is one Send that left this process: its goroutine publishes while reconciles go on, so the
@@ -178,6 +181,8 @@ type Remember struct {
 	// Checked records a delivery check at Facts.Now; CheckSettled says it found every subscriber with
 	// the acknowledged sequence (else the streak grows).
 	Checked, CheckSettled bool
+	// Failed records a failed publish that is retried (Outcome.Err says why); Memory.Failures grows.
+	Failed bool
 }
 
 // Decide returns what to do with one allowlist. For a live allowlist it waits out the debounce, holds
@@ -415,7 +420,7 @@ func decideRetirement(f Facts, out Outcome) Outcome {
 	}
 	seq, allocate, needed := retirement(recordedIn(&out.Status))
 	if !needed {
-		return Outcome{Release: true, Remember: out.Remember}
+		return Outcome{Release: true, Status: out.Status, Remember: out.Remember}
 	}
 	skip := ""
 	switch {
@@ -427,7 +432,7 @@ func decideRetirement(f Facts, out Outcome) Outcome {
 		skip = "spec.dryRun is set"
 	}
 	if skip != "" {
-		return Outcome{Release: true, Remember: out.Remember, Events: append(out.Events, event(corev1.EventTypeNormal, EventRetirementSkipped, actionRetire, fmt.Sprintf(
+		return Outcome{Release: true, Status: out.Status, Remember: out.Remember, Events: append(out.Events, event(corev1.EventTypeNormal, EventRetirementSkipped, actionRetire, fmt.Sprintf(
 			"deleted without a retirement because %s: the Salt master keeps allowlist %s/%s as of sequence %d until it is removed there",
 			skip, f.Cluster, nal.Name, out.Status.PublishedSequence)))}
 	}

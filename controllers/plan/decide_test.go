@@ -257,7 +257,7 @@ func TestDecideAndSettle(t *testing.T) {
 				events: []string{"Warning InvalidSpec Publish"}, requeue: 10 * time.Minute, remember: Remember{Refused: 1}}},
 		{name: "salt-api unreachable: retried with backoff", facts: facts(testAllowlist(), one, Memory{}),
 			delivery: failed(ReasonPublishFailed, errors.New("reach salt-api: connection refused")),
-			want:     want{ready: ReasonPublishFailed, published: ReasonPublishFailed, says: "retrying with backoff", events: []string{"Warning PublishFailed Publish"}, err: true}},
+			want:     want{ready: ReasonPublishFailed, published: ReasonPublishFailed, says: "retrying with backoff", events: []string{"Warning PublishFailed Publish"}, err: true, remember: Remember{Failed: true}}},
 		{name: "a missing Secret: nothing allocated, retried with backoff", facts: facts(testAllowlist(), one, Memory{}), delivery: secretGone,
 			want: want{ready: ReasonSecretNotFound, published: ReasonSecretNotFound, says: secretMsg, events: []string{"Warning SecretNotFound ReadSecret"}, err: true,
 				status: func(st *nodeallowv1alpha1.NodeAllowlistStatus) error {
@@ -315,7 +315,7 @@ func TestDecideAndSettle(t *testing.T) {
 		{name: "landed failing: retried with backoff",
 			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, time.Minute, failed(ReasonPublishFailed, errors.New("context deadline exceeded"))),
 			want: want{ready: ReasonPublishFailed, published: ReasonPublishFailed, says: "context deadline exceeded", events: []string{"Warning PublishFailed Publish"},
-				err: true, remember: Remember{Landed: true}}},
+				err: true, remember: Remember{Landed: true, Failed: true}}},
 		{name: "landed refused: not re-sent before the resync",
 			facts: flying(facts(testAllowlist(publishedAs(3, one), allocated(4, two)), two, recent), 4, two, time.Second, refused),
 			want: want{ready: ReasonRefused, published: ReasonRefused, says: "HTTP 400", events: []string{"Warning Refused Publish"},
@@ -375,7 +375,7 @@ func TestDecideAndSettle(t *testing.T) {
 		{name: "retirement not delivered: retried until the timeout", facts: facts(testAllowlist(publishedAs(3, one), deleting(time.Minute)), Desired{}, Memory{}),
 			delivery: failed(ReasonPublishFailed, errors.New("connection refused")),
 			want: want{ready: ReasonPublishFailed, published: ReasonPublishFailed, says: "retrying until 2026-01-02T03:13:05Z", events: []string{"Warning PublishFailed Retire"}, err: true,
-				status: func(st *nodeallowv1alpha1.NodeAllowlistStatus) error {
+				remember: Remember{Failed: true}, status: func(st *nodeallowv1alpha1.NodeAllowlistStatus) error {
 					return expect(st.Sequence == 4 && st.Digest == protocol.EmptyDigest, "retirement allocation %d %s not kept", st.Sequence, st.Digest)
 				}}},
 		{name: "retirement without its Secret: retried until the timeout", facts: facts(testAllowlist(publishedAs(3, one), deleting(time.Minute)), Desired{}, Memory{}),

@@ -171,11 +171,14 @@ func shrinkHeld(rec recorded, d Desired, g guards) (string, bool) {
 // carries the empty list, whose digest no snapshot has (minAddresses is at
 // least 1), so a recorded empty digest means the retirement is already
 // allocated. needed is false when nothing was ever allocated: Salt never heard
-// of the allowlist and there is nothing to retire.
+// of the allowlist and there is nothing to retire; and when salt-api already
+// acknowledged the retirement (one of several endpoints, waiting for the others).
 func retirement(rec recorded) (seq int64, allocate, needed bool) {
 	switch {
 	case rec.sequence == 0:
 		return 0, false, false
+	case rec.digest == protocol.EmptyDigest && rec.publishedSequence >= rec.sequence:
+		return rec.sequence, false, false
 	case rec.digest == protocol.EmptyDigest:
 		return rec.sequence, false, true
 	default:

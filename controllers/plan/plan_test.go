@@ -128,6 +128,7 @@ func TestRetirement(t *testing.T) {
 		{"after a snapshot: next sequence, allocated first", recorded{sequence: 7, digest: "sha256:abc", publishedSequence: 7}, 8, true, true},
 		{"after an unacknowledged snapshot: still the next", recorded{sequence: 7, digest: "sha256:abc", publishedSequence: 6}, 8, true, true},
 		{"retirement already allocated: re-send it", recorded{sequence: 8, digest: protocol.EmptyDigest, publishedSequence: 7}, 8, false, true},
+		{"retirement already acknowledged (one of several endpoints): nothing to send", recorded{sequence: 8, digest: protocol.EmptyDigest, publishedSequence: 8}, 8, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

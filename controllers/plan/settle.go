@@ -112,7 +112,8 @@ func Settle(f Facts, out Outcome, d Delivery) Outcome {
 	default:
 		setProblem(&out, f, problem{everyAttempt: true, action: actionPublish, reason: ReasonPublishFailed, msg: fmt.Sprintf(
 			"publishing sequence %d to salt-api at %s failed: %v; retrying with backoff", seq, url, fail.Err)})
-		out.Err = fmt.Errorf("publishing NodeAllowlist %s sequence %d: %w", nal.Name, seq, fail.Err)
+		out.Err = fmt.Errorf("publishing NodeAllowlist %s sequence %d to salt-api at %s: %w", nal.Name, seq, url, fail.Err)
+		out.Remember.Failed = true
 	}
 	return out
 }
@@ -123,19 +124,24 @@ func Settle(f Facts, out Outcome, d Delivery) Outcome {
 func settleRetirement(f Facts, out Outcome, send *Send, d Delivery) Outcome {
 	nal, seq := f.Allowlist, send.Snapshot.Sequence
 	url, where := nal.Spec.Salt.URL, f.Cluster+"/"+nal.Name
+	// A released Outcome carries its status too: with several salt-api endpoints the deletion waits
+	// for the others, and this endpoint's status says it has the retirement (Merge).
 	if d.Failure == nil {
-		return Outcome{Release: true, Events: []Event{event(corev1.EventTypeNormal, EventRetired, actionRetire, fmt.Sprintf(
+		out.Status.PublishedSequence, out.Status.PublishedAddresses = seq, 0
+		out.Status.LastPublishedTime = &metav1.Time{Time: f.Now}
+		setAcknowledged(&out.Status, nal.Generation, f.Now)
+		return Outcome{Release: true, Status: out.Status, Events: []Event{event(corev1.EventTypeNormal, EventRetired, actionRetire, fmt.Sprintf(
 			"salt-api at %s acknowledged retirement sequence %d: Salt removes allowlist %s", url, seq, where))}}
 	}
 	fail := d.Failure
 	if fail.Reason == ReasonRefused {
-		return Outcome{Release: true, Events: []Event{event(corev1.EventTypeWarning, EventRetirementAbandoned, actionRetire, fmt.Sprintf(
+		return Outcome{Release: true, Status: out.Status, Events: []Event{event(corev1.EventTypeWarning, EventRetirementAbandoned, actionRetire, fmt.Sprintf(
 			"salt-api at %s refused retirement sequence %d with HTTP %d: %q; deletion goes ahead because a refusal does not change on retry: remove allowlist %s on the Salt master",
 			url, seq, fail.StatusCode, fail.Answer, where))}}
 	}
 	deadline := nal.DeletionTimestamp.Add(f.RetirementTimeout)
 	if !f.Now.Before(deadline) {
-		return Outcome{Release: true, Events: []Event{event(corev1.EventTypeWarning, EventRetirementAbandoned, actionRetire, fmt.Sprintf(
+		return Outcome{Release: true, Status: out.Status, Events: []Event{event(corev1.EventTypeWarning, EventRetirementAbandoned, actionRetire, fmt.Sprintf(
 			"no retirement delivered within %s of deletion (last error: %v); deletion goes ahead: remove allowlist %s on the Salt master",
 			f.RetirementTimeout, fail.Err, where))}}
 	}
@@ -146,7 +152,8 @@ func settleRetirement(f Facts, out Outcome, send *Send, d Delivery) Outcome {
 	setProblem(&out, f, problem{reason: reason, action: actionRetire, msg: fmt.Sprintf(
 		"retirement not delivered: %v; retrying until %s, or set the annotation %s=true to delete without it",
 		fail.Err, deadline.UTC().Format(time.RFC3339), AnnotationSkipRetirement)})
-	out.Err = fmt.Errorf("retiring NodeAllowlist %s: %w", nal.Name, fail.Err)
+	out.Err = fmt.Errorf("retiring NodeAllowlist %s at salt-api %s: %w", nal.Name, url, fail.Err)
+	out.Remember.Failed = reason == ReasonPublishFailed
 	return out
 }
 

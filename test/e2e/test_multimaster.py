@@ -3,11 +3,10 @@
 """Salt's classic multi-master: two salt-masters, each with its own salt-api, cache and reactor; minions on both.
 
 Its own system (one cluster, two masters, two minions with real nftables in network namespaces), started once
-for this module: the session's system has one master. A NodeAllowlist names one salt-api URL today, so the
-controller publishes through ``harness.fanout``, a loopback fan-out that delivers every body to each salt-api on
-its own (queue, retries, a master that comes back gets the current snapshot at once). **The fan-out stands in
-for the controller's upcoming "several endpoints per allowlist" (issue 12, item 1)**; once that lands, the
-NodeAllowlist names both salt-apis and the fan-out goes.
+for this module: the session's system has one master. The NodeAllowlist names both salt-apis in
+``spec.salt.endpoints``: the controller publishes every sequence to each on its own (its own flight, retries
+and status.endpoints entry), so a master that is down delays nobody and gets the current snapshot once it
+answers again.
 
 What is proven (docs/salt.md, "Classic multi-master"):
 
@@ -16,8 +15,10 @@ What is proven (docs/salt.md, "Classic multi-master"):
 - master 2 killed (SIGKILL of salt-master and salt-api) during publishes: master 1 alone keeps the minions
   current; master 2 comes back with the old sequence in its store, and an apply from it (a highstate, a
   schedule) does not roll the minions back: the state keeps the newer copy and says why (desired.rollback);
-- once master 2's salt-api answers, the fan-out re-sends the current snapshot and master 2 holds it, with
-  no minion behind; then both follow the next change again;
+- while master 2 is down the allowlist says so: MASTERS 1/2, Ready False naming master 2's salt-api, its
+  status.endpoints entry behind; publishes to master 1 are not slowed down;
+- once master 2's salt-api answers, the controller sends it the current snapshot at once and master 2 holds
+  it, with no minion behind; MASTERS 2/2; then both follow the next change again;
 - every minion's set is sampled every ~200 ms for the whole test: never empty, and a removed address never
   comes back.
 """
@@ -29,7 +30,6 @@ import time
 import pytest
 
 from harness.binaries import control_plane_missing
-from harness.fanout import FanOut
 from harness.processes import wait_until
 from harness.system import ClusterSpec, MinionSpec, System, SystemSpec
 from saltext.nodeallow import store as nodeallow_store
@@ -49,7 +49,7 @@ UPDATED, NO_OP = "Firewall updated", "Firewall already as wanted"
 
 @pytest.fixture(scope="module")
 def multi():
-    """The running two-master system, the fan-out the controller publishes through, and when it started."""
+    """The running two-master system and when it started."""
     reason = netns.skip_reason() or control_plane_missing()
     if reason:
         pytest.skip(reason)
@@ -62,13 +62,14 @@ def multi():
         workdir_prefix="nodeallow-mm-",
     )
     progress = _progress if os.environ.get("NODEALLOW_E2E_VERBOSE") else None
-    with System(spec, progress=progress) as system, FanOut([s.api_url for s in system.salts]) as fanout:
+    with System(spec, progress=progress) as system:
         alpha = system.clusters[CLUSTER]
-        alpha.kube.create_allowlist(system.allowlist(NAME, cluster=CLUSTER, node_selector=SELECTOR, url=fanout.url))
+        alpha.kube.create_allowlist(system.allowlist(NAME, cluster=CLUSTER, node_selector=SELECTOR,
+                                                     endpoints=[s.api_url for s in system.salts]))
         alpha.kube.create_node("alpha-anchor", [ANCHOR], labels=LABELS)
         for minion_id in MINIONS:
             system.wait_allowed(minion_id, ALLOWLIST, [ANCHOR], timeout=120)
-        yield system, fanout, started
+        yield system, started
 
 
 def _progress(message):
@@ -104,15 +105,33 @@ class Master:
 
 
 def _sequence(system):
-    """The NodeAllowlist's current (allocated) sequence, once it is published."""
-    status = system.clusters[CLUSTER].kube.get_allowlist(NAME).get("status", {})
-    return status.get("sequence") if status.get("publishedSequence") == status.get("sequence") else None
+    """The NodeAllowlist's current (allocated) sequence, once master 1's salt-api acknowledged it (master 2 may be down)."""
+    status = _status(system)
+    first = next(iter(status.get("endpoints", [])), {})
+    return status.get("sequence") if first.get("publishedSequence") == status.get("sequence") else None
 
 
 def _published(system, previous):
     """Wait until the controller published a sequence after ``previous``; return it."""
     return wait_until(lambda: (_sequence(system) or 0) > previous and _sequence(system), timeout=60,
                       what=f"the controller to publish after sequence {previous}")
+
+
+def _status(system):
+    """The NodeAllowlist's status."""
+    return system.clusters[CLUSTER].kube.get_allowlist(NAME).get("status", {})
+
+
+def _condition(status, condition_type):
+    """One condition of ``status`` (empty when unset)."""
+    return next((c for c in status.get("conditions", []) if c["type"] == condition_type), {})
+
+
+def _endpoints_say(system, published):
+    """The status when status.endpoints holds ``published`` ({salt-api URL: publishedSequence}), else None."""
+    status = _status(system)
+    have = {e["url"]: e.get("publishedSequence") for e in status.get("endpoints", [])}
+    return status if have == published else None
 
 
 def _minion_record(system, minion_id):
@@ -130,7 +149,7 @@ def _one_change_one_no_op(masters, sequence):
 
 def test_two_masters_store_apply_and_one_down_never_rolls_a_minion_back(multi, capsys):
     """Both store and apply; master 2 killed during publishes, back with its old store: no roll-back, it catches up."""
-    system, fanout, started = multi
+    system, started = multi
     alpha = system.clusters[CLUSTER]
     m1, m2 = (Master(salt) for salt in system.salts)
     test_started = time.monotonic()
@@ -158,9 +177,13 @@ def test_two_masters_store_apply_and_one_down_never_rolls_a_minion_back(multi, c
         w1_gone = time.monotonic()
         s3 = _published(system, s2)
         wait_until(lambda: m1.applied(s3), timeout=30, what=f"master 1 to record sequence {s3} applied")
-        upstream2 = fanout.upstreams[1]
-        assert upstream2.failures and upstream2.pending() >= 1, "master 2's bodies wait in the fan-out"
-        assert (f"/hook/nodeallow/{ALLOWLIST}", s2) in upstream2.superseded, upstream2.superseded
+        api1, api2 = (s.api_url for s in system.salts)
+        status = wait_until(lambda: _endpoints_say(system, {api1: s3, api2: s1}), timeout=30,
+                            what=f"status.endpoints to hold master 1 at {s3} and master 2 at {s1}")
+        assert status["masters"] == "1/2" and status["publishedSequence"] == s1, status
+        ready = _condition(status, "Ready")
+        assert ready["status"] == "False" and f"salt-api at {api2}" in ready["message"], ready
+        assert "salt-api at " + api2 in status["lastError"], status["lastError"]
 
         # Master 2 back, salt-api still down: its store has the old sequence (alpha-w1 still in it).
         back = time.monotonic()
@@ -189,14 +212,19 @@ def test_two_masters_store_apply_and_one_down_never_rolls_a_minion_back(multi, c
         status = system.salts[1].run("nodeallow.status")[ALLOWLIST]
         assert status["behind"] == [] and {s["ahead_of"] for s in status["subscribers"].values()} == {s1}, status
 
-        # Master 2's salt-api back: the fan-out re-sends the current snapshot at once.
+        # Master 2's salt-api back: the controller sends it the current snapshot at once.
         system.salts[1].start_api()
         api_back = time.monotonic()
+        wait_until(lambda: m2.sequence() == s3, timeout=60, interval=0.1, what=f"master 2 to store sequence {s3}")
+        delivered = time.monotonic() - api_back
         wait_until(lambda: m2.applied(s3), timeout=60, interval=0.1,
                    what=f"master 2 to store sequence {s3} with every minion done")
         caught_up = time.monotonic() - api_back
-        assert upstream2.pending() == 0
-        delivered = next(t for t, _, sequence in upstream2.delivered if sequence == s3) - api_back
+        status = wait_until(lambda: _endpoints_say(system, {api1: s3, api2: s3}), timeout=30,
+                            what=f"status.endpoints to hold both masters at {s3}")
+        assert status["masters"] == "2/2" and status["publishedSequence"] == s3 and not status.get("lastError"), status
+        wait_until(lambda: _condition(_status(system), "Ready")["status"] == "True", timeout=30,
+                   what="Ready True once both masters hold the current sequence")
 
         # Both up again: both follow the next change, again one apply and one no-op per minion.
         alpha.kube.create_node("alpha-w3", [W3], labels=LABELS)
@@ -216,8 +244,8 @@ def test_two_masters_store_apply_and_one_down_never_rolls_a_minion_back(multi, c
     with capsys.disabled():
         print(f"\ne2e multi-master: sequences {s1}..{s4}; while master 2 was down the minions followed the "
               f"changes in {', '.join(f'{t:.1f}' for t in followed)}s; they answered master 2 {reconnected:.1f}s "
-              f"after it restarted; once its salt-api answered, the fan-out delivered sequence {s3} to it within "
-              f"{max(delivered, 0):.1f}s and master 2 held it with every minion done after {caught_up:.1f}s; "
+              f"after it restarted; once its salt-api answered, the controller delivered sequence {s3} to it within "
+              f"{delivered:.1f}s and master 2 held it with every minion done after {caught_up:.1f}s; "
               f"{sum(len(s) for s in samples.values())} samples, {empty} empty; "
               f"test {time.monotonic() - test_started:.0f}s, with the system's start "
               f"{time.monotonic() - started:.0f}s")

@@ -269,12 +269,14 @@ class System:
         self._stack.callback(controller.stop)
         return controller
 
-    def allowlist(self, name, *, cluster, node_selector=None, url=None, **spec_overrides):
-        """Return a NodeAllowlist publishing to the (first) salt-api, or to ``url``, with cluster's Secrets."""
+    def allowlist(self, name, *, cluster, node_selector=None, url=None, endpoints=None, **spec_overrides):
+        """Return a NodeAllowlist publishing to the (first) salt-api, to ``url``, or to each of ``endpoints``
+        (``spec.salt.endpoints``: a list of salt-api URLs), with cluster's Secrets."""
         spec = {} if node_selector is None else {"nodeSelector": node_selector}
+        target = {"endpoints": [{"url": u} for u in endpoints]} if endpoints else {"url": url or self.salt.api_url}
         spec.update({
             "salt": {
-                "url": url or self.salt.api_url,
+                **target,
                 "allowInsecureHTTP": True,
                 "signingKeySecretRef": {"name": SIGNING_KEY_SECRET, "key": "signing-key"},
                 "credentialsSecretRef": {"name": CREDENTIALS_SECRET},
