@@ -79,7 +79,7 @@ def test_changed_node_address_is_followed(system, alpha):
 
 
 def test_kubectl_get_nodeallowlists_shows_the_published_state(system, alpha):
-    """`kubectl get nodeallowlists` answers "is it working?": nodes, addresses, sequence, published, Ready."""
+    """`kubectl get nodeallowlists` answers "is it working?": nodes, addresses, sequence, published, masters, Ready."""
     alpha.kube.create_node("alpha-w1", ["192.0.2.51", "2001:db8::51"], labels=WORKER_LABELS)
     system.wait_allowed("db1", ALPHA, [ANCHOR, "192.0.2.51", "2001:db8::51"])
     status = alpha.kube.get_allowlist("workers")["status"]
@@ -90,12 +90,16 @@ def test_kubectl_get_nodeallowlists_shows_the_published_state(system, alpha):
     ).stdout
     rows = parse_table(out)
 
-    assert list(rows[0]) == ["NAME", "NODES", "ADDRESSES", "SEQUENCE", "PUBLISHED", "APPLIED", "READY", "AGE"], out
+    assert list(rows[0]) == [
+        "NAME", "NODES", "ADDRESSES", "SEQUENCE", "PUBLISHED", "MASTERS", "APPLIED", "READY", "AGE",
+    ], out
     assert len(rows) == 1, out
     row = rows[0]
     assert (row["NAME"], row["NODES"], row["ADDRESSES"], row["READY"]) == ("workers", "2", "3", "True"), out
     # alpha/workers does not confirm delivery: APPLIED stays empty (test_delivery.py shows it filled).
     assert row["APPLIED"] == "", out
+    # One salt-api (spec.salt.url), and it acknowledged the current sequence (test_multimaster.py shows 1/2).
+    assert row["MASTERS"] == "1/1", out
     assert row["SEQUENCE"] == str(status["sequence"]) and status["publishedSequence"] == status["sequence"], \
         (out, status)
 
