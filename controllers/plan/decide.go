@@ -419,7 +419,9 @@ func decideRetirement(f Facts, out Outcome) Outcome {
 		out = Outcome{Status: settled.Status, Events: settled.Events, Remember: Remember{Landed: true}}
 	}
 	seq, allocate, needed := retirement(recordedIn(&out.Status))
-	if !needed {
+	if !needed || (!allocate && f.Memory.Refused == seq) {
+		// A refused retirement was abandoned at this salt-api (Settle): with several endpoints the
+		// deletion waits for the others without sending it again.
 		return Outcome{Release: true, Status: out.Status, Remember: out.Remember}
 	}
 	skip := ""

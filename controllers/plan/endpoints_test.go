@@ -205,6 +205,31 @@ func TestDecideEndpoints(t *testing.T) {
 			t.Error("released before salt-2 has the retirement")
 		}
 	})
+
+	t.Run("a retirement one endpoint refused is abandoned there once, not re-sent while another retries", func(t *testing.T) {
+		nal := testAllowlist(twoMasters, deleting(time.Second), allocated(3, Desired{Digest: protocol.EmptyDigest}),
+			endpointPublished(salt1, 2, d2), endpointPublished(salt2, 2, d2))
+		f := facts(nal, d2, Memory{})
+		refused := flying(Facts{Cluster: "prod", Allowlist: View(nal, salt1)}, 3, Desired{Digest: protocol.EmptyDigest}, time.Second,
+			&Delivery{Failure: &Failure{Reason: ReasonRefused, StatusCode: 403, Answer: "forbidden", Err: errors.New("HTTP 403")}}).Flight
+		failed := flying(Facts{Cluster: "prod", Allowlist: View(nal, salt2)}, 3, Desired{Digest: protocol.EmptyDigest}, time.Second,
+			&Delivery{Failure: &Failure{Reason: ReasonPublishFailed, Err: stuck}}).Flight
+		plans := DecideEndpoints(f, []EndpointFacts{{URL: salt1, Flight: refused}, {URL: salt2, Flight: failed}})
+		first := planOf(t, plans, salt1).Out
+		if !first.Release || first.Remember.Refused != 3 || len(first.Events) != 1 || first.Events[0].Reason != EventRetirementAbandoned {
+			t.Fatalf("salt-1: release %v remember %+v events %+v: want the refusal abandoned and remembered", first.Release, first.Remember, first.Events)
+		}
+		if Merge(f, plans).Release {
+			t.Fatal("released before salt-2 has the retirement")
+		}
+		again := DecideEndpoints(f, []EndpointFacts{{URL: salt1, Memory: Memory{Refused: 3, RefusedAt: t0}}, {URL: salt2}})
+		if p := planOf(t, again, salt1).Out; !p.Release || p.Send != nil || len(p.Events) != 0 {
+			t.Errorf("salt-1 after its refusal: release %v send %+v events %+v, want released quietly", p.Release, p.Send, p.Events)
+		}
+		if s := planOf(t, again, salt2).Out.Send; s == nil || s.Snapshot.Sequence != 3 {
+			t.Errorf("salt-2: send %+v, want retirement 3 again", s)
+		}
+	})
 }
 
 func TestMergeOneURL(t *testing.T) {

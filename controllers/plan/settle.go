@@ -135,7 +135,8 @@ func settleRetirement(f Facts, out Outcome, send *Send, d Delivery) Outcome {
 	}
 	fail := d.Failure
 	if fail.Reason == ReasonRefused {
-		return Outcome{Release: true, Status: out.Status, Events: []Event{event(corev1.EventTypeWarning, EventRetirementAbandoned, actionRetire, fmt.Sprintf(
+		// Remembered, so that with several endpoints this one is not sent it again while the others retry.
+		return Outcome{Release: true, Status: out.Status, Remember: Remember{Refused: seq}, Events: []Event{event(corev1.EventTypeWarning, EventRetirementAbandoned, actionRetire, fmt.Sprintf(
 			"salt-api at %s refused retirement sequence %d with HTTP %d: %q; deletion goes ahead because a refusal does not change on retry: remove allowlist %s on the Salt master",
 			url, seq, fail.StatusCode, fail.Answer, where))}}
 	}
