@@ -223,3 +223,25 @@ def test_ruleset_file_keeps_the_drop_from_first_apply_to_retirement(tmp_path):
 
     ret = apply(RETIRED, rules=())
     assert ret["result"] is True and path.read_text() == "", ret
+
+
+def test_show_gives_each_rules_sources_and_whether_its_allowlist_is_in_effect(tmp_path):
+    """nodeallow.show (engine.show): the rules' sources, allowlist_in_effect, the sources' address counts."""
+    from saltext.nodeallow.firewall import engine  # pylint: disable=import-outside-toplevel
+
+    opts = {"cachedir": str(tmp_path / "cache"), "nodeallow_ruleset_file": str(tmp_path / "fw.nft")}
+    data = {"rules": [{"allowlist": "prod/workers", "ports": [5432], "sources": BASTION}], "allowlists": RETIRED}
+    assert engine.managed(opts, data)["result"] is True
+    out = engine.show(opts, data)
+    assert out["rules"] == [
+        {
+            "allowlist": "prod/workers",
+            "proto": "tcp",
+            "ports": "5432",
+            "comment": "",
+            "sources": BASTION,
+            "allowlist_in_effect": False,
+        }
+    ]
+    assert out["applied"]["addresses"] == {"sources tcp:5432 prod/workers": {"ipv4": 1, "ipv6": 1}}
+    assert out["pending_changes"] == {}
