@@ -137,7 +137,9 @@ def _describe(want):
         f"{n} seq {a.sequence} ({'retired' if a.retired else f'{len(a.addresses)} addresses, from {a.source}'})"
         for n, a in sorted(want.allowlists.items())
     )
-    return f"{want.backend}, policy {want.policy}: {len(want.rules)} rule(s); allowlists: {lists or 'none'}"
+    closed = sum(1 for rule in want.rules if not want.admits(rule))
+    closed = f" ({closed} closed to all but loopback and their sources)" if closed else ""
+    return f"{want.backend}, policy {want.policy}: {len(want.rules)} rule(s){closed}; allowlists: {lists or 'none'}"
 
 
 def _held_comment(want):
