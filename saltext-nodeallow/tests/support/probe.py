@@ -79,7 +79,9 @@ class Link:
         self.peer = self._peer_cm.__enter__()  # pylint: disable=unnecessary-dunder-call
         try:
             dev = f"na-p{secrets.token_hex(3)}"
-            self.target.run(["ip", "link", "add", dev, "type", "veth", "peer", "name", "na-peer", "netns", self.peer.name])
+            self.target.run(
+                ["ip", "link", "add", dev, "type", "veth", "peer", "name", "na-peer", "netns", self.peer.name]
+            )
             for ns, name, addresses in ((self.target, dev, self.host), (self.peer, "na-peer", self.peer_addresses)):
                 for address in addresses:
                     if ":" in address:

@@ -115,7 +115,8 @@ def test_xtables_port_stays_closed_after_retirement(module):
         accepts = lines[1:-1]
         assert len(accepts) == 1 and "sources tcp:5432 prod/workers" in accepts[0], accepts
         if module is ipset:
-            assert f"--match-set {naming.ipset(naming.sources_label('tcp:5432 prod/workers'), family)} src" in accepts[0]
+            label = naming.sources_label("tcp:5432 prod/workers")
+            assert f"--match-set {naming.ipset(label, family)} src" in accepts[0]
         else:
             assert accepts[0].startswith(f"-s {source} ")
         assert naming.ipset("prod/workers", family) not in "".join(lines)
