@@ -246,3 +246,17 @@ def test_show_gives_each_rules_sources_and_whether_its_allowlist_is_in_effect(tm
     ]
     assert out["applied"]["addresses"] == {"sources tcp:5432 prod/workers": {"ipv4": 1, "ipv6": 1}}
     assert out["pending_changes"] == {}
+
+
+def test_the_documented_pillar_validates():
+    """docs/firewall.md's pillar example (with sources and sources_limits) is accepted as written."""
+    import pathlib  # pylint: disable=import-outside-toplevel
+
+    import yaml  # pylint: disable=import-outside-toplevel
+
+    doc = (pathlib.Path(__file__).parents[3] / "docs" / "firewall.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Pillar it reads") :]
+    example = section[section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml\n") + 8)]
+    want = desired.build(yaml.safe_load(example)["nodeallow"], {})
+    assert want.rules[0].sources == ("192.0.2.10/32", "2001:db8::10/128")
+    assert want.rules[0].ports == ((5432, 5432), (8000, 8100))
