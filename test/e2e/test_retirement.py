@@ -6,10 +6,9 @@ and the retired allowlist's port stays closed (fail closed) to all but loopback 
 from harness import firewall
 from harness.processes import wait_until
 from harness.system import subscriptions_pillar
-from topology import ANCHORS, SELECTOR, spec
-
 from tests.support import probe
 from tests.support.netns import Netns
+from topology import ANCHORS, SELECTOR, spec
 
 RETIREE = "beta/retiree"
 WORKERS = "beta/workers"
