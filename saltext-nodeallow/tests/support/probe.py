@@ -96,10 +96,21 @@ class Link:
             )
             if self._listener.stdout.readline().strip() != "ready":
                 raise netns_support.NetnsError(f"the listener in {self.target.name} did not start")
+            self._wait_ready()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def _wait_ready(self, timeout=10.0):
+        """Wait until every peer address reaches the listener (a fresh link takes a moment, IPv6 neighbours more)."""
+        deadline = time.monotonic() + timeout
+        for source in self.peer_addresses:
+            destination = next(h for h in self.host if (":" in h) == (":" in source))
+            while not self.connects(source, destination, self.ports[0], timeout=0.5):
+                if time.monotonic() > deadline:
+                    raise netns_support.NetnsError(f"{source} cannot reach {destination} over the new veth")
+                time.sleep(0.1)
 
     def __exit__(self, *exc_info):
         """Stop the listener and delete the peer namespace (and with it the veth pair)."""
