@@ -219,6 +219,7 @@ func Decide(f Facts) Outcome {
 
 	out = decideLive(f, out)
 	if out.Err == nil {
+		verifyStore(&out, f)
 		confirmDelivery(&out, f)
 	}
 	return out
