@@ -212,6 +212,8 @@ func Decide(f Facts) Outcome {
 			out = landWhileSettling(f, out)
 		}
 		if out.Err == nil {
+			// A sequence acknowledged now is Storing until checked, whatever Stored said of the last one.
+			verifyStore(&out, f)
 			out.Requeue = f.DebounceWait
 		}
 		return out

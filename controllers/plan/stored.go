@@ -22,12 +22,19 @@ import (
 // once more at ResendLostAfter when it had not, and sends it again then (lostAtMaster). Once stored,
 // nothing more is asked until the next acknowledgement: one runner call per publish and resync.
 
+// DefaultVerifyStore applies when spec.delivery.verifyStore is unset (objects that bypassed
+// defaulting); the CRD defaults the field to the same value.
+const DefaultVerifyStore = true
+
 // VerifiesStore reports whether the allowlist's (or one endpoint's View's) store is verified:
 // spec.delivery.verifyStore is not false and there are credentials to ask the master with (salt-api
 // runs runners only for a logged-in user; without credentials the acknowledgement is trusted).
 func VerifiesStore(nal *nodeallowv1alpha1.NodeAllowlist) bool {
-	v := nal.Spec.Delivery.VerifyStore
-	return (v == nil || *v) && nal.Spec.Salt.CredentialsSecretRef != nil
+	verify := DefaultVerifyStore
+	if v := nal.Spec.Delivery.VerifyStore; v != nil {
+		verify = *v
+	}
+	return verify && nal.Spec.Salt.CredentialsSecretRef != nil
 }
 
 // CheckDue reports whether gather asks the master now for the allowlist (or one endpoint's View):
