@@ -96,6 +96,8 @@ var _ = Describe("Store verification (the default)", func() {
 		since := condition(nal.Name, nodeallowv1alpha1.ConditionReady).LastTransitionTime
 		createNode("noacl-b", pool, "10.13.0.2")
 		Eventually(summaries(salt, nal.Name), 15*time.Second).Should(HaveLen(2))
+		// Publishing (Unknown) while it is in the air, then the same CheckFailed again.
+		Eventually(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 5*time.Second).Should(grant)
 		Consistently(func() metav1.Condition { return condition(nal.Name, nodeallowv1alpha1.ConditionReady) }, 4*time.Second).
 			Should(And(grant, HaveField("LastTransitionTime", since)))
 		Expect(eventNotes(nal.Name, plan.ReasonCheckFailed)()).To(HaveLen(1))

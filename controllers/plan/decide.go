@@ -223,6 +223,7 @@ func Decide(f Facts) Outcome {
 	if out.Err == nil {
 		verifyStore(&out, f)
 		confirmDelivery(&out, f)
+		keepTransitionTime(&out.Status, &nal.Status, nodeallowv1alpha1.ConditionReady)
 	}
 	return out
 }

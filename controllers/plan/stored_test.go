@@ -195,3 +195,28 @@ func TestCheckDueForTheStore(t *testing.T) {
 		}
 	}
 }
+
+func TestReadyFollowingStoredKeepsItsTransitionTime(t *testing.T) {
+	one := Compute([]netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")})
+	two := Compute([]netip.Prefix{netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("10.0.0.2/32")})
+	failed := storedAs(metav1.ConditionUnknown, ReasonCheckFailed, "could not ask")
+	f := flying(facts(testAllowlist(withCredentials, publishedAs(3, one), failed, allocated(4, two)), two, Memory{}), 4, two,
+		50*time.Millisecond, &Delivery{Allocated: true, Chunks: 1})
+	out := Decide(f)
+	before := conditionOf(&f.Allowlist.Status, nodeallowv1alpha1.ConditionReady)
+	after := conditionOf(&out.Status, nodeallowv1alpha1.ConditionReady)
+	if after.Reason != ReasonCheckFailed || !after.LastTransitionTime.Equal(&before.LastTransitionTime) {
+		t.Errorf("Ready %s since %s, want CheckFailed since %s: it passed through True within the decision", after.Reason,
+			after.LastTransitionTime, before.LastTransitionTime)
+	}
+}
+
+// conditionOf returns condition condType of st (zero when missing).
+func conditionOf(st *nodeallowv1alpha1.NodeAllowlistStatus, condType string) metav1.Condition {
+	for _, c := range st.Conditions {
+		if c.Type == condType {
+			return c
+		}
+	}
+	return metav1.Condition{}
+}
