@@ -41,7 +41,9 @@ func TestStoreVerification(t *testing.T) {
 	stored := storedAs(metav1.ConditionTrue, ReasonStored, "stored")
 	aclErr := errors.New(`salt-api at https://salt.example:8000 refused the runner nodeallow.status as user "nodeallow" (POST https://salt.example:8000/) with HTTP 401 (401 Unauthorized: No permission -- see authorization): the user may not run it; add "- '@runner': ['^nodeallow\\.status$']" to the user's external_auth entry`)
 	failedBefore := storedAs(metav1.ConditionUnknown, ReasonCheckFailed, "could not ask the Salt master through salt-api at https://salt.example:8000 whether it stored sequence 3 of prod/workers, so a hook it lost would be noticed only at the resync: "+aclErr.Error()+"; or set spec.delivery.verifyStore to false to trust salt-api's acknowledgement")
-	newAck := func(f Facts) Facts { return flying(f, 4, two, 50*time.Millisecond, &Delivery{Allocated: true, Chunks: 1}) }
+	newAck := func(f Facts) Facts {
+		return flying(f, 4, two, 50*time.Millisecond, &Delivery{Allocated: true, Chunks: 1})
+	}
 	resync := func(f Facts) Facts {
 		f = flying(f, 3, one, 50*time.Millisecond, &Delivery{Chunks: 1})
 		f.Flight.Send.Why = Resync
