@@ -95,7 +95,7 @@ func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now t
 		ep.Memory = r.memory.get(endpointKey{name, ep.URL})
 		// A send that landed unrecorded changes the acknowledged sequence; the check follows its record.
 		view := plan.View(nal, ep.URL)
-		if ep.Flight == nil && plan.Confirming(view) && plan.CheckWait(view, ep.Memory, now) == 0 {
+		if ep.Flight == nil && plan.CheckDue(view, ep.Memory, now) {
 			ep.Check = r.checkDelivery(ctx, view)
 		}
 	}

@@ -64,7 +64,7 @@ var (
 
 	deliveryChecksTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nodeallow_delivery_checks_total",
-		Help: "Delivery checks (the runner nodeallow.status through salt-api, spec.delivery.confirm) by result: success or failure.",
+		Help: "Store and delivery checks (the runner nodeallow.status through salt-api; spec.delivery.verifyStore, spec.delivery.confirm) by result: success or failure.",
 	}, []string{"result"})
 
 	subscribersGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{

@@ -532,7 +532,8 @@ var _ = Describe("NodeAllowlist controller", func() {
 		Expect(k8sClient.Update(ctx, creds)).To(Succeed())
 		createNode("login-b", pool, "10.11.0.2")
 		Eventually(summaries(auth, nal.Name), 15*time.Second).Should(Equal([]string{"snapshot 2 [10.11.0.1/32 10.11.0.2/32]"}))
-		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }).Should(Equal(plan.ReasonPublished))
+		// Ready once the master said it stored it (the default store check, a second after the acknowledgement).
+		Eventually(func() string { return condition(nal.Name, nodeallowv1alpha1.ConditionReady).Reason }, 5*time.Second).Should(Equal(plan.ReasonPublished))
 		Expect(auth.Problems()).To(BeEmpty())
 	})
 

@@ -103,10 +103,11 @@ type NodeAllowlistSpec struct {
 	// +optional
 	DryRun bool `json:"dryRun,omitempty"`
 
-	// delivery asks the Salt master, after each publish and then every interval, what the minions
-	// subscribed to this allowlist applied, and reports it in status.delivery and the Applied
-	// condition (`kubectl get nal` shows APPLIED 3/3). Off by default: it needs the salt-api user to
-	// be allowed the runner nodeallow.status (docs/salt.md, "The controller's salt-api user").
+	// delivery says what the controller asks the Salt master after salt-api acknowledged a sequence:
+	// by default (verifyStore) whether the master stored it, sending it again when not; with confirm
+	// also what the minions subscribed to this allowlist applied (status.delivery, the Applied
+	// condition, `kubectl get nal` shows APPLIED 3/3). Both call the runner nodeallow.status, which
+	// the salt-api user must be allowed (docs/salt.md, "Master configuration").
 	// +kubebuilder:default={}
 	// +optional
 	Delivery DeliveryCheck `json:"delivery,omitzero"`
@@ -302,6 +303,19 @@ type DeliveryCheck struct {
 	// +optional
 	Confirm bool `json:"confirm,omitempty"`
 
+	// verifyStore asks the Salt master, 1 s after salt-api acknowledged a new sequence (and after each
+	// resync), whether its reactor stored it, and sends it again 10 s after the acknowledgement when it
+	// did not: salt-api acknowledges a hook once the event is on the bus, so a hook taken while the
+	// master starts (before its reactor listens) or just before it dies would otherwise be missing until
+	// the resync. On by default; it needs spec.salt.credentialsSecretRef (without credentials there is
+	// nothing to ask with, and the acknowledgement is trusted) and the salt-api user's runner ACL for
+	// nodeallow.status (docs/salt.md, "Master configuration"). The Stored condition says what the master
+	// answered, and Ready is True only once it stored the published sequence. false trusts the
+	// acknowledgement, as before.
+	// +kubebuilder:default=true
+	// +optional
+	VerifyStore *bool `json:"verifyStore,omitempty"`
+
 	// interval is how often the check repeats once every subscriber applied the published sequence;
 	// while some have not, it repeats sooner (1 s after the publish, then doubling up to interval).
 	// +kubebuilder:default="1m"
@@ -327,6 +341,9 @@ const (
 	// ConditionPublished is True when the last publish attempt succeeded; Unknown while one is in
 	// flight (reasons Publishing, PublishStalled).
 	ConditionPublished = "Published"
+	// ConditionStored is True when the Salt master said it stored the published sequence
+	// (spec.delivery.verifyStore, with credentials); Ready takes it over when it would otherwise be True.
+	ConditionStored = "Stored"
 	// ConditionApplied is True when every minion subscribed to the allowlist applied the published
 	// sequence, as the Salt master reports it; set only with spec.delivery.confirm.
 	ConditionApplied = "Applied"
@@ -425,7 +442,7 @@ type EndpointStatus struct {
 	// +optional
 	LastError string `json:"lastError,omitempty"`
 
-	// conditions are Ready, Published and (with spec.delivery.confirm) Applied for this salt-api alone.
+	// conditions are Ready, Published, Stored (spec.delivery.verifyStore) and Applied (spec.delivery.confirm) for this salt-api alone.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -494,7 +511,7 @@ type NodeAllowlistStatus struct {
 	// +optional
 	Endpoints []EndpointStatus `json:"endpoints,omitempty"`
 
-	// conditions are Ready, Published and (with spec.delivery.confirm) Applied, with reasons a user can
+	// conditions are Ready, Published, Stored (spec.delivery.verifyStore) and Applied (spec.delivery.confirm), with reasons a user can
 	// act on; with spec.salt.endpoints each is the worst endpoint's, naming it.
 	// +listType=map
 	// +listMapKey=type

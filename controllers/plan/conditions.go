@@ -103,6 +103,16 @@ func setCondition(st *nodeallowv1alpha1.NodeAllowlistStatus, generation int64, n
 	})
 }
 
+// keepTransitionTime gives condition condType of st the recorded one's lastTransitionTime when its
+// status did not change since the record: Ready passes through True within one decision when it
+// follows Stored or Applied, which must not count as a transition.
+func keepTransitionTime(st, recorded *nodeallowv1alpha1.NodeAllowlistStatus, condType string) {
+	now, before := meta.FindStatusCondition(st.Conditions, condType), meta.FindStatusCondition(recorded.Conditions, condType)
+	if now != nil && before != nil && now.Status == before.Status {
+		now.LastTransitionTime = before.LastTransitionTime
+	}
+}
+
 // ReadyReason returns the reason of a status's Ready condition, "" when unset.
 func ReadyReason(st *nodeallowv1alpha1.NodeAllowlistStatus) string {
 	if c := meta.FindStatusCondition(st.Conditions, nodeallowv1alpha1.ConditionReady); c != nil {

@@ -212,6 +212,8 @@ func Decide(f Facts) Outcome {
 			out = landWhileSettling(f, out)
 		}
 		if out.Err == nil {
+			// A sequence acknowledged now is Storing until checked, whatever Stored said of the last one.
+			verifyStore(&out, f)
 			out.Requeue = f.DebounceWait
 		}
 		return out
@@ -219,7 +221,9 @@ func Decide(f Facts) Outcome {
 
 	out = decideLive(f, out)
 	if out.Err == nil {
+		verifyStore(&out, f)
 		confirmDelivery(&out, f)
+		keepTransitionTime(&out.Status, &nal.Status, nodeallowv1alpha1.ConditionReady)
 	}
 	return out
 }

@@ -226,7 +226,8 @@ func mergeStatus(f Facts, plans []EndpointPlan) nodeallowv1alpha1.NodeAllowlistS
 	}
 	st.LastError = truncate(strings.Join(errs, "; "), maxLastError)
 	st.Masters = masters(st.Sequence, published)
-	for _, t := range []string{nodeallowv1alpha1.ConditionReady, nodeallowv1alpha1.ConditionPublished, nodeallowv1alpha1.ConditionApplied} {
+	for _, t := range []string{nodeallowv1alpha1.ConditionReady, nodeallowv1alpha1.ConditionPublished,
+		nodeallowv1alpha1.ConditionStored, nodeallowv1alpha1.ConditionApplied} {
 		mergeCondition(&st, plans, t, nal.Generation, f.Now)
 	}
 	return st

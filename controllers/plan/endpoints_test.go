@@ -138,7 +138,7 @@ func TestDecideEndpoints(t *testing.T) {
 	})
 
 	t.Run("one endpoint acknowledges, the other fails: the laggard's sequence, 1/2 masters, the failure retried", func(t *testing.T) {
-		nal := testAllowlist(twoMasters, allocated(2, d2), endpointPublished(salt1, 1, d1), endpointPublished(salt2, 1, d1))
+		nal := testAllowlist(twoMasters, trusting, allocated(2, d2), endpointPublished(salt1, 1, d1), endpointPublished(salt2, 1, d1))
 		nal.Status.PublishedSequence, nal.Status.Nodes, nal.Status.Addresses = 1, 1, 2
 		f := facts(nal, d2, Memory{})
 		ok := flying(Facts{Cluster: "prod", Allowlist: View(nal, salt1)}, 2, d2, time.Second, &Delivery{Chunks: 1}).Flight
@@ -169,7 +169,7 @@ func TestDecideEndpoints(t *testing.T) {
 	})
 
 	t.Run("both acknowledged: the endpoints' words, 2/2 masters", func(t *testing.T) {
-		nal := testAllowlist(twoMasters, allocated(2, d2), endpointPublished(salt1, 2, d2), endpointPublished(salt2, 2, d2))
+		nal := testAllowlist(twoMasters, trusting, allocated(2, d2), endpointPublished(salt1, 2, d2), endpointPublished(salt2, 2, d2))
 		nal.Status.PublishedSequence, nal.Status.Nodes, nal.Status.Addresses = 2, 1, 2
 		f := facts(nal, d2, Memory{})
 		f0 := []EndpointFacts{{URL: salt1, Memory: Memory{Delivered: t0.Add(-time.Minute)}}, {URL: salt2, Memory: Memory{Delivered: t0.Add(-2 * time.Minute)}}}

@@ -57,6 +57,15 @@ const (
 	ReasonCheckFailed = "CheckFailed"
 )
 
+// Reasons of the Stored condition (spec.delivery.verifyStore) besides NotStored and CheckFailed, which
+// it shares with Applied; Ready takes it over when it would otherwise be True.
+const (
+	// ReasonStored: the master said it stored the acknowledged sequence.
+	ReasonStored = "Stored"
+	// ReasonStoring: salt-api acknowledged a new sequence and the master has not been asked yet (Unknown, about a second).
+	ReasonStoring = "Storing"
+)
+
 // Event reasons that are not condition reasons.
 const (
 	// EventRetired: the retirement was delivered and the finalizer removed.
@@ -74,6 +83,7 @@ const (
 	actionReadSecret = "ReadSecret"
 	actionCompute    = "Compute"
 	actionConfirm    = "ConfirmDelivery"
+	actionVerify     = "VerifyStore"
 )
 
 // Message limits: an events.k8s.io note holds at most 1 KiB, and a server's
