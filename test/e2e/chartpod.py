@@ -29,9 +29,9 @@ _FACTORS = {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10
             "T": 10**12, "m": 10**-3}
 
 
-def render(release, namespace, values):
-    """``helm template release charts/nodeallow -n namespace --set k=v ...``: the rendered objects, by kind."""
-    cmd = [str(HELM), "template", release, str(CHART), "-n", namespace]
+def render(release, namespace, values, *, kube_version):
+    """``helm template release charts/nodeallow -n namespace --kube-version v --set k=v ...``: the objects, by kind."""
+    cmd = [str(HELM), "template", release, str(CHART), "-n", namespace, "--kube-version", kube_version]
     for key, value in values.items():
         cmd += ["--set", f"{key}={value}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)

@@ -120,7 +120,7 @@ def test_the_image_runs_as_the_chart_runs_it(system, alpha):
     objects = chartpod.render(RELEASE, CONTROLLER_NAMESPACE, {
         "clusterName": "alpha", "image.repository": repository, "image.tag": tag,
         "probePort": probe_port, "metrics.port": metrics_port,
-    })
+    }, kube_version=alpha.kube.request("GET", "/version")["gitVersion"])
     deployment = objects["Deployment"][0]
     pod = deployment["spec"]["template"]["spec"]
     container = next(c for c in pod["containers"] if c["name"] == "manager")
