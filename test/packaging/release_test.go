@@ -230,7 +230,9 @@ func ociArchive(t *testing.T, path string) (string, map[string]string) {
 	}
 	var manifest struct{ Config descriptor }
 	blob(blobPath(index.Manifests[0].Digest), &manifest)
-	var config struct{ Config struct{ Labels map[string]string } }
+	var config struct {
+		Config struct{ Labels map[string]string }
+	}
 	blob(blobPath(manifest.Config.Digest), &config)
 	return index.Manifests[0].Annotations["org.opencontainers.image.ref.name"], config.Config.Labels
 }
