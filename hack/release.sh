@@ -28,7 +28,7 @@ DIR="$(cd "$DIR" && pwd)"
 # The image: the Dockerfile built with VERSION stamped into the binary, saved as an OCI archive.
 image="$(bash "$REPO_ROOT/hack/image.sh" "$VERSION")"
 podman_local tag "$image" "$IMAGE_REPO:$VERSION"
-podman_local save --format oci-archive --output "$DIR/nodeallow-image-$VERSION.oci.tar" "$IMAGE_REPO:$VERSION" ||
+podman_local save --quiet --format oci-archive --output "$DIR/nodeallow-image-$VERSION.oci.tar" "$IMAGE_REPO:$VERSION" ||
 	die "release" "$RERUN" "podman save of $IMAGE_REPO:$VERSION failed"
 
 # The chart: values.yaml leaves image.tag empty, so the image is IMAGE_REPO:<appVersion>.
@@ -49,8 +49,9 @@ fi
 (cd "$work/saltext-nodeallow" && "$REPO_ROOT/bin/venv/bin/python" -c '
 import sys
 import setuptools.build_meta as backend
-backend.build_sdist(sys.argv[1])
-backend.build_wheel(sys.argv[1])
+out = sys.argv[1]  # read once: the backend rewrites sys.argv while it runs
+backend.build_sdist(out)
+backend.build_wheel(out)
 ' "$DIR") >"$work/saltext.log" 2>&1 || { tail -n 20 "$work/saltext.log" >&2; die "release" "$RERUN" "building the saltext wheel and sdist failed"; }
 
 (cd "$DIR" && sha256sum -- * >SHA256SUMS)

@@ -18,7 +18,7 @@ from harness.processes import wait_until
 from harness.system import CREDENTIALS_SECRET
 from harness.controller import CONTROLLER_NAMESPACE
 from harness.salt import API_EAUTH, API_USER
-from topology import ANCHORS, WORKER_LABELS
+from topology import ANCHORS, TEST_LABEL, WORKER_LABELS
 
 INSTALL = REPO_ROOT / "docs" / "install.md"
 PUBLISH_TIMEOUT = "4s"
@@ -88,6 +88,9 @@ def _run_scenarios(system, alpha, fmt):
         finally:
             system.salt.resume_api()
         system.wait_allowed("db1", "alpha/workers", [ANCHORS["alpha"], "192.0.2.81", "192.0.2.83"], timeout=120)
+        # Back to the anchor alone, for the next format's run.
+        alpha.kube.delete_nodes(TEST_LABEL)
+        system.wait_allowed("db1", "alpha/workers", [ANCHORS["alpha"]], timeout=120)
     finally:
         replica.stop()
     return replica
