@@ -84,7 +84,8 @@ func TestReleaseAgrees(t *testing.T) {
 	if meta.Version != v || meta.AppVersion != v {
 		t.Errorf("the packaged chart has version %q and appVersion %q, want %s", meta.Version, meta.AppVersion, v)
 	}
-	stdout, stderr, err := runHelm(t, "template", "r", filepath.Join(dir, files["chart"]), "--set", "clusterName=c")
+	stdout, stderr, err := runHelm(t, "template", "r", filepath.Join(dir, files["chart"]), "--set", "clusterName=c",
+		"--kube-version", renderKubeVersion)
 	if err != nil {
 		t.Fatalf("helm template of the packaged chart: %v\n%s", err, stderr)
 	}
@@ -253,8 +254,11 @@ func TestReleaseDocsRunAsWritten(t *testing.T) {
 	}
 	dir := builtRelease(t)
 	docVersion := strings.TrimSpace(string(must(os.ReadFile(filepath.Join(testenv.RepoRoot(), "VERSION")))))
+	// What `podman push --digestfile` would have written.
+	digest := "sha256:" + strings.Repeat("ab", 32)
 	var commands [][]string
 	for _, line := range registrySectionCommands(t) {
+		line = strings.ReplaceAll(line, "$(cat nodeallow.digest)", digest)
 		line = strings.ReplaceAll(line, "dist/"+docVersion+"/", dir+"/")
 		line = strings.ReplaceAll(line, docVersion, releaseVersion)
 		commands = append(commands, strings.Fields(strings.NewReplacer(`"`, "", `\`, "").Replace(line)))
@@ -295,12 +299,7 @@ func TestReleaseDocsRunAsWritten(t *testing.T) {
 				t.Errorf("docs/install.md tags %s, `podman load` loaded %s", words[2], loaded)
 			}
 		case len(words) > 3 && words[0] == "helm" && words[1] == "install":
-			digest := "sha256:" + strings.Repeat("ab", 32)
-			args := append([]string{"template"}, words[2:]...)
-			for i, a := range args {
-				args[i] = strings.Replace(a, "$(cat nodeallow.digest)", digest, 1)
-			}
-			args = append(args, "--kube-version", renderKubeVersion)
+			args := append(append([]string{"template"}, words[2:]...), "--kube-version", renderKubeVersion)
 			stdout, stderr, err := runHelm(t, args...)
 			if err != nil {
 				t.Fatalf("helm %v: %v\n%s", args, err, stderr)
