@@ -17,11 +17,11 @@ import subprocess
 import tempfile
 import time
 
+import chartpod
 import requests
 import urllib3
 import yaml
 
-import chartpod
 from harness.binaries import REPO_ROOT
 from harness.controller import CONTROLLER_NAMESPACE
 from harness.kube import KubeError
@@ -166,7 +166,8 @@ def test_the_image_runs_as_the_chart_runs_it(system, alpha):
     finally:
         alpha.controller.start()
     size = int(_podman("image", "inspect", "--format", "{{.Size}}", image).stdout)
-    print(f"\nimage {image}: {size / 1e6:.1f} MB; hack/image.sh took {built:.1f}s; the test {time.monotonic() - started:.1f}s")
+    print(f"\nimage {image}: {size / 1e6:.1f} MB; hack/image.sh took {built:.1f}s;"
+          f" the test {time.monotonic() - started:.1f}s")
 
 
 def _exercise(system, alpha, name, probes, metrics_port, tag, gomemlimit, *, scraper):

@@ -4,7 +4,8 @@
 
 For each format (``--zap-encoder=json`` and ``console``) a replica of alpha's controller runs alone and is made to
 print the three lines the section shows: a publish, a refusal (salt-api refuses the login of a user it does not
-know, named in the credentials Secret) and a stalled salt-api (frozen with SIGSTOP; the publish times out after --publish-timeout).
+know, named in the credentials Secret) and a stalled salt-api (frozen with SIGSTOP; the publish times out after
+--publish-timeout).
 Every line the docs show must match one the controller printed in its format: the same level, logger and message,
 the same result, and the same fields. NODEALLOW_E2E_LOG_CAPTURE=<file> writes the lines seen, to update the docs.
 """
@@ -14,10 +15,10 @@ import os
 import re
 
 from harness.binaries import REPO_ROOT
-from harness.processes import wait_until
-from harness.system import CREDENTIALS_SECRET
 from harness.controller import CONTROLLER_NAMESPACE
+from harness.processes import wait_until
 from harness.salt import API_EAUTH, API_USER
+from harness.system import CREDENTIALS_SECRET
 from topology import ANCHORS, TEST_LABEL, WORKER_LABELS
 
 INSTALL = REPO_ROOT / "docs" / "install.md"
@@ -103,7 +104,8 @@ def test_the_log_lines_the_docs_show_are_the_ones_printed(system, alpha):
     try:
         for fmt in ("json", "console"):
             replica = _run_scenarios(system, alpha, fmt)
-            seen[fmt] = {result: _printed(replica, "Publish", result)[-1][0] for result in ("success", "refused", "failure")}
+            seen[fmt] = {result: _printed(replica, "Publish", result)[-1][0]
+                         for result in ("success", "refused", "failure")}
     finally:
         alpha.controller.start()
     capture = os.environ.get("NODEALLOW_E2E_LOG_CAPTURE")

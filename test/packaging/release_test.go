@@ -332,10 +332,12 @@ func registrySectionCommands(t *testing.T) []string {
 		t.Fatal(`docs/install.md has no "### Without our registry" section`)
 	}
 	section := doc[start:]
-	section = section[:strings.Index(section[4:], "\n## ")+4]
+	if end := strings.Index(section[4:], "\n## "); end >= 0 {
+		section = section[:end+4]
+	}
 	var lines []string
 	for _, block := range strings.Split(section, "```sh\n")[1:] {
-		block = block[:strings.Index(block, "```")]
+		block, _, _ = strings.Cut(block, "```")
 		for _, line := range strings.Split(strings.ReplaceAll(block, "\\\n", " "), "\n") {
 			if code, _, _ := strings.Cut(line, "#"); strings.TrimSpace(code) != "" {
 				lines = append(lines, strings.TrimSpace(code))
