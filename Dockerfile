@@ -3,8 +3,10 @@
 # (`make docker-build` passes VERSION.) test/packaging checks that the build command
 # below stays the one `make build` runs.
 
-# Override BASE_IMAGE to build from another registry, e.g. docker.io/library/golang:1.26
+# Override BASE_IMAGE (the Go builder) and RUNTIME_IMAGE (what the binary runs on) to build from another
+# registry, e.g. --build-arg BASE_IMAGE=docker.io/library/golang:1.26; hack/image.sh makes both locally.
 ARG BASE_IMAGE=golang:1.26
+ARG RUNTIME_IMAGE=gcr.io/distroless/static:nonroot
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS builder
 ARG TARGETOS
 ARG TARGETARCH
@@ -22,7 +24,7 @@ COPY . .
 # Static (CGO off), so that it runs on distroless/static; cross-compiled for the target platform.
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -ldflags "-X main.version=${VERSION}" -o manager ./cmd
 
-FROM gcr.io/distroless/static:nonroot
+FROM ${RUNTIME_IMAGE}
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="nodeallow" \
       org.opencontainers.image.description="Keeps firewalls outside Kubernetes in step with the cluster's nodes, through Salt." \

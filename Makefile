@@ -1,9 +1,13 @@
 # nodeallow: keep firewalls outside Kubernetes in step with the cluster's nodes, through Salt.
 
 # Image URL to use all building/pushing image targets
-IMG ?= ghcr.io/nodeallow/nodeallow:latest
-# VERSION is stamped into the binary (and the image, through the Dockerfile's build arg).
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE_REPO ?= ghcr.io/nodeallow/nodeallow
+IMG ?= $(IMAGE_REPO):$(VERSION)
+# VERSION is the one version of the controller (stamped into the binary and the image), the chart and the
+# saltext; the top-level VERSION file holds it. `make release VERSION=x.y.z` builds all three at x.y.z.
+VERSION ?= $(shell cat VERSION)
+# RELEASE_DIR is where `make release` puts the image archive, chart, wheel, sdist and SHA256SUMS.
+RELEASE_DIR ?= dist/$(VERSION)
 # YEAR defines the year value used for substituting the YEAR placeholder in the boilerplate header.
 YEAR ?= 2026
 
@@ -49,7 +53,7 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: system-packages control-plane helm python-env manifests generate fmt vet lint ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
+test: system-packages control-plane helm python-env manifests generate fmt vet lint ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces, the image built and run as the chart runs it).
 	go test ./... -count=1
 	go test -short -run '^$$' -bench . -benchtime 1x ./...
 	bash hack/test-python.sh
@@ -104,6 +108,14 @@ run: manifests generate fmt vet ## Run a controller from your host against $KUBE
 demo: ## Build what is missing, start a local control plane and Salt, and show nodeallow at work.
 	bash hack/demo.sh
 
+.PHONY: image
+image: ## Build the controller image from the Dockerfile with podman, no registry needed (localhost/nodeallow:$(VERSION); cached).
+	bash hack/image.sh $(VERSION)
+
+.PHONY: release
+release: system-packages helm python-env ## Build one release into $(RELEASE_DIR): image (OCI archive), chart, saltext wheel and sdist, SHA256SUMS, all at $(VERSION).
+	bash hack/release.sh $(VERSION) $(RELEASE_DIR) $(IMAGE_REPO)
+
 .PHONY: docker-build
 docker-build: ## Build docker image with the manager.
 	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) -t ${IMG} .
@@ -115,7 +127,7 @@ docker-push: ## Push docker image with the manager.
 ##@ Dependencies
 
 .PHONY: system-packages
-system-packages: ## Install the Debian packages the tests need (nftables, iptables, ipset, iproute2).
+system-packages: ## Install the Debian packages the tests need (nftables, iptables, ipset, iproute2, podman, runc).
 	bash hack/install-system-packages.sh
 
 .PHONY: control-plane

@@ -14,14 +14,9 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/zapr"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"k8s.io/klog/v2"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
@@ -80,7 +75,7 @@ func main() {
 	var secureMetrics bool
 	var enableHTTP2 bool
 	var tlsOpts []func(*tls.Config)
-	var clusterName, controllerNamespace, logLevel string
+	var clusterName, controllerNamespace, logLevel, logEncoder string
 	var maxConcurrentReconciles int
 	var publishTimeout, retirementTimeout time.Duration
 	var showVersion bool
@@ -93,6 +88,8 @@ func main() {
 			"Defaults to $POD_NAMESPACE, else the service account's namespace, else "+defaultControllerNamespace+".")
 	flag.StringVar(&logLevel, "zap-log-level", "info",
 		"Log level: debug, info or error, or an integer n > 0 to show logr V(n) lines.")
+	flag.StringVar(&logEncoder, "zap-encoder", "json",
+		"Log format: json (one object per line, for log pipelines) or console (tab-separated, for people).")
 	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles,
 		"How many NodeAllowlists may publish at once (each to its own Salt master).")
 	flag.DurationVar(&publishTimeout, "publish-timeout", controllers.DefaultPublishTimeout,
@@ -124,14 +121,15 @@ func main() {
 		return
 	}
 
-	logger, err := newLogger(logLevel)
+	logger, err := newLogger(logLevel, logEncoder)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "invalid --zap-log-level: %v\n", err)
+		fmt.Fprintf(os.Stderr, "invalid logging flags: %v\n", err)
 		os.Exit(2)
 	}
 	ctrl.SetLogger(logger)
 	// client-go logs through klog; route it into the same JSON stream.
 	klog.SetLogger(logger)
+	controllers.RecordBuildInfo(version)
 	setupLog.Info("Starting nodeallow controller", "version", version, "cluster", clusterName, "controllerNamespace", controllerNamespace)
 
 	if !protocol.IsDNSLabel(clusterName) {
@@ -255,38 +253,6 @@ func main() {
 		setupLog.Error(err, "Failed to run manager")
 		os.Exit(1)
 	}
-}
-
-// newLogger builds the zap JSON logger behind logr. level is "debug", "info",
-// "error" or an integer n > 0 that shows logr V(n) lines. Sampling is off:
-// the one line per publish must never be dropped.
-func newLogger(level string) (logr.Logger, error) {
-	var lvl zapcore.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		lvl = zapcore.DebugLevel
-	case "info":
-		lvl = zapcore.InfoLevel
-	case "error":
-		lvl = zapcore.ErrorLevel
-	default:
-		n, err := strconv.Atoi(level)
-		if err != nil || n <= 0 || n > 127 {
-			return logr.Discard(), fmt.Errorf("%q is not debug, info, error or an integer from 1 to 127", level)
-		}
-		// zapr logs V(n) at zap level -n.
-		lvl = zapcore.Level(-n)
-	}
-	cfg := zap.NewProductionConfig()
-	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	cfg.Sampling = nil
-	cfg.EncoderConfig.TimeKey = "ts"
-	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	z, err := cfg.Build()
-	if err != nil {
-		return logr.Discard(), fmt.Errorf("building the zap logger: %w", err)
-	}
-	return zapr.NewLogger(z), nil
 }
 
 // defaultNamespace is the namespace the controller runs in: $POD_NAMESPACE

@@ -86,7 +86,7 @@ func (r *NodeAllowlistReconciler) launch(ctx context.Context, obj *nodeallowv1al
 	id, ok := r.memory.launch(key, plan.Flight{Send: send, URL: endpoint.URL, Generation: obj.Generation, Since: now, Deadline: now.Add(r.PublishTimeout)}, replaces)
 	if !ok {
 		// plan.Decide sends nothing while a send is in flight, and one allowlist is never reconciled twice at once.
-		logf.FromContext(ctx).Error(errors.New("a send is already in flight"), "Not publishing", "allowlist", name, "url", endpoint.URL, "sequence", send.Snapshot.Sequence)
+		logf.FromContext(ctx).Error(errors.New("a send is already in flight"), "Not publishing", "url", endpoint.URL, "sequence", send.Snapshot.Sequence)
 		return
 	}
 	go func() {
@@ -123,7 +123,8 @@ func (r *NodeAllowlistReconciler) publish(ctx context.Context, endpoint publishe
 		lastSuccessTimestamp.WithLabelValues(snap.Allowlist).Set(float64(time.Now().Unix()))
 	}
 
-	kv := []any{"allowlist", snap.Allowlist, "kind", snap.Kind, "sequence", snap.Sequence, "digest", send.Digest,
+	// The reconcile's logger names the allowlist (SetupWithManager's LogConstructor).
+	kv := []any{"kind", snap.Kind, "sequence", snap.Sequence, "digest", send.Digest,
 		"count", len(snap.Addresses), "chunks", res.Chunks, "result", result, "duration", elapsed,
 		"why", send.Why, "attempts", res.Attempts, "url", endpoint.URL}
 	if err != nil {
@@ -196,7 +197,7 @@ func logHold(ctx context.Context, f plan.Facts, out plan.Outcome) {
 		return
 	}
 	nal := f.Allowlist
-	logf.FromContext(ctx).Info("Holding the last published snapshot", "allowlist", nal.Name, "reason", after,
+	logf.FromContext(ctx).Info("Holding the last published snapshot", "reason", after,
 		"count", len(f.Selection.Desired.Addresses), "minAddresses", nal.Spec.MinAddresses, "sequence", nal.Status.PublishedSequence)
 }
 

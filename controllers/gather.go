@@ -120,7 +120,7 @@ func (r *NodeAllowlistReconciler) checkDelivery(ctx context.Context, nal *nodeal
 		result = resultFailure
 	}
 	deliveryChecksTotal.WithLabelValues(result).Inc()
-	kv := []any{"allowlist", nal.Name, "url", nal.Spec.Salt.URL, "result", result, "duration", time.Since(start), "found", c.Found,
+	kv := []any{"url", nal.Spec.Salt.URL, "result", result, "duration", time.Since(start), "found", c.Found,
 		"storedSequence", c.Entry.Sequence, "subscribers", len(c.Entry.Subscribers)}
 	if c.Err != nil {
 		kv = append(kv, "error", c.Err.Error())
@@ -153,7 +153,7 @@ func (r *NodeAllowlistReconciler) selection(ctx context.Context, nal *nodeallowv
 	}
 	if n := len(res.Ignored); n > 0 {
 		first := res.Ignored[0]
-		logf.FromContext(ctx).V(1).Info("Ignoring node addresses that are not valid IP addresses", "allowlist", nal.Name,
+		logf.FromContext(ctx).V(1).Info("Ignoring node addresses that are not valid IP addresses",
 			"ignored", n, "node", first.Node, "address", first.Address, "reason", first.Reason)
 	}
 	desired := plan.Compute(res.Addresses)

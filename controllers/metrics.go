@@ -4,6 +4,8 @@
 package controllers
 
 import (
+	"runtime"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -81,15 +83,25 @@ var (
 		Name: "nodeallow_node_events_total",
 		Help: "Node watch events, as received from the informer and as passed by the change predicate.",
 	}, []string{"stage"})
+
+	buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "nodeallow_build_info",
+		Help: "Always 1, labelled with the controller's version (the release's, as --version prints it) and Go version.",
+	}, []string{"version", "goversion"})
 )
 
 func init() {
 	metrics.Registry.MustRegister(publishesTotal, publishDuration, addressesGauge, lastSuccessTimestamp, nodeEventsTotal,
-		deliveryChecksTotal, subscribersGauge, heldGauge)
+		deliveryChecksTotal, subscribersGauge, heldGauge, buildInfo)
 	// Both results exist from the start, so that rate() and increase() see the first failure.
 	for _, result := range []string{resultSuccess, resultFailure} {
 		deliveryChecksTotal.WithLabelValues(result)
 	}
+}
+
+// RecordBuildInfo sets nodeallow_build_info for this process's version (main.version).
+func RecordBuildInfo(version string) {
+	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 }
 
 // Subscriber states, the values of the state label of subscribersGauge.

@@ -2,7 +2,7 @@
 # Copyright 2026 The nodeallow Authors.
 # SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages the tests and the demo need (firewall tools and
-# iproute2 for network namespaces) when any is missing. Does nothing otherwise.
+# iproute2 for network namespaces, podman and runc for the image) when any is missing. Does nothing otherwise.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -16,6 +16,9 @@ declare -A wanted=(
 	[python3]=python3
 	[git]=git
 	[make]=make
+	# The controller image (hack/image.sh): daemonless builds and runs, with runc (crun refuses hybrid cgroups).
+	[podman]=podman
+	[runc]=runc
 )
 missing=()
 for cmd in "${!wanted[@]}"; do

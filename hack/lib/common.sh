@@ -68,3 +68,20 @@ go_install_cached() {
 	rm -rf "$gobin"
 	log "built $(basename -- "$target") in $((SECONDS - started))s"
 }
+
+# project_version: the version of the three parts (controller, chart, saltext), from the top-level VERSION file.
+project_version() {
+	tr -d ' \n' <"$REPO_ROOT/VERSION"
+}
+
+# Podman's images and layer cache live in the cache outside the repository, keyed by podman's version,
+# so the controller image (hack/image.sh) is built once per change and found by every clone.
+# runc and cgroupfs: crun refuses this machine's hybrid cgroup layout, and no systemd manages the cgroups.
+PODMAN_DIR="$NODEALLOW_CACHE/podman-$(podman --version 2>/dev/null | awk '{print $3}')"
+
+# podman_local ARGS... : podman on that storage, daemonless, with runc.
+podman_local() {
+	mkdir -p "$PODMAN_DIR"
+	podman --root "$PODMAN_DIR/storage" --runroot "$PODMAN_DIR/run" --storage-driver overlay \
+		--runtime runc --cgroup-manager cgroupfs --events-backend file "$@"
+}

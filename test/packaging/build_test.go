@@ -66,10 +66,13 @@ func managerBinary(t *testing.T) string {
 	return builtBinary
 }
 
-// cleanupBinaries removes what managerBinary built.
+// cleanupBinaries removes what managerBinary and builtRelease built.
 func cleanupBinaries() {
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
+	}
+	if releaseDir != "" {
+		_ = os.RemoveAll(releaseDir)
 	}
 }
 

@@ -172,8 +172,9 @@ func TestRenderOptionalParts(t *testing.T) {
 	if want := "registry.example.com/platform/nodeallow@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"; c["image"] != want {
 		t.Errorf("image = %v, want %s (the digest pins it)", c["image"], want)
 	}
-	if args := stringList(c["args"]); !slices.Contains(args, "--enable-http2=false") || !slices.Contains(args, "--zap-log-level=2") {
-		t.Errorf("args %v lack the extra argument or the log level", args)
+	if args := stringList(c["args"]); !slices.Contains(args, "--enable-http2=false") || !slices.Contains(args, "--zap-log-level=2") ||
+		!slices.Contains(args, "--zap-encoder=console") {
+		t.Errorf("args %v lack the extra argument, the log level or the log format", args)
 	}
 	sm := findOne(t, full, "ServiceMonitor", "full-nodeallow")
 	if sm.GetLabels()["release"] != "prometheus" {
