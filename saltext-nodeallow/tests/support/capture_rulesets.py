@@ -50,9 +50,14 @@ def _save(outdir, name, ns, source):
     """Write ``<outdir>/<name>.json``: the docs' ``source`` text and the terse ruleset of ``ns``."""
     items = json.loads(ns.run(["nft", "-j", "-t", "list", "ruleset"]).stdout)["nftables"]
     with open(os.path.join(outdir, f"{name}.json"), "w", encoding="utf-8") as fh:
-        json.dump({"scenario": name, "source": source, "nftables": items}, fh, indent=1)
-        fh.write("\n")
+        fh.write(dump(name, source, items))
     print(f"wrote {name}.json ({len(items)} items)")
+
+
+def dump(name, source, items):
+    """The file's text: one JSON object, one ruleset item per line (small, and diffs read well)."""
+    head = json.dumps({"scenario": name, "source": source})[:-1]
+    return head + ', "nftables": [\n' + ",\n".join(json.dumps(item, sort_keys=True) for item in items) + "\n]}\n"
 
 
 def firewalld(outdir, ns, cachedir):
