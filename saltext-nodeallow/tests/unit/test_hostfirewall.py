@@ -230,3 +230,13 @@ def test_the_state_reuses_the_cheap_check_and_tolerates_a_missing_nft():
     assert engine.host_warnings(fw, want(), Contents()) == []
     # A ruleset file has no other firewalls.
     assert engine.host_warnings(engine.Firewall(_NoNft(), None, None, False), want(), Contents(ruleset=items)) == []
+
+
+def test_the_work_is_bounded():
+    """More distinct port ranges than MAX_PACKETS: the first are checked, the rest are named as not checked."""
+    items, _ = load("nftables-conf-closed")
+    ports = [2 * i + 1 for i in range(hostfirewall.MAX_PACKETS // 2 + 5)]  # not adjacent, so not merged
+    rules = [{"allowlist": "prod/workers", "ports": ports[i : i + 64]} for i in range(0, len(ports), 64)]
+    warnings = hostfirewall.warnings(items, want(rules=rules))
+    assert warnings[-1].startswith("10 more port ranges were not checked"), warnings[-1]
+    assert named(warnings[:-1]) == {("inet filter", "input")}

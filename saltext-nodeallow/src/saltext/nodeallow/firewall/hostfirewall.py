@@ -36,6 +36,8 @@ ACCEPT = "accept"
 RETURN = "return"
 NEXT = "next"
 _PROTO_NUMBERS = {"tcp": 6, "udp": 17}
+# The address families whose packets a table family's input hook sees (bridge, arp, netdev: none of ours).
+_FAMILIES = {"inet": (4, 6), "ip": (4,), "ip6": (6,)}
 _NFPROTO = {4: "ipv4", 6: "ipv6"}
 _ETHERTYPE = {4: "ip", 6: "ip6"}
 # Payload protocols a TCP or UDP packet never carries: nft adds a protocol dependency to such a
@@ -44,6 +46,9 @@ _OTHER_L4 = {"icmp", "icmpv6", "sctp", "dccp", "udplite", "esp", "ah", "comp", "
 # iptables-nft matches whose options the listing does not show, decided by name.
 _XT_NEVER = {"icmp", "icmp6"}  # an ICMP type match never matches TCP or UDP
 _XT_STATE = {"conntrack", "state"}
+# At most this many (family, protocol, port range) packets are followed per run: a thousand rules of 64
+# distinct ports each would otherwise take seconds for advice. The rest are named as not checked.
+MAX_PACKETS = 512
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,17 +86,17 @@ def warnings(items, want):
     chains = _index(items)
     ours = {("inet", want.nft_table)} if want.backend == "nftables" else set()
     packets = _packets(want)
+    skipped = len(packets) - MAX_PACKETS
+    packets = dict(sorted(packets.items(), key=lambda item: dataclasses.astuple(item[0]))[:MAX_PACKETS])
     found = {}
     for key, chain in chains.items():
         family, table, name = key
         base = chain["base"]
-        if base is None or base.get("hook") != HOOK or (family, table) in ours:
+        if base is None or base.get("hook") != HOOK or family not in _FAMILIES or (family, table) in ours:
             continue
         walker = _Walker(chains, family, table, xtables_ours=want.backend != "nftables")
         for packet, allowlists in packets.items():
-            if family == "ip" and packet.family != 4 or family == "ip6" and packet.family != 6:
-                continue
-            if family not in ("ip", "ip6", "inet"):
+            if packet.family not in _FAMILIES[family]:
                 continue
             outcomes = walker.base_outcomes(name, packet)
             if ACCEPT in outcomes:
@@ -101,7 +106,10 @@ def warnings(items, want):
             entry["ports"].setdefault(packet.proto, set()).add(packet.ports)
             entry["families"].add(packet.family)
             entry["allowlists"] |= allowlists
-    return [_sentence(key, chains[key]["base"], where, entry) for (key, where), entry in sorted(found.items())]
+    out = [_sentence(key, chains[key]["base"], where, entry) for (key, where), entry in sorted(found.items())]
+    if skipped > 0:
+        out.append(f"{skipped} more port ranges were not checked against the other firewalls (at most {MAX_PACKETS})")
+    return out
 
 
 def _where(drops):
