@@ -57,7 +57,7 @@ UFW_SETUP = "ufw default deny incoming\nufw enable\n"
 
 
 def doc_block(language, containing):
-    """The first fenced ``language`` block of docs/firewall.md's "Beside your host firewall" containing ``containing``."""
+    """The first ``language`` block of docs/firewall.md's "Beside your host firewall" containing ``containing``."""
     text = DOC.read_text(encoding="utf-8")
     start = text.index(DOC_SECTION)
     end = text.find("\n## ", start + len(DOC_SECTION))

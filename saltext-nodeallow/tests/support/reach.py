@@ -25,7 +25,10 @@ INTERVAL = 0.2
 # within a millisecond on a veth, so this only has to cover a busy machine's scheduling).
 CONNECT_TIMEOUT = 0.3
 # Label -> (host side interface, client IPv4 subnet prefix, IPv6 prefix).
-LINKS = {"allowlisted": ("na-allowed", "10.202.1", "fd00:202:1::"), "outside": ("na-outside", "10.202.2", "fd00:202:2::")}
+LINKS = {
+    "allowlisted": ("na-allowed", "10.202.1", "fd00:202:1::"),
+    "outside": ("na-outside", "10.202.2", "fd00:202:2::"),
+}
 
 # Connects from each source to its destination at once, every interval; prints {"t": monotonic, "ok": {src: bool}}.
 PROBER = """
