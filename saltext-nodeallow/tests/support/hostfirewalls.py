@@ -176,13 +176,16 @@ class Firewalld:
         """Run one admin command (``firewall-cmd ...``) as the docs show it."""
         if argv[0] != "firewall-cmd":
             raise ValueError(f"expected a firewall-cmd command, not {argv}")
+        if argv[1:] == ["--reload"]:
+            return self.reload()
         return self.cmd(*argv[1:])
 
     def reload(self):
         """``firewall-cmd --reload``: firewalld rebuilds its ruleset from the permanent configuration."""
         began = time.monotonic()
-        self.cmd("--reload")
+        proc = self.cmd("--reload")
         self.timings.setdefault("reload", []).append(time.monotonic() - began)
+        return proc
 
 
 class Ufw:
