@@ -34,7 +34,7 @@ class Contents:
     # ipset backend: the names of our ipsets that exist.
     sets: set = dataclasses.field(default_factory=set)
     # nftables backend: the terse ruleset the cheap check read (hostfirewall looks at the other tables).
-    ruleset: list = None
+    ruleset: list = dataclasses.field(default=None, compare=False, repr=False)
 
     def is_empty(self):
         """Whether nothing of ours exists."""
