@@ -290,7 +290,7 @@ def test_one_held_allowlist_never_stops_the_others(ns, apply):
     ret = apply(first)
 
     assert ret["result"] is False, ret
-    assert "held beta/workers: unknown" in ret["comment"] and "its rules stay out" in ret["comment"]
+    assert "held beta/workers: unknown" in ret["comment"] and "no copy of it was ever applied" in ret["comment"]
     assert "held gamma/workers: invalid pillar copy" in ret["comment"] and "host bits" in ret["comment"]
     assert ret["allowlists"]["prod/workers"]["applied"] is True
     assert ret["allowlists"]["beta/workers"]["applied"] is False
@@ -385,16 +385,20 @@ def test_xtables_drift_by_hand_is_repaired_at_once(ns, apply, backend):
 
 
 def test_unknown_allowlist_refused(ns, apply):
-    """A rule for an allowlist with neither pillar data nor a last-known-good copy is refused."""
+    """A rule for an allowlist with neither pillar data nor a last-known-good copy is refused; its ports stay
+    closed (fail closed): loopback and drop, no set."""
     data = pillar("nftables")
     del data["nodeallow"]["allowlists"]
     ret = apply(data)
     assert ret["result"] is False and "unknown" in ret["comment"], ret
-    nothing_of_ours(ns)
+    rules = fw.nft_rules(ns)
+    assert len(rules) == 2 and rules[0].startswith('iifname "lo"') and " drop " in rules[1], rules
+    assert fw.nft_sets(ns) == {}
 
 
-def test_retired_allowlist_removes_rules(ns, apply):
-    """A retired allowlist's rules and sets go away; the return still reports its sequence."""
+def test_retired_allowlist_removes_its_sets_and_keeps_the_port_closed(ns, apply):
+    """A retired allowlist's sets and accepts go away, the port's loopback and drop stay (fail closed); the
+    return still reports its sequence; removing the rule removes the rest."""
     assert apply(pillar("ipset"))["result"] is True
     data = pillar("ipset", [], sequence=9)
     data["nodeallow"]["allowlists"]["prod/workers"]["retired"] = True
@@ -403,6 +407,12 @@ def test_retired_allowlist_removes_rules(ns, apply):
 
     assert ret["result"] is True, ret
     assert ret["sequence"] == {"prod/workers": 9}
+    assert not [n for n in fw.ipsets(ns) if n.startswith("nodeallow_")]
+    for save in (ns.iptables_save(), ns.ip6tables_save()):
+        targets = [fw.option(args, "-j") for args in fw.chain_rules(save)]
+        assert targets == ["ACCEPT", "DROP"] and fw.has_jump(save), save
+    ret = apply(pillar("ipset", [], rules=[], sequence=9))
+    assert ret["result"] is True, ret
     nothing_of_ours(ns)
 
 

@@ -190,9 +190,10 @@ def test_empty_unknown_and_last_good():
     """Empty and unknown allowlists are held: the last-known-good copy stays in effect, or their rules stay out."""
     empty = build(allowlists={"prod/workers": {"sequence": 2, "addresses": []}})
     assert "is empty" in empty.held["prod/workers"]
-    assert empty.rules == [] and "prod/workers" not in empty.allowlists
+    # The rule stays in force (its port stays closed) but admits no allowlist.
+    assert not empty.admits(empty.rules[0]) and "prod/workers" not in empty.allowlists
     unknown = build(allowlists={})
-    assert "unknown" in unknown.held["prod/workers"] and unknown.rules == []
+    assert "unknown" in unknown.held["prod/workers"] and not unknown.admits(unknown.rules[0])
     good = {
         "prod/workers": records.validate(
             "prod/workers",
@@ -204,7 +205,7 @@ def test_empty_unknown_and_last_good():
     assert "unknown" in fallback.held["prod/workers"]
     assert fallback.allowlists["prod/workers"].source == "last-good"
     assert fallback.allowlists["prod/workers"].addresses == ("10.0.0.5/32",)
-    assert [r.allowlist for r in fallback.rules] == ["prod/workers"]
+    assert [r.allowlist for r in fallback.rules if fallback.admits(r)] == ["prod/workers"]
 
 
 def test_one_bad_allowlist_never_holds_the_others():
@@ -220,14 +221,15 @@ def test_one_bad_allowlist_never_holds_the_others():
     want = build(rules=rules, allowlists=lists)
     assert sorted(want.held) == ["beta/workers", "delta/w", "gamma/w"]
     assert "host bits" in want.held["beta/workers"]
-    assert [r.allowlist for r in want.rules] == ["prod/workers"]
+    assert [r.allowlist for r in want.rules if want.admits(r)] == ["prod/workers"]
     assert want.allowlists["prod/workers"].addresses == ("10.0.0.1/32",)
 
 
-def test_retired_allowlist_drops_its_rules():
-    """A retired allowlist keeps its sequence but no rule uses it."""
+def test_retired_allowlist_admits_nobody_but_keeps_the_rule():
+    """A retired allowlist keeps its sequence; its rule stays in force (fail closed) and admits none of it."""
     want = build(allowlists={"prod/workers": {"sequence": 8, "retired": True, "addresses": []}})
-    assert want.rules == [] and not want.held
+    assert [r.allowlist for r in want.rules] == ["prod/workers"] and not want.held
+    assert not want.admits(want.rules[0]) and want.groups() == {}
     assert want.allowlists["prod/workers"].sequence == 8
 
 

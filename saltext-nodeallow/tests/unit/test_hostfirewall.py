@@ -241,3 +241,14 @@ def test_the_work_is_bounded():
     warnings = hostfirewall.warnings(items, want(rules=rules))
     assert warnings[-1].startswith("10 more port ranges were not checked"), warnings[-1]
     assert named(warnings[:-1]) == {("inet filter", "input")}
+
+
+def test_local_sources_are_checked_too():
+    """A rule's local sources need the port open as well; the sentence names them (here IPv4 only)."""
+    items, _ = load("ufw-closed")
+    rules = [{"allowlist": "prod/workers", "ports": [5432], "sources": ["192.0.2.7/32"]}]
+    warnings = hostfirewall.warnings(items, want(rules=rules, addresses=(V6,)))
+    v4 = [text for text in warnings if text.startswith("table ip filter")]
+    assert len(v4) == 1 and "for the local sources of tcp:5432 prod/workers:" in v4[0], warnings
+    v6 = [text for text in warnings if text.startswith("table ip6 filter")]
+    assert len(v6) == 1 and "for prod/workers:" in v6[0], warnings

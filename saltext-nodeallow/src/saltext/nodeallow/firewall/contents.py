@@ -7,13 +7,16 @@ Both sides use the same shape, so one comparison serves every backend:
 - ``objects``: names of the kernel objects (table, chains, jumps, sets) that exist / should exist;
 - ``lines``: the rules of our chain in order, as ``(key, description, source)``; ``key`` is a hash
   of the rule's text that we write into its comment, ``source`` the per-address backend's ``-s``;
-- ``addresses``: ``{allowlist: {4: set, 6: set}}`` of the addresses the firewall matches;
+- ``addresses``: ``{label: {4: set, 6: set}}`` of the addresses the firewall matches, per allowlist
+  and per rule's local sources (labels ``sources <rule>``, naming.sources_label);
 - ``read_back``: whether ``addresses`` were listed from the firewall, or taken from the digests the
   firewall records of its own contents (the cheap check, see docs/firewall.md).
 """
 
 import dataclasses
 import socket
+
+from saltext.nodeallow.firewall import naming
 
 # Address lists in the state's changes are cut here; the counts are always exact.
 MAX_LISTED = 1000
@@ -50,8 +53,8 @@ def families(addresses):
 
 
 def desired_addresses(want):
-    """``{allowlist: {4: set, 6: set}}`` of the active allowlists of ``want``."""
-    return {name: {4: set(a.family(4)), 6: set(a.family(6))} for name, a in want.active().items()}
+    """``{label: {4: set, 6: set}}`` of the active allowlists and the rules' local sources of ``want``."""
+    return {name: {4: set(a.family(4)), 6: set(a.family(6))} for name, a in want.groups().items()}
 
 
 def _address_key(value):
@@ -79,9 +82,13 @@ def _listed(values):
 
 
 def differences(target, current):
-    """The state's ``changes`` that turn ``current`` into ``target`` (empty dict: nothing to do)."""
+    """The state's ``changes`` that turn ``current`` into ``target`` (empty dict: nothing to do).
+
+    Allowlists are under ``allowlists``, the rules' local sources under ``sources`` (by rule).
+    """
     changes = {}
     allowlists = {}
+    local = {}
     for name in sorted(set(target.addresses) | set(current.addresses)):
         want = target.addresses.get(name, {4: set(), 6: set()})
         have = current.addresses.get(name, {4: set(), 6: set()})
@@ -101,10 +108,14 @@ def differences(target, current):
                 }
         if name not in target.addresses and name in current.addresses:
             entry["removed"] = True
-        if entry:
+        if entry and naming.is_sources_label(name):
+            local[name[len(naming.SOURCES_PREFIX) :]] = entry
+        elif entry:
             allowlists[name] = entry
     if allowlists:
         changes["allowlists"] = allowlists
+    if local:
+        changes["sources"] = local
 
     want_keys = {key: desc for key, desc, _ in target.lines}
     have_keys = {key: desc for key, desc, _ in current.lines}
@@ -115,7 +126,7 @@ def differences(target, current):
         rules["added"] = added
     if removed:
         rules["removed"] = removed
-    if not added and not removed and target.lines != current.lines and not allowlists:
+    if not added and not removed and target.lines != current.lines and not allowlists and not local:
         rules["reordered"] = True
     if rules:
         changes["rules"] = rules

@@ -24,7 +24,9 @@ MAX_COMMENT = 200
 
 _NFT_TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 _PORT_RANGE_RE = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
-_RULE_KEYS = {"allowlist", "proto", "ports", "comment"}
+_RULE_KEYS = {"allowlist", "proto", "ports", "comment", "sources", "sources_limits"}
+# A rule's local sources are few, written by the admin: more is a mistake (the allowlists hold the many).
+MAX_SOURCES = 256
 _HOST_SUFFIX = {4: "/32", 6: "/128"}
 
 
@@ -39,12 +41,19 @@ class PillarError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    """One subscription: accept ``proto`` traffic to ``ports`` from the addresses of ``allowlist``."""
+    """One subscription: accept ``proto`` traffic to ``ports`` from ``sources`` and the addresses of ``allowlist``.
+
+    From its first apply the rule's ports accept only loopback, ``sources`` and the allowlist's
+    addresses (policy restrict), also while the allowlist is held or retired: only removing the
+    rule from pillar lifts the restriction (fail closed).
+    """
 
     allowlist: str
     proto: str
     ports: tuple  # ((low, high), ...) sorted, merged
     comment: str = ""
+    # The admin's local sources (a bastion, monitoring, ...): canonical CIDRs, IPv4 first.
+    sources: tuple = ()
 
     def ports_text(self, sep=",", range_sep="-"):
         """The ports as text, e.g. ``5432,8000-8100``."""
@@ -53,6 +62,10 @@ class Rule:
     def describe(self):
         """A short description such as ``tcp:5432,8000-8100 prod/workers``."""
         return f"{self.proto}:{self.ports_text()} {self.allowlist}"
+
+    def sources_label(self):
+        """The name of this rule's local sources in the firewall and the state's changes."""
+        return naming.sources_label(self.describe())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,7 +139,8 @@ class Desired:
     """What the firewall should hold: backend, policy, active rules and the allowlists they use.
 
     Each allowlist stands alone: one whose pillar copy is unknown, empty or invalid is *held* (its
-    last-known-good copy stays in effect, or without one its rules stay out) while the others apply.
+    last-known-good copy stays in effect; without one its rules' ports admit only loopback and
+    their local sources) while the others apply. A retired allowlist admits nobody either.
     One whose pillar copy is older than the copy applied last is *ahead*: that copy stays in
     effect, and it is no failure of this minion (see :func:`rollback`).
     """
@@ -134,7 +148,7 @@ class Desired:
     backend: str
     policy: str
     nft_table: str
-    rules: list  # [Rule] whose allowlists are active
+    rules: list  # [Rule] every valid rule of pillar; those of held or retired allowlists keep their ports closed
     allowlists: dict  # name -> Allowlist, only those the rules use (retired ones included)
     held: dict  # name -> why its pillar copy is not applied (also when it is not in allowlists)
     limits: dict = None  # pillar nodeallow:limits the allowlists were checked against
@@ -147,8 +161,30 @@ class Desired:
         """The allowlists that the firewall uses (not retired), by name."""
         return {n: a for n, a in self.allowlists.items() if not a.retired}
 
+    def admits(self, rule):
+        """Whether ``rule``'s allowlist is in effect (else its ports admit loopback and its sources only)."""
+        allowlist = self.allowlists.get(rule.allowlist)
+        return allowlist is not None and not allowlist.retired
+
+    def local(self):
+        """``{label: Allowlist}`` of the rules' local sources (rules with the same description share one)."""
+        merged = {}
+        for rule in self.rules:
+            if rule.sources:
+                merged.setdefault(rule.sources_label(), []).append(rule.sources)
+        out = {}
+        for label, lists in sorted(merged.items()):
+            # Two rules with the same description admit the union of their sources.
+            addresses = lists[0] if len(lists) == 1 else protocol.parse_list([a for x in lists for a in x]).entries
+            out[label] = Allowlist(label, 0, records.digest(addresses), addresses, source="rule")
+        return out
+
+    def groups(self):
+        """``{label: Allowlist}`` of every address group in the firewall: active allowlists, then local sources."""
+        return {**dict(sorted(self.active().items())), **self.local()}
+
     def proto_ports(self):
-        """``{proto: merged port ranges}`` over all active rules, for loopback and drop lines."""
+        """``{proto: merged port ranges}`` over all rules, for loopback and drop lines."""
         out = {}
         for rule in self.rules:
             out.setdefault(rule.proto, []).extend(rule.ports)
@@ -170,7 +206,7 @@ def merge_ranges(ranges):
 LIMIT_KEYS = ("min_prefix", "max_span", "refuse_special")
 
 
-def check_limits(addresses, where, limits=None):
+def check_limits(addresses, where, limits=None, setting="nodeallow:limits"):
     """Return the problems (sentences naming ``where``) that keep ``addresses`` out of the firewall.
 
     ``addresses`` is an allowlist's canonical list, or the :class:`saltext.nodeallow.protocol.AddressList`
@@ -179,14 +215,15 @@ def check_limits(addresses, where, limits=None):
     ``max_span`` and ``refuse_special`` (each optional, see saltext.nodeallow.protocol.check_width),
     ``None`` for the defaults. An empty list means the allowlist may be applied; otherwise the
     caller holds that one allowlist (its last applied set stays) and reports the sentences.
+    ``setting`` names the pillar key the limits come from, for the messages.
     """
     if limits is None:
         limits = {}
     if not isinstance(limits, dict):
-        return [f"nodeallow:limits must be a mapping with {list(LIMIT_KEYS)}, not {type(limits).__name__}"]
+        return [f"{setting} must be a mapping with {list(LIMIT_KEYS)}, not {type(limits).__name__}"]
     unknown = sorted(str(k)[:40] for k in limits if k not in LIMIT_KEYS)
     if unknown:
-        return [f"nodeallow:limits: unknown keys {unknown}; allowed: {list(LIMIT_KEYS)}"]
+        return [f"{setting}: unknown keys {unknown}; allowed: {list(LIMIT_KEYS)}"]
     try:
         protocol.check_width(
             addresses,
@@ -197,8 +234,43 @@ def check_limits(addresses, where, limits=None):
     except protocol.Refusal as refusal:
         return [f"{where}: {refusal.reason}: {refusal.detail}"]
     except ValueError as exc:
-        return [f"{where}: the limits are invalid: {exc} (pillar nodeallow:limits)"]
+        return [f"{where}: the limits are invalid: {exc} (pillar {setting})"]
     return []
+
+
+def _sources(raw, where, limits, problems):
+    """Validate a rule's ``sources`` (the admin's local CIDRs) into a canonical tuple.
+
+    The same parser and the same ``nodeallow:limits`` as the allowlists; the rule's own
+    ``sources_limits`` (same keys) replaces the keys it names, for this rule only.
+    """
+    value = raw.get("sources")
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.append(f'{where}: sources must be a list of CIDR prefixes such as ["192.0.2.10/32"]')
+        return ()
+    if len(value) > MAX_SOURCES:
+        problems.append(f"{where}: {len(value)} sources, more than {MAX_SOURCES}")
+        return ()
+    try:
+        parsed = protocol.parse_list(value)
+    except protocol.AddressError as exc:
+        problems.extend(f"{where}:sources[{i}]: {str(v)[:60]!r} {r}" for i, v, r in exc.problems)
+        return ()
+    setting = "nodeallow:limits"
+    own = raw.get("sources_limits")
+    if own is not None:
+        setting = f"{where}:sources_limits"
+        if not isinstance(own, dict):
+            problems.append(f"{setting} must be a mapping with {list(LIMIT_KEYS)}, not {type(own).__name__}")
+            return ()
+        limits = {**(limits if isinstance(limits, dict) else {}), **own}
+    found = check_limits(parsed, f"{where}:sources", limits, setting)
+    if found:
+        problems.extend(f"{p} (to admit it anyway, widen {where}:sources_limits)" for p in found)
+        return ()
+    return parsed.entries
 
 
 def _ports(value, where, problems):
@@ -228,8 +300,8 @@ def _ports(value, where, problems):
     return merge_ranges(ranges)
 
 
-def _rules(value, problems):
-    """Validate ``nodeallow:rules`` into a list of :class:`Rule`."""
+def _rules(value, problems, limits=None):
+    """Validate ``nodeallow:rules`` into a list of :class:`Rule` (``limits``: pillar ``nodeallow:limits``)."""
     if value is None:
         return []
     if not isinstance(value, list):
@@ -260,8 +332,9 @@ def _rules(value, problems):
         if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
             problems.append(f"{where}: comment must be a string of at most {MAX_COMMENT} characters")
             comment = ""
+        sources = _sources(raw, where, limits, problems)
         if not problems:
-            rules.append(Rule(allowlist, proto, ports, comment))
+            rules.append(Rule(allowlist, proto, ports, comment, sources))
     return rules
 
 
@@ -297,7 +370,7 @@ def build(pillar, last_good, last_limits=None, retired=None):
     nft_table = pillar.get("nft_table", naming.DEFAULT_NFT_TABLE)
     if not isinstance(nft_table, str) or not _NFT_TABLE_RE.fullmatch(nft_table):
         problems.append("nodeallow:nft_table must match [A-Za-z][A-Za-z0-9_]{0,31}")
-    rules = _rules(pillar.get("rules"), problems)
+    rules = _rules(pillar.get("rules"), problems, pillar.get("limits"))
     raw_lists = pillar.get("allowlists") or {}
     if not isinstance(raw_lists, dict):
         problems.append("nodeallow:allowlists must be a mapping of <cluster>/<allowlist> to records")
@@ -346,8 +419,9 @@ def build(pillar, last_good, last_limits=None, retired=None):
         # dropping its rules would lift the port's restriction altogether (wider, not narrower).
         if good:
             allowlists[name] = Allowlist.of(good, "last-good", reason)
-    active = [r for r in rules if r.allowlist in allowlists and not allowlists[r.allowlist].retired]
-    return Desired(backend, policy, nft_table, active, allowlists, held, limits, ahead, ahead_of)
+    # Every rule stays in force: one whose allowlist is held without a copy or retired keeps its
+    # ports closed to all but loopback and its local sources (Desired.admits).
+    return Desired(backend, policy, nft_table, rules, allowlists, held, limits, ahead, ahead_of)
 
 
 def _time(text):

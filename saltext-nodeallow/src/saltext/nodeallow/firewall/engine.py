@@ -150,7 +150,9 @@ def _describe(want):
         f"{n} seq {a.sequence} ({'retired' if a.retired else f'{len(a.addresses)} addresses, from {a.source}'})"
         for n, a in sorted(want.allowlists.items())
     )
-    return f"{want.backend}, policy {want.policy}: {len(want.rules)} rule(s); allowlists: {lists or 'none'}"
+    closed = sum(1 for rule in want.rules if not want.admits(rule))
+    closed = f" ({closed} closed to all but loopback and their sources)" if closed else ""
+    return f"{want.backend}, policy {want.policy}: {len(want.rules)} rule(s){closed}; allowlists: {lists or 'none'}"
 
 
 def _held_comment(want):
@@ -166,12 +168,16 @@ def _ahead_comment(want):
     return [f"kept {name}: {reason}; {_kept(want.allowlists[name])}" for name, reason in sorted(want.ahead.items())]
 
 
+# What a rule's ports admit while its allowlist is not in effect (fail closed).
+CLOSED = "its rules' ports stay closed to all but loopback and the rules' local sources"
+
+
 def _kept(kept):
     """What stays in effect for an allowlist whose pillar copy is not applied (``kept``: its Allowlist or None)."""
     if kept is None:
-        return "its rules stay out"
+        return f"no copy of it was ever applied here: {CLOSED}"
     if kept.retired:
-        return f"its retirement (sequence {kept.sequence}) stays in effect: its rules stay out"
+        return f"its retirement (sequence {kept.sequence}) stays in effect: {CLOSED}"
     return f"its last-known-good copy (sequence {kept.sequence}) stays in effect"
 
 
@@ -344,7 +350,16 @@ def show(opts, pillar):
     out["policy"] = want.policy
     out["nft_table"] = want.nft_table
     out["rules"] = [
-        {"allowlist": r.allowlist, "proto": r.proto, "ports": r.ports_text(), "comment": r.comment} for r in want.rules
+        {
+            "allowlist": r.allowlist,
+            "proto": r.proto,
+            "ports": r.ports_text(),
+            "comment": r.comment,
+            "sources": list(r.sources),
+            # False: the allowlist is held without a copy or retired, so the ports admit loopback and sources only.
+            "allowlist_in_effect": want.admits(r),
+        }
+        for r in want.rules
     ]
     out["allowlists"] = _allowlist_summary(want)
     out["held"] = want.held

@@ -7,7 +7,7 @@ an allowlisted source cannot get through firewalld's zone, ufw's or an nftables.
 input chain unless they accept the port too. This module reads the ruleset once in the terse form
 the state already reads (``nft -j -t list ruleset``: no set elements) and, for every other base
 chain on the input hook, follows its rules, jumps and gotos for the first packet of a new
-connection from an allowlisted source to each port of each rule (IPv4 and IPv6). When no path
+connection from an allowlisted (or the rule's local) source to each port of each rule (IPv4, IPv6). When no path
 through the chain accepts it, the chain drops that traffic and :func:`warnings` says so, naming the
 table, the chain and where the packet ends (a ``reject`` rule, a policy).
 
@@ -119,18 +119,19 @@ def _where(drops):
 
 
 def _packets(want):
-    """``{Packet: {allowlist names}}`` for every rule's ports and the families its allowlist has addresses in."""
+    """``{Packet: {whose sources}}`` for every rule's ports, in each family its allowlist or local sources have."""
     out = {}
     active = want.active()
     for rule in want.rules:
         allowlist = active.get(rule.allowlist)
-        if allowlist is None:
-            continue
         for family in (4, 6):
-            if not allowlist.family(family):
-                continue
-            for ports in rule.ports:
-                out.setdefault(Packet(family, rule.proto, tuple(ports)), set()).add(rule.allowlist)
+            who = set()
+            if allowlist is not None and allowlist.family(family):
+                who.add(rule.allowlist)
+            if any((":" in source) == (family == 6) for source in rule.sources):
+                who.add(f"the local sources of {rule.describe()}")
+            for ports in rule.ports if who else ():
+                out.setdefault(Packet(family, rule.proto, tuple(ports)), set()).update(who)
     return out
 
 
@@ -144,7 +145,7 @@ def _sentence(key, base, where, entry):
     families = " and ".join(f"IPv{f}" for f in sorted(entry["families"]))
     return (
         f"table {family} {table} chain {name} (hook {HOOK}, priority {base.get('prio')}) drops {ports} "
-        f"({families}) from the sources of {', '.join(sorted(entry['allowlists']))}: {where}; nodeallow's "
+        f"({families}) for {', '.join(sorted(entry['allowlists']))}: {where}; nodeallow's "
         "accept cannot override another table's drop, so this traffic does not get through: open the port "
         'there (docs/firewall.md, "Beside your host firewall")'
     )

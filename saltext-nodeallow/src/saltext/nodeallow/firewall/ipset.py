@@ -28,13 +28,22 @@ _MIN_MAXELEM = 65536
 
 
 def family_lines(want, family):
-    """Our chain's rules for ``family``: loopback, one accept per rule and port group, drops."""
+    """Our chain's rules for ``family``: loopback, per rule and port group an accept for its local sources and
+    one for its allowlist (while in effect), drops."""
     accepts = []
+    local = set()
     for rule in want.rules:
-        set_name = naming.ipset(rule.allowlist, family)
-        for ports in xtables.port_groups(rule.ports):
-            text = f"-p {rule.proto} -m multiport --dports {ports} -m set --match-set {set_name} src -j ACCEPT"
-            accepts.append(xtables.line(family, text, f"{rule.describe()} ipv{family}"))
+        labels = []
+        if rule.sources and rule.sources_label() not in local:
+            local.add(rule.sources_label())
+            labels.append((rule.sources_label(), rule.sources_label()))
+        if want.admits(rule):
+            labels.append((rule.allowlist, rule.describe()))
+        for label, desc in labels:
+            set_name = naming.ipset(label, family)
+            for ports in xtables.port_groups(rule.ports):
+                text = f"-p {rule.proto} -m multiport --dports {ports} -m set --match-set {set_name} src -j ACCEPT"
+                accepts.append(xtables.line(family, text, f"{desc} ipv{family}"))
     return xtables.base_lines(want, want.proto_ports(), family, accepts)
 
 
@@ -50,7 +59,7 @@ def target(want):
     objects = set()
     for tool in ("iptables", "ip6tables"):
         objects |= {f"{tool} chain {naming.XT_CHAIN}", f"{tool} jump INPUT -> {naming.XT_CHAIN}"}
-    for name in want.active():
+    for name in want.groups():
         objects |= {_set_object(naming.ipset(name, f), f) for f in (4, 6)}
     lines = [(k, d, s) for f in (4, 6) for k, d, s, _ in family_lines(want, f)]
     return Contents(objects, lines, desired_addresses(want))
@@ -83,10 +92,14 @@ def _member(text, family):
     return text
 
 
-def read_sets(executor):
-    """``{set name: (family, set of CIDRs)}`` of our ipsets, from ``ipset save``."""
+def read_sets(executor, names=None):
+    """``{set name: (family, set of CIDRs)}`` of our ipsets (or of ``names`` only), from ``ipset save``."""
     sets = {}
-    for raw in executor.run(["ipset", "save"]).stdout.splitlines():
+    if names is None:
+        text = executor.run(["ipset", "save"]).stdout
+    else:
+        text = "".join(executor.run(["ipset", "save", name]).stdout for name in sorted(names))
+    for raw in text.splitlines():
         parts = raw.split(" ", 3)
         if len(parts) < 3 or not naming.is_ours_ipset(parts[1]):
             continue
@@ -110,7 +123,8 @@ def read(executor, want, store=None, target_snap=None, full=False):
     """Read our chains and sets back into a :class:`Contents`.
 
     Without ``full``, members come from the last-known-good copy (``store``) when each set holds
-    as many entries as that copy; a set that does not is listed in full.
+    as many entries as that copy; a set that does not is listed in full. The sets of the rules'
+    local sources (few entries, no stored copy) are always listed.
     """
     store = store or {}
     snap = Contents(read_back=full)
@@ -121,15 +135,18 @@ def read(executor, want, store=None, target_snap=None, full=False):
         snap.lines.extend(lines)
         match_sets.update(family_sets)
         snap.jumps[family] = jumps
-    known = {naming.ipset(n, f): n for n in set(want.allowlists) | set(store) for f in (4, 6)}
+    known = {naming.ipset(n, f): n for n in set(want.allowlists) | set(store) | set(want.local()) for f in (4, 6)}
     found = headers(executor)
     snap.sets = set(found)
     for name, (family, kind, _) in found.items():
         snap.objects.add(_set_object(name, family) if kind == "hash:net" else f"ipset {name} ({kind})")
-    labels = {name: match_sets.get(name) or known.get(name) or name for name in found}
+    labels = {name: known.get(name) or match_sets.get(name) or name for name in found}
     if not full:
         claimed = {}
-        for label in set(labels.values()):
+        local = {name for name, label in labels.items() if naming.is_sources_label(label)}
+        for name, (family, members) in read_sets(executor, local).items():
+            claimed.setdefault(labels[name], {4: set(), 6: set()})[family].update(members)
+        for label in set(labels.values()) - {labels[name] for name in local}:
             record = store.get(label)
             counts = dict.fromkeys((4, 6), 0)
             for name, (family, _, count) in found.items():
@@ -154,7 +171,7 @@ def read(executor, want, store=None, target_snap=None, full=False):
 def restore_input(want, existing):
     """``ipset restore`` input: build each set in a temporary set, swap it in, drop the temporary."""
     out = []
-    for name, allowlist in sorted(want.active().items()):
+    for name, allowlist in sorted(want.groups().items()):
         for family in (4, 6):
             live = naming.ipset(name, family)
             temp = naming.ipset_temp(live)
@@ -174,7 +191,7 @@ def restore_input(want, existing):
 def delta_input(want, target_snap, current):
     """``ipset restore -exist`` input that turns the members of ``current`` into ``want``'s."""
     out = []
-    for name in sorted(want.active()):
+    for name in sorted(want.groups()):
         have = current.addresses.get(name, {4: set(), 6: set()})
         wanted = target_snap.addresses[name]
         if have is wanted:
@@ -202,7 +219,7 @@ def _wrong_counts(executor, want):
     """``{set name: (entries wanted, entries held)}`` of our sets that do not hold as many entries as ``want``."""
     held = {name: count for name, (_, _, count) in headers(executor).items()}
     wanted = (
-        {naming.ipset(n, f): len(a.family(f)) for n, a in want.active().items() for f in (4, 6)} if want.rules else {}
+        {naming.ipset(n, f): len(a.family(f)) for n, a in want.groups().items() for f in (4, 6)} if want.rules else {}
     )
     return {name: (count, held.get(name)) for name, count in wanted.items() if held.get(name) != count}
 
@@ -226,7 +243,7 @@ def apply(executor, want, target_snap, current):
         except command.CommandError as exc:
             log.warning("nodeallow: ipset refused the delta (%s); rebuilding the sets", exc)
     existing = current.sets
-    keep = {naming.ipset(n, f) for n in want.active() for f in (4, 6)} if want.rules else set()
+    keep = {naming.ipset(n, f) for n in want.groups() for f in (4, 6)} if want.rules else set()
     if want.rules:
         executor.run(["ipset", "restore"], stdin=restore_input(want, existing))
         xtables.apply(executor, {f: family_lines(want, f) for f in (4, 6)}, current.jumps or None)

@@ -15,17 +15,36 @@ from saltext.nodeallow.firewall.contents import Contents, desired_addresses
 NAME = "iptables"
 
 
+def _groups(want, rule):
+    """``[(label, description, Allowlist)]`` whose addresses ``rule`` accepts: its local sources, its allowlist."""
+    out = []
+    local = want.local()
+    if rule.sources:
+        out.append((rule.sources_label(), rule.sources_label(), local[rule.sources_label()]))
+    if want.admits(rule):
+        out.append((rule.allowlist, rule.describe(), want.allowlists[rule.allowlist]))
+    return out
+
+
 def family_lines(want, family):
-    """Our chain's rules for ``family``: loopback, one accept per address, rule and port group, drops."""
+    """Our chain's rules for ``family``: loopback, one accept per address (local sources, then the allowlist
+    while in effect), rule and port group, drops."""
     accepts = []
+    seen = set()
     for rule in want.rules:
-        addresses = want.allowlists[rule.allowlist].family(family)
-        for ports in xtables.port_groups(rule.ports):
-            template = f"-p {rule.proto} -m multiport --dports {ports} -j ACCEPT"
-            desc = f"{rule.describe()} ipv{family}"
-            key = naming.short_hash(f"ipv{family} {template}", 12)
-            tail = f'{template} -m comment --comment "{naming.line_comment(key, desc)}"'
-            accepts.extend((key, desc, address, f"-s {address} {tail}") for address in addresses)
+        for label, description, group in _groups(want, rule):
+            if naming.is_sources_label(label):
+                if label in seen:
+                    continue
+                seen.add(label)
+            addresses = group.family(family)
+            for ports in xtables.port_groups(rule.ports):
+                template = f"-p {rule.proto} -m multiport --dports {ports} -j ACCEPT"
+                desc = f"{description} ipv{family}"
+                kind = "sources " if naming.is_sources_label(label) else ""
+                key = naming.short_hash(f"ipv{family} {kind}{template}", 12)
+                tail = f'{template} -m comment --comment "{naming.line_comment(key, desc)}"'
+                accepts.extend((key, desc, address, f"-s {address} {tail}") for address in addresses)
     return xtables.base_lines(want, want.proto_ports(), family, accepts)
 
 
@@ -55,8 +74,7 @@ def read(executor, want, store=None, target_snap=None, full=False):  # pylint: d
         for _, desc, source in lines:
             if source is None:
                 continue
-            parts = desc.split()
-            label = parts[1] if len(parts) > 1 else "unknown"
+            label = naming.line_label(desc) or "unknown"
             snap.addresses.setdefault(label, {4: set(), 6: set()})[family].add(source)
     return snap
 

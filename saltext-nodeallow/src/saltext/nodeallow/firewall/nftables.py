@@ -51,7 +51,12 @@ def _line(text, description):
 
 
 def rule_lines(want):
-    """The rules of our chain, in order: loopback accepts, allowlist accepts (hosts, prefixes), then drops."""
+    """The rules of our chain, in order: loopback accepts, per rule its local sources' and its allowlist's
+    accepts (hosts, prefixes), then drops.
+
+    A rule whose allowlist is held without a copy or retired keeps its drop (fail closed): its
+    ports then admit loopback and its local sources only.
+    """
     lines = []
     restrict = want.policy == "restrict"
     proto_ports = want.proto_ports()
@@ -59,11 +64,19 @@ def rule_lines(want):
         for proto, ranges in proto_ports.items():
             desc = f"{proto}:{_ports(ranges)[2:-2].replace(' ', '')} loopback"
             lines.append(_line(f'iifname "lo" {proto} dport {_ports(ranges)} accept', desc))
+    local = set()
     for rule in want.rules:
-        for family in (4, 6):
-            for set_name, kind in zip(naming.nft_sets(rule.allowlist, family), ("", " prefixes"), strict=True):
-                text = f"{rule.proto} dport {_ports(rule.ports)} {_FAMILY_MATCH[family]} @{set_name} accept"
-                lines.append(_line(text, f"{rule.describe()} ipv{family}{kind}"))
+        labels = []
+        if rule.sources and rule.sources_label() not in local:
+            local.add(rule.sources_label())
+            labels.append((rule.sources_label(), f"{rule.sources_label()} "))
+        if want.admits(rule):
+            labels.append((rule.allowlist, f"{rule.describe()} "))
+        for label, desc in labels:
+            for family in (4, 6):
+                for set_name, kind in zip(naming.nft_sets(label, family), ("", " prefixes"), strict=True):
+                    text = f"{rule.proto} dport {_ports(rule.ports)} {_FAMILY_MATCH[family]} @{set_name} accept"
+                    lines.append(_line(text, f"{desc}ipv{family}{kind}"))
     if restrict:
         for proto, ranges in proto_ports.items():
             desc = f"{proto}:{_ports(ranges)[2:-2].replace(' ', '')} restrict"
@@ -83,7 +96,7 @@ def target(want):
         return Contents()
     table = want.nft_table
     objects = {f"nft table inet {table}", f"nft chain inet {table} {CHAIN}", f"nft chain inet {table} {STATE_CHAIN}"}
-    for name in want.active():
+    for name in want.groups():
         for family in (4, 6):
             host_set, prefix_set = naming.nft_sets(name, family)
             objects.add(_set_object(table, host_set, family, False))
@@ -100,8 +113,8 @@ def _record_comment(name, allowlist):
 
 
 def _record_rules(want):
-    """The rules of chain ``state``, one per active allowlist."""
-    return [f'counter comment "{_record_comment(n, a)}"' for n, a in sorted(want.active().items())]
+    """The rules of chain ``state``, one per active allowlist and per rule's local sources."""
+    return [f'counter comment "{_record_comment(n, a)}"' for n, a in sorted(want.groups().items())]
 
 
 def _elements(entries, family, prefixes):
@@ -122,7 +135,7 @@ def render(want):
         return "\n".join(out) + "\n"
     out.append(f"table {table} {{")
     out.append(f'\tcomment "{TABLE_COMMENT}"')
-    for name, allowlist in sorted(want.active().items()):
+    for name, allowlist in sorted(want.groups().items()):
         for family in (4, 6):
             for set_name, prefixes in zip(naming.nft_sets(name, family), (False, True), strict=True):
                 out.append(f"\tset {set_name} {{")
@@ -163,7 +176,7 @@ def render_delta(want, target_snap, current):
     """
     table = f"inet {want.nft_table}"
     out = []
-    for name in sorted(want.active()):
+    for name in sorted(want.groups()):
         have = current.addresses.get(name, {4: set(), 6: set()})
         if have is target_snap.addresses.get(name):
             continue
@@ -226,7 +239,8 @@ def _parse(items, table, want, store, target_snap, with_elements):
     """Our table's objects, rules and (listed or recorded) addresses from nft JSON ``items``."""
     snap = Contents(read_back=with_elements)
     labels = {}
-    for name in set(want.allowlists) | set(store):
+    groups = want.groups()
+    for name in set(want.allowlists) | set(store) | set(groups):
         for family in (4, 6):
             for set_name in naming.nft_sets(name, family):
                 labels[set_name] = name
@@ -266,7 +280,7 @@ def _parse(items, table, want, store, target_snap, with_elements):
             continue
         base = naming.nft_set(label, 4)[:-2]
         digest_hex, count = recorded.get(base, (None, None))
-        wanted = want.allowlists.get(label)
+        wanted = groups.get(label) or want.allowlists.get(label)
         kept = store.get(label)
         if wanted is not None and label in target_snap.addresses and (digest_hex, count) == _recorded(wanted):
             # Shared with the target, so comparing them costs nothing.

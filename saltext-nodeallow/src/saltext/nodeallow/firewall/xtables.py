@@ -96,8 +96,7 @@ def read(executor, family):
             lines.append((key, desc, source))
             match_set = _MATCH_SET_RE.search(raw)
             if match_set is not None and parsed:
-                parts = desc.split()
-                match_sets[match_set.group(1)] = parts[1] if len(parts) > 1 else match_set.group(1)
+                match_sets[match_set.group(1)] = naming.line_label(desc) or match_set.group(1)
         elif raw.startswith(f":{naming.XT_CHAIN} "):
             objects.add(f"{tool} chain {naming.XT_CHAIN}")
         elif raw.strip() == JUMP:
