@@ -127,7 +127,7 @@ docker-push: ## Push docker image with the manager.
 ##@ Dependencies
 
 .PHONY: system-packages
-system-packages: ## Install the Debian packages the tests need (nftables, iptables, ipset, iproute2, podman, runc).
+system-packages: ## Install the Debian packages the tests need (nftables, iptables, ipset, iproute2, podman, runc; firewalld and ufw, never started on the host).
 	bash hack/install-system-packages.sh
 
 .PHONY: control-plane

@@ -3,6 +3,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs the Debian packages the tests and the demo need (firewall tools and
 # iproute2 for network namespaces, podman and runc for the image) when any is missing. Does nothing otherwise.
+# firewalld and ufw are for the host-firewall tests only, which run them inside
+# test namespaces: they are installed without starting or enabling anything on
+# this host (a policy-rc.d that forbids starting services, the unit disabled).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -19,6 +22,10 @@ declare -A wanted=(
 	# The controller image (hack/image.sh): daemonless builds and runs, with runc (crun refuses hybrid cgroups).
 	[podman]=podman
 	[runc]=runc
+	# The host-firewall tests (tests/integration/test_host_firewalls.py), in namespaces only.
+	[firewalld]=firewalld
+	[ufw]=ufw
+	[dbus-daemon]=dbus-daemon
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
@@ -39,5 +46,22 @@ log "installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/tmp/nodeallow-apt.log 2>&1 ||
 	{ tail -n 20 /tmp/nodeallow-apt.log >&2; die "apt-get update" "$RERUN" "see /tmp/nodeallow-apt.log"; }
+# No package may start a service here (firewalld would filter this host): Debian's
+# maintainer scripts ask policy-rc.d, and 101 means "not allowed". An existing one is kept.
+POLICY_RC=/usr/sbin/policy-rc.d
+if [[ ! -e "$POLICY_RC" ]]; then
+	printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
+	chmod +x "$POLICY_RC"
+	trap 'rm -f "$POLICY_RC"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >>/tmp/nodeallow-apt.log 2>&1 ||
 	{ tail -n 20 /tmp/nodeallow-apt.log >&2; die "apt-get install ${missing[*]}" "$RERUN" "see /tmp/nodeallow-apt.log"; }
+if [[ " ${missing[*]} " == *" firewalld "* ]]; then
+	# The package enables its unit for the next boot; the tests start their own firewalld.
+	# (systemctl edits the links also when systemd is not running.)
+	systemctl disable firewalld.service >/dev/null 2>&1 || true
+fi
+if [[ -d /run/systemd/system ]] && systemctl is-active --quiet firewalld; then
+	die "firewalld" "systemctl disable --now firewalld" \
+		"firewalld is running on this host; the tests run it only inside their namespaces"
+fi

@@ -36,6 +36,8 @@ class Contents:
     chains: dict = dataclasses.field(default_factory=dict)
     # ipset backend: the names of our ipsets that exist.
     sets: set = dataclasses.field(default_factory=set)
+    # nftables backend: the terse ruleset the cheap check read (hostfirewall looks at the other tables).
+    ruleset: list = dataclasses.field(default=None, compare=False, repr=False)
 
     def is_empty(self):
         """Whether nothing of ours exists."""

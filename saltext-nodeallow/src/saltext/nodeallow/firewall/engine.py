@@ -7,11 +7,24 @@ minion's opts and pillar as plain dicts so it runs (and is tested) without Salt'
 """
 
 import dataclasses
+import logging
 import time
 
 from saltext.nodeallow import records
-from saltext.nodeallow.firewall import command, desired, ipset, iptables, lastgood, nftables, rulesetfile, xtables
+from saltext.nodeallow.firewall import (
+    command,
+    desired,
+    hostfirewall,
+    ipset,
+    iptables,
+    lastgood,
+    nftables,
+    rulesetfile,
+    xtables,
+)
 from saltext.nodeallow.firewall.contents import differences
+
+log = logging.getLogger(__name__)
 
 BACKENDS = {"nftables": nftables, "ipset": ipset, "iptables": iptables}
 # Which kinds of kernel objects each backend owns; the others are removed when switching.
@@ -168,6 +181,30 @@ def _kept(kept):
     return f"its last-known-good copy (sequence {kept.sequence}) stays in effect"
 
 
+def host_warnings(fw, want, current):
+    """Sentences about other firewalls' chains that drop what ``want`` accepts (see firewall/hostfirewall.py).
+
+    Uses the terse ruleset the cheap check read, else reads it once; none without a kernel, rules or nft.
+    """
+    if not fw.kernel or not want.rules:
+        return []
+    try:
+        items = current.ruleset if current.ruleset is not None else hostfirewall.read(fw.executor)
+        return hostfirewall.warnings(items, want)
+    except command.CommandError as exc:
+        if exc.returncode == 127:
+            return []  # no nft, so no nft tables (and no iptables-nft chains) to look at
+        return [f"could not read the ruleset to look for other firewalls that drop this traffic: {exc}"]
+    except Exception as exc:  # pylint: disable=broad-except  # advice only: it must never fail the apply
+        log.exception("nodeallow: looking for other firewalls that drop our traffic failed")
+        return [f"could not check the other firewalls on this host ({type(exc).__name__}: {exc})"]
+
+
+def _warning_lines(warnings):
+    """Comment lines for :func:`host_warnings`."""
+    return [f"warning: {text}" for text in warnings]
+
+
 def managed(opts, pillar, test=False, audit=False):
     """Apply pillar ``nodeallow`` (``pillar``) with minion ``opts``; return a state return without ``name``.
 
@@ -202,6 +239,7 @@ def managed(opts, pillar, test=False, audit=False):
         current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=full)
         audited = now if current.read_back else store["audited"]
         changes = differences(target, current)
+        held += _warning_lines(host_warnings(fw, want, current))
         # Other backends' objects appear when the backend or table changed, or by hand: looked
         # for then and with every full read-back.
         switched = {k: store["applied"].get(k) for k in ("backend", "nft_table")} != {
@@ -335,4 +373,5 @@ def show(opts, pillar):
         "addresses": {n: {f"ipv{f}": len(v[f]) for f in (4, 6)} for n, v in sorted(current.addresses.items())},
     }
     out["pending_changes"] = differences(target, current)
+    out["warnings"] = host_warnings(fw, want, current)
     return out

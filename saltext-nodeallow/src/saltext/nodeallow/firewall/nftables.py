@@ -309,8 +309,10 @@ def read(executor, want, store=None, target_snap=None, full=False):
     store = store or {}
     target_snap = target_snap or Contents()
     if not full:
-        snap = _parse(_tables(executor), table, want, store, target_snap, with_elements=False)
+        items = _tables(executor)
+        snap = _parse(items, table, want, store, target_snap, with_elements=False)
         if snap is not None:
+            snap.ruleset = items
             return snap
     argv = ["nft", "-j", "list", "table", "inet", table]
     proc = executor.run(argv, check=False)
