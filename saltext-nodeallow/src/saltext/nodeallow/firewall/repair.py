@@ -1,0 +1,98 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Apply from the store: put back what the last-known-good store says the firewall holds, without pillar.
+
+The minion's watcher (watch.py) calls :func:`repair` when someone else changed nodeallow's objects
+(a deleted table, a flushed ruleset or set, replaced iptables chains). It needs neither pillar nor
+the master: the store (lastgood.py, format 3) holds the applied rules, settings and address lists.
+It goes through the same backends as the state (read, compare, apply, verify) under the same lock
+(lock.py), so a state run and a repair never interleave their writes.
+"""
+
+from saltext.nodeallow.firewall import desired, engine, lastgood, lock
+from saltext.nodeallow.firewall.contents import differences
+
+
+class RepairError(RuntimeError):
+    """A repair was needed but the firewall still differs after it; the message says what is left."""
+
+
+def desired_from_store(store):
+    """The :class:`desired.Desired` the store describes, or ``None`` when it holds no applied rules.
+
+    ``None`` for a minion that never applied anything and for a store of format 2 or older (the
+    next state run writes the rules).
+    """
+    applied = store["applied"]
+    if store.get("rules") is None or not applied.get("backend"):
+        return None
+    allowlists = {name: desired.Allowlist.of(r, "last-good") for name, r in store["retired"].items()}
+    allowlists.update({name: desired.Allowlist.of(r, "last-good") for name, r in store["allowlists"].items()})
+    return desired.Desired(
+        applied["backend"],
+        applied.get("policy", "restrict"),
+        applied.get("nft_table"),
+        list(store["rules"]),
+        allowlists,
+        {},
+        applied.get("limits"),
+    )
+
+
+def settings(cachedir):
+    """``(backend, nft_table)`` of the last apply, or ``(None, None)``: what the watcher looks at."""
+    applied = lastgood.load(cachedir)["applied"]
+    return applied.get("backend"), applied.get("nft_table")
+
+
+def repair(opts, full=False, lock_timeout=None):
+    """Compare the firewall with the store and put back what differs; return the changes made.
+
+    ``full`` reads the firewall back in full (set elements, as the drift audit does); otherwise
+    the backend's cheap check. Returns ``None`` when the store holds nothing to repair from,
+    ``{}`` when the firewall was right, else the state-style ``changes`` that were applied.
+    Raises :class:`RepairError` if it still differs afterwards, and CommandError, ValueError
+    (a corrupt store) or TimeoutError (lock) as they come.
+    """
+    cachedir = opts["cachedir"]
+    with lock.held(cachedir, timeout=lock_timeout):
+        store = lastgood.load(cachedir)
+        want = desired_from_store(store)
+        if want is None:
+            return None
+        fw = engine.firewall_for(opts, want)
+        target = fw.backend.target(want)
+        current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=full)
+        changes = differences(target, current)
+        if not changes:
+            return {}
+        fw.backend.apply(fw.executor, want, target, current)
+        left = fw.backend.verify(fw.executor, want, target)
+        if left:
+            raise RepairError(f"the firewall still differs from the last-known-good store after a repair: {left}")
+        return changes
+
+
+def summary(changes):
+    """Short sentences of what a repair put back (for the log and the master's event)."""
+    out = []
+    objects = changes.get("objects") or {}
+    if objects.get("created"):
+        out.append("recreated " + ", ".join(objects["created"][:10]))
+    if objects.get("removed"):
+        out.append("removed " + ", ".join(objects["removed"][:10]))
+    rules = changes.get("rules") or {}
+    if rules.get("added"):
+        out.append(f"{len(rules['added'])} rule(s) put back")
+    if rules.get("removed"):
+        out.append(f"{len(rules['removed'])} foreign rule(s) removed")
+    if rules.get("reordered"):
+        out.append("rules reordered")
+    for name, entry in sorted((changes.get("allowlists") or {}).items()):
+        for family in ("ipv4", "ipv6"):
+            delta = entry.get(family)
+            if delta:
+                out.append(
+                    f"{name} {family}: {delta['added_count']} address(es) put back, {delta['removed_count']} removed"
+                )
+    return out
