@@ -9,6 +9,8 @@ It goes through the same backends as the state (read, compare, apply, verify) un
 (lock.py), so a state run and a repair never interleave their writes.
 """
 
+import os
+
 from saltext.nodeallow.firewall import desired, engine, lastgood, lock
 from saltext.nodeallow.firewall.contents import differences
 
@@ -39,38 +41,66 @@ def desired_from_store(store):
     )
 
 
-def settings(cachedir):
-    """``(backend, nft_table)`` of the last apply, or ``(None, None)``: what the watcher looks at."""
-    applied = lastgood.load(cachedir)["applied"]
-    return applied.get("backend"), applied.get("nft_table")
+class _Plan:
+    """What the store asks for: the store, its Desired and the backend's target (cached per store file)."""
+
+    key = None
+    store = None
+    want = None
+    firewall = None
+    target = None
+
+
+# The last store read, kept while its file is unchanged: a periodic check at 100k addresses then
+# costs the kernel read only, not reading and hashing the store's lists and building the target.
+_CACHE = _Plan()
+
+
+def _plan(opts):
+    """The :class:`_Plan` of the store now (``want`` is ``None`` when there is nothing to repair from)."""
+    cachedir = opts["cachedir"]
+    try:
+        info = os.stat(lastgood.path(cachedir))
+        key = (cachedir, info.st_ino, info.st_mtime_ns, info.st_size)
+    except FileNotFoundError:
+        key = (cachedir, None)
+    if _CACHE.key != key:
+        plan = _Plan()
+        plan.store = lastgood.load(cachedir)
+        plan.want = desired_from_store(plan.store)
+        if plan.want is not None:
+            plan.firewall = engine.firewall_for(opts, plan.want)
+            plan.target = plan.firewall.backend.target(plan.want)
+        plan.key = key
+        for name in ("key", "store", "want", "firewall", "target"):
+            setattr(_CACHE, name, getattr(plan, name))
+    return _CACHE
 
 
 def repair(opts, full=False, lock_timeout=None):
-    """Compare the firewall with the store and put back what differs; return the changes made.
+    """Compare the firewall with the store and put back what differs; return ``(changes, want)``.
 
     ``full`` reads the firewall back in full (set elements, as the drift audit does); otherwise
-    the backend's cheap check. Returns ``None`` when the store holds nothing to repair from,
-    ``{}`` when the firewall was right, else the state-style ``changes`` that were applied.
+    the backend's cheap check. ``changes`` is ``None`` when the store holds nothing to repair
+    from, ``{}`` when the firewall was right, else the state-style ``changes`` that were applied;
+    ``want`` is the store's :class:`desired.Desired` (``None`` with nothing to repair from).
     Raises :class:`RepairError` if it still differs afterwards, and CommandError, ValueError
     (a corrupt store) or TimeoutError (lock) as they come.
     """
-    cachedir = opts["cachedir"]
-    with lock.held(cachedir, timeout=lock_timeout):
-        store = lastgood.load(cachedir)
-        want = desired_from_store(store)
+    with lock.held(opts["cachedir"], timeout=lock_timeout):
+        plan = _plan(opts)
+        want, fw, target = plan.want, plan.firewall, plan.target
         if want is None:
-            return None
-        fw = engine.firewall_for(opts, want)
-        target = fw.backend.target(want)
-        current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=full)
+            return None, None
+        current = fw.backend.read(fw.executor, want, plan.store["allowlists"], target, full=full)
         changes = differences(target, current)
         if not changes:
-            return {}
+            return {}, want
         fw.backend.apply(fw.executor, want, target, current)
         left = fw.backend.verify(fw.executor, want, target)
         if left:
             raise RepairError(f"the firewall still differs from the last-known-good store after a repair: {left}")
-        return changes
+        return changes, want
 
 
 def summary(changes):

@@ -154,8 +154,8 @@ class Watcher:
         """Repair if the firewall differs from the store; report what was done. Never raises."""
         started = time.monotonic()
         try:
-            changes = repair.repair(self.opts, full=full)
-            self.backend, self.table = repair.settings(self.opts["cachedir"])
+            changes, want = repair.repair(self.opts, full=full)
+            self.backend, self.table = (want.backend, want.nft_table) if want else (None, None)
         except Exception as exc:  # pylint: disable=broad-except  # the watcher must outlive any failure
             log.error("nodeallow watcher: the repair after %s failed: %s", trigger, exc)
             return None
