@@ -11,9 +11,11 @@ refused at most for the repair bound (10 s). The last test stops the master firs
 
 import contextlib
 import json
+import pathlib
 import time
 
 import pytest
+import yaml
 from saltfactories.utils import random_string
 
 from saltext.nodeallow.firewall import naming
@@ -25,8 +27,17 @@ from tests.support.events import MasterEvents
 GOOD, BAD = "10.201.0.2", "10.201.0.3"
 OTHERS = ["10.201.0.10/32", "10.201.0.11/32", "10.201.0.12/32", "10.201.0.13/32"]
 BOUND = 10.0
-# The minion config of docs/firewall.md ("Self-repair"), with the namespace the tests need.
-WATCHER = {"engines": [{"nodeallow": {}}]}
+DOC = pathlib.Path(__file__).resolve().parents[3] / "docs" / "firewall.md"
+
+
+def documented_minion_config():
+    """The minion config docs/firewall.md shows in "Self-repair" (the yaml block naming minion.d/nodeallow.conf)."""
+    text = DOC.read_text(encoding="utf-8")
+    section = text[text.index("### Self-repair") :]
+    block = section[section.index("```yaml\n") + len("```yaml\n") :]
+    block = block[: block.index("```")]
+    assert "minion.d/nodeallow.conf" in block, block
+    return yaml.safe_load(block)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +61,7 @@ def repair_ns(netns_available):  # pylint: disable=unused-argument
 def repair_minion(repair_master, repair_ns):
     """A minion with the watcher enabled, its firewall in ``repair_ns``."""
     factory = repair_master.salt_minion_daemon(
-        random_string("na-repair-minion-", uppercase=False), overrides={"nodeallow_netns": repair_ns.name, **WATCHER}
+        random_string("na-repair-minion-", uppercase=False), overrides={"nodeallow_netns": repair_ns.name, **documented_minion_config()},
     )
     with factory.started():
         yield factory
