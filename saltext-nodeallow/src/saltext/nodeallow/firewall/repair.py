@@ -107,10 +107,11 @@ def summary(changes):
     """Short sentences of what a repair put back (for the log and the master's event)."""
     out = []
     objects = changes.get("objects") or {}
-    if objects.get("created"):
-        out.append("recreated " + ", ".join(objects["created"][:10]))
-    if objects.get("removed"):
-        out.append("removed " + ", ".join(objects["removed"][:10]))
+    for verb, key in (("recreated", "created"), ("removed", "removed")):
+        names = objects.get(key) or []
+        if names:
+            more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+            out.append(f"{verb} " + ", ".join(names[:3]) + more)
     rules = changes.get("rules") or {}
     if rules.get("added"):
         out.append(f"{len(rules['added'])} rule(s) put back")
