@@ -36,6 +36,8 @@ DEFAULT_POLL = 3.0
 DEFAULT_BACKSTOP = 60.0
 DEFAULT_SETTLE = 0.2
 _GENERATION = "# new generation"
+# A monitor that ends sooner than this after its start is not restarted (polling takes over).
+MONITOR_MIN_LIFE = 10.0
 _XTABLES_RE = re.compile(r"^\S+ \S+ (ip|ip6) filter\b")
 
 
@@ -66,8 +68,9 @@ def classify(lines, backend, table):
         return None
     if backend == "nftables":
         mark = f" inet {table}"
+        inner = mark + " "
         ours = f"add rule inet {table} state "
-        touched = [line for line in lines if f"{mark} " in line or line.endswith(mark)]
+        touched = [line for line in lines if inner in line or line.endswith(mark)]
         if not touched or any(line.startswith(ours) for line in touched):
             return None
         return "full" if any(" element " in line for line in touched) else "cheap"
@@ -173,10 +176,14 @@ class Watcher:
 
     def run(self):
         """Watch until :meth:`stop`: a full check first, then events and periodic checks."""
+        if self.opts.get("nodeallow_ruleset_file"):
+            log.info("nodeallow watcher: nodeallow_ruleset_file is set, there is no kernel firewall to watch")
+            return
         self.monitor = self._start_monitor()
+        started = time.monotonic()
         self.check(True, "start")
         next_check = time.monotonic() + self.interval()
-        pending, trigger = None, ""
+        pending, pending_at, trigger = None, 0.0, ""
         try:
             while not self.stopped.is_set():
                 now = time.monotonic()
@@ -194,11 +201,19 @@ class Watcher:
                 if transaction is False:
                     continue
                 if transaction is None:
-                    log.warning("nodeallow watcher: nft monitor ended; restarting it")
                     self.monitor.stop()
-                    self.stopped.wait(1.0)
-                    self.monitor = self._start_monitor()
+                    if time.monotonic() - started < MONITOR_MIN_LIFE:
+                        # It cannot run here (no nft, no permission): restarting it would only
+                        # repeat full checks; the periodic checks take over.
+                        log.warning("nodeallow watcher: nft monitor ended at once; checking every %ss instead", self.poll)
+                        self.monitor = None
+                    else:
+                        log.warning("nodeallow watcher: nft monitor ended; restarting it")
+                        self.stopped.wait(1.0)
+                        self.monitor = self._start_monitor()
+                        started = time.monotonic()
                     pending, pending_at, trigger = "full", time.monotonic(), "nft monitor restart"
+                    next_check = time.monotonic() + self.interval()
                     continue
                 kind = classify(transaction, self.backend, self.table)
                 if kind is not None:
