@@ -5,15 +5,18 @@
 import calendar
 import dataclasses
 import json
-import os
 import time
+import types
 
+import jsonschema
 import pytest
 import salt.config
 
 from saltext.nodeallow import status, status_table
 from saltext.nodeallow import store as nodeallow_store
+from saltext.nodeallow.engines import nodeallow as engine_module
 from saltext.nodeallow.firewall import desired, lastgood, repair, watch
+from tests.support.master_side import load_status_vectors
 
 PILLAR = {
     "rules": [
@@ -162,4 +165,22 @@ def test_the_master_records_repairs_once_and_status_shows_the_last(tmp_path):
                           "stored_seconds_ago": 5, "subscribers": {"db1": sub}, "behind": []}}
     )
     assert "repaired 1m ago: prod/workers ipv4: 3 address(es) put back" in text
-    assert os.path.isdir(opts["cachedir"])
+
+
+def test_the_engine_records_a_minions_repair_event_and_status_reports_it(tmp_path):
+    """The master engine's handler stores what the event carries; the runner's entry still matches the schema."""
+    opts = dict(salt.config.DEFAULT_MASTER_OPTS)
+    opts["cachedir"] = str(tmp_path / "cache")
+    store = nodeallow_store.Store(opts)
+    store.put_index({"db1": ["prod/workers"], "db2": ["prod/workers"]})
+    repaired = {"time": "2026-12-01T10:00:00Z", "trigger": "periodic check", "backend": "ipset",
+                "summary": ["prod/workers ipv4: 1 address(es) put back, 0 removed"], "seconds": 0.1}
+    loop = types.SimpleNamespace(store=store)
+    # The master fires the minion's load: its id (checked by the master) and the data it sent.
+    engine_module.Loop._repaired(loop, {"id": "db1", "data": {"repair": repaired, "recent": [repaired]}})
+    engine_module.Loop._repaired(loop, {"id": "db2", "data": {"repair": "not a mapping"}})
+    entry = status.report(store)["prod/workers"]
+    assert entry["subscribers"]["db1"]["last_repair"]["summary"] == repaired["summary"]
+    assert entry["subscribers"]["db1"]["last_repair"]["count"] == 1
+    assert entry["subscribers"]["db2"]["last_repair"] is None
+    jsonschema.validate(entry, load_status_vectors()["entrySchema"])
