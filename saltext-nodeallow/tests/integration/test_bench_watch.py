@@ -29,7 +29,6 @@ import pytest
 
 from saltext.nodeallow.firewall import engine, naming
 from tests.integration.test_bench_firewall import ALLOWLIST, addresses, pillar
-from tests.support import netns as netns_support
 
 FULL = bool(os.environ.get("NODEALLOW_BENCH"))
 SIZES = tuple(int(n) for n in os.environ.get("NODEALLOW_BENCH_SIZES", "").split(",") if n) or (

@@ -61,7 +61,8 @@ def repair_ns(netns_available):  # pylint: disable=unused-argument
 def repair_minion(repair_master, repair_ns):
     """A minion with the watcher enabled, its firewall in ``repair_ns``."""
     factory = repair_master.salt_minion_daemon(
-        random_string("na-repair-minion-", uppercase=False), overrides={"nodeallow_netns": repair_ns.name, **documented_minion_config()},
+        random_string("na-repair-minion-", uppercase=False),
+        overrides={"nodeallow_netns": repair_ns.name, **documented_minion_config()},
     )
     with factory.started():
         yield factory
@@ -157,7 +158,10 @@ def test_nftables_is_put_back_after(applied, repair_ns, event):
 
 
 # A formula's iptables rules, loaded without --noflush: every filter chain is replaced, ours is gone.
-FORMULA = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+FORMULA = (
+    "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+    "-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+)
 
 
 @pytest.mark.parametrize(

@@ -80,8 +80,18 @@ class Prober:
     def __init__(self, client, sources, port=5432):
         """Probe from ``sources`` (addresses of ``client``) to ``port``."""
         self.argv = [
-            "ip", "netns", "exec", client.name, sys.executable, "-c", PROBER,
-            str(INTERVAL), str(CONNECT_TIMEOUT), HOST4, str(port), *sources,
+            "ip",
+            "netns",
+            "exec",
+            client.name,
+            sys.executable,
+            "-c",
+            PROBER,
+            str(INTERVAL),
+            str(CONNECT_TIMEOUT),
+            HOST4,
+            str(port),
+            *sources,
         ]
         # [(wall-clock time, {source: bool})]
         self.samples = []

@@ -49,7 +49,7 @@ def test_the_store_keeps_every_field_of_the_applied_rules(tmp_path):
     with open(lastgood.path(cachedir), encoding="utf-8") as fh:
         data = json.load(fh)
     assert data["format"] == 3
-    assert data["rules"] == [dataclasses.asdict(r) for r in want.rules]
+    assert data["rules"] == json.loads(json.dumps([dataclasses.asdict(r) for r in want.rules]))
     assert lastgood.load(cachedir)["rules"] == want.rules
 
 
@@ -71,7 +71,10 @@ def test_a_format_2_store_is_read_without_rules(tmp_path):
 @pytest.mark.parametrize(
     "rule, problem",
     [
-        ({"allowlist": "prod/workers", "proto": "tcp", "ports": [[5432, 5432]], "comment": "", "x": 1}, "not a nodeallow"),
+        (
+            {"allowlist": "prod/workers", "proto": "tcp", "ports": [[5432, 5432]], "comment": "", "x": 1},
+            "not a nodeallow",
+        ),
         ({"allowlist": "prod/workers", "proto": "icmp", "ports": [[1, 2]], "comment": ""}, "proto"),
         ({"allowlist": "prod/workers", "proto": "tcp", "ports": [[0, 70000]], "comment": ""}, "ports"),
         ({"allowlist": "Prod_x", "proto": "tcp", "ports": [[1, 2]], "comment": ""}, "allowlist"),
@@ -143,8 +146,13 @@ def test_the_master_records_repairs_once_and_status_shows_the_last(tmp_path):
     opts = dict(salt.config.DEFAULT_MASTER_OPTS)
     opts["cachedir"] = str(tmp_path / "cache")
     store = nodeallow_store.Store(opts)
-    first = {"time": "2026-12-01T10:00:00Z", "trigger": "nft monitor: delete table inet nodeallow",
-             "summary": ["recreated nft table inet nodeallow"], "seconds": 0.05, "evil": "x" * 10}
+    first = {
+        "time": "2026-12-01T10:00:00Z",
+        "trigger": "nft monitor: delete table inet nodeallow",
+        "summary": ["recreated nft table inet nodeallow"],
+        "seconds": 0.05,
+        "evil": "x" * 10,
+    }
     second = dict(first, time="2026-12-01T10:05:00Z", summary=["prod/workers ipv4: 3 address(es) put back"])
     store.record_repairs("db1", [first])
     store.record_repairs("db1", [first, second])
@@ -156,13 +164,31 @@ def test_the_master_records_repairs_once_and_status_shows_the_last(tmp_path):
     assert line["summary"] == second["summary"] and line["count"] == 2
     assert line["seconds_ago"] == 60
     sub = {
-        "applied_sequence": 4, "result": True, "behind": False, "last_error": "", "seconds_ago": 3,
-        "job": None, "next_retry_in": 0, "failures": 0, "last_repair": dict(line, seconds_ago=60),
+        "applied_sequence": 4,
+        "result": True,
+        "behind": False,
+        "last_error": "",
+        "seconds_ago": 3,
+        "job": None,
+        "next_retry_in": 0,
+        "failures": 0,
+        "last_repair": dict(line, seconds_ago=60),
     }
     text = status_table.render(
-        {"prod/workers": {"cluster": "prod", "allowlist": "workers", "stored": True, "sequence": 4,
-                          "digest": "sha256:" + "0" * 64, "addresses": 3, "retired": False,
-                          "stored_seconds_ago": 5, "subscribers": {"db1": sub}, "behind": []}}
+        {
+            "prod/workers": {
+                "cluster": "prod",
+                "allowlist": "workers",
+                "stored": True,
+                "sequence": 4,
+                "digest": "sha256:" + "0" * 64,
+                "addresses": 3,
+                "retired": False,
+                "stored_seconds_ago": 5,
+                "subscribers": {"db1": sub},
+                "behind": [],
+            }
+        }
     )
     assert "repaired 1m ago: prod/workers ipv4: 3 address(es) put back" in text
 
@@ -173,8 +199,13 @@ def test_the_engine_records_a_minions_repair_event_and_status_reports_it(tmp_pat
     opts["cachedir"] = str(tmp_path / "cache")
     store = nodeallow_store.Store(opts)
     store.put_index({"db1": ["prod/workers"], "db2": ["prod/workers"]})
-    repaired = {"time": "2026-12-01T10:00:00Z", "trigger": "periodic check", "backend": "ipset",
-                "summary": ["prod/workers ipv4: 1 address(es) put back, 0 removed"], "seconds": 0.1}
+    repaired = {
+        "time": "2026-12-01T10:00:00Z",
+        "trigger": "periodic check",
+        "backend": "ipset",
+        "summary": ["prod/workers ipv4: 1 address(es) put back, 0 removed"],
+        "seconds": 0.1,
+    }
     loop = types.SimpleNamespace(store=store)
     # The master fires the minion's load: its id (checked by the master) and the data it sent.
     engine_module.Loop._repaired(loop, {"id": "db1", "data": {"repair": repaired, "recent": [repaired]}})

@@ -170,7 +170,9 @@ class Watcher:
                 "summary": repair.summary(changes),
                 "seconds": round(time.monotonic() - started, 3),
             }
-            log.warning("nodeallow watcher: repaired the firewall after %s: %s", trigger, "; ".join(repaired["summary"]))
+            log.warning(
+                "nodeallow watcher: repaired the firewall after %s: %s", trigger, "; ".join(repaired["summary"])
+            )
             self.report(repaired)
         return changes
 
@@ -205,7 +207,9 @@ class Watcher:
                     if time.monotonic() - started < MONITOR_MIN_LIFE:
                         # It cannot run here (no nft, no permission): restarting it would only
                         # repeat full checks; the periodic checks take over.
-                        log.warning("nodeallow watcher: nft monitor ended at once; checking every %ss instead", self.poll)
+                        log.warning(
+                            "nodeallow watcher: nft monitor ended at once; checking every %ss instead", self.poll
+                        )
                         self.monitor = None
                     else:
                         log.warning("nodeallow watcher: nft monitor ended; restarting it")
