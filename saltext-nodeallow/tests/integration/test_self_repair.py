@@ -115,9 +115,22 @@ def applied(repair_master, repair_minion, client):
         yield start
 
 
-def repair_window(prober, event_at):
+def minion_log(minion, lines=40):
+    """The last lines of the minion's log that mention nodeallow or an engine (for failure messages)."""
+    try:
+        with open(minion.config["log_file"], encoding="utf-8", errors="replace") as fh:
+            found = [line.rstrip()[:400] for line in fh if "nodeallow watcher" in line or "engines.nodeallow" in line]
+    except OSError as exc:
+        return f"(no minion log: {exc})"
+    return "\n".join(found[-lines:])
+
+
+def repair_window(prober, event_at, minion=None):
     """Seconds from the event until the firewall held again for good (the last wrong sample ends the window)."""
-    prober.wait(held, BOUND + 5, "the repaired firewall")
+    try:
+        prober.wait(held, BOUND + 5, "the repaired firewall")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nminion log:\n{minion_log(minion) if minion else ''}") from None
     time.sleep(1.0)
     after = prober.since(event_at)
     wrong = [t for t, v in after if not held(v)]
@@ -146,13 +159,13 @@ NFT_EVENTS = {
 
 
 @pytest.mark.parametrize("event", sorted(NFT_EVENTS))
-def test_nftables_is_put_back_after(applied, repair_ns, event):
+def test_nftables_is_put_back_after(applied, repair_ns, repair_minion, event):
     """Each event is repaired within the bound, with no state run, and the master hears of it."""
     prober, _ = applied("nftables")
     argv, opens = NFT_EVENTS[event]
     repair_ns.run(argv)
     event_at = time.time()
-    window = repair_window(prober, event_at)
+    window = repair_window(prober, event_at, repair_minion)
     assert_within_bound(prober, event_at, window, opens)
     print(f"\nrepair window after {event}: {window:.2f}s")
 

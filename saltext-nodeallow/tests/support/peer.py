@@ -118,11 +118,11 @@ class Prober:
         self._thread.join(timeout=5)
 
     def wait(self, predicate, timeout, what):
-        """Wait until the newest sample satisfies ``predicate`` (``{source: bool}``); return its time."""
-        deadline = time.time() + timeout
-        seen = len(self.samples)
+        """Wait until a sample taken from now on satisfies ``predicate`` (``{source: bool}``); return its time."""
+        start = time.time()
+        deadline = start + timeout
         while time.time() < deadline:
-            if len(self.samples) > seen and predicate(self.samples[-1][1]):
+            if self.samples and self.samples[-1][0] >= start and predicate(self.samples[-1][1]):
                 return self.samples[-1][0]
             time.sleep(0.05)
         raise AssertionError(f"{what} not seen within {timeout}s; last samples: {self.samples[-5:]}")

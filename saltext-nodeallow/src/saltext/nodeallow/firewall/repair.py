@@ -77,6 +77,11 @@ def _plan(opts):
     return _CACHE
 
 
+def settings(opts):
+    """The store's :class:`desired.Desired` (``None``: nothing to repair from), read again only when it changed."""
+    return _plan(opts).want
+
+
 def repair(opts, full=False, lock_timeout=None):
     """Compare the firewall with the store and put back what differs; return ``(changes, want)``.
 

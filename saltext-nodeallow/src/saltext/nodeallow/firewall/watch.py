@@ -176,6 +176,18 @@ class Watcher:
             self.report(repaired)
         return changes
 
+    def _refresh(self):
+        """Take backend and table from the store when a state run changed it since the last check.
+
+        Cheap: the store is read again only when its file changed (repair.settings caches it).
+        """
+        try:
+            want = repair.settings(self.opts)
+        except Exception as exc:  # pylint: disable=broad-except  # a corrupt store is reported by the check
+            log.debug("nodeallow watcher: cannot read the last-known-good store: %s", exc)
+            return
+        self.backend, self.table = (want.backend, want.nft_table) if want else (None, None)
+
     def run(self):
         """Watch until :meth:`stop`: a full check first, then events and periodic checks."""
         if self.opts.get("nodeallow_ruleset_file"):
@@ -219,6 +231,7 @@ class Watcher:
                     pending, pending_at, trigger = "full", time.monotonic(), "nft monitor restart"
                     next_check = time.monotonic() + self.interval()
                     continue
+                self._refresh()
                 kind = classify(transaction, self.backend, self.table)
                 if kind is not None:
                     if pending is None:
