@@ -10,8 +10,8 @@ per event: from the moment the event's command returned until the watcher report
 done (its report callback's clock), median of the runs; the repair's own duration beside it.
 
 Quick by default (part of ``make test``: 1,000 addresses, a 5 s window, one run per event);
-``NODEALLOW_BENCH=1`` runs 1k/10k/100k, a 60 s window and ``NODEALLOW_BENCH_RUNS`` (default 5)
-runs per event; ``NODEALLOW_BENCH_SIZES`` picks sizes. Results go to docs/firewall.md and
+``NODEALLOW_BENCH=1`` runs 1k/10k/100k, a 60 s window (``NODEALLOW_BENCH_WINDOW``) and
+``NODEALLOW_BENCH_RUNS`` (default 5) runs per event; ``NODEALLOW_BENCH_SIZES`` picks sizes. Results go to docs/firewall.md and
 docs/reliability.md.
 """
 
@@ -35,7 +35,7 @@ SIZES = tuple(int(n) for n in os.environ.get("NODEALLOW_BENCH_SIZES", "").split(
     (1000, 10000, 100000) if FULL else (1000,)
 )
 RUNS = int(os.environ.get("NODEALLOW_BENCH_RUNS", "5")) if FULL else 1
-WINDOW = 60.0 if FULL else 5.0
+WINDOW = float(os.environ.get("NODEALLOW_BENCH_WINDOW", "60")) if FULL else 5.0
 BOUND = 10.0
 
 # Runs the watcher with the engine's defaults; prints "ready" after its first check, then one JSON line per repair.
