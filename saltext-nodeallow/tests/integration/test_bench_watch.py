@@ -11,8 +11,8 @@ done (its report callback's clock), median of the runs; the repair's own duratio
 
 Quick by default (part of ``make test``: 1,000 addresses, a 5 s window, one run per event);
 ``NODEALLOW_BENCH=1`` runs 1k/10k/100k, a 60 s window (``NODEALLOW_BENCH_WINDOW``) and
-``NODEALLOW_BENCH_RUNS`` (default 5) runs per event; ``NODEALLOW_BENCH_SIZES`` picks sizes. Results go to docs/firewall.md and
-docs/reliability.md.
+``NODEALLOW_BENCH_RUNS`` (default 5) runs per event; ``NODEALLOW_BENCH_SIZES`` picks sizes.
+Results go to docs/firewall.md and docs/reliability.md.
 """
 
 import json

@@ -215,3 +215,14 @@ def test_the_engine_records_a_minions_repair_event_and_status_reports_it(tmp_pat
     assert entry["subscribers"]["db1"]["last_repair"]["count"] == 1
     assert entry["subscribers"]["db2"]["last_repair"] is None
     jsonschema.validate(entry, load_status_vectors()["entrySchema"])
+
+
+def test_the_watcher_takes_backend_and_table_from_the_store_as_it_changes(tmp_path):
+    """A state run right after the watcher started must not leave it blind to events on the new table."""
+    watcher = watch.Watcher({"cachedir": str(tmp_path)})
+    watcher._refresh()  # pylint: disable=protected-access
+    assert (watcher.backend, watcher.table) == (None, None)
+    _saved(tmp_path, {**PILLAR, "nft_table": "na2"})
+    watcher._refresh()  # pylint: disable=protected-access
+    assert (watcher.backend, watcher.table) == ("nftables", "na2")
+    assert watch.classify(["delete table inet na2"], watcher.backend, watcher.table) == "cheap"
