@@ -20,12 +20,14 @@ def report(store, now=None, *, cluster=None, allowlist=None):
 
     An entry has the stored snapshot's ``sequence``, ``digest``, ``addresses`` (count), ``retired``,
     ``age_seconds`` and ``stored_seconds_ago``, and ``subscribers``: per minion its ``applied_sequence``,
-    ``ahead_of``, ``behind``, ``result``, ``last_error``, ``seconds_ago``, ``job`` (in flight) and ``next_retry_in``.
+    ``ahead_of``, ``behind``, ``result``, ``last_error``, ``seconds_ago``, ``job`` (in flight), ``next_retry_in``
+    and ``last_repair`` (the newest firewall repair its watcher reported, or ``None``).
     """
     now = time.time() if now is None else now
     index = store.get_index()
     subscribed = subscriber_index.subscribers(index)
     minions = store.get_minions()
+    repairs = store.get_repairs()
     pending = store.pending_chunks()
     references = {
         (c, a)
@@ -34,11 +36,11 @@ def report(store, now=None, *, cluster=None, allowlist=None):
     }
     result = {}
     for ref in sorted(references):
-        result[subscriber_index.name_of(ref)] = _entry(store, ref, subscribed, minions, pending, now)
+        result[subscriber_index.name_of(ref)] = _entry(store, ref, subscribed, minions, pending, now, repairs)
     return result
 
 
-def _entry(store, ref, subscribed, minions, pending, now):
+def _entry(store, ref, subscribed, minions, pending, now, repairs):
     """The report of one allowlist ``ref`` (``(cluster, allowlist)``)."""
     cluster, allowlist = ref
     name = subscriber_index.name_of(ref)
@@ -59,7 +61,10 @@ def _entry(store, ref, subscribed, minions, pending, now):
         )
     applies = store.get_applies(cluster, allowlist)
     entry["subscribers"] = {
-        minion_id: _subscriber(minion_id, name, record, applies, minions.get(minion_id) or {}, now)
+        minion_id: {
+            **_subscriber(minion_id, name, record, applies, minions.get(minion_id) or {}, now),
+            "last_repair": _last_repair(repairs.get(minion_id), now),
+        }
         for minion_id in sorted(set(subscribed.get(ref, [])))
     }
     entry["behind"] = sorted(m for m, s in entry["subscribers"].items() if s["behind"])
@@ -89,6 +94,24 @@ def _subscriber(minion_id, name, record, applies, state, now):
         "job": {"jid": job.get("jid"), "seconds": int(now - job.get("started", now))} if job else None,
         "next_retry_in": max(0, int(state.get("next_retry", 0) - now)),
         "failures": state.get("failures", 0),
+    }
+
+
+def _last_repair(repairs, now):
+    """The newest firewall repair a minion reported (its watcher put back what someone changed), or ``None``.
+
+    ``{time, seconds_ago, trigger, summary, seconds (the repair's duration), count (kept)}``.
+    """
+    if not repairs:
+        return None
+    last = repairs[-1]
+    return {
+        "time": last.get("time"),
+        "seconds_ago": _age(last.get("time"), now),
+        "trigger": last.get("trigger", ""),
+        "summary": list(last.get("summary") or []),
+        "seconds": last.get("seconds"),
+        "count": len(repairs),
     }
 
 

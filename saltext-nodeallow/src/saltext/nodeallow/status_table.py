@@ -70,6 +70,9 @@ def _row(minion_id, line):
         notes.append(f"retry in {line['next_retry_in']}s" + (f" after {failures} failures" if failures else ""))
     if line.get("last_error") and line.get("result") is not None:
         notes.append(_one_line(line["last_error"]))
+    repair = line.get("last_repair")
+    if repair:
+        notes.append(f"repaired {_ago(repair.get('seconds_ago'))}: {_one_line('; '.join(repair.get('summary') or []))}")
     return (
         minion_id,
         "-" if applied is None else str(applied),

@@ -13,6 +13,8 @@ by default, below the master's cachedir) survives master restarts. Banks:
 - ``nodeallow/reconcile``, key ``minions``: the reconcile loop's per-minion state (the job in flight,
   failures in a row, the next retry; see reconcile.py); key ``sequences``: ``{"<cluster>/<allowlist>":
   sequence}`` of every stored record, so a reconcile pass need not load every address list.
+- ``nodeallow/repairs``, key ``minions``: ``{minion_id: [repair, ...]}``, the last firewall repairs each
+  minion's watcher reported (event ``nodeallow/minion/repaired``), oldest first.
 - ``nodeallow/chunks/<cluster>.<allowlist>``, key ``<sequence>.<index>``: chunks
   of a split snapshot until all have arrived (one file per chunk, so concurrent
   reactor threads never overwrite each other's chunks).
@@ -35,6 +37,12 @@ RECONCILE_BANK = "nodeallow/reconcile"
 RECONCILE_KEY = "minions"
 SEQUENCES_KEY = "sequences"
 CHUNKS_BANK = "nodeallow/chunks"
+REPAIRS_BANK = "nodeallow/repairs"
+REPAIRS_KEY = "minions"
+# Repairs kept per minion.
+REPAIRS_KEPT = 10
+# The fields of a reported repair that are kept (the rest of the minion's event is dropped).
+_REPAIR_FIELDS = {"time": str, "trigger": str, "backend": str, "summary": list, "seconds": (int, float)}
 
 # Cluster and allowlist are DNS labels, so '.' separates them unambiguously.
 _KEY_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -191,6 +199,25 @@ class Store:
     def put_minions(self, minions):
         """Store the reconcile loop's per-minion state; the caller holds :meth:`lock`."""
         self.cache.store(RECONCILE_BANK, RECONCILE_KEY, minions)
+
+    # Firewall repairs reported by the minions' watchers.
+
+    def get_repairs(self):
+        """Return ``{minion_id: [repair, ...]}`` (oldest first) of the repairs the minions reported."""
+        return self.cache.fetch(REPAIRS_BANK, REPAIRS_KEY) or {}
+
+    def record_repairs(self, minion_id, repairs):
+        """Add the repairs one minion reported (an event carries the last few again), each once."""
+        with self.lock():
+            everything = self.get_repairs()
+            kept = list(everything.get(minion_id) or [])
+            for repair in repairs:
+                clean = {k: repair.get(k) for k, kind in _REPAIR_FIELDS.items() if isinstance(repair.get(k), kind)}
+                clean["summary"] = [str(line)[:200] for line in clean.get("summary", [])[:20]]
+                if isinstance(clean.get("time"), str) and clean not in kept:
+                    kept.append(clean)
+            everything[minion_id] = sorted(kept, key=lambda r: r["time"])[-REPAIRS_KEPT:]
+            self.cache.store(REPAIRS_BANK, REPAIRS_KEY, everything)
 
     # Chunks in progress.
 

@@ -1,13 +1,18 @@
 # Copyright 2026 The nodeallow Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Engine ``nodeallow``: the master's reconcile loop, in its own process, never on a reactor thread.
+"""Engine ``nodeallow``: on a master the reconcile loop, on a minion the firewall watcher.
 
-Master configuration (docs/salt.md)::
+Both run in a process of their own, never on a reactor thread. Master configuration (docs/salt.md)::
 
     engines:
       - nodeallow: {}
 
-It listens to the master's event bus and hands each relevant event to the reconcile loop
+Minion configuration (docs/firewall.md, "Self-repair"): the same line in the minion config runs
+the watcher (firewall/watch.py), which puts back nodeallow's firewall objects from the
+last-known-good store when someone else deletes or changes them, and tells the master
+(event ``nodeallow/minion/repaired``).
+
+On the master it listens to the master's event bus and hands each relevant event to the reconcile loop
 (reconcile.py): the return of an apply job (recorded at once, and a follow-up started when the
 minion is still behind), a minion's start or re-authentication (a job it missed is retried at
 once, and sent again after ``start_grace`` while it has not answered: the minion may fire the
@@ -28,6 +33,7 @@ from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import jobcache, reconcile, results, subscriptions
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import store as nodeallow_store
+from saltext.nodeallow.firewall import watch
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +43,30 @@ __virtualname__ = "nodeallow"
 _STATE_FUNCTIONS = ("state.single", "state.apply", "state.highstate", "state.sls", "state.sls_id")
 
 
+# The tag of the event a minion sends the master after each repair (the master records it).
+REPAIRED_TAG = "nodeallow/minion/repaired"
+# Repairs a minion keeps resending with the next one (its event may be lost while the master is down).
+REPAIRS_KEPT = 10
+
+
 def __virtual__():
-    """Only on a master."""
-    if __opts__.get("__role") != "master":
-        return False, "the nodeallow engine runs on a salt-master"
+    """On a master (the reconcile loop) and on a minion (the firewall watcher)."""
+    if __opts__.get("__role") not in ("master", "minion"):
+        return False, "the nodeallow engine runs on a salt-master or a salt-minion"
     return __virtualname__
 
 
-def start():
-    """Run the reconcile loop until the master stops (Salt restarts the engine's process if it dies)."""
+def start(**config):
+    """Run the reconcile loop (master) or the firewall watcher (minion) until the daemon stops.
+
+    Salt restarts the engine's process if it dies. ``config`` is the engine's mapping in the
+    configuration: the watcher's ``poll``, ``backstop`` and ``settle`` seconds (firewall/watch.py).
+    """
+    if __opts__.get("__role") == "minion":
+        _watch(config)
+        return
+    if config:
+        raise ValueError(f"the master engine nodeallow takes no options (got {sorted(config)}); see docs/salt.md")
     settings = nodeallow_settings.from_opts(__opts__)
     store = nodeallow_store.Store(__opts__)
     with salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=True) as bus:
@@ -53,6 +74,23 @@ def start():
         loop.startup()
         while True:
             loop.step()
+
+
+def _watch(config):
+    """The minion's side: watch the firewall, repair it, and send each repair to the master."""
+    poll, backstop, settle = watch.options(config)
+    recent = []
+
+    def report(repaired):
+        recent.append(repaired)
+        del recent[:-REPAIRS_KEPT]
+        # Queued on the minion's bus and sent on by the minion; a repair while the master is away
+        # is lost with its event, so the last few ride along with every later one.
+        sent = __salt__["event.send"](REPAIRED_TAG, {"repair": repaired, "recent": list(recent)})
+        if not sent:
+            log.warning("nodeallow watcher: could not send %s to the master", REPAIRED_TAG)
+
+    watch.Watcher(__opts__, report, poll=poll, backstop=backstop, settle=settle).run()
 
 
 class Loop:
@@ -110,7 +148,18 @@ class Loop:
             return self._alive(parts[2], data)
         if tag == "salt/auth" and data.get("act") == "accept" and data.get("result") is True:
             return self._alive(data.get("id"), data)
+        if tag == REPAIRED_TAG:
+            self._repaired(data)
         return None
+
+    def _repaired(self, data):
+        """Record a minion's firewall repair (event ``nodeallow/minion/repaired``) for ``nodeallow.status``."""
+        minion_id = data.get("id")
+        payload = data.get("data") if isinstance(data.get("data"), dict) else {}
+        if isinstance(minion_id, str) and isinstance(payload.get("repair"), dict):
+            repairs = [r for r in payload.get("recent") or [] if isinstance(r, dict)] + [payload["repair"]]
+            self.store.record_repairs(minion_id, repairs)
+            log.warning("nodeallow: minion %s repaired its firewall: %s", minion_id, payload["repair"].get("summary"))
 
     def _job_return(self, jid, minion_id, data):
         """Record a state run's return when it is one of our jobs or holds a ``nodeallow.managed`` run."""

@@ -18,6 +18,7 @@ from saltext.nodeallow.firewall import (
     ipset,
     iptables,
     lastgood,
+    lock,
     nftables,
     rulesetfile,
     xtables,
@@ -208,6 +209,16 @@ def _warning_lines(warnings):
 def managed(opts, pillar, test=False, audit=False):
     """Apply pillar ``nodeallow`` (``pillar``) with minion ``opts``; return a state return without ``name``.
 
+    Holds the firewall lock (lock.py) for the whole run, so the watcher's repair (repair.py) never
+    writes in between; see :func:`_managed`.
+    """
+    with lock.held(opts["cachedir"]):
+        return _managed(opts, pillar, test, audit)
+
+
+def _managed(opts, pillar, test, audit):
+    """The state run of :func:`managed`, under the firewall lock.
+
     An allowlist that cannot be applied is held (see desired.Desired) while the others apply; the
     result is then False and the comment says which one and why. The firewall is read back in
     full with ``test``, with ``audit`` and when the last full read-back is older than
@@ -295,6 +306,8 @@ def _store_outdated(store, want):
         have != wanted
         or have_retired != wanted_retired
         or store["applied"] != lastgood.applied_settings(want)
+        # A store without the rules (format 2) cannot be repaired from: write them.
+        or store["rules"] != list(want.rules)
     )
 
 

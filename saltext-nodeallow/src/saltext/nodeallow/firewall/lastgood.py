@@ -6,7 +6,9 @@
 generatedAt, the sequence and generatedAt of each applied retirement of an allowlist the minion
 still subscribes to (a tombstone: an older copy must not bring it back, see desired.rollback),
 which backend, nft table, policy and limits were used (so switching backend or table can remove
-the old objects), and when the firewall was last read back in full (the drift audit). The
+the old objects), the rules applied (format 3: the validated :class:`desired.Rule` objects, every
+field, so the minion's repair can rebuild the firewall without pillar, see repair.py), and when
+the firewall was last read back in full (the drift audit). The
 addresses live beside it in ``last-good/<digest hex>.txt``, one per line: named by their digest,
 so a file is never rewritten, and the protocol digest of the list is the SHA-256 of the file.
 Written only after a successful apply: address files first, then the JSON atomically (temporary
@@ -14,16 +16,20 @@ file + rename), then files nothing references any more are deleted. So an allowl
 pillar keeps working, and the next run knows what the firewall holds.
 """
 
+import dataclasses
 import json
 import os
 import tempfile
 import time
 
 from saltext.nodeallow import records
+from saltext.nodeallow.firewall import desired
 
 FILE_NAME = "last-good.json"
 LISTS_DIR = "last-good"
-FORMAT = 2
+FORMAT = 3
+# Older formats still read: 1 (addresses inside the JSON), 2 (addresses in files, no rules).
+READS = (1, 2, FORMAT)
 
 
 def path(cachedir):
@@ -38,14 +44,15 @@ def _list_path(cachedir, digest):
 
 def empty():
     """The store of a minion that never applied anything."""
-    return {"allowlists": {}, "retired": {}, "applied": {}, "audited": 0.0}
+    return {"allowlists": {}, "retired": {}, "applied": {}, "audited": 0.0, "rules": None}
 
 
 def load(cachedir):
-    """Return the store as ``{"allowlists": {...}, "retired": {...}, "applied": {...}, "audited": epoch seconds}``.
+    """Return the store as ``{"allowlists", "retired", "applied", "audited", "rules"}``.
 
     ``allowlists`` maps names to the Records of the applied allowlists, ``retired`` to the
-    tombstones (retired Records).
+    tombstones (retired Records), ``audited`` is epoch seconds, ``rules`` the list of applied
+    :class:`desired.Rule` (``None`` in a store written before format 3).
 
     Empty if absent. Each record is checked against its digest (it was validated address by
     address before it was stored). A corrupt or foreign file raises ValueError naming the file,
@@ -60,7 +67,7 @@ def load(cachedir):
         return empty()
     except (OSError, ValueError) as exc:
         raise ValueError(f"cannot read last-known-good store {file_path}: {exc}; fix or delete it") from exc
-    if not isinstance(data, dict) or data.get("format") not in (1, FORMAT):
+    if not isinstance(data, dict) or data.get("format") not in READS:
         raise ValueError(f"{file_path} is not a nodeallow last-known-good store (format {FORMAT}); fix or delete it")
     allowlists = {}
     raw_lists = data.get("allowlists") or {}
@@ -69,7 +76,7 @@ def load(cachedir):
     for name, record in raw_lists.items():
         where = f"{file_path}: entry {str(name)[:80]!r}"
         try:
-            if data["format"] == FORMAT:
+            if data["format"] != 1:
                 record = _with_addresses(cachedir, record)
             allowlists[name] = records.validate(name, record, where, parse=False)
         except records.RecordError as exc:
@@ -95,7 +102,62 @@ def load(cachedir):
         "retired": retired,
         "applied": applied,
         "audited": float(audited) if isinstance(audited, (int, float)) and not isinstance(audited, bool) else 0.0,
+        "rules": _rules(data, file_path) if data["format"] >= 3 else None,
     }
+
+
+def _thaw(value):
+    """A JSON value with lists turned back into tuples (how the frozen Rule holds its sequences)."""
+    if isinstance(value, list):
+        return tuple(_thaw(item) for item in value)
+    return value
+
+
+def _rules(data, file_path):
+    """The stored rules as :class:`desired.Rule` objects, each checked like the pillar rule it came from.
+
+    Rules are stored field by field (``dataclasses.asdict``), so a field added to Rule is stored
+    and read back without a change here; a stored rule whose fields do not match Rule, or that
+    :func:`_rule_problems` refuses, makes the store corrupt.
+    """
+    raw = data.get("rules")
+    if not isinstance(raw, list):
+        raise ValueError(f"{file_path}: rules is not a list; fix or delete it")
+    fields = {f.name for f in dataclasses.fields(desired.Rule)}
+    rules = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or not set(item) <= fields:
+            raise ValueError(f"{file_path}: rules[{index}] is not a nodeallow rule; fix or delete the store")
+        try:
+            rule = desired.Rule(**{key: _thaw(value) for key, value in item.items()})
+        except TypeError as exc:
+            raise ValueError(f"{file_path}: rules[{index}]: {exc}; fix or delete the store") from exc
+        problems = _rule_problems(rule)
+        if problems:
+            raise ValueError(f"{file_path}: rules[{index}]: {'; '.join(problems)}; fix or delete the store")
+        rules.append(rule)
+    return rules
+
+
+def _rule_problems(rule):
+    """What is wrong with a stored rule's allowlist, proto and ports (they reach nft and iptables text)."""
+    problems = []
+    if not records.valid_name(rule.allowlist):
+        problems.append(f"allowlist {str(rule.allowlist)[:80]!r} is not <cluster>/<allowlist>")
+    if rule.proto not in desired.PROTOS:
+        problems.append(f"proto {str(rule.proto)[:20]!r} is not one of {list(desired.PROTOS)}")
+    ports = rule.ports if isinstance(rule.ports, tuple) else ()
+    if not ports or not all(
+        isinstance(r, tuple)
+        and len(r) == 2
+        and all(isinstance(p, int) and not isinstance(p, bool) for p in r)
+        and 1 <= r[0] <= r[1] <= 65535
+        for r in ports
+    ):
+        problems.append("ports are not port ranges (low, high) within 1-65535")
+    if not isinstance(rule.comment, str):
+        problems.append("comment is not text")
+    return problems
 
 
 def _with_addresses(cachedir, record):
@@ -133,6 +195,7 @@ def save(cachedir, want, audited):
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "audited": audited,
         "applied": applied_settings(want),
+        "rules": [dataclasses.asdict(rule) for rule in want.rules],
         "allowlists": {name: _entry(a, count=len(a.addresses)) for name, a in active.items()},
         "retired": {name: _entry(a) for name, a in sorted(retired(want).items())},
     }
