@@ -106,7 +106,7 @@ type NodeAllowlistSpec struct {
 	// delivery asks the Salt master, after each publish and then every interval, what the minions
 	// subscribed to this allowlist applied, and reports it in status.delivery and the Applied
 	// condition (`kubectl get nal` shows APPLIED 3/3). Off by default: it needs the salt-api user to
-	// be allowed the runner nodeallow.status (docs/salt.md, "The controller's salt-api user").
+	// be allowed the runner nodeallow.status (docs/salt.md#master-configuration, its external_auth).
 	// +kubebuilder:default={}
 	// +optional
 	Delivery DeliveryCheck `json:"delivery,omitzero"`
