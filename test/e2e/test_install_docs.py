@@ -12,7 +12,6 @@ import grp
 import os
 import pathlib
 import pwd
-import re
 import shlex
 import shutil
 import socket
@@ -151,7 +150,7 @@ def _documented_install(target):
     """``(mode, owner, group)`` of install.md's ``install -m M -o O -g G /dev/null <target>``."""
     for words in (shlex.split(line) for line in installdoc.sh_block(target).splitlines() if line.strip()):
         if words[:1] == ["install"] and words[-1] == target:
-            options = dict(zip(words[1:-2:2], words[2:-2:2]))
+            options = dict(zip(words[1:-2:2], words[2:-2:2], strict=True))
             return int(options["-m"], 8), options["-o"], options["-g"]
     raise AssertionError(f"docs/install.md has no `install ... {target}`")
 
@@ -176,7 +175,7 @@ def test_the_documented_eauth_file_lets_the_controller_log_in(system):
 
 
 def test_the_master_reads_the_reactor_install_md_copies(system):
-    """The reactor the harness's master uses is install.md's copy (``salt-run nodeallow.reactor_file``): the shipped file."""
+    """The harness's master reads install.md's copy of the reactor (``nodeallow.reactor_file``): the shipped one."""
     with open(system.salt.reactor_file, encoding="utf-8") as fh:
         assert fh.read() == SHIPPED_REACTOR.read_text(encoding="utf-8")
     assert saltconfig.HOOK_TAG_PATTERN in system.salt.master_opts()["reactor"][0]
