@@ -169,7 +169,8 @@ class SaltMaster:
         and the key pair :meth:`use_key_of` copied in are written by root before that.
         """
         saltuser.open_path(os.path.dirname(self.workdir))
-        saltuser.hand_over(self.user, [self.root])
+        # The log folder too: the master opens its log file as root, and stats it as its user.
+        saltuser.hand_over(self.user, [self.root, os.path.join(self.root, "log")])
         if not self._user_checked:
             saltuser.check_can_run(self.user, VENV_BIN / "python", self.env)
             self._user_checked = True
