@@ -168,6 +168,8 @@ def test_the_documented_eauth_file_lets_the_controller_log_in(system):
     documented = _documented_install("/etc/salt/nodeallow-eauth")
     assert documented == (0o640, "root", SALT_USER)
     assert _owner(users_file) == documented
+    # And the config it names is the master's user's, as the same commands leave it.
+    assert _owner(os.path.join(system.salt.etc, "master.d", "nodeallow.conf")) == (0o600, SALT_USER, SALT_USER)
     response = requests.post(f"{system.salt.api_url}/login", timeout=30,
                              json={"username": API_USER, "password": system.salt.api_password, "eauth": API_EAUTH})
     assert response.status_code == 200, response.text

@@ -112,7 +112,7 @@ class SaltMaster:
                      os.path.join(self.srv, "pillar"),
                      os.path.join(self.srv, "salt")):
             os.makedirs(path, exist_ok=True)
-        users_file = self._write_users_file()
+        users_file = os.path.join(self.etc, "nodeallow-eauth")
         harness_settings = {
             "id": f"nodeallow-{self.name or 'master'}",
             "root_dir": self.root,
@@ -144,6 +144,7 @@ class SaltMaster:
         nodeallow_conf = "# nodeallow settings (docs/salt.md)\n" + yaml.safe_dump(nodeallow_conf, sort_keys=False)
         # 0600 as docs/salt.md says: it holds the signing keys.
         _write(os.path.join(self.etc, "master.d", "nodeallow.conf"), nodeallow_conf, mode=0o600)
+        self._write_users_file()
         self._write_top()
         for tool in ("salt", "salt-run", "salt-key", "salt-call"):
             self._write_wrapper(tool)
@@ -151,8 +152,9 @@ class SaltMaster:
     def _write_users_file(self):
         """Write salt-api's file eauth user (``user:password`` lines) with docs/install.md's commands; return its path.
 
-        As root they make it root:salt 0640, so the master's user reads it and no one else; the demo run by
-        another user writes it 0600, its own.
+        As root they make it root:salt 0640, so the master's user reads it and no one else, and give
+        nodeallow.conf to the user (``salt-run`` reads it again once it switched); the demo run by another
+        user writes it 0600, its own.
         """
         path = os.path.join(self.etc, "nodeallow-eauth")
         if os.geteuid() == 0:
