@@ -64,8 +64,13 @@ def hand_over(user, paths):
 
 
 def open_path(path):
-    """Let everyone traverse ``path`` (no listing): the harness's 0700 temporary folder holds the master's."""
-    os.chmod(path, os.stat(path).st_mode & 0o7777 | 0o111)
+    """Let everyone read and enter ``path``: the harness's 0700 temporary folder holds the master's.
+
+    Reading, not only entering: Salt's LocalClient (the engine's and ``salt-run``'s applies) reads its key only
+    when the master's user may read every folder above the cachedir (``check_path_traversal``), and is
+    refused ("Authentication failure of type user") otherwise.
+    """
+    os.chmod(path, os.stat(path).st_mode & 0o7777 | 0o555)
 
 
 def check_can_run(user, python, env):
