@@ -35,12 +35,15 @@ def _group_uids(pgid):
 
 
 def _foreign_files(top, uid):
-    """Paths below ``top`` (``top`` included) not owned by ``uid``."""
+    """Paths below ``top`` (``top`` included) not owned by ``uid``, but for root's client key.
+
+    Salt writes ``.root_key`` for root on purpose (root's ``salt`` command reads it); the master never writes it.
+    """
     found = [] if os.stat(top).st_uid == uid else [top]
     for folder, dirs, files in os.walk(top):
         for name in dirs + files:
             path = os.path.join(folder, name)
-            if os.lstat(path).st_uid != uid:
+            if name != ".root_key" and os.lstat(path).st_uid != uid:
                 found.append(path)
     return found
 
