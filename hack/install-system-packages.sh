@@ -6,6 +6,9 @@
 # firewalld and ufw are for the host-firewall tests only, which run them inside
 # test namespaces: they are installed without starting or enabling anything on
 # this host (a policy-rc.d that forbids starting services, the unit disabled).
+# iproute2 for network namespaces) when any is missing, and creates the system
+# user `salt` that Salt's packages run salt-master and salt-api as (the
+# end-to-end tests run them so). Does nothing when all is there.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -26,6 +29,7 @@ declare -A wanted=(
 	[firewalld]=firewalld
 	[ufw]=ufw
 	[dbus-daemon]=dbus-daemon
+	[setfacl]=acl
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
@@ -35,11 +39,26 @@ done
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
 	missing+=(python3-venv)
 fi
-if ((${#missing[@]} == 0)); then
+# Salt's packages (3006+) create this system user and group and run the master as it.
+need_salt_user=
+getent passwd salt >/dev/null 2>&1 || need_salt_user=1
+if ((${#missing[@]} == 0)) && [[ -z "$need_salt_user" ]]; then
 	exit 0
 fi
 if [[ "$(id -u)" != 0 ]]; then
-	die "system packages" "sudo $RERUN" "missing Debian packages: ${missing[*]} (installing them needs root)"
+	die "system packages" "sudo $RERUN" \
+		"missing Debian packages: ${missing[*]:-none}${need_salt_user:+, and the system user salt} (installing them needs root)"
+fi
+if [[ -n "$need_salt_user" ]]; then
+	log "creating the system user salt (as Salt's packages do: no login, no home)"
+	getent group salt >/dev/null 2>&1 || groupadd --system salt ||
+		die "create group salt" "$RERUN" "groupadd --system salt failed"
+	useradd --system --gid salt --no-create-home --home-dir /opt/saltstack/salt \
+		--shell /usr/sbin/nologin --comment "Salt" salt ||
+		die "create user salt" "$RERUN" "useradd --system salt failed"
+fi
+if ((${#missing[@]} == 0)); then
+	exit 0
 fi
 need_cmd "system packages" "$RERUN" apt-get "this script knows Debian's apt-get only; install ${missing[*]} by hand"
 log "installing Debian packages: ${missing[*]}"

@@ -134,6 +134,8 @@ if [[ ! -f "$site_dir/.nodeallow-complete" ]]; then
 	log "installed saltext.nodeallow into $site_dir"
 fi
 link_cached "$REPO_ROOT/bin/saltext-site" "$(basename "$site_dir")"
+# The end-to-end tests' salt-master runs as the user salt and imports from both.
+let_salt_user_in "$venv" "$site_dir"
 # Older builds of the extension in this clone are no longer referenced, but a
 # test run started a moment ago in another shell may still import from one:
 # remove only those untouched for an hour.

@@ -107,7 +107,7 @@ type NodeAllowlistSpec struct {
 	// by default (verifyStore) whether the master stored it, sending it again when not; with confirm
 	// also what the minions subscribed to this allowlist applied (status.delivery, the Applied
 	// condition, `kubectl get nal` shows APPLIED 3/3). Both call the runner nodeallow.status, which
-	// the salt-api user must be allowed (docs/salt.md, "Master configuration").
+	// the salt-api user must be allowed (docs/salt.md#master-configuration).
 	// +kubebuilder:default={}
 	// +optional
 	Delivery DeliveryCheck `json:"delivery,omitzero"`
@@ -309,7 +309,7 @@ type DeliveryCheck struct {
 	// master starts (before its reactor listens) or just before it dies would otherwise be missing until
 	// the resync. On by default; it needs spec.salt.credentialsSecretRef (without credentials there is
 	// nothing to ask with, and the acknowledgement is trusted) and the salt-api user's runner ACL for
-	// nodeallow.status (docs/salt.md, "Master configuration"). The Stored condition says what the master
+	// nodeallow.status (docs/salt.md#master-configuration). The Stored condition says what the master
 	// answered, and Ready is True only once it stored the published sequence. false trusts the
 	// acknowledgement, as before.
 	// +kubebuilder:default=true

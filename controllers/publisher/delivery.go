@@ -24,7 +24,7 @@ type DeliveryReader interface {
 var _ DeliveryReader = (*SaltAPI)(nil)
 
 // statusACLHint says what the master needs for the controller's user to run the status runner.
-const statusACLHint = `add "- '@runner': ['^nodeallow\\.status$']" to the user's external_auth entry and "runner" to netapi_enable_clients (docs/salt.md, "Master configuration")`
+const statusACLHint = `add "- '@runner': ['^nodeallow\\.status$']" to the user's external_auth entry and "runner" to netapi_enable_clients (docs/salt.md#master-configuration)`
 
 // ReadDelivery posts one runner lowstate to salt-api's root URL as the endpoint's user, logging in
 // again once when the cached token is refused. A second refusal means the user may not run the

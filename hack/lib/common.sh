@@ -44,6 +44,28 @@ link_cached() {
 	mv -T "$link.tmp.$$" "$link"
 }
 
+# let_salt_user_in PATH... : when root and the user salt exists (hack/install-system-packages.sh), let it
+# enter every folder on the way to each PATH it cannot enter yet (an ACL entry u:salt:x, no listing): the
+# end-to-end tests run salt-master as salt, as Salt's packages do, and it loads Salt and the extension
+# from these paths (Salt's packages install Salt where its user reads it; the cache may be below /root).
+let_salt_user_in() {
+	[[ "$(id -u)" == 0 ]] && getent passwd salt >/dev/null 2>&1 || return 0
+	local path dir part parts
+	for path in "$@"; do
+		dir=""
+		IFS=/ read -ra parts <<<"$(realpath -- "$path")"
+		# From / down: a folder is enterable only when every one above it is.
+		for part in "${parts[@]}"; do
+			[[ -n "$part" ]] || continue
+			dir="$dir/$part"
+			setpriv --reuid=salt --regid=salt --init-groups test -x "$dir" 2>/dev/null && continue
+			need_cmd "let the salt user in" "sudo bash hack/install-system-packages.sh" setfacl "Debian package acl"
+			setfacl -m u:salt:x "$dir" || die "let the salt user in" "$RERUN" "setfacl -m u:salt:x $dir failed"
+			log "let the user salt enter $dir (setfacl u:salt:x)"
+		done
+	done
+}
+
 # go_install_cached STEP RERUN TARGET PACKAGE@VERSION [GO FLAGS...] : go install PACKAGE@VERSION and
 # rename the binary to TARGET, unless TARGET exists. Built in a scratch GOBIN and renamed into place,
 # so an interrupted build never leaves a binary that looks finished.

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/nodeallow/nodeallow/test/testenv"
 )
 
 // TestHelmLint lints the chart strictly with the values chart CI uses and
@@ -215,9 +217,53 @@ func TestNotesPointToSaltSide(t *testing.T) {
 	if !ok {
 		t.Fatalf("helm install --dry-run printed no NOTES:\n%s", out)
 	}
-	for _, want := range []string{"docs/salt.md", `"notes"`, "create secret generic", "kubectl get nodeallowlists"} {
+	for _, want := range []string{"docs/salt.md", "docs/install.md", `"notes"`, "salt-api-credentials", "caBundle", "kubectl get nodeallowlists"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("NOTES lack %q:\n%s", want, notes)
+		}
+	}
+	// Every command the NOTES give is docs/install.md's, in the release's namespace: no key made here that
+	// the Salt master never learns, no Secret install.md does not name.
+	install := strings.ReplaceAll(readInstallDoc(t), "\\\n ", "")
+	install = strings.ReplaceAll(install, "nodeallow-system", "notes")
+	var commands int
+	for _, line := range strings.Split(strings.ReplaceAll(notes, "\\\n ", ""), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "KEY=") || strings.HasPrefix(line, "PASSWORD=") || strings.Contains(line, "create secret generic") {
+			commands++
+			if !strings.Contains(strings.Join(strings.Fields(install), " "), strings.Join(strings.Fields(line), " ")) {
+				t.Errorf("the NOTES command %q is not in docs/install.md", line)
+			}
+		}
+	}
+	if commands != 4 {
+		t.Errorf("NOTES give %d of install.md's 4 Secret commands:\n%s", commands, notes)
+	}
+}
+
+// readInstallDoc returns docs/install.md.
+func readInstallDoc(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "install.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestInstallDocNamesTheMetricsReader checks docs/install.md's name of the metrics reader ClusterRole against
+// what the chart renders for the documented release name and for another one.
+func TestInstallDocNamesTheMetricsReader(t *testing.T) {
+	doc := readInstallDoc(t)
+	for release, want := range map[string]string{"nodeallow": "nodeallow-metrics-reader", "prod": "prod-nodeallow-metrics-reader"} {
+		objs := render(t, release, "nodeallow-system", nil, "clusterName=prod-eu1")
+		findOne(t, objs, "ClusterRole", want)
+		documented := strings.ReplaceAll(want, release+"-", "<release>-")
+		if release == "nodeallow" {
+			documented = want
+		}
+		if !strings.Contains(doc, "`"+documented+"`") {
+			t.Errorf("docs/install.md does not name the ClusterRole %s renders for release %q as `%s`", want, release, documented)
 		}
 	}
 }

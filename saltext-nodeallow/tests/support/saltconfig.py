@@ -7,8 +7,6 @@ with them plus test-only overrides; test/e2e/test_docs_config.py checks them aga
 values that differ per machine (ports, folders, keys) are parameters.
 """
 
-import os
-
 import yaml
 
 # The one runner function the controller's salt-api user may call (a regular expression, as eauth reads it).
@@ -63,7 +61,3 @@ def master_config_text(**kwargs):
     """:func:`master_config` as the text of ``/etc/salt/master.d/nodeallow.conf``."""
     return "# nodeallow settings (docs/salt.md)\n" + yaml.safe_dump(master_config(**kwargs), sort_keys=False)
 
-
-def reactor_file(extension_site):
-    """Return the reactor file shipped in the installed extension (docs/salt.md points the master at it)."""
-    return os.path.join(extension_site, "saltext", "nodeallow", "reactor", "nodeallow.sls")

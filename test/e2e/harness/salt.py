@@ -8,10 +8,12 @@ others :meth:`SaltMaster.attach_minion` it (pillar, waits).
 
 Layout below ``<workdir>/salt``::
 
-    etc/master                  harness settings (ports, folders, auto_accept) ...
+    etc/master                  harness settings (ports, folders, auto_accept, ``user: salt``) ...
     etc/master.d/nodeallow.conf ... and nodeallow's settings exactly as docs/salt.md shows them
+    etc/nodeallow-eauth         salt-api's file eauth user, made by docs/install.md's commands (root:salt 0640)
     srv/pillar/                 top.sls and one subscriptions file per minion
-    master/                     the master's root_dir (pki, cache, sockets, log/)
+    srv/reactor/nodeallow.sls   the shipped reactor, copied by docs/install.md's command
+    master/                     the master's root_dir (pki, cache, sockets, log/), owned by the master's user
     minions/<id>/etc/minion     each minion's config (its own root_dir, nodeallow_netns or nodeallow_ruleset_file)
     bin/                        salt, salt-run, salt-call, salt-key wrappers with -c and PYTHONPATH set
 """
@@ -28,6 +30,7 @@ import time
 import requests
 import yaml
 
+from harness import installdoc, saltuser
 from harness.binaries import REPO_ROOT
 from harness.processes import Process, free_port, stop_all, wait_until
 from tests.support import saltconfig
@@ -47,7 +50,10 @@ class SaltError(RuntimeError):
 
 
 class SaltMaster:
-    """salt-master and salt-api (rest_cherrypy, plain HTTP on a loopback address) with nodeallow configured."""
+    """salt-master and salt-api (rest_cherrypy, plain HTTP on a loopback address) with nodeallow configured.
+
+    Started by root they run as the user ``salt`` (``user: salt``), as Salt's packages run them (harness.saltuser).
+    """
 
     def __init__(self, workdir, *, clusters, log_dir, api_password, name=None, host="127.0.0.1", ports=None,
                  settings=None):
@@ -72,6 +78,8 @@ class SaltMaster:
         self.publish_port, self.ret_port, self.api_port = ports or (free_port(), free_port(), free_port())
         self.api_url = f"http://{host}:{self.api_port}"
         self.env = salt_env()
+        self.user = saltuser.master_user()
+        self._user_checked = False
         self.minions = {}
         self._write_config()
         suffix = f"-{name}" if name else ""
@@ -89,6 +97,11 @@ class SaltMaster:
         )
 
     @property
+    def reactor_file(self):
+        """Where the master config's ``reactor:`` points: install.md's ``/srv/reactor/nodeallow.sls``, copied there."""
+        return os.path.join(self.srv, "reactor", "nodeallow.sls")
+
+    @property
     def conf_file(self):
         """The master configuration file (``salt.config.master_config`` reads it with master.d/)."""
         return os.path.join(self.etc, "master")
@@ -99,9 +112,7 @@ class SaltMaster:
                      os.path.join(self.srv, "pillar"),
                      os.path.join(self.srv, "salt")):
             os.makedirs(path, exist_ok=True)
-        # docs/salt.md's `file` eauth: "user:password" lines, readable by the master only.
         users_file = os.path.join(self.etc, "nodeallow-eauth")
-        _write(users_file, f"{API_USER}:{self.api_password}\n", mode=0o600)
         harness_settings = {
             "id": f"nodeallow-{self.name or 'master'}",
             "root_dir": self.root,
@@ -118,12 +129,12 @@ class SaltMaster:
             "file_roots": {"base": [os.path.join(self.srv, "salt")]},
             "pillar_roots": {"base": [os.path.join(self.srv, "pillar")]},
         }
-        harness_settings.update(_user_setting())
+        harness_settings.update(saltuser.user_setting())
         _write(self.conf_file, "# Written by test/e2e/harness: this test system's ports and folders.\n"
                + yaml.safe_dump(harness_settings, sort_keys=False))
         nodeallow_conf = saltconfig.master_config(
             clusters=self.clusters,
-            reactor_file=saltconfig.reactor_file(self.env["PYTHONPATH"]),
+            reactor_file=self.reactor_file,
             api_port=self.api_port,
             users_file=users_file,
             api_user=API_USER,
@@ -133,9 +144,38 @@ class SaltMaster:
         nodeallow_conf = "# nodeallow settings (docs/salt.md)\n" + yaml.safe_dump(nodeallow_conf, sort_keys=False)
         # 0600 as docs/salt.md says: it holds the signing keys.
         _write(os.path.join(self.etc, "master.d", "nodeallow.conf"), nodeallow_conf, mode=0o600)
+        self._write_users_file()
         self._write_top()
         for tool in ("salt", "salt-run", "salt-key", "salt-call"):
             self._write_wrapper(tool)
+
+    def _write_users_file(self):
+        """Write salt-api's file eauth user (``user:password`` lines) with docs/install.md's commands; return its path.
+
+        As root they make it root:salt 0640, so the master's user reads it and no one else, and give
+        nodeallow.conf to the user (``salt-run`` reads it again once it switched); the demo run by another
+        user writes it 0600, its own.
+        """
+        path = os.path.join(self.etc, "nodeallow-eauth")
+        if os.geteuid() == 0:
+            installdoc.run("nodeallow-eauth", dict(self.env, PASSWORD=self.api_password),
+                           {installdoc.SALT_ETC: self.etc})
+        else:
+            _write(path, f"{API_USER}:{self.api_password}\n", mode=0o600)
+        return path
+
+    def _hand_over(self):
+        """Before a start: give the master's folders to its user, as Salt's packages do, and check it can run.
+
+        Salt chowns what it creates and what it finds in its cache at start (``verify_env``); the log files
+        and the key pair :meth:`use_key_of` copied in are written by root before that.
+        """
+        saltuser.open_path(os.path.dirname(self.workdir))
+        # The log folder too: the master opens its log file as root, and stats it as its user.
+        saltuser.hand_over(self.user, [self.root, os.path.join(self.root, "log")])
+        if not self._user_checked:
+            saltuser.check_can_run(self.user, VENV_BIN / "python", self.env)
+            self._user_checked = True
 
     def _write_wrapper(self, tool):
         """Write ``bin/<tool>``: the venv's tool with this master's config folder and the extension on the path."""
@@ -181,10 +221,15 @@ class SaltMaster:
         return os.path.join(self.root, "var", "run", "salt", "master", "master_event_pub.ipc")
 
     def start_master(self, timeout=180):
-        """Start salt-master and wait for its event bus."""
+        """Start salt-master and wait for its event bus; the first time, copy the reactor as install.md does."""
+        self._hand_over()
         self.master.start()
         wait_until(lambda: os.path.exists(self._event_socket), timeout=timeout,
                    what=f"salt-master's event socket {self._event_socket}", interval=0.2, processes=[self.master])
+        if not os.path.exists(self.reactor_file):
+            # Hooks reach the reactor through salt-api only, which starts after this.
+            env = dict(self.env, PATH=f"{self.bin}:{self.env['PATH']}")
+            installdoc.run("/srv/reactor/", env, {installdoc.SALT_SRV: self.srv})
 
     @property
     def pki_dir(self):
@@ -383,7 +428,7 @@ class SaltMinion:
         else:
             # Demo without root: the nftables ruleset goes to this file instead of the kernel.
             config["nodeallow_ruleset_file"] = ruleset_file
-        config.update(_user_setting())
+        config.update(_minion_user_setting())
         _write(os.path.join(self.etc, "minion"),
                "# Written by test/e2e/harness.\n" + yaml.safe_dump(config, sort_keys=False))
         self.process = Process(
@@ -486,8 +531,8 @@ def salt_env():
     return env
 
 
-def _user_setting():
-    """``{"user": <me>}`` when not root: Salt daemons default to ``user: root`` and refuse to start otherwise."""
+def _minion_user_setting():
+    """``{"user": <me>}`` when not root (minions run as root otherwise, as they must to change firewalls)."""
     if os.geteuid() == 0:
         return {}
     return {"user": getpass.getuser()}

@@ -4,14 +4,15 @@
 
 Thin adapters over the plain modules (ingest, reconcile, index, status): ``nodeallow.ingest`` is
 what the shipped reactor calls for every event on ``salt/netapi/hook/<hook_path>/*``;
-``nodeallow.status``, ``nodeallow.reconcile`` and ``nodeallow.reindex`` are for operators. See
-docs/salt.md for configuration, events and the return formats.
+``nodeallow.status``, ``nodeallow.reconcile``, ``nodeallow.reindex`` and ``nodeallow.reactor_file`` are for
+operators. See docs/salt.md for configuration, events and the return formats.
 """
 
 import logging
 
 import salt.utils.event
 
+import saltext.nodeallow
 from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import ingest as nodeallow_ingest
 from saltext.nodeallow import jobcache, subscriptions
@@ -146,3 +147,17 @@ def status(cluster=None, allowlist=None):
     report = nodeallow_status.report(nodeallow_store.Store(__opts__), cluster=cluster, allowlist=allowlist)
     # Salt's runner protocol for a default outputter: a table per allowlist unless --out names another.
     return {"outputter": "nodeallow_status", "data": report}
+
+
+def reactor_file():
+    """Return the path of the reactor file this extension ships, to copy to ``/srv/reactor/`` (docs/install.md).
+
+    Asked of the master's Salt, because ``salt-pip`` installs extensions where only Salt's own commands look.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run --out=newline_values_only nodeallow.reactor_file
+    """
+    return str(saltext.nodeallow.PACKAGE_ROOT / "reactor" / "nodeallow.sls")
