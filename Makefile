@@ -2,8 +2,10 @@
 
 # Image URL to use all building/pushing image targets
 IMG ?= ghcr.io/nodeallow/nodeallow:latest
-# VERSION is stamped into the binary (and the image, through the Dockerfile's build arg).
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# VERSION is stamped into the binary (and the image, through the Dockerfile's build arg) and into the Salt
+# extension's wheel and sdist (make dist). Its one source is the VERSION file, which the chart's appVersion
+# repeats (test/packaging/version_test.go checks all three); `make dist VERSION=1.2.3` overrides it.
+VERSION ?= $(shell cat VERSION)
 # YEAR defines the year value used for substituting the YEAR placeholder in the boilerplate header.
 YEAR ?= 2026
 
@@ -49,10 +51,11 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: system-packages control-plane helm python-env manifests generate fmt vet lint ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
+test: system-packages control-plane helm python-env python-env-3006 manifests generate fmt vet lint ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces).
 	go test ./... -count=1
 	go test -short -run '^$$' -bench . -benchtime 1x ./...
 	bash hack/test-python.sh
+	NODEALLOW_SALT=3006 bash hack/test-python.sh saltext-nodeallow/tests/master saltext-nodeallow/tests/integration
 	bash hack/test-python.sh test/e2e
 
 .PHONY: lint
@@ -68,6 +71,11 @@ test-go: control-plane helm manifests generate fmt vet ## Run the Go tests only.
 .PHONY: test-python
 test-python: python-env ## Run the Salt extension's tests only.
 	bash hack/test-python.sh
+
+.PHONY: test-python-3006
+test-python-3006: ## Run the Salt master and integration tests with Salt 3006 (bin/venv-3006).
+	bash hack/python-env.sh 3006
+	NODEALLOW_SALT=3006 bash hack/test-python.sh saltext-nodeallow/tests/master saltext-nodeallow/tests/integration
 
 .PHONY: test-e2e
 test-e2e: control-plane python-env ## Run the end-to-end tests only (controller binary, real API server, real Salt, minion firewalls in namespaces).
@@ -93,6 +101,10 @@ verify-generated: manifests generate ## Fail when regenerating would change a tr
 .PHONY: build
 build: manifests generate fmt vet ## Build the manager binary (static, CGO off, as the Dockerfile does).
 	CGO_ENABLED=0 go build -ldflags "-X main.version=$(VERSION)" -o bin/manager ./cmd
+
+.PHONY: dist
+dist: ## Build the Salt extension's wheel and sdist into dist/ (VERSION=x.y.z overrides the VERSION file).
+	VERSION="$(VERSION)" bash hack/dist.sh dist
 
 .PHONY: run
 # Flags for `make run`, e.g. RUN_ARGS="--cluster-name=dev --zap-log-level=debug" (docs/install.md).
@@ -129,6 +141,10 @@ helm: ## Build helm into the cache and link bin/helm (no-op when present).
 .PHONY: python-env
 python-env: ## Create the Salt test virtualenv in the cache and link bin/venv (no-op when present).
 	bash hack/python-env.sh
+
+.PHONY: python-env-3006
+python-env-3006: ## Create the Salt 3006 test virtualenv in the cache and link bin/venv-3006 (no-op when present).
+	bash hack/python-env.sh 3006
 
 ## Location to install dependencies to
 LOCALBIN ?= $(shell pwd)/bin
