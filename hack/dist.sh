@@ -32,7 +32,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/nodeallow-dist.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/project" "$work/sdist" "$work/wheel"
 # -h: VERSION in the project is a link to the repository's; the copy gets the file.
-(cd "$EXT_DIR" && tar -chf - pyproject.toml README.md MANIFEST.in src --exclude=__pycache__ --exclude='*.egg-info') |
+(cd "$EXT_DIR" && tar -ch --exclude=__pycache__ --exclude='*.egg-info' -f - pyproject.toml README.md MANIFEST.in src) |
 	tar -C "$work/project" -xf -
 printf '%s\n' "$version" >"$work/project/VERSION"
 cp "$REPO_ROOT/LICENSE" "$work/project/LICENSE"
