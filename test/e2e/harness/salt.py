@@ -33,8 +33,12 @@ import requests
 import yaml
 
 from harness import saltenv
+from harness.binaries import REPO_ROOT
 from harness.processes import Process, free_port, stop_all, wait_until
 from tests.support import saltconfig
+
+# The faster tests' shortcut (hack/python-env.sh): the extension on PYTHONPATH instead of the wheel installed.
+EXTENSION_SITE = REPO_ROOT / "bin" / "saltext-site"
 
 # The salt-api user the controllers log in as (file eauth: a real password check).
 API_USER = "nodeallow"
@@ -479,6 +483,17 @@ def _split_events(lines):
             events.append([tag, [rest]])
             open_event = events[-1] if rest == "{" else None
     return [(tag, "\n".join(text)) for tag, text in events]
+
+
+def salt_env():
+    """Environment for the master-side tests' Salt processes (tests/support/master_cluster.py): the shortcut,
+    the extension on PYTHONPATH (the end-to-end system installs the wheel instead: harness.saltenv)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.realpath(EXTENSION_SITE)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # ip, nft, iptables live in sbin; a non-login root shell may lack them.
+    env["PATH"] = env.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+    return env
 
 
 def _user_setting():

@@ -85,6 +85,7 @@ class SaltInstall:
         self.root = root
         self.venv = venv
         self.python = os.path.join(root, "bin", "python")
+        # The test virtualenvs and this process run one CPython (3.11, hack/python-env.sh).
         self.site_packages = os.path.join(root, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}",
                                           "site-packages")
 
@@ -102,9 +103,14 @@ class SaltInstall:
         return self.site_packages
 
 
-@functools.cache
 def install(line=PRIMARY):
     """The :class:`SaltInstall` of ``line``, built once per process: the layered environment with the wheel."""
+    return _install(line)
+
+
+@functools.cache
+def _install(line):
+    """Build :func:`install`'s environment for ``line`` (cached per line, however the caller spelled it)."""
     venv = VENVS.get(line)
     if venv is None:
         raise InstallError(f"unknown Salt line {line!r}; known: {sorted(VENVS)}")
