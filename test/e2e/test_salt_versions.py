@@ -20,7 +20,7 @@ import time
 import pytest
 
 from harness import saltenv
-from harness.binaries import REPO_ROOT
+from harness.binaries import REPO_ROOT, control_plane_missing
 from harness.processes import wait_until
 from harness.system import ClusterSpec, MinionSpec, System, SystemSpec
 from tests.support import netns
@@ -129,7 +129,7 @@ def _salt_version(system, tool):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_salt_mix_follows_each_publish_and_never_goes_back(case):
     """The minions follow four publishes in order on Salt 3006/3008 mixes; their sets are never empty."""
-    reason = netns.skip_reason()
+    reason = netns.skip_reason() or control_plane_missing()
     if reason:
         pytest.skip(reason)
     spec = CASES[case]
