@@ -86,15 +86,17 @@ def _rule():
     return {"allowlist": ALLOWLIST, "proto": "tcp", "ports": [5432], "comment": "postgres from alpha"}
 
 
+# Short minion ids and the default folder prefix: a 3006 minion's event socket
+# (<root_dir>/var/run/salt/minion/minion_event_<10 hex>_pull.ipc) must fit the 107 bytes of a unix socket path.
 CASES = {
     # An upgrade in progress: the master (and salt-api) already on 3008, one minion still on 3006.
     "3008-master-3006-minion": SystemSpec(
-        clusters={"alpha": ClusterSpec()}, salt="3008", workdir_prefix="nodeallow-e2e-mix-",
-        minions=[MinionSpec("mix-new", rules=[_rule()]), MinionSpec("mix-old", rules=[_rule()], salt="3006")]),
+        clusters={"alpha": ClusterSpec()}, salt="3008",
+        minions=[MinionSpec("n1", rules=[_rule()]), MinionSpec("o1", rules=[_rule()], salt="3006")]),
     # A 3006 shop: master, salt-api and minions on 3006.
     "3006-master-3006-minions": SystemSpec(
-        clusters={"alpha": ClusterSpec()}, salt="3006", workdir_prefix="nodeallow-e2e-lts-",
-        minions=[MinionSpec("lts-a", rules=[_rule()]), MinionSpec("lts-b", rules=[_rule()])]),
+        clusters={"alpha": ClusterSpec()}, salt="3006",
+        minions=[MinionSpec("o2", rules=[_rule()]), MinionSpec("o3", rules=[_rule()])]),
 }
 
 
