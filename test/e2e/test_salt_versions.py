@@ -122,10 +122,10 @@ def _assert_never_back(sampler, minion_ids):
 
 
 def _salt_version(system, tool):
-    """The version ``<tool> --version`` of the system's master installation prints, e.g. ``3006.29``."""
+    """The version ``<tool> --version`` of the master's installation prints, e.g. ``3006.29``."""
     out = subprocess.run(system.salt.install.command(tool, "--version"), env=system.salt.env, capture_output=True,
                          text=True, timeout=120, check=True).stdout
-    return out.split()[-1]
+    return out.split()[1]  # "salt-master 3006.29 (Sulfur)"
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
