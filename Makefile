@@ -78,7 +78,7 @@ test-python-3006: ## Run the Salt master and integration tests with Salt 3006 (b
 	NODEALLOW_SALT=3006 bash hack/test-python.sh saltext-nodeallow/tests/master saltext-nodeallow/tests/integration
 
 .PHONY: test-e2e
-test-e2e: control-plane python-env ## Run the end-to-end tests only (controller binary, real API server, real Salt, minion firewalls in namespaces).
+test-e2e: control-plane python-env python-env-3006 ## Run the end-to-end tests only (controller binary, real API server, real Salt, minion firewalls in namespaces).
 	bash hack/test-python.sh test/e2e
 
 BENCH_COUNT ?= 6
