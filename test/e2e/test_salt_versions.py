@@ -119,6 +119,7 @@ def _assert_never_back(sampler, minion_ids):
         seen = [stage for _, _, stage in stages]
         assert seen == sorted(seen), f"{minion_id} went back to an older snapshot: {seen}"
         assert seen and seen[-1] == len(STEPS), f"{minion_id} never held the last snapshot: {seen}"
+        print(f"{minion_id}: {len(seen)} samples, snapshots seen in order {sorted(set(seen))}")
 
 
 def _salt_version(system, tool):
