@@ -155,10 +155,11 @@ def test_every_salt_mix_follows_each_publish_and_never_goes_back(case):
             alpha.kube.create_node("alpha-w1", [STEPS[0]], labels=WORKER_LABELS)
             for minion_id in minion_ids:
                 system.wait_allowed(minion_id, ALLOWLIST, [ANCHOR, STEPS[0]])
-            # Three changes faster than the controller's debounce: it may publish fewer, never out of order.
+            # Three more changes, each just past the controller's 2 s debounce: published one by one while
+            # the minions may still be applying the one before.
             for address in STEPS[1:]:
                 alpha.kube.set_node_addresses("alpha-w1", [address])
-                time.sleep(0.7)
+                time.sleep(2.5)
             for minion_id in minion_ids:
                 system.wait_allowed(minion_id, ALLOWLIST, [ANCHOR, STEPS[-1]])
             time.sleep(1)
