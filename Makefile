@@ -4,7 +4,8 @@
 IMAGE_REPO ?= ghcr.io/nodeallow/nodeallow
 IMG ?= $(IMAGE_REPO):$(VERSION)
 # VERSION is the one version of the controller (stamped into the binary and the image), the chart and the
-# saltext; the top-level VERSION file holds it. `make release VERSION=x.y.z` builds all three at x.y.z.
+# saltext; the top-level VERSION file holds it (the chart's appVersion repeats it: test/release/version_test.go).
+# `make release VERSION=x.y.z` builds all three at x.y.z.
 VERSION ?= $(shell cat VERSION)
 # RELEASE_DIR is where `make release` puts the image archive, chart, wheel, sdist and SHA256SUMS.
 RELEASE_DIR ?= dist/$(VERSION)
@@ -53,10 +54,11 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: system-packages control-plane helm python-env manifests generate fmt vet lint ## Install what is missing, then run every test (Go with a real API server, Salt, firewalls in namespaces, the image built and run as the chart runs it).
+test: system-packages control-plane helm python-env python-env-3006 manifests generate fmt vet lint ## Install what is missing, then run every test (Go with a real API server, Salt 3008 and 3006, firewalls in namespaces, the image built and run as the chart runs it).
 	go test ./... -count=1
 	go test -short -run '^$$' -bench . -benchtime 1x ./...
 	bash hack/test-python.sh
+	NODEALLOW_SALT=3006 bash hack/test-python.sh saltext-nodeallow/tests/master saltext-nodeallow/tests/integration
 	bash hack/test-python.sh test/e2e
 
 .PHONY: lint
@@ -73,8 +75,13 @@ test-go: control-plane helm manifests generate fmt vet ## Run the Go tests only.
 test-python: python-env ## Run the Salt extension's tests only.
 	bash hack/test-python.sh
 
+.PHONY: test-python-3006
+test-python-3006: ## Run the Salt master and integration tests with Salt 3006 (bin/venv-3006).
+	bash hack/python-env.sh 3006
+	NODEALLOW_SALT=3006 bash hack/test-python.sh saltext-nodeallow/tests/master saltext-nodeallow/tests/integration
+
 .PHONY: test-e2e
-test-e2e: control-plane python-env ## Run the end-to-end tests only (controller binary, real API server, real Salt, minion firewalls in namespaces).
+test-e2e: control-plane python-env python-env-3006 ## Run the end-to-end tests only (controller binary, real API server, real Salt, minion firewalls in namespaces).
 	bash hack/test-python.sh test/e2e
 
 BENCH_COUNT ?= 6
@@ -98,6 +105,10 @@ verify-generated: manifests generate ## Fail when regenerating would change a tr
 .PHONY: build
 build: manifests generate fmt vet ## Build the manager binary (static, CGO off, as the Dockerfile does).
 	CGO_ENABLED=0 go build -ldflags "-X main.version=$(VERSION)" -o bin/manager ./cmd
+
+.PHONY: dist
+dist: ## Build the Salt extension's wheel and sdist into dist/ (VERSION=x.y.z overrides the VERSION file).
+	VERSION="$(VERSION)" bash hack/dist.sh dist
 
 .PHONY: run
 # Flags for `make run`, e.g. RUN_ARGS="--cluster-name=dev --zap-log-level=debug" (docs/install.md).
@@ -142,6 +153,10 @@ helm: ## Build helm into the cache and link bin/helm (no-op when present).
 .PHONY: python-env
 python-env: ## Create the Salt test virtualenv in the cache and link bin/venv (no-op when present).
 	bash hack/python-env.sh
+
+.PHONY: python-env-3006
+python-env-3006: ## Create the Salt 3006 test virtualenv in the cache and link bin/venv-3006 (no-op when present).
+	bash hack/python-env.sh 3006
 
 ## Location to install dependencies to
 LOCALBIN ?= $(shell pwd)/bin

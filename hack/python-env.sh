@@ -5,13 +5,17 @@
 # file and Python version, shared by all clones) and install the nodeallow Salt
 # extension next to it, in this clone only.
 #
-# Result:
-#   bin/venv          -> $NODEALLOW_CACHE/venv/<key>   (salt, pytest, ...; never modified after build)
-#   bin/saltext-site  -> bin/.saltext-site-<hash>      (saltext.nodeallow with its entry point)
+# Usage: hack/python-env.sh [LINE]    LINE: the Salt line, 3008 (default) or 3006
+#
+# Result (SUFFIX is empty for 3008, -3006 for 3006):
+#   bin/venv$SUFFIX          -> $NODEALLOW_CACHE/venv/<key>   (salt, pytest, ...; never modified after build)
+#   bin/saltext-site$SUFFIX  -> bin/.saltext-site-<line>-<hash>  (saltext.nodeallow with its entry point)
 # Tests and daemons get the extension through PYTHONPATH=bin/saltext-site, so
 # two clones with different extension code never fight over the shared venv.
+# (The end-to-end tests install the release wheel instead: test/e2e/harness/saltenv.py.)
 #
 # Environment:
+#   NODEALLOW_SALT    the Salt line when no LINE is given (default: 3008)
 #   NODEALLOW_PYTHON  interpreter to build the venv from (default: python3.11)
 #   NODEALLOW_CACHE   cache root outside the repository (see hack/lib/common.sh)
 set -euo pipefail
@@ -19,9 +23,10 @@ set -euo pipefail
 # shellcheck source=hack/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-RERUN="hack/python-env.sh"
+RERUN="hack/python-env.sh ${1:-${NODEALLOW_SALT:-3008}}"
 EXT_DIR="$REPO_ROOT/saltext-nodeallow"
-REQUIREMENTS="$EXT_DIR/requirements/tests.txt"
+select_salt_line "${1:-${NODEALLOW_SALT:-3008}}" "$RERUN"
+REQUIREMENTS="$SALT_REQUIREMENTS"
 PYTHON="${NODEALLOW_PYTHON:-python3.11}"
 # Bump when the way the venv is built changes, so old caches are not reused.
 VENV_FORMAT=1
@@ -49,8 +54,8 @@ need_cmd "check tools" "$RERUN" "$PYTHON" "install CPython 3.11 or set NODEALLOW
 need_cmd "check tools" "$RERUN" flock "util-linux; apt-get install util-linux"
 need_cmd "check tools" "$RERUN" sha256sum "coreutils"
 [[ -f "$REQUIREMENTS" ]] || die "check inputs" "$RERUN" "$REQUIREMENTS is missing"
-grep -qx "salt==$SALT_VERSION" "$REQUIREMENTS" ||
-	die "check inputs" "$RERUN" "$REQUIREMENTS does not pin salt==$SALT_VERSION (SALT_VERSION in hack/lib/common.sh); make them agree"
+grep -qx "salt==$SALT_PIN" "$REQUIREMENTS" ||
+	die "check inputs" "$RERUN" "$REQUIREMENTS does not pin salt==$SALT_PIN (hack/lib/common.sh); make them agree"
 
 py_version="$("$PYTHON" -c 'import platform; print(platform.python_implementation() + "-" + platform.python_version())')" ||
 	die "check python" "$RERUN" "'$PYTHON' does not run"
@@ -58,7 +63,7 @@ py_version="$("$PYTHON" -c 'import platform; print(platform.python_implementatio
 	die "check python" "$RERUN" "'$PYTHON' lacks the venv/ensurepip modules (Debian: apt-get install python3-venv)"
 case "$py_version" in
 CPython-3.11.*) ;;
-*) log "warning: requirements/tests.txt is frozen for CPython 3.11; '$PYTHON' is $py_version" ;;
+*) log "warning: $(basename "$REQUIREMENTS") is frozen for CPython 3.11; '$PYTHON' is $py_version" ;;
 esac
 
 # The key must not contain "cpython": Salt's loader skips every module whose
@@ -94,7 +99,7 @@ if [[ ! -f "$marker" ]]; then
 		logged_step "create virtualenv" "$venv_log" "$PYTHON" -m venv "$venv"
 		# --no-deps: tests.txt is a complete freeze; a missing pin must fail
 		# `pip check` below rather than let pip fetch an unpinned newest release.
-		logged_step "install requirements/tests.txt" "$venv_log" \
+		logged_step "install requirements/$(basename "$REQUIREMENTS")" "$venv_log" \
 			"$venv/bin/python" -m pip install "${PIP_FLAGS[@]}" --no-deps --requirement "$REQUIREMENTS"
 		logged_step "check installed requirements (pip check)" "$venv_log" \
 			"$venv/bin/python" -m pip check
@@ -106,14 +111,14 @@ if [[ ! -f "$marker" ]]; then
 	exec 9>&-
 fi
 
-link_cached "$REPO_ROOT/bin/venv" "$venv"
+link_cached "$REPO_ROOT/bin/venv$SALT_SUFFIX" "$venv"
 
 # Step 2: the extension, installed per clone into a directory named after its
 # content, then switched to by renaming a symlink. Unchanged sources: no work.
-mapfile -d '' ext_files < <(cd "$EXT_DIR" && find pyproject.toml README.md src -type f \
+mapfile -d '' ext_files < <(cd "$EXT_DIR" && find pyproject.toml README.md MANIFEST.in VERSION src \( -type f -o -type l \) \
 	! -path '*/__pycache__/*' ! -path '*.egg-info/*' -print0 | LC_ALL=C sort -z)
 ext_hash="$(cd "$EXT_DIR" && { printf '%s\n' "$key"; sha256sum "${ext_files[@]}"; } | sha256sum | cut -c1-16)"
-site_dir="$REPO_ROOT/bin/.saltext-site-$ext_hash"
+site_dir="$REPO_ROOT/bin/.saltext-site-$SALT_LINE-$ext_hash"
 if [[ ! -f "$site_dir/.nodeallow-complete" ]]; then
 	work="$(mktemp -d "$REPO_ROOT/bin/.saltext-build.XXXXXX")"
 	trap 'rm -rf "$work"' EXIT
@@ -124,7 +129,8 @@ if [[ ! -f "$site_dir/.nodeallow-complete" ]]; then
 	# Build from a copy: setuptools writes build/ and *.egg-info next to the
 	# sources, which would dirty the tree and race between concurrent runs.
 	mkdir "$work/project"
-	(cd "$EXT_DIR" && tar -cf - "${ext_files[@]}") | tar -C "$work/project" -xf -
+	# -h: VERSION is a link to the repository's VERSION file; the copy gets the file.
+	(cd "$EXT_DIR" && tar -chf - "${ext_files[@]}") | tar -C "$work/project" -xf -
 	logged_step "install saltext-nodeallow" "$ext_log" \
 		"$venv/bin/python" -m pip install "${PIP_FLAGS[@]}" --no-deps --no-build-isolation --no-index \
 		--target "$work/site" "$work/project"
@@ -133,12 +139,12 @@ if [[ ! -f "$site_dir/.nodeallow-complete" ]]; then
 	mv -T "$work/site" "$site_dir"
 	log "installed saltext.nodeallow into $site_dir"
 fi
-link_cached "$REPO_ROOT/bin/saltext-site" "$(basename "$site_dir")"
+link_cached "$REPO_ROOT/bin/saltext-site$SALT_SUFFIX" "$(basename "$site_dir")"
 # The end-to-end tests' salt-master runs as the user salt and imports from both.
 let_salt_user_in "$venv" "$site_dir"
 # Older builds of the extension in this clone are no longer referenced, but a
 # test run started a moment ago in another shell may still import from one:
 # remove only those untouched for an hour.
 touch "$site_dir"
-find "$REPO_ROOT/bin" -maxdepth 1 -name '.saltext-site-*' ! -name "$(basename "$site_dir")" \
+find "$REPO_ROOT/bin" -maxdepth 1 -name ".saltext-site-$SALT_LINE-*" ! -name "$(basename "$site_dir")" \
 	-mmin +60 -exec rm -rf {} +

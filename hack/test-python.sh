@@ -9,6 +9,8 @@
 #   hack/test-python.sh saltext-nodeallow/tests/integration/test_netns.py
 # Test paths are taken relative to the current directory, like plain pytest;
 # without any, the whole saltext-nodeallow/tests folder runs.
+# NODEALLOW_SALT=3006 runs them with the Salt 3006 environment (bin/venv-3006), e.g.
+#   NODEALLOW_SALT=3006 hack/test-python.sh saltext-nodeallow/tests/master
 set -euo pipefail
 
 # shellcheck source=hack/lib/common.sh
@@ -16,11 +18,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 EXT_DIR="$REPO_ROOT/saltext-nodeallow"
 
-"$REPO_ROOT/hack/python-env.sh"
+select_salt_line "${NODEALLOW_SALT:-3008}" "hack/test-python.sh"
+"$REPO_ROOT/hack/python-env.sh" "$SALT_LINE"
 
 # Only our installed extension goes on the path, not the caller's PYTHONPATH:
 # the daemons the tests start inherit it and must see the same code as pytest.
-export PYTHONPATH="$REPO_ROOT/bin/saltext-site"
+export PYTHONPATH="$REPO_ROOT/bin/saltext-site$SALT_SUFFIX"
 # Keep __pycache__ folders out of the source tree.
 export PYTHONDONTWRITEBYTECODE=1
 
@@ -36,5 +39,5 @@ if [[ "$has_path" == false ]]; then
 	paths=("$EXT_DIR/tests")
 fi
 
-exec "$REPO_ROOT/bin/venv/bin/python" -m pytest \
+exec "$REPO_ROOT/bin/venv$SALT_SUFFIX/bin/python" -m pytest \
 	-c "$EXT_DIR/pyproject.toml" --rootdir "$EXT_DIR" "${paths[@]}" "$@"

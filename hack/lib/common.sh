@@ -11,12 +11,27 @@ HELM_VERSION="v3.22.0"
 # Salt is pinned in saltext-nodeallow/requirements/tests.txt (hack/python-env.sh
 # checks the two agree); 3008.5 needs a certifi newer than CI's package index has.
 SALT_VERSION="3008.4"
+# The second Salt line the tests run (requirements/tests-3006.txt): 3006 LTS; 3006.30 needs that certifi too.
+SALT_VERSION_3006="3006.29"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
 # Expensive build outputs live outside the repository so that every clone (CI
 # clones afresh into another folder) finds them.
 NODEALLOW_CACHE="${NODEALLOW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nodeallow}"
+
+# select_salt_line LINE RERUN : set what hack/ needs for Salt line LINE, 3008 (the primary: every suite) or
+# 3006 (the master, integration and mixed-version end-to-end tests): SALT_PIN, SALT_REQUIREMENTS and
+# SALT_SUFFIX, the suffix of its links in bin/ (bin/venv$SALT_SUFFIX, bin/saltext-site$SALT_SUFFIX).
+select_salt_line() {
+	case "$1" in
+	3008) SALT_PIN="$SALT_VERSION" SALT_REQUIREMENTS="tests.txt" SALT_SUFFIX="" ;;
+	3006) SALT_PIN="$SALT_VERSION_3006" SALT_REQUIREMENTS="tests-3006.txt" SALT_SUFFIX="-3006" ;;
+	*) die "check inputs" "$2" "unknown Salt line '$1' (NODEALLOW_SALT): use 3008 or 3006" ;;
+	esac
+	SALT_LINE="$1"
+	SALT_REQUIREMENTS="$REPO_ROOT/saltext-nodeallow/requirements/$SALT_REQUIREMENTS"
+}
 
 log() { printf 'nodeallow: %s\n' "$*" >&2; }
 

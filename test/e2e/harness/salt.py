@@ -15,7 +15,11 @@ Layout below ``<workdir>/salt``::
     srv/reactor/nodeallow.sls   the shipped reactor, copied by docs/install.md's command
     master/                     the master's root_dir (pki, cache, sockets, log/), owned by the master's user
     minions/<id>/etc/minion     each minion's config (its own root_dir, nodeallow_netns or nodeallow_ruleset_file)
-    bin/                        salt, salt-run, salt-call, salt-key wrappers with -c and PYTHONPATH set
+    bin/                        salt, salt-run, salt-call, salt-key wrappers with -c, run by the master's Salt
+
+Every daemon and command runs a :class:`harness.saltenv.SaltInstall`: Salt of one line (3008 or 3006) with
+nodeallow installed from its release wheel as ``salt-pip install`` does; a minion may run another line than
+its master (``add_minion(install=...)``).
 """
 
 import contextlib
@@ -30,12 +34,12 @@ import time
 import requests
 import yaml
 
-from harness import installdoc, saltuser
+from harness import installdoc, saltenv, saltuser
 from harness.binaries import REPO_ROOT
 from harness.processes import Process, free_port, stop_all, wait_until
 from tests.support import saltconfig
 
-VENV_BIN = REPO_ROOT / "bin" / "venv" / "bin"
+# The faster tests' shortcut (hack/python-env.sh): the extension on PYTHONPATH instead of the wheel installed.
 EXTENSION_SITE = REPO_ROOT / "bin" / "saltext-site"
 
 # The salt-api user the controllers log in as (file eauth: a real password check).
@@ -56,13 +60,14 @@ class SaltMaster:
     """
 
     def __init__(self, workdir, *, clusters, log_dir, api_password, name=None, host="127.0.0.1", ports=None,
-                 settings=None):
+                 settings=None, install=None):
         """Write the master's configuration below ``workdir``.
 
         ``clusters`` maps cluster name to its signing keys, newest first (the master's ``nodeallow: clusters:``).
         ``name`` tells one of several masters apart (its id ``nodeallow-<name>`` and its log files), ``host``
         is the address it and its salt-api listen on, ``ports`` its ``(publish, ret, api)`` ports (default:
-        free ones), ``settings`` further ``nodeallow:`` settings (timeouts).
+        free ones), ``settings`` further ``nodeallow:`` settings (timeouts), ``install`` the
+        :class:`harness.saltenv.SaltInstall` salt-master and salt-api run (default: the primary Salt line).
         """
         self.workdir = workdir
         self.name = name
@@ -77,7 +82,8 @@ class SaltMaster:
         self.api_password = api_password
         self.publish_port, self.ret_port, self.api_port = ports or (free_port(), free_port(), free_port())
         self.api_url = f"http://{host}:{self.api_port}"
-        self.env = salt_env()
+        self.install = install or saltenv.install()
+        self.env = self.install.environ()
         self.user = saltuser.master_user()
         self._user_checked = False
         self.minions = {}
@@ -85,13 +91,13 @@ class SaltMaster:
         suffix = f"-{name}" if name else ""
         self.master = Process(
             f"salt-master{suffix}",
-            [VENV_BIN / "salt-master", "-c", self.etc, "--log-level=warning"],
+            self.install.command("salt-master", "-c", self.etc, "--log-level=warning"),
             log_path=os.path.join(log_dir, f"salt-master{suffix}.log"),
             env=self.env,
         )
         self.api = Process(
             f"salt-api{suffix}",
-            [VENV_BIN / "salt-api", "-c", self.etc, "--log-level=warning"],
+            self.install.command("salt-api", "-c", self.etc, "--log-level=warning"),
             log_path=os.path.join(log_dir, f"salt-api{suffix}.log"),
             env=self.env,
         )
@@ -174,18 +180,17 @@ class SaltMaster:
         # The log folder too: the master opens its log file as root, and stats it as its user.
         saltuser.hand_over(self.user, [self.root, os.path.join(self.root, "log")])
         if not self._user_checked:
-            saltuser.check_can_run(self.user, VENV_BIN / "python", self.env)
+            saltuser.check_can_run(self.user, self.install.python, self.env)
             self._user_checked = True
 
     def _write_wrapper(self, tool):
-        """Write ``bin/<tool>``: the venv's tool with this master's config folder and the extension on the path."""
+        """Write ``bin/<tool>``: the master's Salt's tool with this master's config folder."""
         path = os.path.join(self.bin, tool)
         _write(
             path,
             "#!/bin/sh\n"
             f"# {tool} for the nodeallow test system in {self.workdir}\n"
-            f"PYTHONPATH={shlex.quote(self.env['PYTHONPATH'])} "
-            f"exec {shlex.quote(str(VENV_BIN / tool))} -c {shlex.quote(self.etc)} \"$@\"\n",
+            f"exec {shlex.join(self.install.command(tool, '-c', self.etc))} \"$@\"\n",
             mode=0o755,
         )
 
@@ -200,13 +205,14 @@ class SaltMaster:
         _write(path, yaml.safe_dump(pillar, sort_keys=False))
         self._write_top()
 
-    def add_minion(self, minion_id, *, pillar, netns=None, ruleset_file=None, also=()):
+    def add_minion(self, minion_id, *, pillar, netns=None, ruleset_file=None, also=(), install=None):
         """Configure (not start) minion ``minion_id``; its firewall is namespace ``netns`` or file ``ruleset_file``.
 
         ``also`` lists further masters the minion connects to (classic multi-master); attach it to them with
-        :meth:`attach_minion`.
+        :meth:`attach_minion`. ``install``: the minion's Salt (default: the master's).
         """
-        minion = SaltMinion(self, minion_id, netns=netns, ruleset_file=ruleset_file, also=also)
+        minion = SaltMinion(self, minion_id, netns=netns, ruleset_file=ruleset_file, also=also,
+                            install=install or self.install)
         self.attach_minion(minion, pillar=pillar)
         return minion
 
@@ -327,7 +333,7 @@ class SaltMaster:
 
     def _run(self, tool, args, timeout):
         """Run ``tool -c etc --out=json <args>`` and return the CompletedProcess."""
-        argv = [str(VENV_BIN / tool), "-c", self.etc, "--out=json", "--out-indent=-1", *args]
+        argv = self.install.command(tool, "-c", self.etc, "--out=json", "--out-indent=-1", *args)
         return subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout + 60, check=False)
 
     def salt(self, targets, function, *args, timeout=60, check=True):
@@ -355,7 +361,7 @@ class SaltMaster:
         """
         import salt.utils.event  # pylint: disable=import-outside-toplevel  # the venv's Salt, as master_opts
 
-        argv = [str(VENV_BIN / "salt-run"), "-c", self.etc, "state.event", tagmatch]
+        argv = self.install.command("salt-run", "-c", self.etc, "state.event", tagmatch)
         if pretty:
             argv.append("pretty=True")
         watch = EventWatch(argv, self.env)
@@ -391,11 +397,12 @@ class SaltMaster:
 class SaltMinion:
     """One salt-minion with its own root_dir whose firewall is network namespace ``netns`` or file ``ruleset_file``."""
 
-    def __init__(self, master, minion_id, *, netns=None, ruleset_file=None, also=()):
+    def __init__(self, master, minion_id, *, netns=None, ruleset_file=None, also=(), install=None):
         """Write the minion's configuration below the master's workdir (exactly one of ``netns``, ``ruleset_file``).
 
         With ``also`` (further :class:`SaltMaster` on other addresses, same ports) the minion connects to
         ``master`` and each of them: Salt's classic multi-master, ``master: [host1, host2, ...]``.
+        ``install`` is the minion's Salt (default: the master's), e.g. a 3006 minion of a 3008 master.
         """
         if (netns is None) == (ruleset_file is None):
             raise ValueError(f"minion {minion_id}: give exactly one of netns and ruleset_file")
@@ -403,6 +410,7 @@ class SaltMinion:
             if (other.publish_port, other.ret_port) != (master.publish_port, master.ret_port):
                 raise ValueError(f"minion {minion_id}: its masters must share their ports (one master_port for all)")
         self.id = minion_id
+        self.install = install or master.install
         self.netns = netns
         self.ruleset_file = ruleset_file
         self.etc = os.path.join(master.workdir, "minions", minion_id, "etc")
@@ -433,9 +441,9 @@ class SaltMinion:
                "# Written by test/e2e/harness.\n" + yaml.safe_dump(config, sort_keys=False))
         self.process = Process(
             f"salt-minion-{minion_id}",
-            [VENV_BIN / "salt-minion", "-c", self.etc, "--log-level=warning"],
+            self.install.command("salt-minion", "-c", self.etc, "--log-level=warning"),
             log_path=os.path.join(master.log_dir, f"salt-minion-{minion_id}.log"),
-            env=master.env,
+            env=self.install.environ(),
         )
 
     def start(self):
@@ -522,7 +530,8 @@ def _split_events(lines):
 
 
 def salt_env():
-    """Environment for Salt processes: the installed extension on PYTHONPATH, nothing else of the caller's."""
+    """Environment for the master-side tests' Salt processes (tests/support/master_cluster.py): the shortcut,
+    the extension on PYTHONPATH (the end-to-end system installs the wheel instead: harness.saltenv)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.realpath(EXTENSION_SITE)
     env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -12,6 +12,10 @@ same thing::
 ``SystemSpec(masters=2)`` starts Salt's classic multi-master: two salt-masters, each with its own salt-api,
 cache and reactor (``system.salts``; ``system.salt`` is the first), and every minion connected to both.
 
+``SystemSpec(salt="3006")`` runs the masters and salt-apis with Salt 3006 instead of the primary 3008, and
+``MinionSpec(..., salt="3006")`` one minion (harness.saltenv: each with nodeallow installed from the release
+wheel as ``salt-pip install`` does).
+
 ``SystemSpec(firewall_files=True)`` (the demo when not root) needs no root: no namespaces, and each minion
 writes its nftables ruleset to ``<workdir>/firewalls/<id>.nft`` (minion option ``nodeallow_ruleset_file``).
 
@@ -31,7 +35,7 @@ import tempfile
 import threading
 import time
 
-from harness import binaries, firewall
+from harness import binaries, firewall, saltenv
 from harness.cluster import LocalCluster
 from harness.controller import CONTROLLER_NAMESPACE, Controller
 from harness.processes import ProcessError, free_loopback_ports, wait_until
@@ -67,6 +71,8 @@ class MinionSpec:
     id: str
     rules: list
     backend: str = "nftables"
+    # The minion's Salt line ("3008", "3006"); None: the masters' (SystemSpec.salt).
+    salt: str | None = None
 
 
 @dataclasses.dataclass
@@ -85,6 +91,8 @@ class SystemSpec:
     # connects to all of them), and further nodeallow settings for all of them.
     masters: int = 1
     master_settings: dict = dataclasses.field(default_factory=dict)
+    # The Salt line ("3008", "3006") of the masters and salt-apis, and of every minion that names none.
+    salt: str = saltenv.PRIMARY
 
 
 class ClusterHandle:
@@ -191,14 +199,17 @@ class System:
             local.launch()
             locals_[name] = local
 
+        lines = dict.fromkeys([self.spec.salt, *(m.salt for m in self.spec.minions if m.salt)])
+        installs = {line: self._timed(f"install nodeallow's wheel into Salt {line} (salt-pip's way)",
+                                      saltenv.install, line) for line in lines}
         api_password = secrets.token_urlsafe(24)
-        self.salts = self._salt_masters(api_password)
+        self.salts = self._salt_masters(api_password, installs[self.spec.salt])
         self.salt = self.salts[0]
         for minion in self.spec.minions:
             pillar = subscriptions_pillar(minion.rules, backend=minion.backend)
             handle = self.salt.add_minion(minion.id, netns=self.namespaces.get(minion.id),
                                           ruleset_file=self.ruleset_files.get(minion.id), pillar=pillar,
-                                          also=self.salts[1:])
+                                          also=self.salts[1:], install=installs[minion.salt or self.spec.salt])
             for other in self.salts[1:]:
                 other.attach_minion(handle, pillar=pillar)
         for salt in self.salts:
@@ -219,11 +230,12 @@ class System:
             self._timed(f"start the controller of cluster {name}", controller.start)
             self.clusters[name] = ClusterHandle(name, spec, local, controller)
 
-    def _salt_masters(self, api_password):
-        """The :class:`SaltMaster` of the spec: one on 127.0.0.1, or several on addresses of their own."""
+    def _salt_masters(self, api_password, install):
+        """The :class:`SaltMaster` of the spec, running ``install``: one on 127.0.0.1, or several on addresses of
+        their own."""
         keys = {name: spec.master_keys() for name, spec in self.spec.clusters.items()}
         common = {"clusters": keys, "log_dir": self.log_dir, "api_password": api_password,
-                  "settings": self.spec.master_settings}
+                  "settings": self.spec.master_settings, "install": install}
         if self.spec.masters == 1:
             return [SaltMaster(os.path.join(self.workdir, "salt"), **common)]
         # Same ports on every address: a multi-master minion has one master_port for all its masters.
