@@ -35,24 +35,8 @@ podman_local save --quiet --format oci-archive --output "$DIR/nodeallow-image-$V
 "$REPO_ROOT/bin/helm" package "$REPO_ROOT/charts/nodeallow" --version "$VERSION" --app-version "$VERSION" \
 	--destination "$DIR" >/dev/null || die "release" "$RERUN" "helm package failed"
 
-# The Salt extension's wheel and sdist, built from a copy whose version is VERSION.
-# (When the Makefile gains the shared `make dist`, call it here instead.)
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cp -r "$REPO_ROOT/saltext-nodeallow" "$work/saltext-nodeallow"
-rm -rf "$work/saltext-nodeallow/build" "$work/saltext-nodeallow/src/"*.egg-info
-if [[ -f "$work/saltext-nodeallow/VERSION" ]]; then
-	echo "$VERSION" >"$work/saltext-nodeallow/VERSION"
-else
-	sed -i -E "s/^version = \".*\"$/version = \"$VERSION\"/" "$work/saltext-nodeallow/pyproject.toml"
-fi
-(cd "$work/saltext-nodeallow" && "$REPO_ROOT/bin/venv/bin/python" -c '
-import sys
-import setuptools.build_meta as backend
-out = sys.argv[1]  # read once: the backend rewrites sys.argv while it runs
-backend.build_sdist(out)
-backend.build_wheel(out)
-' "$DIR") >"$work/saltext.log" 2>&1 || { tail -n 20 "$work/saltext.log" >&2; die "release" "$RERUN" "building the saltext wheel and sdist failed"; }
+# The Salt extension's wheel and sdist at VERSION, as `make dist` builds them.
+VERSION="$VERSION" bash "$REPO_ROOT/hack/dist.sh" "$DIR" >/dev/null
 
 (cd "$DIR" && sha256sum -- * >SHA256SUMS)
 log "release $VERSION in $DIR:"
