@@ -158,6 +158,6 @@ def reactor_file():
 
     .. code-block:: bash
 
-        salt-run --out=newline_values_only nodeallow.reactor_file
+        salt-run --out=txt nodeallow.reactor_file
     """
     return str(saltext.nodeallow.PACKAGE_ROOT / "reactor" / "nodeallow.sls")
