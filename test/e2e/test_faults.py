@@ -8,6 +8,7 @@ grew, and prints its recovery time. docs/reliability.md lists the figures.
 """
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -166,11 +167,11 @@ def confirmed(alpha):
     wait_until(lambda: "delivery" not in _status(alpha), timeout=60, what="status.delivery to go once confirm is off")
 
 
-def _salt_version():
-    """The version of the Salt the harness runs (the one this test process imports: the same environment)."""
-    import salt.version  # pylint: disable=import-outside-toplevel  # the harness's Salt, as MasterEvents
-
-    return salt.version.__version__
+def _salt_version(system):
+    """The version of the Salt the harness's masters run (its Salt line's environment, not this process's)."""
+    argv = [system.salts[0].install.python, "-c", "import salt.version; print(salt.version.__version__)"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    return proc.stdout.strip()
 
 
 def _assert_default_delivery(cluster):
@@ -258,7 +259,7 @@ def test_a_master_killed_between_the_acknowledgement_and_the_store_gets_the_sequ
     entry = healthy_salt.run("nodeallow.status")[ALPHA]
     assert entry["sequence"] == acknowledged, entry
     with capsys.disabled():
-        print(f"\ne2e: salt {_salt_version()}, default delivery settings: salt-master SIGKILLed after salt-api "
+        print(f"\ne2e: salt {_salt_version(system)}, default delivery settings: salt-master SIGKILLed after salt-api "
               f"acknowledged sequence {acknowledged}, before the store; the controller sent it again (NotStored) and "
               f"both minions hold it {recovered:.1f}s after the master was started again")
 
@@ -295,7 +296,7 @@ def test_changes_while_the_master_restarts_reach_the_minions(system, alpha, heal
     resent = any(p["why"] == "lost" for p in publishes)
     failed = sum(1 for p in publishes if p["result"] != "success")
     with capsys.disabled():
-        print(f"\ne2e: salt {_salt_version()}, default delivery settings: salt-master stopped and started during a "
-              f"change; {failed} publish(es) failed while it was "
+        print(f"\ne2e: salt {_salt_version(system)}, default delivery settings: salt-master stopped and started "
+              f"during a change; {failed} publish(es) failed while it was "
               f"down{', the acknowledged one was lost at the starting master and sent again' if resent else ''}; "
               f"both minions hold it {recovered:.1f}s after the master was started again")
