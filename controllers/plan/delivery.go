@@ -205,18 +205,7 @@ func recordCheck(out *Outcome, f Facts) {
 	}
 	switch {
 	case !c.Found || !c.Entry.Stored || c.Entry.Sequence < seq:
-		held := "nothing"
-		if c.Found && c.Entry.Stored {
-			held = fmt.Sprintf("sequence %d", c.Entry.Sequence)
-		}
-		status := metav1.ConditionUnknown
-		if lostAtMaster(f) {
-			status = metav1.ConditionFalse
-		}
-		set(status, ReasonNotStored, fmt.Sprintf(
-			"the Salt master behind %s holds %s of %s, not the acknowledged sequence %d: its reactor has not stored it "+
-				"(check the salt-master log for nodeallow ingest errors); the controller sends it again %s after the acknowledgement",
-			url, held, where, seq, ResendLostAfter))
+		set(notStored(f, url, where, seq))
 	case d.Subscribers == 0:
 		set(metav1.ConditionFalse, ReasonNoSubscribers, fmt.Sprintf(
 			"no minion subscribes to %s in pillar, so no firewall applies sequence %d; add a rule naming it to a minion's nodeallow pillar (docs/salt.md)", where, seq))

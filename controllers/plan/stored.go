@@ -161,18 +161,7 @@ func recordStored(out *Outcome, f Facts) {
 				"be noticed only at the resync: %v; or set spec.delivery.verifyStore to false to trust salt-api's acknowledgement",
 			url, seq, where, c.Err))
 	case !c.Found || !c.Entry.Stored || c.Entry.Sequence < seq:
-		held := "nothing"
-		if c.Found && c.Entry.Stored {
-			held = fmt.Sprintf("sequence %d", c.Entry.Sequence)
-		}
-		status := metav1.ConditionUnknown
-		if lostAtMaster(f) {
-			status = metav1.ConditionFalse
-		}
-		set(status, ReasonNotStored, fmt.Sprintf(
-			"the Salt master behind %s holds %s of %s, not the acknowledged sequence %d: its reactor has not stored it "+
-				"(check the salt-master log for nodeallow ingest errors); the controller sends it again %s after the acknowledgement",
-			url, held, where, seq, ResendLostAfter))
+		set(notStored(f, url, where, seq))
 	default:
 		set(metav1.ConditionTrue, ReasonStored, fmt.Sprintf("the Salt master behind %s stored sequence %d of %s", url, c.Entry.Sequence, where))
 	}
@@ -187,4 +176,22 @@ func followStored(st *nodeallowv1alpha1.NodeAllowlistStatus, generation int64, n
 		return
 	}
 	setCondition(st, generation, now, nodeallowv1alpha1.ConditionReady, stored.Status, stored.Reason, stored.Message)
+}
+
+// notStored is the Stored (and Applied) condition's status, reason and message when the master behind url
+// does not hold the acknowledged sequence seq of where: Unknown until the resend is due, then False.
+func notStored(f Facts, url, where string, seq int64) (metav1.ConditionStatus, string, string) {
+	c := f.Check
+	held := "nothing"
+	if c.Found && c.Entry.Stored {
+		held = fmt.Sprintf("sequence %d", c.Entry.Sequence)
+	}
+	status := metav1.ConditionUnknown
+	if lostAtMaster(f) {
+		status = metav1.ConditionFalse
+	}
+	return status, ReasonNotStored, fmt.Sprintf(
+		"the Salt master behind %s holds %s of %s, not the acknowledged sequence %d: its reactor has not stored it "+
+			"(check the salt-master log for nodeallow ingest errors); the controller sends it again %s after the acknowledgement",
+		url, held, where, seq, ResendLostAfter)
 }
