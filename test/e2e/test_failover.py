@@ -256,9 +256,14 @@ def _in_flight(allowlist):
 
 
 def _settled(allowlist):
-    """Whether the current sequence is acknowledged."""
+    """Whether the current sequence is acknowledged and the master said it stored it (spec.delivery.verifyStore).
+
+    The store check runs 1 s after the acknowledgement; one that meets the frozen salt-api holds the
+    allowlist's reconcile for its timeout, and the next change would not be sent meanwhile.
+    """
     status = allowlist.get("status", {})
-    return status.get("sequence") == status.get("publishedSequence")
+    stored = next((c for c in status.get("conditions", []) if c.get("type") == "Stored"), {})
+    return status.get("sequence") == status.get("publishedSequence") and stored.get("status") == "True"
 
 
 class _Churn:
