@@ -7,6 +7,7 @@ import subprocess
 from harness import firewall
 from harness.binaries import REPO_ROOT
 from harness.kube import parse_table
+from harness.processes import wait_until
 from topology import ANCHORS, TEST_LABEL, WORKER_LABELS
 
 ALPHA = "alpha/workers"
@@ -82,6 +83,9 @@ def test_kubectl_get_nodeallowlists_shows_the_published_state(system, alpha):
     """`kubectl get nodeallowlists` answers "is it working?": nodes, addresses, sequence, published, masters, Ready."""
     alpha.kube.create_node("alpha-w1", ["192.0.2.51", "2001:db8::51"], labels=WORKER_LABELS)
     system.wait_allowed("db1", ALPHA, [ANCHOR, "192.0.2.51", "2001:db8::51"])
+    # Ready follows the store check (spec.delivery.verifyStore), asked 1 s after salt-api's acknowledgement.
+    wait_until(lambda: _ready(alpha.kube.get_allowlist("workers")), timeout=30,
+               what="NodeAllowlist workers to be Ready (the master stored the published sequence)")
     status = alpha.kube.get_allowlist("workers")["status"]
 
     out = subprocess.run(
@@ -103,3 +107,8 @@ def test_kubectl_get_nodeallowlists_shows_the_published_state(system, alpha):
     assert row["SEQUENCE"] == str(status["sequence"]) and status["publishedSequence"] == status["sequence"], \
         (out, status)
 
+
+def _ready(allowlist):
+    """Whether the allowlist's Ready condition is True."""
+    conditions = allowlist.get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
