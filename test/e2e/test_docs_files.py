@@ -43,3 +43,11 @@ def test_crd_descriptions_point_at_sections_that_exist(folder):
     for doc, anchor in sorted(links):
         assert pathlib.Path(DOCS / doc).is_file(), f"the CRD links to docs/{doc}, which does not exist"
         assert anchor in anchors(doc), f"the CRD links to docs/{doc}#{anchor}; its headings are {sorted(anchors(doc))}"
+
+
+def test_design_md_names_every_module_of_the_python_protocol_package():
+    """"Where to put a change" names each module of ``saltext.nodeallow.protocol``, and only modules that exist."""
+    package = SHIPPED_REACTOR.parent.parent / "protocol"
+    named = set(re.findall(r"`protocol/([a-z_]+\.py)`", (DOCS / "design.md").read_text(encoding="utf-8")))
+    modules = {path.name for path in package.glob("*.py") if path.name != "__init__.py"}
+    assert named == modules

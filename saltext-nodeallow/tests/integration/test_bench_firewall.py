@@ -24,8 +24,8 @@ import time
 
 import pytest
 
-from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import engine, naming, nftables, xtables
+from saltext.nodeallow.protocol.canonical import digest, parse_list
 from tests.support import netns as netns_support
 
 FULL = bool(os.environ.get("NODEALLOW_BENCH"))
@@ -64,7 +64,7 @@ def changed(base, seed):
     out = set(base) - set(rng.sample(hosts, CHANGED // 2))
     while len(out) < len(base):
         out.add(str(ipaddress.ip_network((rng.randrange(100 << 24, 120 << 24), 32))))
-    return protocol.parse_list(sorted(out, key=lambda a: ipaddress.ip_network(a).version)).entries
+    return parse_list(sorted(out, key=lambda a: ipaddress.ip_network(a).version)).entries
 
 
 def pillar(backend, entries, sequence):
@@ -78,7 +78,7 @@ def pillar(backend, entries, sequence):
                 "cluster": cluster,
                 "allowlist": name,
                 "sequence": sequence,
-                "digest": protocol.digest(entries),
+                "digest": digest(entries),
                 "generated_at": "2026-12-02T00:00:00Z",
                 "addresses": list(entries),
                 "retired": False,

@@ -6,13 +6,17 @@ salt-api 3008 enforces no body size (its max_request_body_size default never rea
 the master's event bus replaces event values with "VALUE_TRIMMED" once the hook event, which carries
 the body twice (``body`` and ``post``), exceeds max_event_size (default 1 MiB). These tests pin that
 behaviour down, so docs/protocol.md and docs/salt.md stay true, and check that
-``protocol.check_whole`` names a trimmed body ``too-large`` before a signature check would call it
+``check_whole`` names a trimmed body ``too-large`` before a signature check would call it
 ``bad-signature``.
 """
 
 import pytest
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow.protocol.decode import decode
+from saltext.nodeallow.protocol.limits import TRIMMED_PLACEHOLDER, check_whole
+from saltext.nodeallow.protocol.refusal import BAD_SIGNATURE, TOO_LARGE, Refusal
+from saltext.nodeallow.protocol.signature import sign, verify_signature
+from saltext.nodeallow.protocol.wire import SIGNATURE_HEADER
 from tests.support.events import EventTimeout
 from tests.support.master_side import encode_body
 
@@ -54,7 +58,7 @@ def padded_body(size):
 def post_and_receive(hook_client, master_events, name, body):
     """POST ``body`` signed to /hook/sizeprobe/<name>; return the HTTP response and the hook event's data."""
     response = hook_client.post(
-        f"sizeprobe/{name}", body=body, headers={protocol.SIGNATURE_HEADER: protocol.sign(KEY, body)}, timeout=60
+        f"sizeprobe/{name}", body=body, headers={SIGNATURE_HEADER: sign(KEY, body)}, timeout=60
     )
     event = master_events.wait_for(f"salt/netapi/hook/sizeprobe/{name}", timeout=15)
     return response, event["data"]
@@ -68,9 +72,9 @@ def test_the_controllers_chunks_arrive_whole(salt_api, hook_client, master_event
     response, data = post_and_receive(hook_client, master_events, f"real{limit}", body)
     assert response.status_code == 200 and response.json() == {"success": True}
     assert data["body"] == body
-    protocol.check_whole(data["body"], data["headers"])
-    protocol.verify_signature(KEY, data["body"], data["headers"][protocol.SIGNATURE_HEADER])
-    assert protocol.decode(data["body"])["addresses"][-1] == protocol.decode(body)["addresses"][-1]
+    check_whole(data["body"], data["headers"])
+    verify_signature(KEY, data["body"], data["headers"][SIGNATURE_HEADER])
+    assert decode(data["body"])["addresses"][-1] == decode(body)["addresses"][-1]
 
 
 @pytest.mark.parametrize("size", [MIB - 1, MIB, MIB + 1])
@@ -81,24 +85,24 @@ def test_bodies_around_one_mib_are_accepted_by_salt_api_and_trimmed_by_the_bus(
     body = padded_body(size)
     response, data = post_and_receive(hook_client, master_events, f"pad{size}", body)
     assert response.status_code == 200 and response.json() == {"success": True}
-    assert data["body"] == protocol.TRIMMED_PLACEHOLDER
+    assert data["body"] == TRIMMED_PLACEHOLDER
     assert data["headers"]["Content-Length"] == str(size)
-    with pytest.raises(protocol.Refusal) as refused:
-        protocol.check_whole(data["body"], data["headers"])
-    assert refused.value.reason == protocol.TOO_LARGE
+    with pytest.raises(Refusal) as refused:
+        check_whole(data["body"], data["headers"])
+    assert refused.value.reason == TOO_LARGE
     assert "max_event_size" in refused.value.detail and "max_request_body_size" in refused.value.detail
     # What a runner checking the signature first would have reported instead.
-    with pytest.raises(protocol.Refusal) as misnamed:
-        protocol.verify_signature(KEY, data["body"], data["headers"][protocol.SIGNATURE_HEADER])
-    assert misnamed.value.reason == protocol.BAD_SIGNATURE
+    with pytest.raises(Refusal) as misnamed:
+        verify_signature(KEY, data["body"], data["headers"][SIGNATURE_HEADER])
+    assert misnamed.value.reason == BAD_SIGNATURE
 
 
 def test_trimming_starts_near_half_of_max_event_size(salt_api, hook_client, master_events):
     """The event holds the body twice: 500000 bytes arrive whole, 530000 do not (measured edge: about 524100)."""
     _, data = post_and_receive(hook_client, master_events, "edge-below", padded_body(500000))
-    assert data["body"] != protocol.TRIMMED_PLACEHOLDER
+    assert data["body"] != TRIMMED_PLACEHOLDER
     _, data = post_and_receive(hook_client, master_events, "edge-above", padded_body(530000))
-    assert data["body"] == protocol.TRIMMED_PLACEHOLDER
+    assert data["body"] == TRIMMED_PLACEHOLDER
 
 
 @pytest.mark.parametrize(

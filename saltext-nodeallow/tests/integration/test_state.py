@@ -10,8 +10,8 @@ kernel inside the namespace.
 
 import pytest
 
-from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import naming
+from saltext.nodeallow.protocol.canonical import digest
 from tests.support import firewall as fw
 from tests.support import netns as netns_support
 
@@ -298,7 +298,7 @@ def test_one_held_allowlist_never_stops_the_others(ns, apply):
     fewer = pillar("nftables", V4[:1], rules=rules, sequence=2)
     fewer["nodeallow"]["allowlists"]["gamma/workers"] = {"sequence": 3, "addresses": ["10.0.0.1/24"]}
     assert apply(fewer)["allowlists"]["prod/workers"] == {
-        "sequence": 2, "digest": protocol.digest(V4[:1]),
+        "sequence": 2, "digest": digest(V4[:1]),
         "count": 1, "source": "pillar", "retired": False, "applied": True, "ahead_of": None, "reason": "",
     }
     assert kernel(ns, "nftables") == split(V4[:1])

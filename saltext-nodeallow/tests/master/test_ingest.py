@@ -12,7 +12,8 @@ import subprocess
 import jsonschema
 import pytest
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow.protocol.canonical import digest
+from saltext.nodeallow.protocol.wire import SIGNATURE_HEADER
 from tests.support.master_side import (
     applies,
     chunked_bodies,
@@ -53,7 +54,7 @@ def test_stored_applied_to_subscribers_and_served_by_ext_pillar(
     stored_event = wait_outcome(na_events, "stored", "prod", allowlist_name)
     assert stored_event["sequence"] == 1
     assert stored_event["addresses"] == len(ADDRESSES)
-    assert stored_event["digest"] == protocol.digest(ADDRESSES)
+    assert stored_event["digest"] == digest(ADDRESSES)
     applied = wait_outcome(na_events, "applied", "prod", allowlist_name, timeout=180)
     assert applied["sequence"] == 1
     # Exactly the subscriber: the bystander has no rule for this allowlist.
@@ -68,7 +69,7 @@ def test_stored_applied_to_subscribers_and_served_by_ext_pillar(
         "cluster": "prod",
         "allowlist": allowlist_name,
         "sequence": 1,
-        "digest": protocol.digest(ADDRESSES),
+        "digest": digest(ADDRESSES),
         "generated_at": "2026-03-01T12:00:00Z",
         "addresses": ADDRESSES,
         "retired": False,
@@ -102,7 +103,7 @@ def test_replays_older_sequences_and_conflicts_change_nothing(
 
 
 REJECTIONS = {
-    "bad-signature": dict(post={"headers": {protocol.SIGNATURE_HEADER: "sha256=" + "0" * 64}}, reason="bad-signature"),
+    "bad-signature": dict(post={"headers": {SIGNATURE_HEADER: "sha256=" + "0" * 64}}, reason="bad-signature"),
     "missing-signature": dict(post={"sign": False}, reason="missing-signature"),
     "other-clusters-key": dict(post={"key": "staging"}, reason="bad-signature"),
     "malformed-json": dict(body="{not json", post={"content_type": "text/plain"}, reason="malformed-json"),
@@ -261,7 +262,7 @@ def test_status_runner(publisher, na_events, na_run_cli, pillar_files, subscribe
     assert ret.returncode == 0, ret
     entry = ret.data[f"prod/{allowlist_name}"]
     assert entry["cluster"] == "prod" and entry["allowlist"] == allowlist_name
-    assert (entry["sequence"], entry["digest"], entry["addresses"]) == (2, protocol.digest(ADDRESSES), 3)
+    assert (entry["sequence"], entry["digest"], entry["addresses"]) == (2, digest(ADDRESSES), 3)
     assert entry["retired"] is False
     assert entry["age_seconds"] > 0
     assert 0 <= entry["stored_seconds_ago"] < 600

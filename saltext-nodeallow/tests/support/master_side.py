@@ -9,8 +9,9 @@ import pathlib
 
 import yaml
 
-from saltext.nodeallow import protocol
 from saltext.nodeallow import store as nodeallow_store
+from saltext.nodeallow.protocol import canonical
+from saltext.nodeallow.protocol.wire import SIGNATURE_HEADER, VERSION
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 VECTORS_DIR = REPO_ROOT / "test" / "protocol" / "v1"
@@ -51,12 +52,12 @@ def encode_body(
     chunked); ``extra`` adds members (to test refusals).
     """
     members = {
-        "protocol": protocol.VERSION,
+        "protocol": VERSION,
         "kind": kind,
         "cluster": cluster,
         "allowlist": allowlist,
         "sequence": sequence,
-        "digest": digest or protocol.digest(addresses),
+        "digest": digest or canonical.digest(addresses),
         "generatedAt": generated_at,
         "chunk": {"index": chunk[0], "total": chunk[1]},
         "addresses": list(addresses),
@@ -68,7 +69,7 @@ def encode_body(
 def chunked_bodies(cluster, allowlist, sequence, addresses, per_chunk):
     """Split ``addresses`` into bodies of ``per_chunk`` entries, all carrying the whole list's digest."""
     runs = [addresses[i : i + per_chunk] for i in range(0, len(addresses), per_chunk)]
-    whole = protocol.digest(addresses)
+    whole = canonical.digest(addresses)
     return [
         encode_body(cluster, allowlist, sequence, run, digest=whole, chunk=(i, len(runs)))
         for i, run in enumerate(runs)
@@ -95,7 +96,7 @@ class Publisher:
         """POST ``body`` signed with ``key`` (default: the cluster's); assert salt-api put it on the bus."""
         all_headers = {}
         if sign:
-            all_headers[protocol.SIGNATURE_HEADER] = signature(key or self.keys[cluster], body)
+            all_headers[SIGNATURE_HEADER] = signature(key or self.keys[cluster], body)
         if content_type:
             all_headers["Content-Type"] = content_type
         all_headers.update(headers or {})
@@ -151,7 +152,7 @@ def put_snapshot(store, cluster, allowlist, sequence, addresses):
                 "cluster": cluster,
                 "allowlist": allowlist,
                 "sequence": sequence,
-                "digest": protocol.digest(addresses),
+                "digest": canonical.digest(addresses),
                 "generated_at": GENERATED_AT,
                 "stored_at": 0,
                 "addresses": list(addresses),

@@ -19,9 +19,9 @@ import pytest
 import salt.config
 import salt.payload
 
-from saltext.nodeallow import protocol
 from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow.pillar import nodeallow as pillar_module
+from saltext.nodeallow.protocol.canonical import digest
 from tests.integration.test_bench_firewall import addresses
 
 FULL = bool(os.environ.get("NODEALLOW_BENCH"))
@@ -50,7 +50,7 @@ def test_pillar_bytes_and_render_time(master_opts, capsys):
                 "cluster": "prod",
                 "allowlist": "bench",
                 "sequence": size,
-                "digest": protocol.digest(entries),
+                "digest": digest(entries),
                 "generated_at": "2026-12-02T00:00:00Z",
                 "stored_at": 1.0,
                 "addresses": entries,
@@ -64,7 +64,7 @@ def test_pillar_bytes_and_render_time(master_opts, capsys):
             out = pillar_module.ext_pillar("db1", minion_pillar)
             times.append(time.perf_counter() - started)
         record = out["nodeallow"]["allowlists"]["prod/bench"]
-        assert record["addresses"] == entries and record["digest"] == protocol.digest(entries)
+        assert record["addresses"] == entries and record["digest"] == digest(entries)
         packed = len(salt.payload.dumps(out))
         joined = len(salt.payload.dumps({**record, "addresses": "\n".join(entries)}))
         rows.append((size, statistics.median(times) * 1000, packed, len(json.dumps(out)), joined))

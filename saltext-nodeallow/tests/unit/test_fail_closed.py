@@ -4,8 +4,8 @@
 
 import pytest
 
-from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import contents, desired, ipset, iptables, naming, nftables
+from saltext.nodeallow.protocol.canonical import digest
 
 BASTION = ["192.0.2.10/32", "2001:db8::10/128"]
 WORKERS = {"prod/workers": {"sequence": 4, "addresses": ["10.0.0.1/32", "fd00::1/128"]}}
@@ -178,7 +178,7 @@ def test_cheap_check_record_covers_the_sources():
     records_ = nftables._record_rules(want)  # pylint: disable=protected-access
     label = naming.sources_label("tcp:5432 prod/workers")
     base = naming.nft_set(label, 4)[:-2]
-    assert any(f"na-state {base} {protocol.digest(BASTION)[7:39]} 2" in r for r in records_), records_
+    assert any(f"na-state {base} {digest(BASTION)[7:39]} 2" in r for r in records_), records_
 
 
 def test_duplicate_rules_admit_the_union_of_their_sources():

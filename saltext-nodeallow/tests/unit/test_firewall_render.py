@@ -4,8 +4,9 @@
 
 import pytest
 
-from saltext.nodeallow import protocol, records
+from saltext.nodeallow import records
 from saltext.nodeallow.firewall import contents, desired, ipset, iptables, naming, nftables, xtables
+from saltext.nodeallow.protocol.canonical import AddressError, digest, parse_list
 
 
 def build(rules=None, allowlists=None, last_good=None, **top):
@@ -111,7 +112,7 @@ def test_fast_parser_agrees_with_ipaddress():
         samples.append(str(net).upper() if rng.random() < 0.2 else str(net))
     for sample in samples:
         expected = str(ipaddress.ip_network(sample))
-        assert protocol.parse_list([sample]).entries == (expected,), sample
+        assert parse_list([sample]).entries == (expected,), sample
     # The bulk path (a canonical list in C-level passes) agrees with the entry-by-entry one.
     canonical = [
         str(n)
@@ -120,8 +121,8 @@ def test_fast_parser_agrees_with_ipaddress():
     canonical = [
         str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c) for c in canonical if ":" not in c)
     ] + [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c) for c in canonical if ":" in c)]
-    assert protocol.parse_list(canonical, allow_everyone=True).entries == tuple(canonical)
-    assert protocol.parse_list(list(reversed(canonical)), allow_everyone=True).entries == tuple(canonical)
+    assert parse_list(canonical, allow_everyone=True).entries == tuple(canonical)
+    assert parse_list(list(reversed(canonical)), allow_everyone=True).entries == tuple(canonical)
     hosts = {ipaddress.ip_network((rng.getrandbits(32), 32)) for _ in range(3000)}
     hosts |= {
         ipaddress.ip_network((rng.getrandbits(128) >> 100 if i % 3 == 0 else rng.getrandbits(128), 128))
@@ -130,7 +131,7 @@ def test_fast_parser_agrees_with_ipaddress():
     hosts |= {ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("2001:db8::/48")}
     nodes = [str(n) for v in (4, 6) for n in ipaddress.collapse_addresses(h for h in hosts if h.version == v)]
     nodes = [n for n in nodes if not getattr(ipaddress.ip_network(n).network_address, "ipv4_mapped", None)]
-    assert protocol.parse_list(nodes).entries == tuple(nodes)
+    assert parse_list(nodes).entries == tuple(nodes)
 
 
 @pytest.mark.parametrize(
@@ -151,11 +152,11 @@ def test_fast_parser_agrees_with_ipaddress():
 def test_bulk_path_never_accepts_what_is_not_canonical(entries):
     """Lists the fast path must not take as canonical: they are refused or come back collapsed and sorted."""
     try:
-        got = protocol.parse_list(entries).entries
-    except protocol.AddressError:
+        got = parse_list(entries).entries
+    except AddressError:
         return
     assert list(got) != entries
-    assert got == protocol.parse_list(list(got)).entries
+    assert got == parse_list(list(got)).entries
 
 
 def test_wrong_digest_refused():
@@ -163,7 +164,7 @@ def test_wrong_digest_refused():
     lists = {
         "prod/workers": {
             "sequence": 1,
-            "digest": protocol.digest(["10.0.0.9/32"]),
+            "digest": digest(["10.0.0.9/32"]),
             "addresses": ["10.0.0.1/32"],
         }
     }
@@ -173,7 +174,7 @@ def test_wrong_digest_refused():
 def test_matching_digest_and_canonical_form():
     """A canonical list with its protocol digest is accepted; a sloppy list is collapsed and sorted."""
     good = ["10.0.0.1/32", "fd00::1/128"]
-    want = build(allowlists={"prod/workers": {"sequence": 1, "digest": protocol.digest(good), "addresses": good}})
+    want = build(allowlists={"prod/workers": {"sequence": 1, "digest": digest(good), "addresses": good}})
     assert want.allowlists["prod/workers"].addresses == tuple(good)
     sloppy = ["fd00::1", "10.0.0.1/32", "10.0.0.0/24", "10.0.0.1"]
     want = build(allowlists={"prod/workers": {"sequence": 1, "addresses": sloppy}})
@@ -197,7 +198,7 @@ def test_empty_unknown_and_last_good():
     good = {
         "prod/workers": records.validate(
             "prod/workers",
-            {"sequence": 3, "digest": protocol.digest(["10.0.0.5/32"]), "addresses": ["10.0.0.5/32"]},
+            {"sequence": 3, "digest": digest(["10.0.0.5/32"]), "addresses": ["10.0.0.5/32"]},
             "store",
         )
     }
@@ -259,7 +260,7 @@ def test_nft_render_is_one_transaction():
     assert f"set {naming.nft_prefix_set('prod/workers', 4)} {{\n\t\ttype ipv4_addr\n\t\tflags interval" in text
     assert (
         "chain state {" in text
-        and f"na-state {set4[:-2]} {protocol.digest(['10.0.0.1/32', 'fd00::1/128'])[7:39]} 2" in text
+        and f"na-state {set4[:-2]} {digest(['10.0.0.1/32', 'fd00::1/128'])[7:39]} 2" in text
     )
     assert "type filter hook input priority filter; policy accept;" in text
     chain = text[text.index("chain input") :]

@@ -11,8 +11,9 @@ import json
 
 import pytest
 
-from saltext.nodeallow import protocol, reconcile, results
+from saltext.nodeallow import reconcile, results
 from saltext.nodeallow.firewall import desired, engine, lastgood, rulesetfile
+from saltext.nodeallow.protocol.canonical import digest
 
 NAME = "prod/workers"
 OLD = ["10.0.0.1/32", "10.0.0.2/32"]
@@ -26,7 +27,7 @@ def pillar(sequence, addresses=NEW, generated_at="2026-03-01T12:00:00Z", retired
         "cluster": "prod",
         "allowlist": "workers",
         "sequence": sequence,
-        "digest": protocol.digest([] if retired else addresses),
+        "digest": digest([] if retired else addresses),
         "addresses": [] if retired else list(addresses),
         "retired": retired,
     }
@@ -195,7 +196,7 @@ def test_addresses_for_templates_ignore_an_older_pillar_copy(minion):
 
 def test_rollback_is_decided_on_sequence_and_generation_time():
     """The pure rule: higher or equal applies; lower only when generated later."""
-    known = desired.Allowlist(NAME, 5, protocol.digest(NEW), tuple(NEW), generated_at="2026-03-01T12:05:00Z")
+    known = desired.Allowlist(NAME, 5, digest(NEW), tuple(NEW), generated_at="2026-03-01T12:05:00Z")
     copy = desired.records.validate(NAME, pillar(4, OLD, "2026-03-01T12:04:00Z")["allowlists"][NAME], "x")
     assert desired.rollback(copy, known)
     assert not desired.rollback(copy, None)

@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Property tests of the receiver's decode path: any input is stored exactly as signed or refused for a known reason.
 
-The path is ``protocol.receive_body`` (tag, keys, whole body, signature, decode, tag match) and, for a
-complete snapshot, ``protocol.check_width``. Hypothesis drives arbitrary and near-valid bodies, tags and
-headers through it; the only exception allowed out is :class:`protocol.Refusal` with a reason listed in
+The path is ``receive_body`` (tag, keys, whole body, signature, decode, tag match) and, for a
+complete snapshot, ``check_width``. Hypothesis drives arbitrary and near-valid bodies, tags and
+headers through it; the only exception allowed out is :class:`Refusal` with a reason listed in
 docs/protocol.md's table.
 """
 
+import ipaddress
 import json
 import pathlib
 import re
@@ -15,7 +16,14 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow.protocol import refusal as refusal_module
+from saltext.nodeallow.protocol.canonical import _sort_key, parse_entry
+from saltext.nodeallow.protocol.decode import decode
+from saltext.nodeallow.protocol.limits import MAX_SEQUENCE, TRIMMED_PLACEHOLDER, check_width
+from saltext.nodeallow.protocol.receive import receive_body
+from saltext.nodeallow.protocol.refusal import BAD_SIGNATURE, TOO_LARGE, TOO_WIDE, Refusal
+from saltext.nodeallow.protocol.signature import sign
+from saltext.nodeallow.protocol.wire import BODY_MEMBERS, SIGNATURE_HEADER
 from tests.support.master_side import encode_body
 
 KEY = b"nodeallow-property-key"
@@ -39,7 +47,7 @@ def test_the_doc_lists_every_reason_the_module_defines():
     """The table and the module's reason constants are the same set."""
     defined = {
         value
-        for name, value in vars(protocol).items()
+        for name, value in vars(refusal_module).items()
         if name.isupper() and isinstance(value, str) and re.fullmatch(r"[a-z]+(-[a-z]+)+|schema", value)
     }
     assert REASONS == defined
@@ -48,11 +56,11 @@ def test_the_doc_lists_every_reason_the_module_defines():
 def receive(tag, body, headers):
     """The receiver path; returns the decoded body, or the Refusal (any other exception fails the test)."""
     try:
-        _, _, decoded, _ = protocol.receive_body(tag, body, headers, CLUSTERS)
+        _, _, decoded, _ = receive_body(tag, body, headers, CLUSTERS)
         if decoded["chunk"]["total"] == 1:
-            protocol.check_width(decoded["addresses"])
+            check_width(decoded["addresses"])
         return decoded
-    except protocol.Refusal as refusal:
+    except Refusal as refusal:
         assert refusal.reason in REASONS, refusal
         assert isinstance(refusal.detail, str) and refusal.detail
         return refusal
@@ -61,7 +69,7 @@ def receive(tag, body, headers):
 def signed_headers(body, key=KEY):
     """Headers as the hook event carries them for a body signed with ``key``."""
     return {
-        protocol.SIGNATURE_HEADER: protocol.sign(key, body),
+        SIGNATURE_HEADER: sign(key, body),
         "Content-Length": str(len(body.encode("utf-8", "surrogatepass"))),
     }
 
@@ -76,20 +84,20 @@ ipv4_hosts = st.integers(min_value=0x0B000000, max_value=0x0BFFFFFF).map(
     lambda n: f"{n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}/32"
 )
 ipv6_hosts = st.integers(min_value=1, max_value=(1 << 64) - 1).map(
-    lambda n: str(protocol.ipaddress.IPv6Network(((0x20010DB8 << 96) | n, 128)))
+    lambda n: str(ipaddress.IPv6Network(((0x20010DB8 << 96) | n, 128)))
 )
 
 
 def canonical(entries):
     """Sort and deduplicate host routes into the canonical order."""
-    return [str(n) for n in sorted({protocol.parse_entry(e) for e in entries}, key=protocol._sort_key)]
+    return [str(n) for n in sorted({parse_entry(e) for e in entries}, key=_sort_key)]
 
 
 valid_bodies = st.builds(
     lambda v4, v6, seq: encode_body("prod", "workers", seq, canonical(v4 + v6)),
     st.lists(ipv4_hosts, min_size=1, max_size=30),
     st.lists(ipv6_hosts, max_size=10),
-    st.integers(min_value=1, max_value=protocol.MAX_SEQUENCE),
+    st.integers(min_value=1, max_value=MAX_SEQUENCE),
 )
 
 
@@ -107,7 +115,7 @@ valid_bodies = st.builds(
 def test_arbitrary_input_is_refused_for_a_documented_reason(tag, body, headers):
     """Random tags, bodies and headers: never an exception other than a documented Refusal."""
     got = receive(tag, body, headers)
-    assert isinstance(got, protocol.Refusal)
+    assert isinstance(got, Refusal)
 
 
 @SETTINGS
@@ -116,7 +124,7 @@ def test_signed_arbitrary_json_decodes_or_is_refused(value):
     """A correctly signed body of any JSON (and raw text of it) is refused with a documented reason."""
     body = json.dumps(value)
     got = receive(TAG, body, signed_headers(body))
-    assert isinstance(got, protocol.Refusal)
+    assert isinstance(got, Refusal)
 
 
 @SETTINGS
@@ -124,9 +132,9 @@ def test_signed_arbitrary_json_decodes_or_is_refused(value):
 def test_valid_bodies_decode_to_exactly_what_was_signed(body, use_old):
     """A valid body signed with the new or the old key decodes to its members, byte for byte."""
     got = receive(TAG, body, signed_headers(body, OLD_KEY if use_old else KEY))
-    assert not isinstance(got, protocol.Refusal), got
+    assert not isinstance(got, Refusal), got
     sent = json.loads(body)
-    assert {name: got[name] for name in protocol.BODY_MEMBERS} == sent
+    assert {name: got[name] for name in BODY_MEMBERS} == sent
     assert got["addresses"] == sent["addresses"]
 
 
@@ -146,8 +154,8 @@ def test_any_change_to_a_signed_body_is_refused(body, data):
     else:
         changed = body[:position]
     got = receive(TAG, changed, headers)
-    assert isinstance(got, protocol.Refusal)
-    assert got.reason in (protocol.BAD_SIGNATURE, protocol.TOO_LARGE), got
+    assert isinstance(got, Refusal)
+    assert got.reason in (BAD_SIGNATURE, TOO_LARGE), got
 
 
 @SETTINGS
@@ -155,10 +163,10 @@ def test_any_change_to_a_signed_body_is_refused(body, data):
 def test_trimmed_or_cut_bodies_are_too_large(body, junk):
     """The bus's placeholder, or a body of another length than Content-Length, is too-large before the signature."""
     headers = signed_headers(body)
-    got = receive(TAG, protocol.TRIMMED_PLACEHOLDER, headers)
-    assert got.reason == protocol.TOO_LARGE
+    got = receive(TAG, TRIMMED_PLACEHOLDER, headers)
+    assert got.reason == TOO_LARGE
     cut = body[: len(body) // 2]
-    assert receive(TAG, cut, headers).reason == protocol.TOO_LARGE
+    assert receive(TAG, cut, headers).reason == TOO_LARGE
 
 
 @SETTINGS
@@ -166,11 +174,11 @@ def test_trimmed_or_cut_bodies_are_too_large(body, junk):
 def test_decode_of_any_bytes_is_a_documented_refusal_or_a_body(raw):
     """decode alone, on any bytes: a dict of the body's members or a documented Refusal."""
     try:
-        got = protocol.decode(raw)
-    except protocol.Refusal as refusal:
+        got = decode(raw)
+    except Refusal as refusal:
         assert refusal.reason in REASONS
     else:
-        assert set(got) == set(protocol.BODY_MEMBERS)
+        assert set(got) == set(BODY_MEMBERS)
 
 
 @SETTINGS
@@ -178,12 +186,12 @@ def test_decode_of_any_bytes_is_a_documented_refusal_or_a_body(raw):
     entries=st.lists(
         st.one_of(
             st.builds(
-                lambda n, length: str(protocol.ipaddress.IPv4Network((n, length), strict=False)),
+                lambda n, length: str(ipaddress.IPv4Network((n, length), strict=False)),
                 st.integers(0, (1 << 32) - 1),
                 st.integers(0, 32),
             ),
             st.builds(
-                lambda n, length: str(protocol.ipaddress.IPv6Network((n, length), strict=False)),
+                lambda n, length: str(ipaddress.IPv6Network((n, length), strict=False)),
                 st.integers(0, (1 << 128) - 1),
                 st.integers(0, 128),
             ),
@@ -193,13 +201,13 @@ def test_decode_of_any_bytes_is_a_documented_refusal_or_a_body(raw):
 )
 def test_width_check_never_lets_more_than_the_span_through(entries):
     """Whatever the canonical list, check_width accepts it only within both limits, refusing for documented reasons."""
-    ipv4 = [protocol.ipaddress.ip_network(e) for e in entries if ":" not in e]
-    networks = protocol.ipaddress.collapse_addresses(ipv4)
+    ipv4 = [ipaddress.ip_network(e) for e in entries if ":" not in e]
+    networks = ipaddress.collapse_addresses(ipv4)
     v4 = [str(n) for n in networks]
     try:
-        protocol.check_width(v4, refuse_special=[])
-    except protocol.Refusal as refusal:
-        assert refusal.reason == protocol.TOO_WIDE
+        check_width(v4, refuse_special=[])
+    except Refusal as refusal:
+        assert refusal.reason == TOO_WIDE
     else:
-        assert all(protocol.ipaddress.ip_network(e).prefixlen >= 16 for e in v4)
-        assert sum(protocol.ipaddress.ip_network(e).num_addresses for e in v4) <= 1 << 18
+        assert all(ipaddress.ip_network(e).prefixlen >= 16 for e in v4)
+        assert sum(ipaddress.ip_network(e).num_addresses for e in v4) <= 1 << 18

@@ -4,24 +4,46 @@
 
 import pytest
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow.protocol.decode import decode
+from saltext.nodeallow.protocol.limits import (
+    DEFAULT_REFUSE_SPECIAL,
+    MAX_BODY_SIZE,
+    TRIMMED_PLACEHOLDER,
+    check_whole,
+    check_width,
+    width_limits,
+)
+from saltext.nodeallow.protocol.receive import receive_body
+from saltext.nodeallow.protocol.refusal import (
+    BAD_SIGNATURE,
+    BAD_TAG,
+    MALFORMED_JSON,
+    MISSING_SIGNATURE,
+    SPECIAL_ADDRESS,
+    TOO_LARGE,
+    TOO_WIDE,
+    UNKNOWN_CLUSTER,
+    Refusal,
+)
+from saltext.nodeallow.protocol.signature import sign, signing_keys, verify_signature_any
+from saltext.nodeallow.protocol.wire import SIGNATURE_HEADER
 
 
 def refusal(func, *args, **kwargs):
     """The Refusal ``func(*args, **kwargs)`` raises (fails the test when it raises none)."""
-    with pytest.raises(protocol.Refusal) as refused:
+    with pytest.raises(Refusal) as refused:
         func(*args, **kwargs)
     return refused.value
 
 
 def test_default_width_limits():
     """The defaults are /16 and /48, and a span of one /14 (IPv4) and one /44 (IPv6)."""
-    assert protocol.width_limits() == {4: (16, 1 << 18), 6: (48, 1 << 84)}
+    assert width_limits() == {4: (16, 1 << 18), 6: (48, 1 << 84)}
 
 
 def test_width_limits_from_master_config():
     """A family left out keeps its default; spans are addresses or "/P"."""
-    got = protocol.width_limits({"ipv4": 24}, {"ipv4": 1000, "ipv6": "/40"})
+    got = width_limits({"ipv4": 24}, {"ipv4": 1000, "ipv6": "/40"})
     assert got == {4: (24, 1000), 6: (48, 1 << 88)}
 
 
@@ -43,28 +65,28 @@ def test_width_limits_from_master_config():
 def test_width_limits_refuse_settings_that_allow_a_whole_family(min_prefix, max_span, names):
     """No setting may open a whole family; the error names the setting."""
     with pytest.raises(ValueError, match=names):
-        protocol.width_limits(min_prefix, max_span)
+        width_limits(min_prefix, max_span)
 
 
 def test_two_slash_1_prefixes_are_too_wide_even_with_a_low_minimum():
     """0.0.0.0/1 + 128.0.0.0/1 passes a minimum of /1 but not the span limit."""
-    got = refusal(protocol.check_width, ["0.0.0.0/1", "128.0.0.0/1"], {"ipv4": 1}, None, [])
-    assert got.reason == protocol.TOO_WIDE
+    got = refusal(check_width, ["0.0.0.0/1", "128.0.0.0/1"], {"ipv4": 1}, None, [])
+    assert got.reason == TOO_WIDE
     assert "max_span:ipv4" in got.detail and "4294967296" in got.detail
 
 
 def test_many_narrow_prefixes_add_up():
     """Seventeen /48s exceed the default IPv6 span of one /44 although each passes the minimum."""
     entries = [f"2001:db8:{i:x}::/48" for i in range(17)]
-    got = refusal(protocol.check_width, entries, refuse_special=[])
-    assert got.reason == protocol.TOO_WIDE and "IPv6 entries cover" in got.detail
-    protocol.check_width(entries[:16], refuse_special=[])
+    got = refusal(check_width, entries, refuse_special=[])
+    assert got.reason == TOO_WIDE and "IPv6 entries cover" in got.detail
+    check_width(entries[:16], refuse_special=[])
 
 
 def test_prefix_minimum_names_the_entry():
     """The detail names the first offending entry and the setting that refused it."""
-    got = refusal(protocol.check_width, ["10.0.0.1/32", "10.8.0.0/13"])
-    assert got.reason == protocol.TOO_WIDE
+    got = refusal(check_width, ["10.0.0.1/32", "10.8.0.0/13"])
+    assert got.reason == TOO_WIDE
     assert "addresses[1] 10.8.0.0/13" in got.detail and "min_prefix:ipv4" in got.detail
 
 
@@ -84,34 +106,34 @@ def test_prefix_minimum_names_the_entry():
 )
 def test_special_sources_are_refused_by_default(entry, name):
     """Loopback, link-local, multicast and unspecified sources are refused unless allowed by setting."""
-    got = refusal(protocol.check_width, ["10.0.0.1/32", entry] if ":" not in entry else [entry])
-    assert got.reason == protocol.SPECIAL_ADDRESS and name in got.detail
-    protocol.check_width([entry], refuse_special=[n for n in protocol.DEFAULT_REFUSE_SPECIAL if n != name])
+    got = refusal(check_width, ["10.0.0.1/32", entry] if ":" not in entry else [entry])
+    assert got.reason == SPECIAL_ADDRESS and name in got.detail
+    check_width([entry], refuse_special=[n for n in DEFAULT_REFUSE_SPECIAL if n != name])
 
 
 def test_a_prefix_containing_a_special_range_overlaps_it():
     """A prefix that contains the loopback range (not only one inside it) is refused."""
-    got = refusal(protocol.check_width, ["126.0.0.0/7"], {"ipv4": 7}, {"ipv4": "/7"})
-    assert got.reason == protocol.SPECIAL_ADDRESS and "loopback" in got.detail
+    got = refusal(check_width, ["126.0.0.0/7"], {"ipv4": 7}, {"ipv4": "/7"})
+    assert got.reason == SPECIAL_ADDRESS and "loopback" in got.detail
 
 
 def test_private_sources_are_a_choice():
     """Private ranges (node InternalIPs) are allowed by default and refused when listed."""
-    protocol.check_width(["10.0.0.1/32", "192.168.1.0/24", "fd00::1/128"])
-    got = refusal(protocol.check_width, ["192.168.1.0/24"], refuse_special=["private"])
-    assert got.reason == protocol.SPECIAL_ADDRESS and "private" in got.detail
+    check_width(["10.0.0.1/32", "192.168.1.0/24", "fd00::1/128"])
+    got = refusal(check_width, ["192.168.1.0/24"], refuse_special=["private"])
+    assert got.reason == SPECIAL_ADDRESS and "private" in got.detail
 
 
 @pytest.mark.parametrize("setting", ["loopback", ["localhost"], {"loopback": True}])
 def test_refuse_special_setting_is_checked(setting):
     """nodeallow:refuse_special must be a list of known names."""
     with pytest.raises(ValueError, match="refuse_special"):
-        protocol.check_width(["10.0.0.1/32"], refuse_special=setting)
+        check_width(["10.0.0.1/32"], refuse_special=setting)
 
 
 def test_width_limits_are_checked_before_special_sources():
     """A wide prefix that also overlaps a special range is too-wide, the first check that applies."""
-    assert refusal(protocol.check_width, ["0.0.0.0/1"]).reason == protocol.TOO_WIDE
+    assert refusal(check_width, ["0.0.0.0/1"]).reason == TOO_WIDE
 
 
 @pytest.mark.parametrize(
@@ -129,53 +151,53 @@ def test_width_limits_are_checked_before_special_sources():
 )
 def test_signing_keys_normalises_both_spellings(entry, keys):
     """signing_key and signing_keys both work, newest first, empties and repeats dropped."""
-    assert protocol.signing_keys(entry) == keys
+    assert signing_keys(entry) == keys
 
 
 @pytest.mark.parametrize("entry", [{"signing_keys": "one-key"}, {"signing_key": 12345}, {"signing_keys": [None]}])
 def test_signing_keys_refuses_wrong_types(entry):
     """A key that YAML made a number or a list given as one string is a configuration error."""
     with pytest.raises(ValueError, match="signing.key"):
-        protocol.signing_keys(entry)
+        signing_keys(entry)
 
 
 def test_rotation_accepts_old_and_new_until_the_old_is_removed():
     """During a rotation both keys verify; afterwards only the new one does."""
     body = '{"x":1}'
     old, new = b"old-key", b"new-key"
-    assert protocol.verify_signature_any([new, old], body, protocol.sign(old, body)) == 1
-    assert protocol.verify_signature_any([new, old], body, protocol.sign(new, body)) == 0
-    got = refusal(protocol.verify_signature_any, [new], body, protocol.sign(old, body))
-    assert got.reason == protocol.BAD_SIGNATURE
-    got = refusal(protocol.verify_signature_any, [new, old], body, protocol.sign(b"x", body))
-    assert got.reason == protocol.BAD_SIGNATURE and "2 signing keys" in got.detail
+    assert verify_signature_any([new, old], body, sign(old, body)) == 1
+    assert verify_signature_any([new, old], body, sign(new, body)) == 0
+    got = refusal(verify_signature_any, [new], body, sign(old, body))
+    assert got.reason == BAD_SIGNATURE
+    got = refusal(verify_signature_any, [new, old], body, sign(b"x", body))
+    assert got.reason == BAD_SIGNATURE and "2 signing keys" in got.detail
 
 
 def test_key_ring_without_keys_or_header():
     """No keys refuses bad-signature; no header refuses missing-signature first."""
-    assert refusal(protocol.verify_signature_any, [], "{}", protocol.sign(b"k", "{}")).reason == protocol.BAD_SIGNATURE
-    assert refusal(protocol.verify_signature_any, [b"k"], "{}", None).reason == protocol.MISSING_SIGNATURE
+    assert refusal(verify_signature_any, [], "{}", sign(b"k", "{}")).reason == BAD_SIGNATURE
+    assert refusal(verify_signature_any, [b"k"], "{}", None).reason == MISSING_SIGNATURE
 
 
 def test_trimmed_body_is_too_large_not_a_bad_signature():
     """The event bus's placeholder is named as what it is, and the detail names both settings."""
-    got = refusal(protocol.check_whole, protocol.TRIMMED_PLACEHOLDER, {"Content-Length": "700000"})
-    assert got.reason == protocol.TOO_LARGE
+    got = refusal(check_whole, TRIMMED_PLACEHOLDER, {"Content-Length": "700000"})
+    assert got.reason == TOO_LARGE
     assert "max_event_size" in got.detail and "max_request_body_size" in got.detail
 
 
 def test_trimmed_headers_are_too_large():
     """When even the headers were trimmed (the parsed post alone is over max_event_size), it is too-large too."""
-    got = refusal(protocol.check_whole, "{}", {"Content-Length": protocol.TRIMMED_PLACEHOLDER})
-    assert got.reason == protocol.TOO_LARGE and "header Content-Length" in got.detail
-    got = refusal(protocol.check_whole, "{}", {protocol.SIGNATURE_HEADER: protocol.TRIMMED_PLACEHOLDER})
-    assert got.reason == protocol.TOO_LARGE
+    got = refusal(check_whole, "{}", {"Content-Length": TRIMMED_PLACEHOLDER})
+    assert got.reason == TOO_LARGE and "header Content-Length" in got.detail
+    got = refusal(check_whole, "{}", {SIGNATURE_HEADER: TRIMMED_PLACEHOLDER})
+    assert got.reason == TOO_LARGE
 
 
 def test_body_shorter_than_content_length_is_too_large():
     """A body that is not the length salt-api received was cut on the way."""
-    got = refusal(protocol.check_whole, '{"a":1}', {"content-length": "8"})
-    assert got.reason == protocol.TOO_LARGE and "7 bytes" in got.detail and "says 8" in got.detail
+    got = refusal(check_whole, '{"a":1}', {"content-length": "8"})
+    assert got.reason == TOO_LARGE and "7 bytes" in got.detail and "says 8" in got.detail
 
 
 @pytest.mark.parametrize(
@@ -190,18 +212,18 @@ def test_body_shorter_than_content_length_is_too_large():
 )
 def test_whole_bodies_pass(body, headers):
     """A body of the stated length (in UTF-8 bytes) or without a usable Content-Length is left to the signature."""
-    protocol.check_whole(body, headers)
+    check_whole(body, headers)
 
 
 def test_decode_too_large_names_the_settings():
     """A body over 1 MiB is too-large and the detail says what to change."""
-    got = refusal(protocol.decode, "x" * (protocol.MAX_BODY_SIZE + 1))
-    assert got.reason == protocol.TOO_LARGE and "maxBodyBytes" in got.detail
+    got = refusal(decode, "x" * (MAX_BODY_SIZE + 1))
+    assert got.reason == TOO_LARGE and "maxBodyBytes" in got.detail
 
 
 def test_decode_refuses_text_that_is_not_utf_8_encodable():
     """A str with a lone surrogate is malformed-json, not a UnicodeEncodeError."""
-    assert refusal(protocol.decode, '{"a":"\ud800"}').reason == protocol.MALFORMED_JSON
+    assert refusal(decode, '{"a":"\ud800"}').reason == MALFORMED_JSON
 
 
 TAG = "salt/netapi/hook/nodeallow/prod/workers"
@@ -218,14 +240,14 @@ TAG = "salt/netapi/hook/nodeallow/prod/workers"
 )
 def test_receive_body_needs_a_key_for_the_tags_cluster(clusters, needle):
     """A cluster without a usable key is unknown-cluster, and the detail names the setting."""
-    got = refusal(protocol.receive_body, TAG, "{}", {protocol.SIGNATURE_HEADER: protocol.sign(b"k", "{}")}, clusters)
-    assert got.reason == protocol.UNKNOWN_CLUSTER and needle in got.detail
+    got = refusal(receive_body, TAG, "{}", {SIGNATURE_HEADER: sign(b"k", "{}")}, clusters)
+    assert got.reason == UNKNOWN_CLUSTER and needle in got.detail
 
 
 def test_receive_body_names_a_trimmed_body_before_the_signature():
     """The order of docs/protocol.md: too-large (trimmed) comes before bad-signature."""
-    headers = {protocol.SIGNATURE_HEADER: protocol.sign(b"k", "{}"), "Content-Length": "600000"}
-    got = refusal(protocol.receive_body, TAG, protocol.TRIMMED_PLACEHOLDER, headers, {"prod": {"signing_key": "k"}})
-    assert got.reason == protocol.TOO_LARGE
-    refused = refusal(protocol.receive_body, "salt/netapi/hook/nodeallow/prod", "{}", headers, {})
-    assert refused.reason == protocol.BAD_TAG
+    headers = {SIGNATURE_HEADER: sign(b"k", "{}"), "Content-Length": "600000"}
+    got = refusal(receive_body, TAG, TRIMMED_PLACEHOLDER, headers, {"prod": {"signing_key": "k"}})
+    assert got.reason == TOO_LARGE
+    refused = refusal(receive_body, "salt/netapi/hook/nodeallow/prod", "{}", headers, {})
+    assert refused.reason == BAD_TAG

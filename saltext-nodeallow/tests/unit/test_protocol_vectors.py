@@ -8,7 +8,13 @@ import re
 import jsonschema
 import pytest
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow.protocol.assembly import assemble
+from saltext.nodeallow.protocol.canonical import check_canonical, digest
+from saltext.nodeallow.protocol.decode import decode
+from saltext.nodeallow.protocol.limits import check_width
+from saltext.nodeallow.protocol.refusal import BAD_SIGNATURE, MISSING_SIGNATURE, Refusal
+from saltext.nodeallow.protocol.signature import sign, verify_signature, verify_signature_any
+from saltext.nodeallow.protocol.wire import VERSION
 from tests.support.master_side import load_schema, load_status_vectors, load_vectors
 
 VECTORS = load_vectors()
@@ -40,7 +46,7 @@ def _ids(items):
 
 def test_vectors_cover_every_section():
     """The vectors file has the sections these tests read, each non-empty (a truncated file fails here)."""
-    assert VECTORS["protocol"] == protocol.VERSION
+    assert VECTORS["protocol"] == VERSION
     for section in ("signatures", "signatureChecks", "snapshots", "invalid", "keyRingChecks", "limitChecks"):
         assert VECTORS[section], section
 
@@ -54,20 +60,20 @@ def test_schema_is_a_valid_draft_2020_12_schema():
 def test_signature_vectors_verify(vector):
     """Every signature vector verifies, and flipping any one body byte or header digit makes it fail."""
     key = bytes.fromhex(vector["keyHex"])
-    assert protocol.sign(key, vector["body"]) == vector["header"]
-    protocol.verify_signature(key, vector["body"], vector["header"])
+    assert sign(key, vector["body"]) == vector["header"]
+    verify_signature(key, vector["body"], vector["header"])
     body = vector["body"].encode("utf-8")
     for position in {0, len(body) // 2, len(body) - 1} if body else set():
         flipped = bytearray(body)
         flipped[position] ^= 0x01
-        with pytest.raises(protocol.Refusal) as refused:
-            protocol.verify_signature(key, bytes(flipped), vector["header"])
-        assert refused.value.reason == protocol.BAD_SIGNATURE
+        with pytest.raises(Refusal) as refused:
+            verify_signature(key, bytes(flipped), vector["header"])
+        assert refused.value.reason == BAD_SIGNATURE
     header = vector["header"]
     last = "0" if header[-1] != "0" else "1"
-    with pytest.raises(protocol.Refusal) as refused:
-        protocol.verify_signature(key, vector["body"], header[:-1] + last)
-    assert refused.value.reason == protocol.BAD_SIGNATURE
+    with pytest.raises(Refusal) as refused:
+        verify_signature(key, vector["body"], header[:-1] + last)
+    assert refused.value.reason == BAD_SIGNATURE
 
 
 @pytest.mark.parametrize("vector", VECTORS["signatureChecks"], ids=_ids(VECTORS["signatureChecks"]))
@@ -75,35 +81,35 @@ def test_signature_checks(vector):
     """Each header form is accepted or refused exactly as the vectors say (lowercase 'sha256=<hex>' only)."""
     key = bytes.fromhex(vector["keyHex"])
     if vector["valid"]:
-        protocol.verify_signature(key, vector["body"], vector["header"])
+        verify_signature(key, vector["body"], vector["header"])
         return
-    with pytest.raises(protocol.Refusal) as refused:
-        protocol.verify_signature(key, vector["body"], vector["header"])
-    assert refused.value.reason == protocol.BAD_SIGNATURE
+    with pytest.raises(Refusal) as refused:
+        verify_signature(key, vector["body"], vector["header"])
+    assert refused.value.reason == BAD_SIGNATURE
 
 
 def test_missing_signature_header_is_its_own_reason():
     """No header at all is 'missing-signature', not 'bad-signature'."""
-    with pytest.raises(protocol.Refusal) as refused:
-        protocol.verify_signature(b"key", "{}", None)
-    assert refused.value.reason == protocol.MISSING_SIGNATURE
+    with pytest.raises(Refusal) as refused:
+        verify_signature(b"key", "{}", None)
+    assert refused.value.reason == MISSING_SIGNATURE
 
 
 @pytest.mark.parametrize("vector", VECTORS["snapshots"], ids=_ids(VECTORS["snapshots"]))
 def test_snapshot_vectors_validate_assemble_and_digest(vector):
     """Every valid body decodes; its chunks assemble in any order to the canonical list with the digest."""
-    assert protocol.digest(vector["canonical"]) == vector["digest"]
-    decoded = [protocol.decode(body) for body in vector["bodies"]]
+    assert digest(vector["canonical"]) == vector["digest"]
+    decoded = [decode(body) for body in vector["bodies"]]
     assert [len(body.encode()) for body in vector["bodies"]] == vector["bodyBytes"]
     for body in decoded:
         assert body["sequence"] == vector["sequence"]
         assert body["digest"] == vector["digest"]
         assert body["kind"] == vector["kind"]
         assert (body["cluster"], body["allowlist"]) == (vector["cluster"], vector["allowlist"])
-    assert protocol.assemble(decoded) == vector["canonical"]
+    assert assemble(decoded) == vector["canonical"]
     # Reversed and with a duplicate: chunks may arrive in any order and more than once.
-    assert protocol.assemble(list(reversed(decoded)) + decoded[:1]) == vector["canonical"]
-    protocol.check_canonical(vector["canonical"])
+    assert assemble(list(reversed(decoded)) + decoded[:1]) == vector["canonical"]
+    check_canonical(vector["canonical"])
 
 
 @pytest.mark.parametrize("vector", VECTORS["snapshots"], ids=_ids(VECTORS["snapshots"]))
@@ -116,8 +122,8 @@ def test_snapshot_vectors_match_the_schema(vector):
 @pytest.mark.parametrize("vector", VECTORS["invalid"], ids=_ids(VECTORS["invalid"]))
 def test_invalid_bodies_are_refused_with_the_expected_reason(vector):
     """Every invalid body is refused with exactly the reason the vectors name."""
-    with pytest.raises(protocol.Refusal) as refused:
-        protocol.decode(vector["body"])
+    with pytest.raises(Refusal) as refused:
+        decode(vector["body"])
     assert refused.value.reason == vector["reason"], refused.value.detail
 
 
@@ -140,11 +146,11 @@ def test_key_ring_checks(vector):
     """verify_signature_any returns the index of the first key that matches, or refuses bad-signature."""
     keys = [bytes.fromhex(k) for k in vector["keysHex"]]
     if vector["match"] < 0:
-        with pytest.raises(protocol.Refusal) as refused:
-            protocol.verify_signature_any(keys, vector["body"], vector["header"])
-        assert refused.value.reason == protocol.BAD_SIGNATURE
+        with pytest.raises(Refusal) as refused:
+            verify_signature_any(keys, vector["body"], vector["header"])
+        assert refused.value.reason == BAD_SIGNATURE
     else:
-        assert protocol.verify_signature_any(keys, vector["body"], vector["header"]) == vector["match"]
+        assert verify_signature_any(keys, vector["body"], vector["header"]) == vector["match"]
 
 
 @pytest.mark.parametrize("vector", VECTORS["limitChecks"], ids=_ids(VECTORS["limitChecks"]))
@@ -156,13 +162,13 @@ def test_limit_checks(vector):
         "max_span": {family: f"/{p}" for family, p in limits["maxSpanPrefix"].items()},
         "refuse_special": [],
     }
-    assert protocol.check_canonical(vector["addresses"]) is not None
+    assert check_canonical(vector["addresses"]) is not None
     if vector["reason"]:
-        with pytest.raises(protocol.Refusal) as refused:
-            protocol.check_width(vector["addresses"], **kwargs)
+        with pytest.raises(Refusal) as refused:
+            check_width(vector["addresses"], **kwargs)
         assert refused.value.reason == vector["reason"]
     else:
-        protocol.check_width(vector["addresses"], **kwargs)
+        check_width(vector["addresses"], **kwargs)
 
 
 def test_status_answers_match_the_entry_schema():

@@ -9,8 +9,9 @@ import time
 import pytest
 import salt.config
 
-from saltext.nodeallow import protocol
 from saltext.nodeallow import store as nodeallow_store
+from saltext.nodeallow.protocol.canonical import digest
+from saltext.nodeallow.protocol.decode import decode
 from tests.support.master_side import encode_body
 
 
@@ -28,7 +29,7 @@ def record(cluster, allowlist, sequence, addresses):
         "cluster": cluster,
         "allowlist": allowlist,
         "sequence": sequence,
-        "digest": protocol.digest(addresses),
+        "digest": digest(addresses),
         "generated_at": "2026-03-01T12:00:00Z",
         "stored_at": 1.0,
         "addresses": addresses,
@@ -79,9 +80,9 @@ def test_sequences_summary_follows_the_records(store):
 def test_chunks_are_kept_per_sequence_and_index(store):
     """Chunks are grouped by sequence and index; a duplicate replaces itself; drop removes a sequence."""
     for sequence, index in ((5, 1), (5, 0), (5, 1), (6, 0)):
-        digest = "sha256:" + "0" * 64
-        body = encode_body("prod", "w", sequence, [f"10.0.0.{index + 1}/32"], chunk=(index, 3), digest=digest)
-        store.put_chunk("prod", "w", protocol.decode(body))
+        zero_digest = "sha256:" + "0" * 64
+        body = encode_body("prod", "w", sequence, [f"10.0.0.{index + 1}/32"], chunk=(index, 3), digest=zero_digest)
+        store.put_chunk("prod", "w", decode(body))
     chunks = store.chunks("prod", "w")
     assert sorted(chunks) == [5, 6]
     assert sorted(chunks[5]) == [0, 1]
@@ -94,7 +95,7 @@ def test_chunks_are_kept_per_sequence_and_index(store):
 def test_incomplete_chunks_expire_after_the_timeout(store):
     """A set whose first chunk is older than the timeout is dropped; a younger one stays."""
     body = encode_body("prod", "w", 5, ["10.0.0.1/32"], chunk=(0, 2), digest="sha256:" + "0" * 64)
-    store.put_chunk("prod", "w", protocol.decode(body))
+    store.put_chunk("prod", "w", decode(body))
     received = store.chunks("prod", "w")[5][0]["received_at"]
     assert store.expire_chunks(300, now=received + 299) == []
     assert store.expire_chunks(300, now=received + 301) == [("prod", "w", 5)]

@@ -10,7 +10,11 @@ for the time it takes to check and store one body.
 import logging
 import time
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow.protocol.assembly import assemble
+from saltext.nodeallow.protocol.limits import check_width
+from saltext.nodeallow.protocol.receive import receive_body
+from saltext.nodeallow.protocol.refusal import SEQUENCE_CONFLICT, Refusal
+from saltext.nodeallow.protocol.wire import KIND_RETIREMENT, parse_tag
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +43,18 @@ class Ingest:
     def __call__(self, tag, body, headers):
         """Verify, validate, order and store one body; return its summary (``result`` is one of the outcomes)."""
         try:
-            cluster, allowlist = protocol.parse_tag(tag, self.settings.hook_path)
-        except protocol.Refusal as refusal:
+            cluster, allowlist = parse_tag(tag, self.settings.hook_path)
+        except Refusal as refusal:
             return self._refuse("unknown", "unknown", refusal)
         sequence = None
         try:
             # Keys, a body the bus trimmed (too-large, before the signature), signature, body, tag.
-            _, _, decoded, key_index = protocol.receive_body(
+            _, _, decoded, key_index = receive_body(
                 tag, body, headers, self.settings.clusters, self.settings.hook_path
             )
             sequence = decoded["sequence"]
             outcome = self._store(cluster, allowlist, decoded, key_index)
-        except protocol.Refusal as refusal:
+        except Refusal as refusal:
             return self._refuse(cluster, allowlist, refusal, sequence)
         summary = {"cluster": cluster, "allowlist": allowlist, "sequence": sequence, **outcome}
         if summary["result"] not in (STORED, RETIRED):
@@ -93,12 +97,12 @@ class Ingest:
             addresses = self._assembled(cluster, allowlist, decoded)
             if isinstance(addresses, dict):
                 return addresses
-            if decoded["kind"] != protocol.KIND_RETIREMENT:
+            if decoded["kind"] != KIND_RETIREMENT:
                 try:
-                    protocol.check_width(
+                    check_width(
                         addresses, self.settings.min_prefix, self.settings.max_span, self.settings.refuse_special
                     )
-                except protocol.Refusal:
+                except Refusal:
                     # A set that can never be stored is dropped, so a corrected resend starts clean.
                     self.store.drop_chunks(cluster, allowlist, {decoded["sequence"]})
                     raise
@@ -118,8 +122,8 @@ class Ingest:
         if decoded["sequence"] < stored["sequence"]:
             return OLDER
         if decoded["digest"] != stored["digest"]:
-            raise protocol.Refusal(
-                protocol.SEQUENCE_CONFLICT,
+            raise Refusal(
+                SEQUENCE_CONFLICT,
                 f"sequence {decoded['sequence']} is stored with digest {stored['digest']}, "
                 f"this body says {decoded['digest']}",
             )
@@ -140,15 +144,15 @@ class Ingest:
             )
             return {"result": CHUNK, "received": len(chunks), "total": total}
         try:
-            return protocol.assemble(list(chunks.values()))
-        except protocol.Refusal:
+            return assemble(list(chunks.values()))
+        except Refusal:
             # A set that can never assemble is dropped, so a corrected resend starts clean.
             self.store.drop_chunks(cluster, allowlist, {sequence})
             raise
 
     def _record(self, cluster, allowlist, decoded, addresses, key_index):
         """The store record of a complete snapshot or retirement (``key_index``: which key verified it)."""
-        retired = decoded["kind"] == protocol.KIND_RETIREMENT
+        retired = decoded["kind"] == KIND_RETIREMENT
         return {
             "cluster": cluster,
             "allowlist": allowlist,

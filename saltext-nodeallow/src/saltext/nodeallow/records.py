@@ -11,7 +11,10 @@ list validated before (``known``) can stand in for parsing it again.
 import dataclasses
 import hashlib
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow.protocol import canonical
+from saltext.nodeallow.protocol.canonical import DIGEST_RE, EMPTY_DIGEST, AddressError, AddressList, parse_list
+from saltext.nodeallow.protocol.limits import MAX_ADDRESSES
+from saltext.nodeallow.protocol.wire import is_dns_label
 
 KEYS = frozenset({"cluster", "allowlist", "sequence", "digest", "generated_at", "stored_at", "addresses", "retired"})
 # What the master's store adds (ingest.py); accepted only in complete records, never from pillar.
@@ -39,7 +42,7 @@ class Record:
     retired: bool = False
     generated_at: str = None
     # The parsed list when this run parsed it (width checks reuse it), else None.
-    parsed: protocol.AddressList = dataclasses.field(default=None, compare=False, repr=False)
+    parsed: AddressList = dataclasses.field(default=None, compare=False, repr=False)
 
     def pillar(self):
         """The record as the ext_pillar serves it (docs/salt.md)."""
@@ -56,13 +59,13 @@ class Record:
 
 
 def digest(entries):
-    """:func:`saltext.nodeallow.protocol.digest` of a list of strings, in one hash call."""
+    """:func:`saltext.nodeallow.protocol.canonical.digest` of a list of strings, in one hash call."""
     if not entries:
-        return protocol.EMPTY_DIGEST
+        return EMPTY_DIGEST
     try:
         text = ("\n".join(entries) + "\n").encode("ascii")
     except UnicodeEncodeError:
-        return protocol.digest(entries)
+        return canonical.digest(entries)
     return "sha256:" + hashlib.sha256(text).hexdigest()
 
 
@@ -71,7 +74,7 @@ def valid_name(name):
     if not isinstance(name, str) or name.count("/") != 1:
         return False
     cluster, allowlist = name.split("/")
-    return protocol.is_dns_label(cluster) and protocol.is_dns_label(allowlist)
+    return is_dns_label(cluster) and is_dns_label(allowlist)
 
 
 def validate(name, raw, where, *, parse=True, known=None, complete=False):
@@ -108,13 +111,13 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
     if not isinstance(retired, bool):
         problems.append(f"{where}: retired must be true or false")
     given = raw.get("digest")
-    if given is not None and (not isinstance(given, str) or not protocol.DIGEST_RE.fullmatch(given)):
+    if given is not None and (not isinstance(given, str) or not DIGEST_RE.fullmatch(given)):
         problems.append(f"{where}: digest must be sha256:<64 hex>")
     values = raw.get("addresses", [])
     if not isinstance(values, list):
         problems.append(f"{where}:addresses must be a list, not {type(values).__name__}")
-    elif len(values) > protocol.MAX_ADDRESSES:
-        problems.append(f"{where}:addresses has {len(values)} entries, more than {protocol.MAX_ADDRESSES}")
+    elif len(values) > MAX_ADDRESSES:
+        problems.append(f"{where}:addresses has {len(values)} entries, more than {MAX_ADDRESSES}")
     elif retired is True and values:
         problems.append(f"{where}: a retired record lists no addresses")
     if problems:
@@ -125,7 +128,7 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
         # hand-written pillar may give none, or YAML a timestamp; that copy is then not known to be later.
         generated_at = None
     if retired:
-        return Record(name, sequence, given or protocol.EMPTY_DIGEST, (), True, generated_at)
+        return Record(name, sequence, given or EMPTY_DIGEST, (), True, generated_at)
     if values and set(map(type, values)) != {str}:  # exactly str, as JSON and YAML load it
         bad = next(i for i, v in enumerate(values) if type(v) is not str)
         raise RecordError([f"{where}:addresses[{bad}]: not an address string: {str(values[bad])[:60]!r}"])
@@ -137,8 +140,8 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
         addresses = tuple(values)
     else:
         try:
-            parsed = protocol.parse_list(values)
-        except protocol.AddressError as exc:
+            parsed = parse_list(values)
+        except AddressError as exc:
             raise RecordError([f"{where}:addresses[{i}]: {str(v)[:60]!r} {r}" for i, v, r in exc.problems]) from exc
         addresses = parsed.entries
         if list(addresses) != values:

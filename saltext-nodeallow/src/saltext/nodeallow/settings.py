@@ -8,7 +8,14 @@ A plain module: the runner, the engine and the ext_pillar read their settings th
 
 import dataclasses
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow.protocol.limits import (
+    DEFAULT_MAX_SPAN,
+    DEFAULT_MIN_PREFIX,
+    DEFAULT_REFUSE_SPECIAL,
+    special_networks,
+    width_limits,
+)
+from saltext.nodeallow.protocol.wire import DEFAULT_HOOK_PATH
 
 # Seconds an incomplete chunk set is kept.
 DEFAULT_CHUNK_TIMEOUT = 300
@@ -41,11 +48,11 @@ class Settings:
     """The effective nodeallow master settings."""
 
     clusters: dict
-    hook_path: str = protocol.DEFAULT_HOOK_PATH
-    # How much of the address space one allowlist may open (protocol.check_width, docs/security.md).
-    min_prefix: dict = dataclasses.field(default_factory=lambda: dict(protocol.DEFAULT_MIN_PREFIX))
-    max_span: dict = dataclasses.field(default_factory=lambda: dict(protocol.DEFAULT_MAX_SPAN))
-    refuse_special: list = dataclasses.field(default_factory=lambda: list(protocol.DEFAULT_REFUSE_SPECIAL))
+    hook_path: str = DEFAULT_HOOK_PATH
+    # How much of the address space one allowlist may open (protocol.limits.check_width, docs/security.md).
+    min_prefix: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_MIN_PREFIX))
+    max_span: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_MAX_SPAN))
+    refuse_special: list = dataclasses.field(default_factory=lambda: list(DEFAULT_REFUSE_SPECIAL))
     chunk_timeout: float = DEFAULT_CHUNK_TIMEOUT
     apply_timeout: float = DEFAULT_APPLY_TIMEOUT
     reconcile_interval: float = DEFAULT_RECONCILE_INTERVAL
@@ -91,16 +98,16 @@ def from_opts(opts):
             raise ValueError(f"master config nodeallow:{name} must be a positive number of seconds, not {value!r}")
         numbers[name] = float(value)
     widths = {
-        "min_prefix": section.get("min_prefix", dict(protocol.DEFAULT_MIN_PREFIX)),
-        "max_span": section.get("max_span", dict(protocol.DEFAULT_MAX_SPAN)),
-        "refuse_special": list(section.get("refuse_special", protocol.DEFAULT_REFUSE_SPECIAL)),
+        "min_prefix": section.get("min_prefix", dict(DEFAULT_MIN_PREFIX)),
+        "max_span": section.get("max_span", dict(DEFAULT_MAX_SPAN)),
+        "refuse_special": list(section.get("refuse_special", DEFAULT_REFUSE_SPECIAL)),
     }
     # Checked here once, so a bad limit stops every ingest with its name instead of being skipped.
-    protocol.width_limits(widths["min_prefix"], widths["max_span"])
-    protocol.special_networks(widths["refuse_special"])
+    width_limits(widths["min_prefix"], widths["max_span"])
+    special_networks(widths["refuse_special"])
     return Settings(
         clusters=clusters if isinstance(clusters, dict) else {},
-        hook_path=section.get("hook_path") or protocol.DEFAULT_HOOK_PATH,
+        hook_path=section.get("hook_path") or DEFAULT_HOOK_PATH,
         **widths,
         **numbers,
     )

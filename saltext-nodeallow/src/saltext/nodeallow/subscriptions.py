@@ -12,7 +12,7 @@ import salt.cache
 import salt.key
 import salt.pillar
 
-from saltext.nodeallow import protocol
+from saltext.nodeallow.protocol.wire import is_dns_label
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ def parse_reference(value):
     if not isinstance(value, str):
         return None
     parts = value.split("/")
-    if len(parts) != 2 or not all(protocol.is_dns_label(part) for part in parts):
+    if len(parts) != 2 or not all(is_dns_label(part) for part in parts):
         return None
     return parts[0], parts[1]
 

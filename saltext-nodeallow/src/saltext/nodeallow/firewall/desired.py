@@ -12,8 +12,11 @@ import itertools
 import operator
 import re
 
-from saltext.nodeallow import protocol, records
+from saltext.nodeallow import records
 from saltext.nodeallow.firewall import naming
+from saltext.nodeallow.protocol.canonical import AddressError, parse_list
+from saltext.nodeallow.protocol.limits import DEFAULT_REFUSE_SPECIAL, check_width
+from saltext.nodeallow.protocol.refusal import Refusal
 
 BACKENDS = ("nftables", "ipset", "iptables")
 POLICIES = ("restrict", "accept")
@@ -175,7 +178,7 @@ class Desired:
         out = {}
         for label, lists in sorted(merged.items()):
             # Two rules with the same description admit the union of their sources.
-            addresses = lists[0] if len(lists) == 1 else protocol.parse_list([a for x in lists for a in x]).entries
+            addresses = lists[0] if len(lists) == 1 else parse_list([a for x in lists for a in x]).entries
             out[label] = Allowlist(label, 0, records.digest(addresses), addresses, source="rule")
         return out
 
@@ -202,17 +205,17 @@ def merge_ranges(ranges):
     return tuple(merged)
 
 
-# Keys of the pillar's nodeallow:limits: the master's setting names (saltext.nodeallow.protocol.check_width).
+# Keys of the pillar's nodeallow:limits: the master's setting names (saltext.nodeallow.protocol.limits.check_width).
 LIMIT_KEYS = ("min_prefix", "max_span", "refuse_special")
 
 
 def check_limits(addresses, where, limits=None, setting="nodeallow:limits"):
     """Return the problems (sentences naming ``where``) that keep ``addresses`` out of the firewall.
 
-    ``addresses`` is an allowlist's canonical list, or the :class:`saltext.nodeallow.protocol.AddressList`
+    ``addresses`` is an allowlist's canonical list, or the :class:`saltext.nodeallow.protocol.canonical.AddressList`
     parsed from it;
     ``limits`` is the pillar's ``nodeallow:limits`` mapping with the master's keys ``min_prefix``,
-    ``max_span`` and ``refuse_special`` (each optional, see saltext.nodeallow.protocol.check_width),
+    ``max_span`` and ``refuse_special`` (each optional, see saltext.nodeallow.protocol.limits.check_width),
     ``None`` for the defaults. An empty list means the allowlist may be applied; otherwise the
     caller holds that one allowlist (its last applied set stays) and reports the sentences.
     ``setting`` names the pillar key the limits come from, for the messages.
@@ -225,13 +228,13 @@ def check_limits(addresses, where, limits=None, setting="nodeallow:limits"):
     if unknown:
         return [f"{setting}: unknown keys {unknown}; allowed: {list(LIMIT_KEYS)}"]
     try:
-        protocol.check_width(
+        check_width(
             addresses,
             limits.get("min_prefix"),
             limits.get("max_span"),
-            limits.get("refuse_special", protocol.DEFAULT_REFUSE_SPECIAL),
+            limits.get("refuse_special", DEFAULT_REFUSE_SPECIAL),
         )
-    except protocol.Refusal as refusal:
+    except Refusal as refusal:
         return [f"{where}: {refusal.reason}: {refusal.detail}"]
     except ValueError as exc:
         return [f"{where}: the limits are invalid: {exc} (pillar {setting})"]
@@ -254,8 +257,8 @@ def _sources(raw, where, limits, problems):
         problems.append(f"{where}: {len(value)} sources, more than {MAX_SOURCES}")
         return ()
     try:
-        parsed = protocol.parse_list(value)
-    except protocol.AddressError as exc:
+        parsed = parse_list(value)
+    except AddressError as exc:
         problems.extend(f"{where}:sources[{i}]: {str(v)[:60]!r} {r}" for i, v, r in exc.problems)
         return ()
     setting = "nodeallow:limits"

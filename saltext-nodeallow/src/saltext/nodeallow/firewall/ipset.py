@@ -15,9 +15,9 @@ the last-known-good copy's; the members are then that copy's. Otherwise, with te
 
 import logging
 
-from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import command, naming, xtables
 from saltext.nodeallow.firewall.contents import Contents, desired_addresses, families
+from saltext.nodeallow.protocol.canonical import parse_prefix
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _member(text, family):
     if "/" not in text:
         text += _HOST_SUFFIX[family]
     if family == 6 and "." in text:
-        return protocol.parse_prefix(text)[3]
+        return parse_prefix(text)[3]
     return text
 
 
@@ -199,7 +199,7 @@ def delta_input(want, target_snap, current):
         for family in (4, 6):
             live = naming.ipset(name, family)
             for member in sorted(have.get(family, set()) - wanted[family]):
-                if protocol.parse_prefix(member)[3] != member:
+                if parse_prefix(member)[3] != member:
                     raise ValueError(f"ipset {live} lists {member!r}, which is not canonical")
                 out.append(f"del {live} {member}")
             out.extend(f"add {live} {member}" for member in sorted(wanted[family] - have.get(family, set())))

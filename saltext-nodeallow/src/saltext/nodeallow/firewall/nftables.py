@@ -20,9 +20,9 @@ import logging
 import os
 import tempfile
 
-from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import command, naming
 from saltext.nodeallow.firewall.contents import Contents, desired_addresses, differences, families
+from saltext.nodeallow.protocol.canonical import parse_prefix
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def render_delta(want, target_snap, current):
             removed = have.get(family, set()) - wanted[family]
             added = wanted[family] - have.get(family, set())
             for entry in removed:
-                if protocol.parse_prefix(entry)[3] != entry:
+                if parse_prefix(entry)[3] != entry:
                     raise ValueError(f"the firewall lists {entry!r} for {name}, which is not canonical")
             for set_name, prefixes, gone, new in zip(
                 naming.nft_sets(name, family),
@@ -231,7 +231,7 @@ def _element(value):
     text = str(value)
     if ":" in text and "." in text:
         # nft may print an IPv6 address in mixed notation; the canonical text is Python's.
-        return [protocol.parse_prefix(text)[3]]
+        return [parse_prefix(text)[3]]
     return [f"{text}{_HOST_SUFFIX[6 if ':' in text else 4]}"]
 
 

@@ -8,8 +8,8 @@ INPUT jumps to the chain once (inserted at the top, only when missing); the chai
 
 import re
 
-from saltext.nodeallow import protocol
 from saltext.nodeallow.firewall import naming
+from saltext.nodeallow.protocol.canonical import parse_prefix
 
 TOOLS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6tables-restore")}
 # multiport takes at most 15 ports, a range counting as two.
@@ -107,7 +107,7 @@ def read(executor, family):
 
 def _normalise(source):
     """``-s`` as iptables-save prints it (``10.0.0.1/32``), in canonical CIDR form."""
-    return protocol.parse_prefix(source)[3]
+    return parse_prefix(source)[3]
 
 
 def apply(executor, lines_by_family, jumps=None):

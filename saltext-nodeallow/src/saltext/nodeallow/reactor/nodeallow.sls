@@ -9,7 +9,7 @@ runner runs in the reactor's thread pool.
 Only the signature header and Content-Length are passed on, not all headers:
 runner arguments are kept in the master's job cache, and the headers may hold an
 X-Auth-Token. Content-Length lets the runner tell a body the event bus trimmed
-(protocol.check_whole: too-large) from a bad signature.
+(protocol.limits.check_whole: too-large) from a bad signature.
 salt-api (CherryPy) title-cases header names, so the lookup is exact.
 
 In a Salt master cluster every event is forwarded to every peer, marked with ``__peer_id``:
