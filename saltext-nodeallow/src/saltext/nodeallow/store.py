@@ -226,7 +226,7 @@ class Store:
         return f"{CHUNKS_BANK}/{record_key(cluster, allowlist)}"
 
     def put_chunk(self, cluster, allowlist, chunk):
-        """Keep one decoded chunk (a dict from protocol.decode)."""
+        """Keep one decoded chunk (a dict from protocol.decode.decode)."""
         data = dict(chunk)
         data["received_at"] = time.time()
         key = f"{chunk['sequence']}.{chunk['chunk']['index']}"
