@@ -54,13 +54,8 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: system-packages control-plane helm python-env python-env-3006 manifests generate fmt vet lint ## Install what is missing, then run every test (Go with a real API server, Salt 3008 and 3006, firewalls in namespaces, the image built and run as the chart runs it).
-	go test ./... -count=1
-	go test -short -run '^$$' -bench . -benchtime 1x ./...
-	bash hack/test-python.sh
-	NODEALLOW_SALT=3006 bash hack/test-python.sh saltext-nodeallow/tests/master saltext-nodeallow/tests/integration \
-		$(addprefix --ignore=saltext-nodeallow/tests/,$(SALT_3006_SKIP))
-	bash hack/test-python.sh test/e2e
+test: system-packages control-plane helm python-env python-env-3006 golangci-lint manifests generate fmt vet ## Install what is missing, then run every test (Go with a real API server, Salt 3008 and 3006, firewalls in namespaces, the image built and run as the chart runs it), independent suites side by side (hack/test-all.sh).
+	bash hack/test-all.sh
 
 .PHONY: lint
 lint: golangci-lint python-env ## Run the linters (golangci-lint, ruff) and the license header check; all stay clean.
@@ -77,19 +72,14 @@ test-python: python-env ## Run the Salt extension's tests only.
 	bash hack/test-python.sh
 
 .PHONY: test-python-3006
-test-python-3006: ## Run the Salt master and integration tests with Salt 3006 (bin/venv-3006).
+test-python-3006: ## Run the Salt master and integration tests with Salt 3006 (bin/venv-3006), as make test does.
 	bash hack/python-env.sh 3006
-	NODEALLOW_SALT=3006 bash hack/test-python.sh saltext-nodeallow/tests/master saltext-nodeallow/tests/integration \
-		$(addprefix --ignore=saltext-nodeallow/tests/,$(SALT_3006_SKIP))
+	NODEALLOW_TEST_LANES=salt3006 bash hack/test-all.sh
 
 .PHONY: test-e2e
 test-e2e: control-plane python-env python-env-3006 ## Run the end-to-end tests only (controller binary, real API server, real Salt, minion firewalls in namespaces).
 	bash hack/test-python.sh test/e2e
 
-# Salt 3006 runs every master and integration test with real daemons in `make test`, less these: the
-# benchmarks and the host firewalls time or exercise nft/ipset/firewalld/ufw, the same under either Salt.
-SALT_3006_SKIP = master/test_bench_ingest.py integration/test_bench_firewall.py integration/test_bench_watch.py \
-	integration/test_host_firewalls.py
 BENCH_COUNT ?= 6
 # SCALE_RUNS is how many controller processes the scale benchmark runs per Node count (it reports their medians).
 SCALE_RUNS ?= 5

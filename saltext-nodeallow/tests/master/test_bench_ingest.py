@@ -8,9 +8,10 @@ hook. The figure is the runner job's own time (its ``salt/run/<jid>/new`` → ``
 anchor, measured in the same run, is what every ingest paid before the index: compiling every
 accepted minion's pillar (``salt-run nodeallow.reindex``).
 
-Quick by default (part of ``make test``); ``NODEALLOW_BENCH=1`` runs the full matrix of
-docs/benchmarks.md (10/100/1000/2000 keys and 10 again, 10k addresses, medians of 5);
-NODEALLOW_BENCH_KEYS=10,2000 picks the key counts.
+Quick by default (part of ``make test``: the anchor only at the first key count, since compiling 200
+pillars took 37 s in CI and is not what the test checks); ``NODEALLOW_BENCH=1``
+runs the full matrix of docs/benchmarks.md (10/100/1000/2000 keys and 10 again, 10k addresses,
+medians of 5, the anchor at every count); NODEALLOW_BENCH_KEYS=10,2000 picks the key counts.
 """
 
 import os
@@ -83,10 +84,12 @@ def test_ingest_time_does_not_grow_with_accepted_minions(bench_master, signing_k
                     publisher.post("prod", "bench", body)
                     events.wait_for("salt/run/*/ret", timeout=120)
                 held = ingest_hold_times(events)
-            started = time.monotonic()
-            ret = master.salt_run_cli(timeout=600).run("nodeallow.reindex", "--out=json")
-            compile_all = time.monotonic() - started
-            assert ret.returncode == 0, ret
+            compile_all = None
+            if FULL or not rows:
+                started = time.monotonic()
+                ret = master.salt_run_cli(timeout=600).run("nodeallow.reindex", "--out=json")
+                compile_all = time.monotonic() - started
+                assert ret.returncode == 0, ret
             rows.append((count, statistics.median(held), compile_all))
     finally:
         client.close()
@@ -95,7 +98,8 @@ def test_ingest_time_does_not_grow_with_accepted_minions(bench_master, signing_k
         print(f"\ningest of a {ADDRESSES}-address snapshot, {SUBSCRIBED} subscribers (median of {RUNS}):")
         print("accepted keys | ingest (s) | compiling every pillar, the old per-publish cost (s)")
         for count, ingest, compile_all in rows:
-            print(f"{count:13d} | {ingest:10.3f} | {compile_all:.2f}")
+            anchor = "-" if compile_all is None else f"{compile_all:.2f}"
+            print(f"{count:13d} | {ingest:10.3f} | {anchor}")
     ingests = [ingest for _, ingest, _ in rows]
     # Flat: the largest fleet costs no more than the smallest plus noise.
     assert max(ingests) < min(ingests) * 3 + 0.2, rows
