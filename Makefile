@@ -77,8 +77,8 @@ test-python-3006: ## Run the Salt master and integration tests with Salt 3006 (b
 	NODEALLOW_TEST_LANES=salt3006 bash hack/test-all.sh
 
 .PHONY: test-e2e
-test-e2e: control-plane python-env python-env-3006 ## Run the end-to-end tests only (controller binary, real API server, real Salt, minion firewalls in namespaces).
-	bash hack/test-python.sh test/e2e
+test-e2e: control-plane python-env python-env-3006 ## Run the end-to-end tests only (controller binary, real API server, real Salt, minion firewalls in namespaces), as make test does.
+	NODEALLOW_TEST_LANES=e2e bash hack/test-all.sh
 
 BENCH_COUNT ?= 6
 # SCALE_RUNS is how many controller processes the scale benchmark runs per Node count (it reports their medians).
