@@ -1,0 +1,154 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Benchmark: what a publish costs the salt-master per subscriber, and when the last subscriber has it.
+
+A real salt-master (with the nodeallow engine) and salt-api, real minions whose nftables firewalls live in
+network namespaces of their own, all subscribed to one allowlist. Signed snapshots are POSTed to salt-api in
+chunks of the controller's size; measured are the salt-master's process tree CPU time (the master and every
+process it forked: reactor, engine, workers) from before the first chunk until the last subscriber's
+``nodeallow/applied`` event, and the wall time from salt-api's answer to the last chunk to each
+subscriber's applied event (its ``_stamp``). First the whole snapshot, then ``RUNS`` changes of 100
+addresses (50 out, 50 in), with 4 and then 8 subscribers (issue 25).
+
+Quick by default (``make test``: 1,000 addresses, 2 subscribers, one change); ``NODEALLOW_BENCH=1`` runs
+docs/benchmarks.md's matrix (10,000 and 100,000 addresses, 4 and 8 subscribers, medians of 3);
+``NODEALLOW_BENCH_SIZES`` and ``NODEALLOW_BENCH_SUBSCRIBERS`` pick others.
+"""
+
+import contextlib
+import os
+import statistics
+import time
+
+import psutil
+import pytest
+from pytestshellutils.utils import ports
+from saltfactories.utils import random_string
+
+from saltext.nodeallow import index as subscriber_index
+from saltext.nodeallow import store as nodeallow_store
+from tests.master.conftest import nodeallow_master_config
+from tests.support import netns as netns_support
+from tests.support.events import MasterEvents, stamp
+from tests.support.hooks import HookClient
+from tests.support.master_side import PillarFiles, Publisher, chunked_bodies
+
+FULL = bool(os.environ.get("NODEALLOW_BENCH"))
+SIZES = tuple(int(n) for n in os.environ.get("NODEALLOW_BENCH_SIZES", "").split(",") if n) or (
+    (10000, 100000) if FULL else (1000,)
+)
+SUBSCRIBERS = tuple(int(n) for n in os.environ.get("NODEALLOW_BENCH_SUBSCRIBERS", "").split(",") if n) or (
+    (4, 8) if FULL else (2,)
+)
+RUNS = int(os.environ.get("NODEALLOW_BENCH_RUNS", "3" if FULL else "1"))
+# Addresses per body: the controller's 256 KiB chunks hold about this many IPv4 host routes.
+PER_CHUNK = 15000
+CHANGED = 100
+APPLY_TIMEOUT = 300
+
+
+def addresses(count, shift=0):
+    """``count`` canonical IPv4 host routes (numeric order), starting ``shift`` addresses further on."""
+    return [f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}/32" for n in range(shift, count + shift)]
+
+
+def changed(previous):
+    """``previous`` with its first CHANGED/2 addresses out and CHANGED/2 new ones in at its end."""
+    last = previous[-1].split("/")[0].split(".")
+    after = (int(last[1]) << 16) + (int(last[2]) << 8) + int(last[3]) + 1
+    return previous[CHANGED // 2 :] + addresses(CHANGED // 2, after)
+
+
+@pytest.fixture(scope="module")
+def bench_setup(salt_factories, signing_keys, salt_factories_default_root_dir, netns_available):
+    """A nodeallow master with salt-api and max(SUBSCRIBERS) minions, each firewalled in a namespace of its own."""
+    pillar = PillarFiles(salt_factories_default_root_dir / "nodeallow-bench-subscribers-pillar")
+    config = nodeallow_master_config(ports.get_unused_localhost_port(), pillar.root, signing_keys)
+    factory = salt_factories.salt_master_daemon(random_string("na-subs-"), overrides=config)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(factory.started())
+        stack.enter_context(factory.salt_api_daemon().started())
+        minions = []
+        for _ in range(max(SUBSCRIBERS)):
+            ns = stack.enter_context(netns_support.netns())
+            minion = factory.salt_minion_daemon(
+                random_string("na-subs-minion-", uppercase=False), overrides={"nodeallow_netns": ns.name}
+            )
+            stack.enter_context(minion.started())
+            minions.append(minion)
+        yield factory, pillar, minions
+
+
+def master_cpu(master):
+    """CPU seconds of the salt-master's process tree so far (children that exited are in ``children_*``)."""
+    proc = psutil.Process(master.pid)
+    total = 0.0
+    for each in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = each.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def publish(master, publisher, events, name, sequence, listed, minion_ids):
+    """Post one snapshot in chunks; return (master CPU s, first applied s, last applied s) after the last chunk."""
+    cluster, allowlist = name.split("/")
+    before = master_cpu(master)
+    for body in chunked_bodies(cluster, allowlist, sequence, listed, PER_CHUNK):
+        publisher.post(cluster, allowlist, body)
+    acknowledged = time.time()
+    applied = {}
+    deadline = time.monotonic() + APPLY_TIMEOUT
+    while set(applied) != set(minion_ids):
+        event = events.wait_for(f"nodeallow/applied/{name}", timeout=max(1.0, deadline - time.monotonic()))
+        for minion_id, result in event["data"]["minions"].items():
+            if result["sequence"] == sequence and result["result"] is True and minion_id not in applied:
+                applied[minion_id] = stamp(event) - acknowledged
+    cpu = master_cpu(master) - before
+    return cpu, min(applied.values()), max(applied.values())
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_what_a_publish_costs_the_master_per_subscriber(bench_setup, signing_keys, size, capsys):
+    """Full snapshot, then 100-address changes, to 4 and 8 subscribers: master CPU and time to the last one."""
+    master, pillar, minions = bench_setup
+    store = nodeallow_store.Store(master.config)
+    client = HookClient(f"http://127.0.0.1:{master.config['rest_cherrypy']['port']}", timeout=120)
+    publisher = Publisher(client, signing_keys)
+    rows = []
+    try:
+        for count in SUBSCRIBERS:
+            name = f"prod/bench-{size}-{count}-{random_string('', uppercase=False)[:6]}"
+            chosen = [m.id for m in minions[:count]]
+            for minion in minions:
+                if minion.id in chosen:
+                    pillar.subscribe(minion.id, name)
+                    subscriber_index.record(store, minion.id, [tuple(name.split("/"))])
+                else:
+                    pillar.clear(minion.id)
+                    subscriber_index.record(store, minion.id, [])
+            listed = addresses(size)
+            with MasterEvents(master.config) as events:
+                full = publish(master, publisher, events, name, 1, listed, chosen)
+                deltas = []
+                for run in range(RUNS):
+                    listed = changed(listed)
+                    deltas.append(publish(master, publisher, events, name, 2 + run, listed, chosen))
+            rows.append((size, count, full, deltas))
+    finally:
+        client.close()
+        for minion in minions:
+            pillar.clear(minion.id)
+            subscriber_index.record(store, minion.id, [])
+    with capsys.disabled():
+        print(f"\nwhat a publish costs the salt-master ({size} addresses; changes: median of {RUNS})")
+        print("subscribers | publish | master CPU (s) | first applied (s) | last applied (s) | after salt-api's answer")
+        for size_, count, full, deltas in rows:
+            print(f"{count:11d} | full    | {full[0]:14.2f} | {full[1]:17.2f} | {full[2]:16.2f} |")
+            median = [statistics.median(d[i] for d in deltas) for i in range(3)]
+            print(f"{count:11d} | {CHANGED} chg | {median[0]:14.2f} | {median[1]:17.2f} | {median[2]:16.2f} |"
+                  f" runs: {[round(d[0], 2) for d in deltas]} s CPU")
+        if len(rows) >= 2:
+            (_, c1, _, d1), (_, c2, _, d2) = rows[0], rows[-1]
+            per = (statistics.median(d[0] for d in d2) - statistics.median(d[0] for d in d1)) / (c2 - c1)
+            print(f"master CPU per extra subscriber, {CHANGED} changed: {per * 1000:.0f} ms ({size_} addresses)")
