@@ -143,7 +143,7 @@ def test_what_a_publish_costs_the_master_per_subscriber(bench_setup, signing_key
     with capsys.disabled():
         print(f"\nwhat a publish costs the salt-master ({size} addresses; changes: median of {RUNS})")
         print("subscribers | publish | master CPU (s) | first applied (s) | last applied (s) | after salt-api's answer")
-        for size_, count, full, deltas in rows:
+        for _, count, full, deltas in rows:
             print(f"{count:11d} | full    | {full[0]:14.2f} | {full[1]:17.2f} | {full[2]:16.2f} |")
             median = [statistics.median(d[i] for d in deltas) for i in range(3)]
             print(f"{count:11d} | {CHANGED} chg | {median[0]:14.2f} | {median[1]:17.2f} | {median[2]:16.2f} |"
@@ -151,4 +151,4 @@ def test_what_a_publish_costs_the_master_per_subscriber(bench_setup, signing_key
         if len(rows) >= 2:
             (_, c1, _, d1), (_, c2, _, d2) = rows[0], rows[-1]
             per = (statistics.median(d[0] for d in d2) - statistics.median(d[0] for d in d1)) / (c2 - c1)
-            print(f"master CPU per extra subscriber, {CHANGED} changed: {per * 1000:.0f} ms ({size_} addresses)")
+            print(f"master CPU per extra subscriber, {CHANGED} changed: {per * 1000:.0f} ms ({size} addresses)")

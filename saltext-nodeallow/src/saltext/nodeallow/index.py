@@ -10,6 +10,8 @@ compiled; the engine recompiles every accepted minion's pillar within ``reindex_
 ``salt-run nodeallow.reindex`` rebuilds it at once (docs/salt.md).
 """
 
+import hashlib
+import json
 import logging
 
 from saltext.nodeallow import subscriptions
@@ -59,6 +61,33 @@ def record(store, minion_id, references):
     return True
 
 
+def fingerprint(pillar):
+    """A hash of the minion's ``nodeallow`` pillar without the allowlists: its rules and settings.
+
+    The reconcile loop sends a delta only to a minion whose fingerprint is the one of its last full
+    apply (reconcile.decide): a delta applies the rules the minion stored then, so changed rules
+    or settings need the full apply, which reads them from pillar.
+    """
+    settings = (pillar or {}).get("nodeallow") if isinstance(pillar, dict) else None
+    if isinstance(settings, dict):
+        settings = {key: value for key, value in settings.items() if key != "allowlists"}
+    text = json.dumps(settings, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def record_settings(store, minion_id, value):
+    """Record ``minion_id``'s settings :func:`fingerprint`; writes only when it changed. Returns whether it did."""
+    if store.get_settings().get(minion_id) == value:
+        return False
+    with store.lock():
+        fingerprints = store.get_settings()
+        if fingerprints.get(minion_id) == value:
+            return False
+        fingerprints[minion_id] = value
+        store.put_settings(fingerprints)
+    return True
+
+
 def prune(store, accepted):
     """Drop the index entries of minions whose key is no longer accepted; return their ids."""
     accepted = set(accepted)
@@ -69,6 +98,9 @@ def prune(store, accepted):
             for minion_id in gone:
                 del index[minion_id]
             store.put_index(index)
+        fingerprints = store.get_settings()
+        if set(fingerprints) - accepted:
+            store.put_settings({m: value for m, value in fingerprints.items() if m in accepted})
     return gone
 
 
@@ -86,6 +118,7 @@ def refresh(opts, store, minion_ids):
         except Exception as exc:  # pylint: disable=broad-except  # any pillar renderer may raise anything
             log.warning("nodeallow: cannot compile the pillar of minion %s to index it: %s", minion_id, exc)
             continue
+        record_settings(store, minion_id, fingerprint(pillar))
         if record(store, minion_id, subscriptions.referenced_allowlists(pillar, minion_id)):
             changed.append(minion_id)
     return changed

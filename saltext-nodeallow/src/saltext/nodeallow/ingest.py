@@ -10,6 +10,7 @@ for the time it takes to check and store one body.
 import logging
 import time
 
+from saltext.nodeallow import deltas
 from saltext.nodeallow.protocol.assembly import assemble
 from saltext.nodeallow.protocol.limits import check_width
 from saltext.nodeallow.protocol.receive import receive_body
@@ -108,6 +109,8 @@ class Ingest:
                     raise
             record = self._record(cluster, allowlist, decoded, addresses, key_index)
             self.store.put(record)
+            # What changed since the stored sequence, kept once for every subscriber's delta (deltas.py).
+            deltas.record(self.store, stored, record)
             # Chunks of this and older sequences can never be stored any more.
             obsolete = {seq for seq in self.store.chunks(cluster, allowlist) if seq <= record["sequence"]}
             if obsolete:

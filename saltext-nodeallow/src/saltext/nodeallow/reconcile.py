@@ -22,12 +22,19 @@ minion's request channel, and after a master restart its publish socket may reco
 such an event, a job in flight without a return after ``start_grace`` seconds is sent again, neither
 failed nor backed off, until a job sent to the minion returns: at most ``start_window`` /
 ``start_grace`` extra jobs per event, and none for a minion that shows no sign of life.
+
+Deltas: a subscriber that applied one of the allowlist's recent sequences with success, whose rules
+and settings are those of its last full apply (the ext_pillar's fingerprint, index.py) and that did
+not ask for the full apply since, gets ``nodeallow.apply_delta`` with what changed (deltas.py): one
+job for all the subscribers that hold the same bases, whatever the list's size. Anything else, or a
+minion that answers that it has no usable base, gets ``state.single nodeallow.managed`` as before.
 """
 
 import dataclasses
 import logging
 import time
 
+from saltext.nodeallow import deltas as delta_history
 from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import results
 from saltext.nodeallow import store as nodeallow_store
@@ -38,6 +45,8 @@ log = logging.getLogger(__name__)
 STATE_FUNCTION = "state.single"
 STATE_ARGS = ["nodeallow.managed"]
 STATE_KWARGS = {"name": "nodeallow", "queue": True}
+# What a delta job runs on a minion (modules/nodeallow.py): the changes travel as its argument.
+DELTA_FUNCTION = "nodeallow.apply_delta"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +61,9 @@ class Decision:
     # Minion ids (also in start) whose job in flight, started within start_window of their start or
     # auth event, got no answer within start_grace: it is sent again, not failed.
     resend: list
+    # {minion_id: {"<cluster>/<allowlist>": base sequence}} of the minions (also in start) that get
+    # deltas from those bases instead of the full apply; only the allowlists they are behind on.
+    delta: dict = dataclasses.field(default_factory=dict)
 
 
 def wanted(sequences, index):
@@ -84,6 +96,28 @@ def behind(minion_id, want, applies):
     return lagging
 
 
+def delta_plan(minion_id, want, applies, state, bases, fingerprints):
+    """``{name: base sequence}`` when ``minion_id`` can catch up on ``want`` by deltas alone, else ``None``.
+
+    Each allowlist it is behind on must have been applied with success at a sequence a delta
+    starts from (``bases``: ``{name: {sequence}}``, deltas.bases); its settings fingerprint
+    (``fingerprints``, index.fingerprint) must be the one recorded at its last full apply (the
+    delta applies the rules stored then); and it must not have asked for the full apply since
+    (``state["full"]``: no usable base, a digest mismatch, a failed delta).
+    """
+    if bases is None or state.get("full") or not state.get("settings"):
+        return None
+    if state["settings"] != (fingerprints or {}).get(minion_id):
+        return None
+    plan = {}
+    for name in behind(minion_id, want, applies):
+        last = applies.get(name, {}).get(minion_id) or {}
+        if last.get("result") is not True or last.get("sequence") not in bases.get(name, ()):
+            return None
+        plan[name] = last["sequence"]
+    return plan or None
+
+
 def job_deadlines(state, settings):
     """``(resend_at, expire_at)`` of the job in flight of a minion's loop ``state``.
 
@@ -101,17 +135,20 @@ def job_deadlines(state, settings):
     return None, expire_at
 
 
-def decide(now, want, applies, minions, settings, only=None):
+def decide(now, want, applies, minions, settings, only=None, bases=None, fingerprints=None):
     """Return the :class:`Decision` of one pass (pure: no I/O, table-tested).
 
     ``want`` is :func:`wanted`'s result, ``applies`` ``{name: {minion_id: apply result}}``,
-    ``minions`` the loop's per-minion state ``{minion_id: {job, failures, next_retry, reconnected}}``,
-    ``settings`` the limits (settings.Settings: ``apply_timeout``, ``start_grace``, ``start_window``),
-    ``only`` an optional set of minion ids to consider.
+    ``minions`` the loop's per-minion state ``{minion_id: {job, failures, next_retry, reconnected,
+    full, settings}}``, ``settings`` the limits (settings.Settings: ``apply_timeout``,
+    ``start_grace``, ``start_window``), ``only`` an optional set of minion ids to consider.
+    ``bases`` (``{name: {sequence}}``, ``None``: no deltas) and ``fingerprints`` (``{minion_id:
+    settings fingerprint}``) say who gets a delta (:func:`delta_plan`).
     """
     start = {}
     expired = []
     resend = []
+    delta = {}
     for minion_id in sorted(want):
         if only is not None and minion_id not in only:
             continue
@@ -131,7 +168,11 @@ def decide(now, want, applies, minions, settings, only=None):
             continue
         if behind(minion_id, want[minion_id], applies):
             start[minion_id] = dict(want[minion_id])
-    return Decision(start, expired, resend)
+    for minion_id in start:
+        plan = delta_plan(minion_id, want[minion_id], applies, minions.get(minion_id) or {}, bases, fingerprints)
+        if plan:
+            delta[minion_id] = plan
+    return Decision(start, expired, resend, delta)
 
 
 def _applied_text(result):
@@ -142,21 +183,32 @@ def _applied_text(result):
     return text
 
 
-def local_client_publisher(opts):
-    """Return ``publish(minion_ids) -> jid``: start the apply job on exactly those minions, without waiting."""
+def _groups(start, payloads):
+    """``[(payload, [minion ids])]``: one job for the full apply (payload ``None``), one per distinct delta."""
+    groups = {}
+    for minion_id in sorted(start):
+        payload = payloads.get(minion_id)
+        key = None if payload is None else tuple((d["allowlist"], d["base_sequence"]) for d in payload)
+        groups.setdefault(key, (payload, []))[1].append(minion_id)
+    return list(groups.values())
 
-    def publish(minion_ids):
-        """Publish ``state.single nodeallow.managed`` to ``minion_ids``; return the job id."""
+
+def local_client_publisher(opts):
+    """Return ``publish(minion_ids, deltas=None) -> jid``: start the apply job on exactly those minions, not waiting."""
+
+    def publish(minion_ids, deltas=None):
+        """Publish ``state.single nodeallow.managed`` (with ``deltas``: ``nodeallow.apply_delta``); return the job id.
+
+        A list target: Salt encrypts the job once for all of them, whatever their number.
+        """
         import salt.client  # pylint: disable=import-outside-toplevel  # only on a master
 
+        if deltas is None:
+            fun, args, kwarg = STATE_FUNCTION, list(STATE_ARGS), dict(STATE_KWARGS)
+        else:
+            fun, args, kwarg = DELTA_FUNCTION, [], {"deltas": deltas}
         with salt.client.get_local_client(opts["conf_file"]) as client:
-            jid = client.cmd_async(
-                sorted(minion_ids),
-                STATE_FUNCTION,
-                list(STATE_ARGS),
-                tgt_type="list",
-                kwarg=dict(STATE_KWARGS),
-            )
+            jid = client.cmd_async(sorted(minion_ids), fun, args, tgt_type="list", kwarg=kwarg)
         if not jid:
             raise RuntimeError("the master refused to publish the job (is salt-master running and the user allowed?)")
         return str(jid)
@@ -168,14 +220,16 @@ class Reconciler:
     """Acts on :func:`decide` and records job returns, with the store as the only shared state.
 
     ``fire(tag, data)`` puts an event on the master bus; ``publish(minion_ids)`` starts the apply
-    job and returns its id (:func:`local_client_publisher` on a master; tests pass fakes).
+    job and returns its id, ``publish(minion_ids, deltas)`` a delta job (:func:`local_client_publisher`
+    on a master; tests pass fakes).
     """
 
-    def __init__(self, store, settings, fire, publish, clock=time.time, master_id=None):
+    def __init__(self, store, settings, fire, publish, clock=time.time, master_id=None, deltas=False):
         """Bundle the store, the settings (settings.Settings), the side effects and this master's id.
 
         ``master_id`` marks the jobs this master starts: in a master cluster the peers share the
-        store, and a restarted master forgets only its own jobs in flight.
+        store, and a restarted master forgets only its own jobs in flight. ``deltas`` lets
+        subscribers with a usable base catch up by ``nodeallow.apply_delta`` (settings.Settings.deltas).
         """
         self.store = store
         self.settings = settings
@@ -183,6 +237,7 @@ class Reconciler:
         self.publish = publish
         self.clock = clock
         self.master_id = master_id
+        self.deltas = deltas
 
     def _applies(self, names):
         """``{name: {minion_id: result}}`` of the given allowlist names."""
@@ -202,10 +257,18 @@ class Reconciler:
                 names = {subscriber_index.name_of(reference) for reference in only_allowlists}
                 concerned = {m for m, subscribed in index.items() if names & set(subscribed)}
                 only_minions = concerned if only_minions is None else set(only_minions) & concerned
-            want = wanted(self.store.sequences(), index)
+            sequences = self.store.sequences()
+            want = wanted(sequences, index)
             applies = self._applies({name for keep in want.values() for name in keep})
             minions = self.store.get_minions()
-            decision = decide(now, want, applies, minions, self.settings, only_minions)
+            history = self._history(want, sequences, only_minions)
+            bases = {name: delta_history.bases(steps) for name, steps in history.items()} if self.deltas else None
+            fingerprints = self.store.get_settings() if self.deltas else None
+            decision = decide(now, want, applies, minions, self.settings, only_minions, bases, fingerprints)
+            payloads = {
+                minion_id: [delta_history.compose(name, history[name], base) for name, base in sorted(plan.items())]
+                for minion_id, plan in decision.delta.items()
+            }
             for minion_id in decision.expired:
                 job = minions[minion_id]["job"]
                 events += self._fail(
@@ -228,17 +291,34 @@ class Reconciler:
             for minion_id, expected in decision.start.items():
                 state = minions.setdefault(minion_id, {})
                 state["job"] = {"jid": None, "started": now, "expected": expected, "master": self.master_id}
+                if minion_id in decision.delta:
+                    state["job"]["expected"] = {name: expected[name] for name in decision.delta[minion_id]}
+                    state["job"]["mode"] = "delta"
             if decision.expired or decision.start:
                 self.store.put_minions(minions)
         self._fire_all(events)
-        if not decision.start:
-            return {}
-        return self._start(decision.start, now)
+        started = {}
+        for payload, minion_ids in _groups(decision.start, payloads):
+            expected = {m: minions[m]["job"]["expected"] for m in minion_ids}
+            started.update(self._start(expected, now, payload))
+        return started
 
-    def _start(self, start, now):
-        """Publish the job to the minions of ``start`` and record its id (or the failure)."""
+    def _history(self, want, sequences, only_minions):
+        """``{name: steps}`` of the allowlists wanted (by ``only_minions``) whose history reaches the stored one."""
+        if not self.deltas:
+            return {}
+        names = {n for m, keep in want.items() if only_minions is None or m in only_minions for n in keep}
+        history = {}
+        for name in sorted(names):
+            steps = delta_history.load(self.store, *subscriber_index.reference_of(name))
+            if steps and steps[-1]["sequence"] == sequences.get(name):
+                history[name] = steps
+        return history
+
+    def _start(self, start, now, payload=None):
+        """Publish one job (``payload``: the deltas, else the full apply) to the minions of ``start``; record its id."""
         try:
-            jid = self.publish(sorted(start))
+            jid = self.publish(sorted(start)) if payload is None else self.publish(sorted(start), payload)
         except Exception as exc:  # pylint: disable=broad-except  # any client error must become a recorded failure
             log.error("nodeallow: could not start the apply on %s: %s", ", ".join(sorted(start)), exc)
             events = []
@@ -259,9 +339,12 @@ class Reconciler:
                     job["jid"] = jid
             self.store.put_minions(minions)
         log.info(
-            "nodeallow: started job %s applying %s on %s",
+            "nodeallow: started job %s applying %s%s on %s",
             jid,
             ", ".join(sorted({name for expected in start.values() for name in expected})),
+            "" if payload is None else " by delta (" + ", ".join(
+                f"{d['allowlist']} {d['base_sequence']}->{d['sequence']}: +{len(d['added'])} -{len(d['removed'])}"
+                for d in payload) + ")",
             ", ".join(sorted(start)),
         )
         return dict.fromkeys(start, jid)
@@ -315,6 +398,9 @@ class Reconciler:
         real applies. Only a return of the job in flight (or a newer one) clears it and resets the
         backoff; an older job's return is recorded only where it is newer than what is stored.
         """
+        need_full = results.need_full(ret)
+        if need_full:
+            return self._needs_full(jid, minion_id, need_full)
         now = self.clock()
         with self.store.lock():
             minions = self.store.get_minions()
@@ -346,7 +432,13 @@ class Reconciler:
                 failed = {n: r for n, r in outcome.items() if n in stored and not r["result"]}
                 if not failed:
                     state.update(failures=0, next_retry=0, last_error="")
+                    if not results.is_delta(ret):
+                        # A full apply read the rules and settings from pillar: deltas may follow.
+                        state.pop("full", None)
+                        state["settings"] = self.store.get_settings().get(minion_id)
                 else:
+                    if results.is_delta(ret):
+                        state["full"] = "the last delta failed"
                     state["failures"] = state.get("failures", 0) + 1
                     state["next_retry"] = now + self.settings.retry_delay(state["failures"])
                     state["last_error"] = results.shorten(
@@ -362,6 +454,25 @@ class Reconciler:
                 jid,
             )
         return self.run(only_minions={minion_id})
+
+    def _needs_full(self, jid, minion_id, reason):
+        """The minion answered delta job ``jid`` that it has no usable base: start the full apply at once.
+
+        Nothing changed on the minion, so its recorded applies stand and it is not backed off;
+        ``full`` in its state makes :func:`decide` send the full apply until one returns.
+        """
+        with self.store.lock():
+            minions = self.store.get_minions()
+            state = minions.setdefault(minion_id, {})
+            job = state.get("job")
+            ours = bool(job) and job.get("jid") == jid
+            if ours:
+                state["job"] = None
+                state.pop("reconnected", None)
+                state["full"] = results.shorten(reason)
+                self.store.put_minions(minions)
+        log.info("nodeallow: %s needs the full apply (job %s): %s", minion_id, jid, reason)
+        return self.run(only_minions={minion_id}) if ours else {}
 
     def alive(self, minion_id, since=None):
         """``minion_id`` (re)connected at ``since`` (default now): a job published before may have missed it.

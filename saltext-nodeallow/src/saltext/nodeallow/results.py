@@ -19,6 +19,8 @@ _ADDRESS_LIMIT = 64
 _BACKEND_LIMIT = 32
 # Salt joins a state's module, id, name and function with this into the keys of a state return.
 _STATE_KEY_SEPARATOR = "_|-"
+# The member that marks a return of nodeallow.apply_delta (firewall/delta.py).
+DELTA_MARK = "nodeallow_delta"
 
 
 def shorten(text, limit=SUMMARY_LIMIT):
@@ -26,13 +28,29 @@ def shorten(text, limit=SUMMARY_LIMIT):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def is_delta(ret):
+    """Whether ``ret`` is the return of ``nodeallow.apply_delta`` (firewall/delta.py), not of a state run."""
+    return isinstance(ret, dict) and ret.get(DELTA_MARK) is True
+
+
+def need_full(ret):
+    """Why a delta return asks for the full apply (no usable base on the minion), or ``""``."""
+    reason = ret.get("need_full") if is_delta(ret) else ""
+    if not reason:
+        return ""
+    return reason if isinstance(reason, str) else "the minion asked for the full apply"
+
+
 def managed_entry(ret):
     """The ``nodeallow.managed`` entry of a state return (``state.single``, ``state.apply``, highstate), or ``None``.
 
-    Several ``nodeallow.managed`` states in one run all read the same pillar; the first is used.
+    Several ``nodeallow.managed`` states in one run all read the same pillar; the first is used. A
+    delta's return (:func:`is_delta`) has the entry's shape itself.
     """
     if not isinstance(ret, dict):
         return None
+    if is_delta(ret):
+        return ret
     for key in sorted(ret):
         parts = key.split(_STATE_KEY_SEPARATOR) if isinstance(key, str) else []
         if len(parts) == 4 and parts[0] == "nodeallow" and parts[3] == "managed" and isinstance(ret[key], dict):

@@ -61,6 +61,8 @@ class Settings:
     start_grace: float = DEFAULT_START_GRACE
     start_window: float = DEFAULT_START_WINDOW
     reindex_period: float = DEFAULT_REINDEX_PERIOD
+    # Subscribers with a usable base get what changed (nodeallow.apply_delta) instead of the full apply.
+    deltas: bool = True
 
     def retry_delay(self, failures):
         """Seconds to wait before the next apply after ``failures`` failed ones in a row (0 when none)."""
@@ -105,7 +107,11 @@ def from_opts(opts):
     # Checked here once, so a bad limit stops every ingest with its name instead of being skipped.
     width_limits(widths["min_prefix"], widths["max_span"])
     special_networks(widths["refuse_special"])
+    deltas = section.get("deltas", True)
+    if not isinstance(deltas, bool):
+        raise ValueError(f"master config nodeallow:deltas must be true or false, not {deltas!r}")
     return Settings(
+        deltas=deltas,
         clusters=clusters if isinstance(clusters, dict) else {},
         hook_path=section.get("hook_path") or DEFAULT_HOOK_PATH,
         **widths,

@@ -9,7 +9,8 @@ by default, below the master's cachedir) survives master restarts. Banks:
   retirement tombstone.
 - ``nodeallow/applies``, key ``<cluster>.<allowlist>``: the newest apply result per minion (by job id).
 - ``nodeallow/index``, key ``subscribers``: the subscriber index, ``{minion_id: ["<cluster>/<allowlist>", ...]}``
-  of the minions whose pillar subscribes to anything (kept by the ext_pillar, see index.py).
+  of the minions whose pillar subscribes to anything (kept by the ext_pillar, see index.py); key ``settings``:
+  ``{minion_id: fingerprint}`` of each subscriber's nodeallow settings and rules (index.fingerprint).
 - ``nodeallow/reconcile``, key ``minions``: the reconcile loop's per-minion state (the job in flight,
   failures in a row, the next retry; see reconcile.py); key ``sequences``: ``{"<cluster>/<allowlist>":
   sequence}`` of every stored record, so a reconcile pass need not load every address list.
@@ -33,6 +34,7 @@ ALLOWLISTS_BANK = "nodeallow/allowlists"
 APPLIES_BANK = "nodeallow/applies"
 INDEX_BANK = "nodeallow/index"
 INDEX_KEY = "subscribers"
+SETTINGS_KEY = "settings"
 RECONCILE_BANK = "nodeallow/reconcile"
 RECONCILE_KEY = "minions"
 SEQUENCES_KEY = "sequences"
@@ -191,6 +193,14 @@ class Store:
     def put_index(self, index):
         """Store the whole subscriber index; the caller holds :meth:`lock`."""
         self.cache.store(INDEX_BANK, INDEX_KEY, index)
+
+    def get_settings(self):
+        """Return ``{minion_id: fingerprint}`` of the subscribers' nodeallow settings (index.fingerprint)."""
+        return self.cache.fetch(INDEX_BANK, SETTINGS_KEY) or {}
+
+    def put_settings(self, fingerprints):
+        """Store the subscribers' settings fingerprints; the caller holds :meth:`lock`."""
+        self.cache.store(INDEX_BANK, SETTINGS_KEY, fingerprints)
 
     def get_minions(self):
         """Return the reconcile loop's ``{minion_id: state}`` (see reconcile.py)."""

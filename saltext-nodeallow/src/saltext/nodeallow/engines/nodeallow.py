@@ -39,8 +39,15 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "nodeallow"
 
-# Functions whose returns can hold a nodeallow.managed run.
-_STATE_FUNCTIONS = ("state.single", "state.apply", "state.highstate", "state.sls", "state.sls_id")
+# Functions whose returns can hold a nodeallow.managed run (or a delta, reconcile.DELTA_FUNCTION).
+_STATE_FUNCTIONS = (
+    "state.single",
+    "state.apply",
+    "state.highstate",
+    "state.sls",
+    "state.sls_id",
+    reconcile.DELTA_FUNCTION,
+)
 
 
 # The tag of the event a minion sends the master after each repair (the master records it).
@@ -108,6 +115,7 @@ class Loop:
             lambda tag, data: bus.fire_event(data, tag),
             reconcile.local_client_publisher(opts),
             master_id=opts.get("id"),
+            deltas=settings.deltas,
         )
         self.lookup = jobcache.lookup_function(opts)
         self.next_pass = 0.0

@@ -4,7 +4,7 @@
 
 from salt.exceptions import CommandExecutionError
 
-from saltext.nodeallow.firewall import command, engine
+from saltext.nodeallow.firewall import command, delta, engine
 
 __virtualname__ = "nodeallow"
 
@@ -61,3 +61,21 @@ def show(fresh=True):
         return engine.show(__opts__, _pillar(fresh))
     except (ValueError, command.CommandError) as exc:
         raise CommandExecutionError(str(exc)) from exc
+
+
+def apply_delta(deltas):
+    """Apply what changed since this minion's last-known-good copy (the master's delta job); never reads pillar.
+
+    ``deltas`` is a list of ``{allowlist, base_sequence, base_digest, sequence, digest,
+    generated_at, added, removed}``. The result is checked against ``digest`` before it is in
+    effect; when this minion has no usable base it changes nothing and answers ``need_full`` with
+    the reason, and the master sends the full ``nodeallow.managed`` apply (docs/firewall.md).
+    Started by the master's reconcile loop; by hand only for tests.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt db1 nodeallow.apply_delta deltas='[{"allowlist": "prod/workers", ...}]'
+    """
+    return delta.apply(__opts__, deltas)

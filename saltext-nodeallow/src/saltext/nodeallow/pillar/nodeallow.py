@@ -40,6 +40,9 @@ def ext_pillar(minion_id, pillar, **kwargs):  # pylint: disable=unused-argument
     store = _store(__opts__)
     try:
         subscriber_index.record(store, minion_id, references)
+        if references:
+            # Changed rules or settings make the next apply a full one (reconcile.decide).
+            subscriber_index.record_settings(store, minion_id, subscriber_index.fingerprint(pillar))
     except Exception as exc:  # pylint: disable=broad-except  # a cache problem must not break the minion's pillar
         log.error("nodeallow: could not record the subscriptions of minion %s in the index: %s", minion_id, exc)
     if not references:

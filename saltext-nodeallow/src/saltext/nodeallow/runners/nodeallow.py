@@ -40,7 +40,12 @@ def _fire(tag, data):
 def _reconciler(store, settings):
     """The reconcile loop's actor on this master."""
     return nodeallow_reconcile.Reconciler(
-        store, settings, _fire, nodeallow_reconcile.local_client_publisher(__opts__), master_id=__opts__.get("id")
+        store,
+        settings,
+        _fire,
+        nodeallow_reconcile.local_client_publisher(__opts__),
+        master_id=__opts__.get("id"),
+        deltas=settings.deltas,
     )
 
 
