@@ -41,6 +41,8 @@ SUBSCRIBERS = tuple(int(n) for n in os.environ.get("NODEALLOW_BENCH_SUBSCRIBERS"
     (4, 8) if FULL else (2,)
 )
 RUNS = int(os.environ.get("NODEALLOW_BENCH_RUNS", "3" if FULL else "1"))
+# The master's nodeallow:deltas setting per run: off is the full apply for every subscriber (before deltas).
+MODES = tuple(os.environ.get("NODEALLOW_BENCH_MODES", "full,deltas").split(","))
 # Addresses per body: the controller's 256 KiB chunks hold about this many IPv4 host routes.
 PER_CHUNK = 15000
 CHANGED = 100
@@ -59,11 +61,13 @@ def changed(previous):
     return previous[CHANGED // 2 :] + addresses(CHANGED // 2, after)
 
 
-@pytest.fixture(scope="module")
-def bench_setup(salt_factories, signing_keys, salt_factories_default_root_dir, netns_available):
+@pytest.fixture(scope="module", params=MODES)
+def bench_setup(request, salt_factories, signing_keys, salt_factories_default_root_dir, netns_available):
     """A nodeallow master with salt-api and max(SUBSCRIBERS) minions, each firewalled in a namespace of its own."""
-    pillar = PillarFiles(salt_factories_default_root_dir / "nodeallow-bench-subscribers-pillar")
-    config = nodeallow_master_config(ports.get_unused_localhost_port(), pillar.root, signing_keys)
+    pillar = PillarFiles(salt_factories_default_root_dir / f"nodeallow-bench-subscribers-pillar-{request.param}")
+    config = nodeallow_master_config(
+        ports.get_unused_localhost_port(), pillar.root, signing_keys, deltas=request.param == "deltas"
+    )
     factory = salt_factories.salt_master_daemon(random_string("na-subs-"), overrides=config)
     with contextlib.ExitStack() as stack:
         stack.enter_context(factory.started())
@@ -76,7 +80,7 @@ def bench_setup(salt_factories, signing_keys, salt_factories_default_root_dir, n
             )
             stack.enter_context(minion.started())
             minions.append(minion)
-        yield factory, pillar, minions
+        yield factory, pillar, minions, request.param
 
 
 def master_cpu(master):
@@ -111,7 +115,7 @@ def publish(master, publisher, events, name, sequence, listed, minion_ids):
 @pytest.mark.parametrize("size", SIZES)
 def test_what_a_publish_costs_the_master_per_subscriber(bench_setup, signing_keys, size, capsys):
     """Full snapshot, then 100-address changes, to 4 and 8 subscribers: master CPU and time to the last one."""
-    master, pillar, minions = bench_setup
+    master, pillar, minions, mode = bench_setup
     store = nodeallow_store.Store(master.config)
     client = HookClient(f"http://127.0.0.1:{master.config['rest_cherrypy']['port']}", timeout=120)
     publisher = Publisher(client, signing_keys)
@@ -141,7 +145,7 @@ def test_what_a_publish_costs_the_master_per_subscriber(bench_setup, signing_key
             pillar.clear(minion.id)
             subscriber_index.record(store, minion.id, [])
     with capsys.disabled():
-        print(f"\nwhat a publish costs the salt-master ({size} addresses; changes: median of {RUNS})")
+        print(f"\nwhat a publish costs the salt-master ({size} addresses, {mode}; changes: median of {RUNS})")
         print("subscribers | publish | master CPU (s) | first applied (s) | last applied (s) | after salt-api's answer")
         for _, count, full, deltas in rows:
             print(f"{count:11d} | full    | {full[0]:14.2f} | {full[1]:17.2f} | {full[2]:16.2f} |")

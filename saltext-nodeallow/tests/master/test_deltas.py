@@ -1,0 +1,109 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Deltas with a real master, salt-api and minions whose nftables firewalls live in network namespaces.
+
+The first publish to a subscriber is the full apply; the next ones are ``nodeallow.apply_delta``
+jobs; a minion whose last-known-good store was wiped, or whose delta does not hash to the snapshot's
+digest, answers ``need_full`` and gets the full apply right after. Meanwhile the sets are sampled:
+never empty, sequences in order.
+"""
+
+import os
+
+import pytest
+
+from saltext.nodeallow import deltas
+from saltext.nodeallow import store as nodeallow_store
+from saltext.nodeallow.firewall import lastgood
+from tests.master.test_apply import nft_set
+from tests.support.master_side import applies, encode_body
+from tests.support.sampler import SetSampler
+
+APPLY_TIMEOUT = 180
+
+
+@pytest.fixture
+def two_minions(nodeallow_minions, pillar_files, netns_available):
+    """Two minions of the nodeallow master, each with its firewall in a namespace of its own."""
+    from tests.support import netns as netns_support  # pylint: disable=import-outside-toplevel
+
+    made = []
+    with netns_support.netns() as ns1, netns_support.netns() as ns2:
+        for ns in (ns1, ns2):
+            made.append((nodeallow_minions({"nodeallow_netns": ns.name}), ns))
+        yield made
+        for minion, _ in made:
+            pillar_files.clear(minion.id)
+
+
+def hosts(first, count):
+    """``count`` canonical IPv4 host routes from 10.20.<first // 256>.<first % 256>."""
+    return [f"10.20.{n // 256}.{n % 256}/32" for n in range(first, first + count)]
+
+
+def publish_and_wait(publisher, events, cluster, allowlist, sequence, addresses, minion_ids):
+    """Post one snapshot; return ``{minion_id: apply result}`` once every minion applied it."""
+    publisher.post(cluster, allowlist, encode_body(cluster, allowlist, sequence, addresses))
+    done = {}
+    while set(done) != set(minion_ids):
+        data = events.wait_for(f"nodeallow/applied/{cluster}/{allowlist}", timeout=APPLY_TIMEOUT)["data"]
+        for minion_id, result in data["minions"].items():
+            if result["sequence"] == sequence and result["result"] is True:
+                done[minion_id] = result
+    return done
+
+
+def test_deltas_flow_and_every_fallback_ends_in_the_full_apply(
+    publisher, na_events, nodeallow_master, pillar_files, two_minions, allowlist_name, reindex
+):
+    """Full, then deltas; a wiped store and a digest mismatch fall back to the full apply; the sets never empty."""
+    name = f"prod/{allowlist_name}"
+    ids = [minion.id for minion, _ in two_minions]
+    for minion_id in ids:
+        pillar_files.subscribe(minion_id, name, ports=(5432,))
+    reindex()
+    master_store = nodeallow_store.Store(nodeallow_master.config)
+    targets = {minion.id: (ns, name) for minion, ns in two_minions}
+    lists = [hosts(0, 300), hosts(5, 300), hosts(10, 300), hosts(15, 300), hosts(20, 300)]
+
+    with SetSampler(targets) as sampler:
+        first = publish_and_wait(publisher, na_events, "prod", allowlist_name, 1, lists[0], ids)
+        assert all(not r["comment"].startswith("Firewall updated by delta") for r in first.values()), first
+
+        second = publish_and_wait(publisher, na_events, "prod", allowlist_name, 2, lists[1], ids)
+        for result in second.values():
+            assert result["comment"].startswith("Firewall updated by delta"), result
+            assert (result["changes_summary"]["added"], result["changes_summary"]["removed"]) == (5, 5), result
+
+        # db2's store wiped (a new disk, a cache cleared): it asks for the full apply and gets it.
+        wiped, _ = two_minions[1]
+        os.unlink(lastgood.path(wiped.config["cachedir"]))
+        third = publish_and_wait(publisher, na_events, "prod", allowlist_name, 3, lists[2], ids)
+        assert third[ids[0]]["comment"].startswith("Firewall updated by delta"), third
+        assert third[wiped.id]["comment"].startswith("Firewall updated ("), third
+
+        # The master's history damaged: the result does not hash to the snapshot's digest, so both
+        # minions refuse the delta before anything is in effect and get the full apply.
+        with master_store.lock():
+            steps = deltas.load(master_store, "prod", allowlist_name)
+            steps[-1]["added"] = steps[-1]["added"][1:]
+            master_store.cache.store(deltas.DELTAS_BANK, f"prod.{allowlist_name}", steps)
+        fourth = publish_and_wait(publisher, na_events, "prod", allowlist_name, 4, lists[3], ids)
+        for result in fourth.values():
+            assert result["comment"].startswith("Firewall updated ("), result
+
+        # Deltas again afterwards.
+        fifth = publish_and_wait(publisher, na_events, "prod", allowlist_name, 5, lists[4], ids)
+        for result in fifth.values():
+            assert result["comment"].startswith("Firewall updated by delta"), result
+
+    for minion, ns in two_minions:
+        assert nft_set(ns, name, 4) == set(lists[4])
+        assert lastgood.load(minion.config["cachedir"])["allowlists"][name].sequence == 5
+        assert applies(nodeallow_master.config, "prod", allowlist_name)[minion.id]["sequence"] == 5
+    # Never empty once filled, and only ever one of the published lists (each transaction is whole), in order.
+    sampler.assert_never_empty()
+    published = [frozenset(each) for each in lists]
+    for minion_id in ids:
+        order = [published.index(value) for _, value in sampler.series(minion_id) if value]
+        assert order == sorted(order), order
