@@ -24,7 +24,8 @@ import time
 
 import pytest
 
-from saltext.nodeallow.firewall import engine, naming, nftables, xtables
+from saltext.nodeallow import deltas
+from saltext.nodeallow.firewall import delta, engine, naming, nftables, xtables
 from saltext.nodeallow.protocol.canonical import digest, parse_list
 from tests.support import netns as netns_support
 
@@ -113,6 +114,19 @@ class Bench:
         took = time.perf_counter() - started
         assert ret["result"] is True, ret["comment"]
         assert bool(ret["changes"]) == expect_changes, ret["changes"]
+        return took
+
+    def delta(self, old, new, sequence):
+        """Seconds ``nodeallow.apply_delta`` takes from ``old`` (applied at ``sequence``) to ``new``."""
+        records = [
+            pillar("nftables", entries, seq)["allowlists"][ALLOWLIST]
+            for entries, seq in ((old, sequence), (new, sequence + 1))
+        ]
+        payload = deltas.compose(ALLOWLIST, [deltas.step(*records)], sequence)
+        started = time.perf_counter()
+        ret = delta.apply(self.opts, [payload])
+        took = time.perf_counter() - started
+        assert ret["result"] is True and ret["changes"], ret
         return took
 
     def raw(self, argv, stdin=None, file_text=None):
@@ -208,6 +222,8 @@ def _run_nftables(bench, base, new):
     times["state full"] = bench.state(pillar("nftables", base, 1), True)
     times["state unchanged"] = bench.state(pillar("nftables", base, 1), False)
     times["state 100 changed"] = bench.state(pillar("nftables", new, 2), True)
+    # The same size of change by delta (nodeallow.apply_delta), from the list just applied.
+    times["delta 100 changed"] = bench.delta(new, changed(new, seed=len(new) + 7), 2)
     want = engine.desired.build(pillar("nftables", base, 1), {})
     bench.reset()
     times["raw nft -f, our table"] = bench.raw(["nft", "-f"], file_text=nftables.render(want))
@@ -250,6 +266,7 @@ RATIOS = {
         ("full / raw nft -f of our table", "state full", "raw nft -f, our table"),
         ("full / raw nft -f of plain hash sets", "state full", "raw nft -f, plain hash sets"),
         ("100 changed / raw hash set delta", "state 100 changed", "raw hash set delta"),
+        ("100 changed by delta / raw hash set delta", "delta 100 changed", "raw hash set delta"),
     ],
     "ipset": [
         ("full / raw ipset restore", "state full", "raw ipset restore"),

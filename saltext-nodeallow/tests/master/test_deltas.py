@@ -12,7 +12,6 @@ import os
 
 import pytest
 
-from saltext.nodeallow import deltas
 from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow.firewall import lastgood
 from tests.master.test_apply import nft_set
@@ -82,12 +81,16 @@ def test_deltas_flow_and_every_fallback_ends_in_the_full_apply(
         assert third[ids[0]]["comment"].startswith("Firewall updated by delta"), third
         assert third[wiped.id]["comment"].startswith("Firewall updated ("), third
 
-        # The master's history damaged: the result does not hash to the snapshot's digest, so both
+        # The master's copy damaged (one address lost, the digest kept): the step ingest computes
+        # from it misses that address, so the result does not hash to the snapshot's digest; both
         # minions refuse the delta before anything is in effect and get the full apply.
         with master_store.lock():
-            steps = deltas.load(master_store, "prod", allowlist_name)
-            steps[-1]["added"] = steps[-1]["added"][1:]
-            master_store.cache.store(deltas.DELTAS_BANK, f"prod.{allowlist_name}", steps)
+            damaged = master_store.get("prod", allowlist_name)
+            master_store.cache.store(
+                nodeallow_store.ALLOWLISTS_BANK,
+                f"prod.{allowlist_name}",
+                {**damaged, "addresses": damaged["addresses"][1:]},
+            )
         fourth = publish_and_wait(publisher, na_events, "prod", allowlist_name, 4, lists[3], ids)
         for result in fourth.values():
             assert result["comment"].startswith("Firewall updated ("), result
