@@ -276,7 +276,7 @@ def check_canonical(entries, offset=0):
     instead of ~1 s entry by entry) and its :class:`AddressList` is returned; anything else is
     checked entry by entry to name the first bad one (the networks are returned).
     """
-    built = _build(tuple(entries)) if set(map(type, entries)) <= {str} else None
+    built = parse_canonical(tuple(entries)) if set(map(type, entries)) <= {str} else None
     if built is not None:
         return built
     networks = []
