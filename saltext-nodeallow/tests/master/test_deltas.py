@@ -8,31 +8,47 @@ digest, answers ``need_full`` and gets the full apply right after. Meanwhile the
 never empty, sequences in order.
 """
 
+import contextlib
 import os
 
 import pytest
+from pytestshellutils.utils import ports
+from saltfactories.utils import random_string
 
 from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow.firewall import lastgood
+from tests.master.conftest import nodeallow_master_config
 from tests.master.test_apply import nft_set
-from tests.support.master_side import applies, encode_body
+from tests.support import netns as netns_support
+from tests.support.events import MasterEvents
+from tests.support.hooks import HookClient
+from tests.support.master_side import PillarFiles, Publisher, applies, encode_body
 from tests.support.sampler import SetSampler
 
 APPLY_TIMEOUT = 180
 
 
-@pytest.fixture
-def two_minions(nodeallow_minions, pillar_files, netns_available):
-    """Two minions of the nodeallow master, each with its firewall in a namespace of its own."""
-    from tests.support import netns as netns_support  # pylint: disable=import-outside-toplevel
-
-    made = []
-    with netns_support.netns() as ns1, netns_support.netns() as ns2:
-        for ns in (ns1, ns2):
-            made.append((nodeallow_minions({"nodeallow_netns": ns.name}), ns))
-        yield made
-        for minion, _ in made:
-            pillar_files.clear(minion.id)
+@pytest.fixture(scope="module")
+def delta_system(salt_factories, signing_keys, salt_factories_default_root_dir, netns_available):
+    """A nodeallow master with ``deltas: true``, its salt-api and two minions firewalled in namespaces of their own."""
+    pillar = PillarFiles(salt_factories_default_root_dir / "nodeallow-deltas-pillar")
+    config = nodeallow_master_config(ports.get_unused_localhost_port(), pillar.root, signing_keys, deltas=True)
+    master = salt_factories.salt_master_daemon(random_string("na-deltas-"), overrides=config)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(master.started())
+        stack.enter_context(master.salt_api_daemon().started())
+        minions = []
+        for _ in range(2):
+            ns = stack.enter_context(netns_support.netns())
+            minion = master.salt_minion_daemon(
+                random_string("na-deltas-minion-", uppercase=False), overrides={"nodeallow_netns": ns.name}
+            )
+            stack.enter_context(minion.started())
+            minions.append((minion, ns))
+        client = stack.enter_context(
+            contextlib.closing(HookClient(f"http://127.0.0.1:{master.config['rest_cherrypy']['port']}", timeout=30))
+        )
+        yield master, pillar, minions, Publisher(client, signing_keys)
 
 
 def hosts(first, count):
@@ -52,20 +68,21 @@ def publish_and_wait(publisher, events, cluster, allowlist, sequence, addresses,
     return done
 
 
-def test_deltas_flow_and_every_fallback_ends_in_the_full_apply(
-    publisher, na_events, nodeallow_master, pillar_files, two_minions, allowlist_name, reindex
-):
+def test_deltas_flow_and_every_fallback_ends_in_the_full_apply(delta_system, allowlist_name):
     """Full, then deltas; a wiped store and a digest mismatch fall back to the full apply; the sets never empty."""
+    master, pillar_files, two_minions, publisher = delta_system
+    nodeallow_master = master
     name = f"prod/{allowlist_name}"
     ids = [minion.id for minion, _ in two_minions]
     for minion_id in ids:
         pillar_files.subscribe(minion_id, name, ports=(5432,))
-    reindex()
-    master_store = nodeallow_store.Store(nodeallow_master.config)
+    ret = master.salt_run_cli(timeout=120).run("nodeallow.reindex", "--out=json")
+    assert ret.returncode == 0, ret
+    master_store = nodeallow_store.Store(master.config)
     targets = {minion.id: (ns, name) for minion, ns in two_minions}
     lists = [hosts(0, 300), hosts(5, 300), hosts(10, 300), hosts(15, 300), hosts(20, 300)]
 
-    with SetSampler(targets) as sampler:
+    with MasterEvents(master.config) as na_events, SetSampler(targets) as sampler:
         first = publish_and_wait(publisher, na_events, "prod", allowlist_name, 1, lists[0], ids)
         assert all(not r["comment"].startswith("Firewall updated by delta") for r in first.values()), first
 
