@@ -14,15 +14,39 @@ import time
 
 from harness import firewall
 from harness.binaries import REPO_ROOT
+from harness.processes import wait_until
 from topology import ANCHORS, WORKER_LABELS
 
 ALPHA = "alpha/workers"
 TRIALS = int(os.environ.get("NODEALLOW_E2E_LATENCY_TRIALS", "20"))
+# "false" measures with spec.delivery.verifyStore off, to attribute what the store check costs.
+VERIFY_STORE = os.environ.get("NODEALLOW_E2E_LATENCY_VERIFY_STORE", "")
 
 
 def test_latency_from_node_change_to_minion_nft_set(system, alpha, capsys):
     """Create a node, time until its address is in db1's set; delete it, time until it is gone; repeat."""
     ns = system.namespaces["db1"]
+    if VERIFY_STORE:
+        alpha.kube.patch_allowlist("workers", {"spec": {"delivery": {"verifyStore": VERIFY_STORE == "true"}}})
+        wait_until(lambda: _settled(alpha), timeout=60, what="workers to record the changed spec")
+    try:
+        created, deleted, published = _trials(alpha, ns)
+    finally:
+        if VERIFY_STORE:
+            alpha.kube.patch_allowlist("workers", {"spec": {"delivery": {"verifyStore": True}}})
+    _report(system, alpha, created, deleted, published, capsys)
+
+
+def _settled(alpha):
+    """Whether workers' status is of its current generation and Ready."""
+    obj = alpha.kube.get_allowlist("workers")
+    ready = [c for c in obj["status"].get("conditions", []) if c["type"] == "Ready"]
+    current = obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+    return current and bool(ready) and ready[0]["status"] == "True"
+
+
+def _trials(alpha, ns):
+    """Create a node and delete it TRIALS times; return the create, delete and create-to-publish seconds."""
     created, deleted, published = [], [], []
     for trial in range(TRIALS):
         address = f"203.0.113.{trial + 1}"
@@ -35,14 +59,21 @@ def test_latency_from_node_change_to_minion_nft_set(system, alpha, capsys):
         alpha.kube.delete_node(f"alpha-lat-{trial}")
         gone = _wait(lambda cidr=cidr: cidr not in firewall.allowed(ns, ALPHA), started, f"{address} to vanish")
         deleted.append(gone)
+    return created, deleted, published
+
+
+def _report(system, alpha, created, deleted, published, capsys):
+    """Write the report file and print it."""
     system.wait_allowed("db1", ALPHA, [ANCHORS["alpha"]])
     salt_part = [total - publish for total, publish in zip(created, published, strict=True)]
 
     allowlist = alpha.kube.get_allowlist("workers")
     debounce = allowlist["spec"]["debounce"]
+    verify = allowlist["spec"].get("delivery", {}).get("verifyStore")
     report = "\n".join([
-        f"nodeallow end-to-end latency, {TRIALS} trials, default settings "
-        f"(debounce min {debounce['min']}, max {debounce['max']}; nftables backend; 1 cluster node per trial)",
+        f"nodeallow end-to-end latency, {TRIALS} trials, {'default settings' if not VERIFY_STORE else 'settings'} "
+        f"(debounce min {debounce['min']}, max {debounce['max']}; verifyStore {VERIFY_STORE or verify}; "
+        "nftables backend; 1 cluster node per trial)",
         "measured from the Node API request to the address being in (or gone from) a minion's nft set",
         _line("node created -> address in set", created),
         _line("node deleted -> address gone  ", deleted),
