@@ -26,7 +26,8 @@ import (
 // act makes the Sends of the endpoints' Outcomes: it reads each salt-api endpoint (Secrets
 // included), records the allocation once for all of them, and launches each publish in its own
 // goroutine (launch), so that the reconcile records Publishing now, a later one PublishStalled if a
-// salt-api hangs, and no endpoint waits for another. A Secret that cannot be read stops that
+// salt-api hangs, and no endpoint waits for another. The checks the Outcomes ask for run the same
+// way (ask). A Secret that cannot be read stops that
 // endpoint's Send before anything is allocated or sent, and plan.Settle makes its Outcome at once. An
 // error means the allocation could not be recorded and nothing was sent; the work queue retries
 // with backoff.
@@ -70,6 +71,11 @@ func (r *NodeAllowlistReconciler) act(ctx context.Context, obj *nodeallowv1alpha
 		}
 		r.launch(ctx, obj, endpoints[i], *p.Out.Send, replaces)
 		p.Out = plan.Launched(p.Out)
+	}
+	for i := range plans {
+		if p := &plans[i]; p.Out.Ask {
+			r.ask(ctx, p.Facts.Allowlist)
+		}
 	}
 	return nil
 }

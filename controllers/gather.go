@@ -21,7 +21,7 @@ import (
 )
 
 // gather reads what plan.Decide needs about allowlist name, adding the finalizer to a live one, and
-// asks each Salt master what the subscribers applied when a delivery check of it is due. It stops
+// takes the Salt masters' answers to the checks asked beside earlier reconciles (ask). It stops
 // early while Node changes are still settling: first on the cached object, so that a burst of Node
 // events costs no API call, then on the object read from the API server, right before the Nodes are
 // listed (debouncer.takeIfDue says why right before). The object that decides is read uncached
@@ -92,41 +92,16 @@ func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now t
 	}
 	for i := range eps {
 		ep := &eps[i]
-		ep.Memory = r.memory.get(endpointKey{name, ep.URL})
-		// A send that landed unrecorded changes the acknowledged sequence; the check follows its record.
-		view := plan.View(nal, ep.URL)
-		if ep.Flight == nil && plan.CheckDue(view, ep.Memory, now) {
-			ep.Check = r.checkDelivery(ctx, view)
+		key := endpointKey{name, ep.URL}
+		ep.Memory = r.memory.get(key)
+		if ep.Flight == nil {
+			ep.Check, ep.Checking = r.memory.takeCheck(key)
+		} else {
+			// A send that landed unrecorded changes the acknowledged sequence; the answer waits for its record.
+			ep.Checking = r.memory.checking(key)
 		}
 	}
 	return f, eps, nil
-}
-
-// checkDelivery asks the Salt master of one endpoint's view (plan.View), through its salt-api, what its subscribers applied. A
-// failure is a fact for plan.Decide (Applied Unknown, reason CheckFailed), not an error: publishing
-// goes on without it.
-func (r *NodeAllowlistReconciler) checkDelivery(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) *plan.Check {
-	start := time.Now()
-	c := &plan.Check{}
-	if endpoint, err := r.endpointFor(ctx, nal); err != nil {
-		c.Err = err
-	} else {
-		cctx, cancel := context.WithTimeout(ctx, DeliveryCheckTimeout)
-		c.Entry, c.Found, c.Err = r.Deliveries.ReadDelivery(cctx, endpoint, r.ClusterName, nal.Name)
-		cancel()
-	}
-	result := resultSuccess
-	if c.Err != nil {
-		result = resultFailure
-	}
-	deliveryChecksTotal.WithLabelValues(result).Inc()
-	kv := []any{"url", nal.Spec.Salt.URL, "result", result, "duration", time.Since(start), "found", c.Found,
-		"storedSequence", c.Entry.Sequence, "subscribers", len(c.Entry.Subscribers)}
-	if c.Err != nil {
-		kv = append(kv, "error", c.Err.Error())
-	}
-	logf.FromContext(ctx).V(1).Info("Delivery check", kv...)
-	return c
 }
 
 // selection lists the Nodes a live allowlist selects and computes the canonical address list. A spec

@@ -14,14 +14,24 @@ import (
 )
 
 // deliveryMemory keeps each allowlist endpoint's plan.Memory (when this process last delivered it,
-// which sequence salt-api last refused) between reconciles, and the one send this process has in
-// flight per endpoint (plan.Flight) until a reconcile recorded its result; plan.Memory says why in
+// which sequence salt-api last refused) between reconciles, the one send this process has in
+// flight per endpoint (plan.Flight) until a reconcile recorded its result, and the one check of the
+// Salt master it has asked per endpoint until a reconcile took its answer; plan.Memory says why in
 // memory only.
 type deliveryMemory struct {
 	mu      sync.Mutex
 	entries map[endpointKey]plan.Memory
 	flights map[endpointKey]*flight
+	checks  map[endpointKey]*asked
 	lastID  uint64
+}
+
+// asked is one check of the Salt master (plan.Outcome.Ask) running beside the reconciles; its ID
+// lands it, done and check are its answer.
+type asked struct {
+	id    uint64
+	done  bool
+	check plan.Check
 }
 
 // endpointKey names one salt-api endpoint of one allowlist: each has its own deliveries and flight.
@@ -36,7 +46,7 @@ type flight struct {
 }
 
 func newDeliveryMemory() *deliveryMemory {
-	return &deliveryMemory{entries: map[endpointKey]plan.Memory{}, flights: map[endpointKey]*flight{}}
+	return &deliveryMemory{entries: map[endpointKey]plan.Memory{}, flights: map[endpointKey]*flight{}, checks: map[endpointKey]*asked{}}
 }
 
 // get returns what is remembered of endpoint k; the zero Memory when nothing is.
@@ -110,6 +120,58 @@ func (m *deliveryMemory) land(k endpointKey, id uint64, d plan.Delivery) bool {
 	return true
 }
 
+// ask records that a check of endpoint k left and returns the id to answer it by; ok is false
+// while another one is remembered, which plan.Decide never lets happen (Facts.Checking).
+func (m *deliveryMemory) ask(k endpointKey) (id uint64, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, busy := m.checks[k]; busy {
+		return 0, false
+	}
+	m.lastID++
+	m.checks[k] = &asked{id: m.lastID}
+	return m.lastID, true
+}
+
+// answer records the answer to check id of endpoint k; it reports false when that check is no
+// longer remembered (the allowlist or the endpoint was forgotten meanwhile).
+func (m *deliveryMemory) answer(k endpointKey, id uint64, c plan.Check) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.checks[k]
+	if !ok || a.id != id {
+		return false
+	}
+	a.done, a.check = true, c
+	return true
+}
+
+// takeCheck returns the answer of endpoint k's check and forgets the check, which plan.Decide
+// records (or, asked before a later acknowledgement, asks again); waiting is true while one has
+// not been answered.
+func (m *deliveryMemory) takeCheck(k endpointKey) (c *plan.Check, waiting bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := m.checks[k]
+	switch {
+	case !ok:
+		return nil, false
+	case !a.done:
+		return nil, true
+	}
+	delete(m.checks, k)
+	answer := a.check
+	return &answer, false
+}
+
+// checking reports whether a check of endpoint k is unanswered or its answer not taken.
+func (m *deliveryMemory) checking(k endpointKey) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.checks[k]
+	return ok
+}
+
 // remember applies one Outcome's changes to endpoint k's memory, at now.
 func (m *deliveryMemory) remember(k endpointKey, now time.Time, r plan.Remember) {
 	m.mu.Lock()
@@ -147,7 +209,7 @@ func (m *deliveryMemory) forget(name string) {
 }
 
 // retain drops what is remembered of allowlist name's endpoints other than urls (removed from its
-// spec); a send still in flight to one of those lands nowhere.
+// spec); a send or check still in flight to one of those lands nowhere.
 func (m *deliveryMemory) retain(name string, urls []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -159,6 +221,11 @@ func (m *deliveryMemory) retain(name string, urls []string) {
 	for k := range m.flights {
 		if k.name == name && !slices.Contains(urls, k.url) {
 			delete(m.flights, k)
+		}
+	}
+	for k := range m.checks {
+		if k.name == name && !slices.Contains(urls, k.url) {
+			delete(m.checks, k)
 		}
 	}
 }

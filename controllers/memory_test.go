@@ -119,3 +119,46 @@ func TestDeliveryMemoryEndpoints(t *testing.T) {
 		t.Fatal("retain dropped an endpoint it was told to keep")
 	}
 }
+
+func TestDeliveryMemoryChecks(t *testing.T) {
+	m := newDeliveryMemory()
+	a, b := endpointKey{"a", "https://salt-1"}, endpointKey{"a", "https://salt-2"}
+	if c, waiting := m.takeCheck(a); c != nil || waiting {
+		t.Fatalf("nothing asked, yet takeCheck = %+v, %v", c, waiting)
+	}
+	id, ok := m.ask(a)
+	if !ok {
+		t.Fatal("ask refused with nothing asked")
+	}
+	if _, again := m.ask(a); again {
+		t.Fatal("a second check of the same endpoint was let out while one is unanswered")
+	}
+	if c, waiting := m.takeCheck(a); c != nil || !waiting || !m.checking(a) {
+		t.Fatalf("unanswered: takeCheck = %+v, %v; checking %v", c, waiting, m.checking(a))
+	}
+	if m.answer(a, id+1, plan.Check{Sequence: 3}) {
+		t.Fatal("an answer to another check was taken")
+	}
+	if !m.answer(a, id, plan.Check{Sequence: 3, Found: true}) {
+		t.Fatal("the answer was not taken")
+	}
+	if !m.checking(a) {
+		t.Fatal("an answer not yet taken by a reconcile does not count as checking")
+	}
+	if c, waiting := m.takeCheck(a); c == nil || waiting || c.Sequence != 3 || !c.Found {
+		t.Fatalf("answered: takeCheck = %+v, %v", c, waiting)
+	}
+	if c, waiting := m.takeCheck(a); c != nil || waiting || m.checking(a) {
+		t.Fatalf("taken twice: %+v, %v", c, waiting)
+	}
+	idB, _ := m.ask(b)
+	m.retain("a", []string{a.url})
+	if m.answer(b, idB, plan.Check{}) || m.checking(b) {
+		t.Fatal("the check of an endpoint removed from the spec lands")
+	}
+	idA, _ := m.ask(a)
+	m.forget("a")
+	if m.answer(a, idA, plan.Check{}) {
+		t.Fatal("the check of a forgotten allowlist lands")
+	}
+}

@@ -55,9 +55,11 @@ type Facts struct {
 	// Flight is the send this process has in flight for the allowlist, or whose result it has not
 	// recorded yet; nil when none. It is gathered also while DebounceWait is positive.
 	Flight *Flight
-	// Check is what the Salt master said about the subscribers, when a delivery check was due
-	// (CheckWait) and no send had landed unrecorded; nil when none was made.
-	Check *Check
+	// Check is the Salt master's answer to a check an earlier Outcome asked (Ask) that has not been
+	// recorded, gathered only while no send of this process is in flight or landed unrecorded; nil
+	// when none. Checking is true while such a check has not been answered yet.
+	Check    *Check
+	Checking bool
 	// RetirementTimeout bounds how long a deleted allowlist waits for its retirement to be delivered.
 	RetirementTimeout time.Duration
 }
@@ -134,6 +136,9 @@ type Outcome struct {
 	Release bool
 	// Forget drops everything this process remembers about an allowlist that is gone.
 	Forget bool
+	// Ask asks the Salt master about the acknowledged sequence (a store or delivery check) beside the
+	// reconcile, as a Send runs; its answer triggers the reconcile that records it (Facts.Check).
+	Ask bool
 	// Requeue is when to reconcile again without a trigger; 0 waits for one.
 	Requeue time.Duration
 	// Err, when set, is returned to the work queue, which retries with capped exponential backoff.
@@ -200,6 +205,10 @@ func Decide(f Facts) Outcome {
 		return Outcome{Requeue: f.DebounceWait}
 	}
 	out := Outcome{Status: *nal.Status.DeepCopy()}
+	if c := f.Check; c != nil && (f.Flight != nil || c.Sequence != nal.Status.PublishedSequence) {
+		// Asked before an acknowledgement recorded since (or landing now): it is asked again.
+		f.Check = nil
+	}
 	if fl := f.Flight; fl != nil && !fl.Done {
 		// One send in flight per allowlist: wait for it, saying how long it has been.
 		return inFlight(f, out)
@@ -221,6 +230,7 @@ func Decide(f Facts) Outcome {
 
 	out = decideLive(f, out)
 	if out.Err == nil {
+		out.Ask = askNow(f, out)
 		verifyStore(&out, f)
 		confirmDelivery(&out, f)
 		keepTransitionTime(&out.Status, &nal.Status, nodeallowv1alpha1.ConditionReady)

@@ -50,8 +50,12 @@ const (
 	minionFailed = "Failed"
 )
 
-// Check is what this reconcile learned from the Salt master about the subscribers.
+// Check is what the Salt master answered about the allowlist and its subscribers. It is asked beside
+// the reconcile (Outcome.Ask) and is a fact of the reconcile its answer triggers.
 type Check struct {
+	// Sequence is the acknowledged sequence (status.publishedSequence) it asked about; an answer to an
+	// earlier acknowledgement says nothing about a later one and is not recorded.
+	Sequence int64
 	// Entry is the allowlist's entry of the runner nodeallow.status; Found is false when the master
 	// knows nothing of the allowlist.
 	Entry protocol.StatusEntry
@@ -129,8 +133,8 @@ func confirmDelivery(out *Outcome, f Facts) {
 			"salt-api acknowledged sequence %d; asking the Salt master whether its subscribers applied it", st.PublishedSequence))
 	}
 	followApplied(st, nal.Generation, f.Now)
-	if out.Err != nil || out.Send != nil {
-		// The work queue's backoff, or the send's landing, triggers the next reconcile.
+	if out.Err != nil || out.Send != nil || out.Ask || f.Checking {
+		// The work queue's backoff, the send's landing or the check's answer triggers the next reconcile.
 		return
 	}
 	wait := nextCheck(out, f)

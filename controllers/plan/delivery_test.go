@@ -190,6 +190,7 @@ func TestDeliveryConfirmation(t *testing.T) {
 
 // withCheck adds the Salt master's answer to a delivery check.
 func withCheck(f Facts, c *Check) Facts {
+	c.Sequence = f.Allowlist.Status.PublishedSequence
 	f.Check = c
 	return f
 }

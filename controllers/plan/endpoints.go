@@ -41,10 +41,11 @@ const (
 type EndpointFacts struct {
 	// URL is the endpoint's salt-api base URL.
 	URL string
-	// Memory, Flight and Check are Facts' fields for this endpoint.
-	Memory Memory
-	Flight *Flight
-	Check  *Check
+	// Memory, Flight, Check and Checking are Facts' fields for this endpoint.
+	Memory   Memory
+	Flight   *Flight
+	Check    *Check
+	Checking bool
 }
 
 // EndpointPlan is Decide's Outcome for one endpoint, with the Facts (the endpoint's View) it was
@@ -52,7 +53,7 @@ type EndpointFacts struct {
 type EndpointPlan struct {
 	// URL is the endpoint's salt-api base URL.
 	URL string
-	// Facts are the allowlist's Facts with this endpoint's View, Memory, Flight and Check.
+	// Facts are the allowlist's Facts with this endpoint's View, Memory, Flight, Check and Checking.
 	Facts Facts
 	// Out is what to do for this endpoint.
 	Out Outcome
@@ -130,7 +131,7 @@ func DecideEndpoints(f Facts, eps []EndpointFacts) []EndpointPlan {
 	for _, ep := range eps {
 		ef := f
 		ef.Allowlist = View(f.Allowlist, ep.URL)
-		ef.Memory, ef.Flight, ef.Check = ep.Memory, ep.Flight, ep.Check
+		ef.Memory, ef.Flight, ef.Check, ef.Checking = ep.Memory, ep.Flight, ep.Check, ep.Checking
 		plans = append(plans, EndpointPlan{URL: ep.URL, Facts: ef, Out: Decide(ef)})
 	}
 	return plans

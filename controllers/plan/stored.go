@@ -20,7 +20,9 @@ import (
 // acknowledged. The controller asks the master (the runner nodeallow.status, the same Check as
 // delivery confirmation) FirstCheckAfter after each acknowledgement whether it stored the sequence,
 // once more at ResendLostAfter when it had not, and sends it again then (lostAtMaster). Once stored,
-// nothing more is asked until the next acknowledgement: one runner call per publish and resync.
+// nothing more is asked until the next acknowledgement: at most one runner call per publish and
+// resync, none for a sequence a newer one superseded before its check was due. The check runs beside
+// the reconcile (Outcome.Ask, askNow), never while a send is in the air or Node changes settle.
 
 // DefaultVerifyStore applies when spec.delivery.verifyStore is unset (objects that bypassed
 // defaulting); the CRD defaults the field to the same value.
@@ -37,14 +39,23 @@ func VerifiesStore(nal *nodeallowv1alpha1.NodeAllowlist) bool {
 	return verify && nal.Spec.Salt.CredentialsSecretRef != nil
 }
 
-// CheckDue reports whether gather asks the master now for the allowlist (or one endpoint's View):
+// checkDue reports whether a check of the allowlist (or one endpoint's View) is due now:
 // a delivery check is due (Confirming, CheckWait), or a store check is (storeCheckWait).
-func CheckDue(nal *nodeallowv1alpha1.NodeAllowlist, mem Memory, now time.Time) bool {
+func checkDue(nal *nodeallowv1alpha1.NodeAllowlist, mem Memory, now time.Time) bool {
 	if Confirming(nal) {
 		return CheckWait(nal, mem, now) == 0
 	}
 	wait, due := storeCheckWait(nal, mem, now)
 	return due && wait == 0
+}
+
+// askNow reports whether this reconcile asks the Salt master (Outcome.Ask): a check is due (checkDue),
+// none is unanswered or unrecorded, and no send is leaving or landing now, whose acknowledgement is
+// checked in its turn (a lost sequence is superseded by the next one, which is checked). Decide never
+// gets here while a send is in the air or Node changes are settling: the check waits for them, so it
+// never holds up a publish nor competes with one at the master.
+func askNow(f Facts, out Outcome) bool {
+	return f.Check == nil && !f.Checking && f.Flight == nil && out.Send == nil && checkDue(f.Allowlist, f.Memory, f.Now)
 }
 
 // storeCheckWait is how long until the next store check of a live allowlist without delivery
@@ -103,7 +114,8 @@ func verifyStore(out *Outcome, f Facts) {
 			"salt-api acknowledged sequence %d; asking the Salt master whether its reactor stored it", st.PublishedSequence))
 	}
 	followStored(st, nal.Generation, f.Now)
-	if nal.Spec.Delivery.Confirm || out.Err != nil || out.Send != nil {
+	if nal.Spec.Delivery.Confirm || out.Err != nil || out.Send != nil || out.Ask || f.Checking {
+		// The send's landing, or the check's answer, reconciles again.
 		return
 	}
 	if wait, due := nextStoreCheck(out, f); due {

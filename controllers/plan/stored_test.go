@@ -192,9 +192,92 @@ func TestCheckDueForTheStore(t *testing.T) {
 		if wait != tc.wait || due != tc.due {
 			t.Errorf("%s: storeCheckWait %s %v, want %s %v", tc.name, wait, due, tc.wait, tc.due)
 		}
-		if got := CheckDue(tc.nal, tc.mem, t0); got != (tc.due && tc.wait == 0) {
-			t.Errorf("%s: CheckDue %v", tc.name, got)
+		if got := checkDue(tc.nal, tc.mem, t0); got != (tc.due && tc.wait == 0) {
+			t.Errorf("%s: checkDue %v", tc.name, got)
 		}
+	}
+}
+
+func TestAskingTheMaster(t *testing.T) {
+	one := Compute([]netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")})
+	two := Compute([]netip.Prefix{netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("10.0.0.2/32")})
+	storing := storedAs(metav1.ConditionUnknown, ReasonStoring, "s")
+	ackedSecondAgo := Memory{Delivered: t0.Add(-time.Second)}
+	due := func(edits ...edit) *nodeallowv1alpha1.NodeAllowlist {
+		return testAllowlist(append([]edit{withCredentials, publishedAs(3, one), ackedAgo(time.Second), storing}, edits...)...)
+	}
+	checking := func(f Facts) Facts {
+		f.Checking = true
+		return f
+	}
+	earlier := func(f Facts) Facts {
+		f = withCheck(f, entry(2, time.Minute, nil))
+		f.Check.Sequence = 2
+		return f
+	}
+	cases := []struct {
+		name    string
+		facts   Facts
+		ask     bool
+		stored  string // reason of Stored
+		send    Why
+		requeue time.Duration
+	}{
+		{name: "due: asked beside the reconcile, whose answer reconciles again (no requeue for it)",
+			facts: facts(due(), one, ackedSecondAgo), ask: true, stored: ReasonStoring, requeue: 10*time.Minute - time.Second},
+		{name: "not due yet: a requeue when it is",
+			facts:  facts(testAllowlist(withCredentials, publishedAs(3, one), ackedAgo(300*time.Millisecond), storing), one, Memory{Delivered: t0.Add(-300 * time.Millisecond)}),
+			stored: ReasonStoring, requeue: 700 * time.Millisecond},
+		{name: "the check asked earlier is unanswered: not asked twice, no requeue for it",
+			facts: checking(facts(due(), one, ackedSecondAgo)), stored: ReasonStoring, requeue: 10*time.Minute - time.Second},
+		{name: "a newer selection leaves now: not asked (its own acknowledgement is)",
+			facts: facts(due(), two, ackedSecondAgo), stored: ReasonStoring, send: Changed, requeue: StallAfter},
+		{name: "a held selection does not postpone it: asked",
+			facts: facts(due(), Compute(nil), ackedSecondAgo), ask: true, stored: ReasonStoring},
+		{name: "an answer to an earlier acknowledgement is not recorded; the current one is asked",
+			facts: earlier(facts(due(), one, ackedSecondAgo)), ask: true, stored: ReasonStoring, requeue: 10*time.Minute - time.Second},
+		{name: "the answer is recorded, nothing asked",
+			facts: withCheck(facts(due(), one, ackedSecondAgo), entry(3, time.Second, nil)), stored: ReasonStored, requeue: 10*time.Minute - time.Second},
+		{name: "a send lands: asked FirstCheckAfter after its acknowledgement, not now",
+			facts:  flying(facts(due(allocated(4, two)), two, ackedSecondAgo), 4, two, 50*time.Millisecond, &Delivery{Allocated: true, Chunks: 1}),
+			stored: ReasonStoring, requeue: FirstCheckAfter},
+		{name: "an answer that comes with a landing send is not recorded",
+			facts: withCheck(flying(facts(due(allocated(4, two)), two, ackedSecondAgo), 4, two, 50*time.Millisecond, &Delivery{Allocated: true, Chunks: 1}),
+				entry(3, time.Second, nil)),
+			stored: ReasonStoring, requeue: FirstCheckAfter},
+		{name: "Node changes settling: not asked, they come first",
+			facts: settling(facts(due(), one, ackedSecondAgo), 1500*time.Millisecond), stored: ReasonStoring, requeue: 1500 * time.Millisecond},
+		{name: "delivery confirmation asks the same way",
+			facts: facts(due(confirming), one, ackedSecondAgo), ask: true, stored: ReasonStoring, requeue: 10*time.Minute - time.Second},
+		{name: "delivery confirmation with a check unanswered: no requeue for it",
+			facts: checking(facts(due(confirming), one, ackedSecondAgo)), stored: ReasonStoring, requeue: 10*time.Minute - time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := Decide(tc.facts)
+			if out.Err != nil {
+				t.Fatalf("err %v", out.Err)
+			}
+			if out.Ask != tc.ask {
+				t.Errorf("ask %v, want %v", out.Ask, tc.ask)
+			}
+			if got := conditionReason(&out.Status, nodeallowv1alpha1.ConditionStored); got != tc.stored {
+				t.Errorf("Stored %q, want %q", got, tc.stored)
+			}
+			if got := conditionStatus(&out.Status, nodeallowv1alpha1.ConditionReady); got == metav1.ConditionTrue && tc.stored != ReasonStored {
+				t.Errorf("Ready True while Stored is %q", tc.stored)
+			}
+			var why Why
+			if out.Send != nil {
+				why = out.Send.Why
+			}
+			if why != tc.send {
+				t.Errorf("send %q, want %q", why, tc.send)
+			}
+			if out.Requeue != tc.requeue {
+				t.Errorf("requeue %s, want %s", out.Requeue, tc.requeue)
+			}
+		})
 	}
 }
 
