@@ -6,8 +6,9 @@ Run with ``bash hack/test-python.sh test/e2e`` (as root: network namespaces and 
 test_multimaster.py with a system of its own; test_salt_versions.py starts two more, Salt 3006 in them, which needs
 ``hack/python-env.sh 3006``). Every system's Salt has nodeallow installed from the release wheel (harness.saltenv).
 Environment: NODEALLOW_E2E_VERBOSE=1 prints the start-up steps, NODEALLOW_E2E_KEEP=1 keeps the temporary
-folder with every daemon's log, NODEALLOW_E2E_LATENCY_TRIALS (default 20) and NODEALLOW_E2E_LATENCY_FILE
-(default bin/e2e-latency.txt) tune the latency measurement, NODEALLOW_E2E_FAILOVER_TRIALS (default 2) and
+folder with every daemon's log, NODEALLOW_E2E_LATENCY_TRIALS (default 20), NODEALLOW_E2E_LATENCY_FILE
+(default bin/e2e-latency.txt) and NODEALLOW_E2E_LATENCY_VERIFY_STORE (true/false; unset keeps the default)
+tune the latency measurement, NODEALLOW_E2E_FAILOVER_TRIALS (default 2) and
 NODEALLOW_E2E_FAILOVER_TIMINGS (lease, renew and retry seconds, default 4,3,1) the failover test's.
 """
 
