@@ -277,7 +277,8 @@ var requiredRules = []requiredRule{
 
 // metricsScenario scrapes the controller's secure metrics endpoint: a
 // ServiceAccount bound to the chart's metrics-reader ClusterRole gets the
-// nodeallow metrics, one bound to nothing is refused.
+// nodeallow metrics, one bound to nothing is forbidden, and no token or one
+// the API server rejects is unauthorized.
 func metricsScenario(rig *proofRig, p *controllerProcess) error {
 	status, body, err := scrapeMetrics(p.metricsAddr, rig.scraperToken)
 	if err != nil {
@@ -292,6 +293,15 @@ func metricsScenario(rig *proofRig, p *controllerProcess) error {
 	}
 	if status != http.StatusForbidden {
 		return fmt.Errorf("scraping /metrics as a ServiceAccount without metrics-reader: status %d, want 403", status)
+	}
+	for _, token := range []string{"", "not-a-token"} {
+		status, _, err = scrapeMetrics(p.metricsAddr, token)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusUnauthorized {
+			return fmt.Errorf("scraping /metrics with bearer token %q: status %d, want 401", token, status)
+		}
 	}
 	return nil
 }

@@ -84,6 +84,7 @@ func BenchmarkControllerScale(b *testing.B) {
 		slices.Sort(sizes)
 	}
 	h := newHarness(b)
+	rss := map[int]float64{} // median RSS in MB by Node count
 	for _, n := range sizes {
 		h.growTo(b, n)
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
@@ -91,10 +92,20 @@ func BenchmarkControllerScale(b *testing.B) {
 			for b.Loop() {
 				runs = append(runs, h.runController(b, n, heartbeats))
 			}
+			rss[n] = median(runs, func(r result) float64 { return r.rss })
 			report(b, runs)
 		})
 	}
+	if len(sizes) >= 2 {
+		small, large := sizes[len(sizes)-2], sizes[len(sizes)-1]
+		perNode := (rss[large] - rss[small]) / float64(large-small)
+		b.Logf("RSS grows %.2f kB per Node from %d to %d Nodes: projected at %d Nodes %.0f MB",
+			perNode*1e3, small, large, projectedNodes, rss[large]+perNode*float64(projectedNodes-large))
+	}
 }
+
+// projectedNodes is the fleet size the RSS is projected to, from the slope between the two largest sizes run.
+const projectedNodes = 100000
 
 // result holds one controller run's figures, in the units reported.
 type result struct {
@@ -103,18 +114,21 @@ type result struct {
 	cpuPerUpdate, decodePerNode float64 // ms
 }
 
-func report(b *testing.B, runs []result) {
-	median := func(get func(result) float64) float64 {
-		v := make([]float64, len(runs))
-		for i, r := range runs {
-			v[i] = get(r)
-		}
-		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+// median returns the median of one figure over runs.
+func median(runs []result, get func(result) float64) float64 {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = get(r)
 	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func report(b *testing.B, runs []result) {
+	median := func(get func(result) float64) float64 { return median(runs, get) }
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(median(func(r result) float64 { return r.firstPublish }), "first-publish-s")
 	b.ReportMetric(median(func(r result) float64 { return r.list }), "list-s")
