@@ -66,7 +66,10 @@ var signingKey = []byte("0123456789abcdef0123456789abcdef")
 //   - cpu-ms/update: the process's CPU time per heartbeat-only update, idle CPU
 //     subtracted; anchor decode-ms/node: decoding one of these Nodes in full.
 //
-// Heartbeats must cause no publish; a publish fails the benchmark.
+// Heartbeats must cause no publish; a publish fails the benchmark. With two or
+// more sizes, the log projects the RSS to 100k Nodes from the two largest.
+// NODEALLOW_SCALE_BINARY=/a/manager,/b/manager runs these builds instead of
+// ./cmd, one after the other at each size, on the same API server and Nodes.
 func BenchmarkControllerScale(b *testing.B) {
 	sizes, heartbeats := []int{1000, 5000, 20000}, 3000
 	if testing.Short() {
@@ -84,23 +87,34 @@ func BenchmarkControllerScale(b *testing.B) {
 		slices.Sort(sizes)
 	}
 	h := newHarness(b)
-	rss := map[int]float64{} // median RSS in MB by Node count
+	rss := map[string]map[int]float64{} // median RSS in MB by binary and Node count
 	for _, n := range sizes {
 		h.growTo(b, n)
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
-			var runs []result
-			for b.Loop() {
-				runs = append(runs, h.runController(b, n, heartbeats))
+		for _, bin := range h.binaries {
+			name := fmt.Sprintf("nodes=%d", n)
+			if len(h.binaries) > 1 {
+				name += "/binary=" + bin.name
 			}
-			rss[n] = median(runs, func(r result) float64 { return r.rss })
-			report(b, runs)
-		})
+			b.Run(name, func(b *testing.B) {
+				var runs []result
+				for b.Loop() {
+					runs = append(runs, h.runController(b, bin.path, n, heartbeats))
+				}
+				if rss[bin.name] == nil {
+					rss[bin.name] = map[int]float64{}
+				}
+				rss[bin.name][n] = median(runs, func(r result) float64 { return r.rss })
+				report(b, runs)
+			})
+		}
 	}
 	if len(sizes) >= 2 {
 		small, large := sizes[len(sizes)-2], sizes[len(sizes)-1]
-		perNode := (rss[large] - rss[small]) / float64(large-small)
-		b.Logf("RSS grows %.2f kB per Node from %d to %d Nodes: projected at %d Nodes %.0f MB",
-			perNode*1e3, small, large, projectedNodes, rss[large]+perNode*float64(projectedNodes-large))
+		for _, bin := range h.binaries {
+			perNode := (rss[bin.name][large] - rss[bin.name][small]) / float64(large-small)
+			b.Logf("%s: RSS grows %.2f kB per Node from %d to %d Nodes: projected at %d Nodes %.0f MB", bin.name,
+				perNode*1e3, small, large, projectedNodes, rss[bin.name][large]+perNode*float64(projectedNodes-large))
+		}
 	}
 }
 
@@ -145,7 +159,7 @@ type harness struct {
 	cfg        *rest.Config
 	c          client.Client
 	kubeconfig string
-	binary     string
+	binaries   []binary
 	salt       *saltapistandin.Server
 	nodes      int
 	heartbeat  time.Time // the last heartbeat time written, moved forward by each round
@@ -163,7 +177,7 @@ func newHarness(b *testing.B) *harness {
 	b.Cleanup(func() { _ = env.Stop() })
 	dir := b.TempDir()
 	h := &harness{cfg: rest.CopyConfig(cfg), kubeconfig: filepath.Join(dir, "kubeconfig"),
-		binary: filepath.Join(dir, "manager"), salt: saltapistandin.NewForTest(b, signingKey),
+		salt:      saltapistandin.NewForTest(b, signingKey),
 		heartbeat: time.Now().Truncate(time.Second)}
 	h.cfg.QPS, h.cfg.Burst = -1, 0 // the benchmark's own writes are not rate limited
 	if err := testenv.WriteKubeconfig(cfg, h.kubeconfig); err != nil {
@@ -178,9 +192,13 @@ func newHarness(b *testing.B) *harness {
 	}
 
 	if prebuilt := os.Getenv("NODEALLOW_SCALE_BINARY"); prebuilt != "" {
-		h.binary = prebuilt // another build of the controller, for before/after comparisons
+		// Other builds of the controller, for before/after comparisons on the same API server and Nodes.
+		for p := range strings.SplitSeq(prebuilt, ",") {
+			h.binaries = append(h.binaries, binary{name: filepath.Base(p), path: p})
+		}
 	} else {
-		build := exec.Command("go", "build", "-o", h.binary, "./cmd")
+		h.binaries = []binary{{name: "manager", path: filepath.Join(dir, "manager")}}
+		build := exec.Command("go", "build", "-o", h.binaries[0].path, "./cmd")
 		build.Dir = testenv.RepoRoot()
 		build.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile and the Dockerfile build it
 		if out, err := build.CombinedOutput(); err != nil {
@@ -201,6 +219,9 @@ func newHarness(b *testing.B) *harness {
 	}))
 	return h
 }
+
+// binary is one build of the controller the benchmark runs.
+type binary struct{ name, path string }
 
 func must(b *testing.B, err error) {
 	b.Helper()
@@ -284,7 +305,7 @@ func (h *harness) heartbeatRound(count int) error {
 }
 
 // runController runs one controller process through start, first publish and heartbeats.
-func (h *harness) runController(b *testing.B, n, heartbeats int) result {
+func (h *harness) runController(b *testing.B, binary string, n, heartbeats int) result {
 	var res result
 	res.list, res.cache = h.listAnchor(b, n)
 	res.decodePerNode = h.decodeAnchor(b)
@@ -294,7 +315,7 @@ func (h *harness) runController(b *testing.B, n, heartbeats int) result {
 	logFile, err := os.Create(logPath)
 	must(b, err)
 	defer logFile.Close()
-	cmd := exec.Command(h.binary, "--cluster-name="+clusterName, "--controller-namespace="+namespace,
+	cmd := exec.Command(binary, "--cluster-name="+clusterName, "--controller-namespace="+namespace,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", port), "--metrics-secure=false",
 		"--health-probe-bind-address=0", "--leader-elect=false")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.kubeconfig)
