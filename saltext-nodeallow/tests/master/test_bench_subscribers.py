@@ -10,9 +10,11 @@ process it forked: reactor, engine, workers) from before the first chunk until t
 subscriber's applied event (its ``_stamp``). First the whole snapshot, then ``RUNS`` changes of 100
 addresses (50 out, 50 in), with 4 and then 8 subscribers (issue 25).
 
-Quick by default (``make test``: 1,000 addresses, 2 subscribers, one change); ``NODEALLOW_BENCH=1`` runs
-docs/benchmarks.md's matrix (10,000 and 100,000 addresses, 4 and 8 subscribers, medians of 3);
-``NODEALLOW_BENCH_SIZES`` and ``NODEALLOW_BENCH_SUBSCRIBERS`` pick others.
+Each run starts a master with ``nodeallow:deltas`` off (every subscriber gets the full apply, as before
+deltas) and one with it on. Quick by default (``make test``: deltas on, 1,000 addresses, 2 subscribers, one
+change); ``NODEALLOW_BENCH=1`` runs docs/benchmarks.md's matrix (10,000 and 100,000 addresses, 4 and 8
+subscribers, both modes, medians of 3); ``NODEALLOW_BENCH_SIZES``, ``NODEALLOW_BENCH_SUBSCRIBERS``,
+``NODEALLOW_BENCH_MODES`` (``full,deltas``) and ``NODEALLOW_BENCH_RUNS`` pick others.
 """
 
 import contextlib
@@ -42,7 +44,7 @@ SUBSCRIBERS = tuple(int(n) for n in os.environ.get("NODEALLOW_BENCH_SUBSCRIBERS"
 )
 RUNS = int(os.environ.get("NODEALLOW_BENCH_RUNS", "3" if FULL else "1"))
 # The master's nodeallow:deltas setting per run: off is the full apply for every subscriber (before deltas).
-MODES = tuple(os.environ.get("NODEALLOW_BENCH_MODES", "full,deltas").split(","))
+MODES = tuple(os.environ.get("NODEALLOW_BENCH_MODES", "full,deltas" if FULL else "deltas").split(","))
 # Addresses per body: the controller's 256 KiB chunks hold about this many IPv4 host routes.
 PER_CHUNK = 15000
 CHANGED = 100
