@@ -20,6 +20,7 @@ verified and reported as applied.
 """
 
 import bisect
+import hashlib
 import logging
 import time
 
@@ -122,12 +123,15 @@ def merged(base, added, removed):
 
 
 def _new_record(item, known, limits):
-    """The :class:`desired.Allowlist` ``item`` makes of the stored ``known`` record; raises NeedFull."""
+    """``(Allowlist, list text)`` that ``item`` makes of the stored ``known`` record (text ``None``: no change).
+
+    Raises NeedFull.
+    """
     name = item["allowlist"]
     if known is None:
         raise NeedFull(f"{name}: no last-known-good copy to apply a delta to")
     if (known.sequence, known.digest) == (item["sequence"], item["digest"]):
-        return desired.Allowlist.of(known, "delta")
+        return desired.Allowlist.of(known, "delta"), None
     if item["sequence"] <= item["base_sequence"]:
         # Sequences only grow along a delta (deltas.step): never go back (desired.rollback).
         raise NeedFull(f"{name}: the delta goes from sequence {item['base_sequence']} to {item['sequence']}")
@@ -154,10 +158,12 @@ def _new_record(item, known, limits):
         raise NeedFull(f"{name}: the delta does not fit the last-known-good copy (sequence {known.sequence})")
     if not addresses:
         raise NeedFull(f"{name}: the delta leaves the allowlist empty; refusing to apply an empty set")
-    digest = records.digest(addresses)
+    text = "\n".join(addresses) + "\n"
+    digest = "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()
     if digest != item["digest"]:
         raise NeedFull(f"{name}: the result has digest {digest}, the snapshot {item['digest']} (digest mismatch)")
-    return desired.Allowlist(name, item["sequence"], digest, tuple(addresses), False, "delta", "", item["generated_at"])
+    made = desired.Allowlist(name, item["sequence"], digest, tuple(addresses), False, "delta", "", item["generated_at"])
+    return made, text
 
 
 def _apply(opts, deltas, ret):
@@ -180,12 +186,13 @@ def _apply(opts, deltas, ret):
     if time.time() - store["audited"] >= interval:
         raise NeedFull("the drift audit is due (a full read-back)")
     used = {rule.allowlist for rule in want.rules}
+    texts = {}
     limits = store["applied"].get("limits")
     for item in deltas:
         name = item["allowlist"]
         if name not in used:
             raise NeedFull(f"{name}: no stored rule uses it (the rules changed)")
-        want.allowlists[name] = _new_record(item, store["allowlists"].get(name), limits)
+        want.allowlists[name], texts[name] = _new_record(item, store["allowlists"].get(name), limits)
     names = sorted(item["allowlist"] for item in deltas)
     ret["backend"] = want.backend
     ret["sequence"] = {name: want.allowlists[name].sequence for name in names}
@@ -201,6 +208,10 @@ def _apply(opts, deltas, ret):
                 ret["comment"] = f"Delta applied, but the firewall still differs from what was wanted: {left}"
                 ret["allowlists"] = _summary(want, names, failure=ret["comment"], kept=store["allowlists"])
                 return ret
+        for name, text in texts.items():
+            if text is not None:
+                # The list file from the text just hashed (lastgood.save writes only missing ones).
+                lastgood.write_list(cachedir, want.allowlists[name].digest, text)
         lastgood.save(cachedir, want, store["audited"])
     except (command.CommandError, ValueError, OSError) as exc:
         ret["comment"] = f"Failed to apply the delta: {exc}"

@@ -172,6 +172,14 @@ def _with_addresses(cachedir, record):
     return record
 
 
+def write_list(cachedir, digest, text):
+    """Write the list file of ``digest`` from its ``text`` (one address per line) unless it exists."""
+    target = _list_path(cachedir, digest)
+    if not os.path.exists(target):
+        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+        _write_atomically(target, text)
+
+
 def applied_settings(want):
     """The settings recorded with an apply: backend, table, policy and the limits it was checked under."""
     return {"backend": want.backend, "nft_table": want.nft_table, "policy": want.policy, "limits": want.limits}
