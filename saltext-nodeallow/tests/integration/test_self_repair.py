@@ -21,10 +21,11 @@ from saltfactories.utils import random_string
 from saltext.nodeallow.firewall import naming
 from tests.support import firewall as fw
 from tests.support import netns as netns_support
-from tests.support import peer as peer_support
+from tests.support import probe
 from tests.support.events import MasterEvents
 
-GOOD, BAD = "10.201.0.2", "10.201.0.3"
+HOST4, GOOD, BAD = "10.201.0.1", "10.201.0.2", "10.201.0.3"
+PORT = 5432
 OTHERS = ["10.201.0.10/32", "10.201.0.11/32", "10.201.0.12/32", "10.201.0.13/32"]
 BOUND = 10.0
 DOC = pathlib.Path(__file__).resolve().parents[3] / "docs" / "firewall.md"
@@ -70,9 +71,9 @@ def repair_minion(repair_master, repair_ns):
 
 @pytest.fixture(scope="module")
 def client(repair_ns):
-    """The client namespace with the allowlisted and the outside address."""
-    with peer_support.linked(repair_ns, [GOOD, BAD]) as ns:
-        yield ns
+    """The client namespace (a :class:`tests.support.probe.Link`) with the allowlisted and the outside address."""
+    with probe.Link(repair_ns, (HOST4,), (GOOD, BAD), (PORT,)) as link:
+        yield link
 
 
 def pillar(backend, sequence=1, extra=()):
@@ -108,7 +109,7 @@ def applied(repair_master, repair_minion, client):
         def start(backend, extra=()):
             ret = apply(pillar(backend, extra=extra))
             assert ret["result"] is True, ret
-            prober = stack.enter_context(peer_support.Prober(client, [GOOD, BAD]))
+            prober = stack.enter_context(client.sampling([(GOOD, HOST4), (BAD, HOST4)], PORT))
             prober.wait(held, 10, "the applied firewall")
             return prober, apply
 
@@ -135,7 +136,7 @@ def repair_window(prober, event_at, minion=None):
     after = prober.since(event_at)
     wrong = [t for t, v in after if not held(v)]
     assert held(after[-1][1]), after[-5:]
-    return (wrong[-1] - event_at + peer_support.INTERVAL) if wrong else 0.0
+    return (wrong[-1] - event_at + probe.INTERVAL) if wrong else 0.0
 
 
 def assert_within_bound(prober, event_at, window, outside_may_pass):
@@ -164,7 +165,7 @@ def test_nftables_is_put_back_after(applied, repair_ns, repair_minion, event):
     prober, _ = applied("nftables")
     argv, opens = NFT_EVENTS[event]
     repair_ns.run(argv)
-    event_at = time.time()
+    event_at = time.monotonic()
     window = repair_window(prober, event_at, repair_minion)
     assert_within_bound(prober, event_at, window, opens)
     print(f"\nrepair window after {event}: {window:.2f}s")
@@ -188,7 +189,7 @@ def test_xtables_backends_are_put_back_after(applied, repair_ns, backend, event)
         repair_ns.run(["ipset", "flush", naming.ipset("prod/workers", 4)])
     else:
         repair_ns.run(["iptables-restore"], input_text=FORMULA)
-    event_at = time.time()
+    event_at = time.monotonic()
     window = repair_window(prober, event_at)
     assert_within_bound(prober, event_at, window, event != "ipset flushed")
     print(f"\nrepair window after {event} ({backend}): {window:.2f}s")
@@ -199,7 +200,7 @@ def test_a_flushed_set_is_refilled_before_the_next_state_run_and_publish(applied
     with MasterEvents(repair_master.config) as events:
         prober, apply = applied("nftables", extra=OTHERS)
         repair_ns.run(["nft", "flush", "set", "inet", "nodeallow", naming.nft_set("prod/workers", 4)])
-        event_at = time.time()
+        event_at = time.monotonic()
         window = repair_window(prober, event_at)
         assert window <= BOUND
         event = events.wait_for("nodeallow/minion/repaired", timeout=30)
@@ -219,7 +220,7 @@ def test_repair_works_while_the_master_is_down(applied, repair_master, repair_ns
     repair_master.terminate()
     try:
         repair_ns.run(["nft", "delete", "table", "inet", "nodeallow"])
-        event_at = time.time()
+        event_at = time.monotonic()
         window = repair_window(prober, event_at)
         assert_within_bound(prober, event_at, window, True)
         print(f"\nrepair window with the master down: {window:.2f}s")

@@ -1,61 +1,29 @@
 # Copyright 2026 The nodeallow Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Who gets through: client namespaces linked to a host namespace, and probers that TCP-connect every 200 ms.
+"""Whether a host firewall's reload kept the restriction: two clients sampled, and the issue's checks on them.
 
-The host-firewall tests ask the kernel, not our code: an allowlisted and an outside client namespace are
-each linked to the minion's namespace by a veth pair of its own (an interface and subnet each, IPv4 and
-IPv6), a listener accepts on the host's port, and one prober process per client connects from both its
-addresses every :data:`INTERVAL` seconds while a host firewall is reloaded. :func:`settle` and
-:func:`assert_only_in_windows` turn the samples into the issue's checks.
+The host-firewall tests link an allowlisted and an outside client namespace to the minion's namespace, each
+by a veth pair of its own (an interface and subnet each, IPv4 and IPv6; :class:`tests.support.probe.Link`),
+and sample both clients' addresses every :data:`tests.support.probe.INTERVAL` seconds while a host firewall
+is reloaded (:class:`tests.support.probe.Sampling`). :func:`settle` and :func:`assert_only_in_windows` turn
+the samples into the issue's checks.
 """
 
 import contextlib
 import dataclasses
-import json
-import subprocess
-import sys
-import threading
 import time
 
 from tests.support import firewall as fw
-from tests.support import netns as netns_support
+from tests.support import probe
 
-INTERVAL = 0.2
-# A dropped SYN is waited for this long (a rejected one is refused at once; an accepted one answers
-# within a millisecond on a veth, so this only has to cover a busy machine's scheduling).
+# A dropped SYN is waited for this long: a rejected one is refused at once and an accepted one answers
+# within a millisecond on a veth, so this only has to cover a busy machine's scheduling during a reload.
 CONNECT_TIMEOUT = 0.3
-# Label -> (host side interface, client IPv4 subnet prefix, IPv6 prefix).
-LINKS = {
-    "allowlisted": ("na-allowed", "10.202.1", "fd00:202:1::"),
-    "outside": ("na-outside", "10.202.2", "fd00:202:2::"),
+# Label -> (client IPv4 subnet prefix, IPv6 prefix).
+SUBNETS = {
+    "allowlisted": ("10.202.1", "fd00:202:1::"),
+    "outside": ("10.202.2", "fd00:202:2::"),
 }
-
-# Connects from each source to its destination at once, every interval; prints {"t": monotonic, "ok": {src: bool}}.
-PROBER = """
-import json, select, socket, sys, time
-interval, timeout, port = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-pairs = [arg.split(",") for arg in sys.argv[4:]]
-while True:
-    start = time.monotonic()
-    socks = {}
-    for src, dst in pairs:
-        s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
-        s.bind((src, 0))
-        s.connect_ex((dst, port))
-        socks[s] = src
-    ok = {src: False for src, _ in pairs}
-    pending = set(socks)
-    while pending and time.monotonic() < start + timeout:
-        _, ready, _ = select.select([], list(pending), [], max(0, start + timeout - time.monotonic()))
-        for s in ready:
-            ok[socks[s]] = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
-            pending.discard(s)
-    for s in socks:
-        s.close()
-    print(json.dumps({"t": start, "ok": ok}), flush=True)
-    time.sleep(max(0, start + interval - time.monotonic()))
-"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,26 +44,12 @@ def clients(host_ns, ports=(5432,)):
     """``{"allowlisted": Client, "outside": Client}`` linked to ``host_ns``, and a listener there on ``ports``."""
     with contextlib.ExitStack() as stack:
         out = {}
-        for label, (device, net4, net6) in LINKS.items():
-            client = stack.enter_context(netns_support.netns())
-            host_ns.run(["ip", "link", "add", device, "type", "veth", "peer", "name", "na-host", "netns", client.name])
-            for ns, dev, suffix in ((host_ns, device, "1"), (client, "na-host", "2")):
-                ns.run(["ip", "addr", "add", f"{net4}.{suffix}/24", "dev", dev])
-                ns.run(["ip", "-6", "addr", "add", f"{net6}{suffix}/64", "dev", dev, "nodad"])
-                ns.run(["ip", "link", "set", dev, "up"])
-            out[label] = Client(client, (f"{net4}.2", f"{net6}2"), (f"{net4}.1", f"{net6}1"))
-        # pylint: disable-next=consider-using-with  # stopped below
-        listener = subprocess.Popen(
-            ["ip", "netns", "exec", host_ns.name, sys.executable, "-c", fw.LISTENER, *map(str, ports)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert listener.stdout.readline().strip() == "ready"
-            yield out
-        finally:
-            listener.kill()
-            listener.wait()
+        for number, (label, (net4, net6)) in enumerate(SUBNETS.items()):
+            host, client = (f"{net4}.1", f"{net6}1"), (f"{net4}.2", f"{net6}2")
+            # The first link's listener (on every address) serves both.
+            link = stack.enter_context(probe.Link(host_ns, host, client, ports, listen=number == 0))
+            out[label] = Client(link.peer, client, host)
+        yield out
 
 
 def connects(client, family, port=5432):
@@ -105,52 +59,31 @@ def connects(client, family, port=5432):
 
 
 class Sampler:
-    """While entered, every client connects from both addresses every :data:`INTERVAL`; see :meth:`series`."""
+    """While entered, every client connects from both addresses every interval; see :meth:`series`."""
 
     def __init__(self, clients_by_label, port=5432):
         """Probe ``port`` from each of ``clients_by_label`` (``{label: Client}``)."""
         self.clients = clients_by_label
-        self.port = port
-        # [(monotonic time, label, {"ipv4": bool, "ipv6": bool})]
-        self.samples = []
-        self._procs = []
-        self._threads = []
+        self.sampling = probe.Sampling(
+            {c.ns.name: list(zip(c.addresses, c.host, strict=True)) for c in clients_by_label.values()},
+            port,
+            CONNECT_TIMEOUT,
+        )
 
     def __enter__(self):
-        """Start one prober per client."""
-        for label, client in self.clients.items():
-            pairs = [f"{src},{dst}" for src, dst in zip(client.addresses, client.host, strict=True)]
-            # pylint: disable-next=consider-using-with  # stopped in __exit__
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", client.ns.name, sys.executable, "-c", PROBER,
-                 str(INTERVAL), str(CONNECT_TIMEOUT), str(self.port), *pairs],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            thread = threading.Thread(target=self._read, args=(label, client, proc), daemon=True)
-            thread.start()
-            self._procs.append(proc)
-            self._threads.append(thread)
+        """Start the probers (one per client)."""
+        self.sampling.__enter__()  # pylint: disable=unnecessary-dunder-call
         return self
 
     def __exit__(self, *exc_info):
         """Stop the probers."""
-        for proc in self._procs:
-            proc.kill()
-            proc.wait()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self.sampling.__exit__(*exc_info)
 
-    def _read(self, label, client, proc):
-        """Collect one prober's lines."""
+    def series(self, label, since=None):
+        """``[(time, {"ipv4": bool, "ipv6": bool})]`` of client ``label`` from ``since`` on."""
+        client = self.clients[label]
         v4, v6 = client.addresses
-        for line in proc.stdout:
-            data = json.loads(line)
-            self.samples.append((data["t"], label, {"ipv4": data["ok"][v4], "ipv6": data["ok"][v6]}))
-
-    def series(self, label, since=0.0):
-        """``[(time, {"ipv4": bool, "ipv6": bool})]`` of ``label`` from ``since`` on."""
-        return [(t, ok) for t, name, ok in list(self.samples) if name == label and t >= since]
+        return [(t, {"ipv4": ok[v4], "ipv6": ok[v6]}) for t, _, ok in self.sampling.rounds(since, ns=client.ns.name)]
 
 
 def right(label, ok):
@@ -174,13 +107,13 @@ def settle(sampler, since, bound, stable=1.0):
                 f"the firewall did not hold again within {bound}s: "
                 + "; ".join(f"{lbl}: {sampler.series(lbl, since)[-5:]}" for lbl in sampler.clients)
             )
-        time.sleep(INTERVAL)
+        time.sleep(probe.INTERVAL)
 
 
 def _last_wrong(sampler, label, since):
     """The time just after ``label``'s last wrong sample from ``since`` on (``since`` when none was wrong)."""
     wrong = [t for t, ok in sampler.series(label, since) if not right(label, ok)]
-    return wrong[-1] + INTERVAL if wrong else since
+    return wrong[-1] + probe.INTERVAL if wrong else since
 
 
 def assert_only_in_windows(sampler, events, bound):
