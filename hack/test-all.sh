@@ -6,13 +6,13 @@
 # Usage: hack/test-all.sh            (make test runs it after building what the tests need)
 #
 # The suites run in lanes: a lane runs its phases one after another, the lanes run at the same time.
-# Most of the Salt and end-to-end time is spent waiting for daemons, a kube-apiserver or a firewall
-# reload, so two lanes of them on two cores take little longer than one. They share nothing that could
-# collide: free ports are picked per daemon, network namespaces are named after the creating process
-# (tests/support/netns.py), every Salt session and e2e system has a temporary folder of its own.
+# A lane keeps about one core busy (a Salt suite spends ~0.9 CPU seconds per second, mostly daemon
+# start-ups and salt CLI calls; the rest is waiting), so two lanes fit two cores. They share nothing that
+# could collide: free ports are picked per daemon, network namespaces are named after the creating
+# process (tests/support/netns.py), every Salt session and e2e system has a temporary folder of its own.
 # Each phase's output goes to bin/test-logs/<phase>.log and is printed whole when the phase ends (never
-# interleaved with another's; with a single lane it streams); a table of phase times ends the run. The first failed phase stops its
-# lane; the other lanes finish, so one run shows every failure.
+# interleaved with another's; with a single lane it streams); a table of phase times ends the run. The
+# first failed phase stops its lane; the other lanes finish, so one run shows every failure.
 #
 # Environment:
 #   NODEALLOW_TEST_LANES  the lanes, ";" between lanes and "," between phases (default below); e.g.
@@ -55,9 +55,9 @@ phase_demo() { DEMO_ONCE=1 bash hack/demo.sh; }
 # The latency test is a measurement (printed, never asserted): 3 trials prove the path, `make bench` runs 20.
 phase_e2e() { NODEALLOW_E2E_LATENCY_TRIALS=3 bash hack/test-python.sh test/e2e; }
 
-# Two lanes of about the same length (the phase times: README.md, Develop): the Salt suites of both lines
-# in one, everything else in the other, the end-to-end suite last (the short phases before it report
-# failures early).
+# Two lanes of about the same length (warm CI, estimated from each phase's time alone: ~23 and ~20
+# minutes): the Salt suites of both lines in one, everything else in the other, the end-to-end suite last
+# (the short phases before it report failures early). The table at the end shows what each phase took.
 LANES="${NODEALLOW_TEST_LANES:-salt3008,salt3006;lint,unit,gobench,go,demo,e2e}"
 
 LOG_DIR="$REPO_ROOT/bin/test-logs"
