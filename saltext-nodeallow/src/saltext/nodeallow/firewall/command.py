@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Run firewall commands (nft, ipset, iptables-restore, ...) as argument lists, optionally in a netns."""
 
+import contextlib
 import re
 import subprocess
 
@@ -30,6 +31,8 @@ class Executor:
             raise ValueError(f"nodeallow_netns must be a plain namespace name, not {netns!r}")
         self.netns = netns
         self.timeout = timeout
+        # {argv: Popen, CompletedProcess or the FileNotFoundError of starting it} inside started().
+        self._started = {}
 
     def argv(self, args):
         """The full argument list that runs ``args`` (netns prefix included)."""
@@ -40,9 +43,69 @@ class Executor:
             return ["ip", "netns", "exec", self.netns, *args]
         return args
 
+    @contextlib.contextmanager
+    def started(self, reads):
+        """Start the read-only commands ``reads`` side by side; :meth:`run` of one of them inside the block takes
+        its output (the same output when run again), so a run that reads nft, iptables and ipset waits for the
+        slowest of them, not for each in turn.
+
+        Any other command run inside the block may change what they read: it ends the block's reuse first
+        (what is left is stopped, and later reads run afresh). On leaving, unused commands are stopped.
+        """
+        self._started = {}
+        for args in reads:
+            argv = tuple(self.argv(args))
+            if argv in self._started:
+                continue
+            try:
+                self._started[argv] = subprocess.Popen(  # pylint: disable=consider-using-with
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                )
+            except FileNotFoundError as exc:
+                self._started[argv] = exc
+        try:
+            yield self
+        finally:
+            self._stop_started()
+
+    def _stop_started(self):
+        """Stop and reap the commands of :meth:`started` that nothing took."""
+        started, self._started = self._started, {}
+        for proc in started.values():
+            if isinstance(proc, subprocess.Popen):
+                if proc.poll() is None:
+                    proc.kill()
+                proc.communicate()
+
+    def _take_started(self, argv):
+        """The CompletedProcess of started command ``argv``, or ``None`` when it was not started."""
+        proc = self._started.get(tuple(argv))
+        if proc is None:
+            return None
+        if isinstance(proc, FileNotFoundError):
+            raise CommandError(argv, 127, f"{argv[0]} is not installed: {proc}")
+        if isinstance(proc, subprocess.Popen):
+            try:
+                stdout, stderr = proc.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired as exc:
+                proc.kill()
+                proc.communicate()
+                del self._started[tuple(argv)]
+                raise CommandError(argv, -1, f"no answer within {self.timeout}s") from exc
+            proc = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+            self._started[tuple(argv)] = proc
+        return proc
+
     def run(self, args, *, stdin=None, check=True):
         """Run ``args`` with ``stdin`` text; return the CompletedProcess, raising CommandError on failure."""
         argv = self.argv(args)
+        proc = self._take_started(argv) if stdin is None else None
+        if proc is not None:
+            if check and proc.returncode != 0:
+                raise CommandError(argv, proc.returncode, proc.stderr or proc.stdout)
+            return proc
+        if self._started:
+            self._stop_started()
         try:
             proc = subprocess.run(
                 argv,

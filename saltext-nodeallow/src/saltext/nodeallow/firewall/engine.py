@@ -6,6 +6,7 @@ Shared by the ``nodeallow.managed`` state and the ``nodeallow`` execution module
 minion's opts and pillar as plain dicts so it runs (and is tested) without Salt's loader.
 """
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -106,6 +107,21 @@ def stale_objects(fw, want, applied):
     if "ipset" not in owned:
         stale += [("ipset", None, d) for d in _tolerant(ipset.existing, fw.executor)]
     return stale
+
+
+def _reading(fw, want, full, sweep):
+    """Start the commands this run reads the firewall with side by side (command.Executor.started).
+
+    ``sweep``: other backends' objects are looked for too (:func:`stale_objects`).
+    """
+    if not fw.kernel:
+        return contextlib.nullcontext()
+    reads = fw.backend.reads(want, full)
+    if want.rules:
+        reads.append(nftables.TERSE)  # host_warnings
+    if sweep:
+        reads += [nftables.TERSE, *xtables.saves(), ipset.HEADERS]
+    return fw.executor.started(reads)
 
 
 def _remove_stale(fw, stale):
@@ -246,18 +262,19 @@ def _managed(opts, pillar, test, audit):
         fw = firewall_for(opts, want)
         now = time.time()
         full = test or audit or now - store["audited"] >= audit_interval(opts)
-        target = fw.backend.target(want)
-        current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=full)
-        audited = now if current.read_back else store["audited"]
-        changes = differences(target, current)
-        held += _warning_lines(host_warnings(fw, want, current))
         # Other backends' objects appear when the backend or table changed, or by hand: looked
         # for then and with every full read-back.
         switched = {k: store["applied"].get(k) for k in ("backend", "nft_table")} != {
             "backend": want.backend,
             "nft_table": want.nft_table,
         }
-        stale = stale_objects(fw, want, store["applied"]) if full or switched else []
+        with _reading(fw, want, full, full or switched):
+            target = fw.backend.target(want)
+            current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=full)
+            audited = now if current.read_back else store["audited"]
+            changes = differences(target, current)
+            held += _warning_lines(host_warnings(fw, want, current))
+            stale = stale_objects(fw, want, store["applied"]) if full or switched else []
         if stale:
             objects = changes.setdefault("objects", {"created": [], "removed": []})
             objects["removed"] = sorted(set(objects["removed"]) | {d for _, _, d in stale})

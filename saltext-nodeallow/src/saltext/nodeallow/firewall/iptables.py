@@ -10,7 +10,7 @@ so prefer the nftables or ipset backend for large allowlists (docs/firewall.md s
 """
 
 from saltext.nodeallow.firewall import naming, xtables
-from saltext.nodeallow.firewall.contents import Contents, desired_addresses
+from saltext.nodeallow.firewall.contents import Contents, wanted_contents
 
 NAME = "iptables"
 
@@ -56,7 +56,12 @@ def target(want):
     for tool in ("iptables", "ip6tables"):
         objects |= {f"{tool} chain {naming.XT_CHAIN}", f"{tool} jump INPUT -> {naming.XT_CHAIN}"}
     lines = [(k, d, s) for f in (4, 6) for k, d, s, _ in family_lines(want, f)]
-    return Contents(objects, lines, desired_addresses(want))
+    return wanted_contents(objects, lines, want)
+
+
+def reads(want, full):  # pylint: disable=unused-argument
+    """The commands :func:`read` runs (for command.Executor.started)."""
+    return xtables.saves()
 
 
 def read(executor, want, store=None, target_snap=None, full=False):  # pylint: disable=unused-argument

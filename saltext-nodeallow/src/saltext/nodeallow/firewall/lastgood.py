@@ -197,7 +197,8 @@ def save(cachedir, want, audited):
     for allowlist in active.values():
         target = _list_path(cachedir, allowlist.digest)
         if not os.path.exists(target):
-            _write_atomically(target, "".join(a + "\n" for a in allowlist.addresses))
+            addresses = allowlist.addresses
+            _write_atomically(target, "\n".join(addresses) + "\n" if addresses else "")
     data = {
         "format": FORMAT,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -73,6 +73,11 @@ def render(lines, add_jump):
     return "\n".join(out) + "\n"
 
 
+def saves():
+    """The commands :func:`read` reads both families with (for command.Executor.started)."""
+    return [[TOOLS[family][0], "-t", "filter"] for family in (4, 6)]
+
+
 def read(executor, family):
     """Read our chain of ``family`` from ``iptables-save``.
 

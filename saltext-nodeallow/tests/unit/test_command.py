@@ -1,0 +1,78 @@
+# Copyright 2026 The nodeallow Authors.
+# SPDX-License-Identifier: Apache-2.0
+"""The firewall command runner: read commands started side by side (``Executor.started``)."""
+
+import time
+
+import pytest
+
+from saltext.nodeallow.firewall import command
+
+
+def counting(path, text):
+    """A command that appends a line to ``path`` each time it runs and prints ``text``."""
+    return ["sh", "-c", f'echo ran >> "$0"; echo {text}', str(path)]
+
+
+def runs(path):
+    """How many times a :func:`counting` command ran."""
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_a_started_read_is_run_once_and_its_output_taken(tmp_path):
+    """Inside the block a started command is not run again: run() takes its output, every time."""
+    executor = command.Executor()
+    first, second = tmp_path / "first", tmp_path / "second"
+    with executor.started([counting(first, "one"), counting(second, "two"), counting(first, "one")]):
+        assert executor.run(counting(first, "one")).stdout == "one\n"
+        assert executor.run(counting(second, "two")).stdout == "two\n"
+        assert executor.run(counting(first, "one")).stdout == "one\n"
+    assert (runs(first), runs(second)) == (1, 1)
+    executor.run(counting(first, "one"))
+    assert runs(first) == 2, "outside the block every run is a new process"
+
+
+def test_another_command_ends_the_reuse(tmp_path):
+    """A command that was not started (it may write what the others read) makes later reads run afresh."""
+    executor = command.Executor()
+    path = tmp_path / "count"
+    with executor.started([counting(path, "x")]):
+        executor.run(counting(path, "x"))
+        executor.run(["true"])
+        executor.run(counting(path, "x"))
+    assert runs(path) == 2
+
+
+def test_a_command_given_input_is_never_taken_from_the_started_ones(tmp_path):
+    """Input means a write (a restore): it runs with that input, and ends the reuse."""
+    executor = command.Executor()
+    path = tmp_path / "count"
+    with executor.started([["cat"], counting(path, "x")]):
+        assert executor.run(["cat"], stdin="input").stdout == "input"
+        executor.run(counting(path, "x"))
+        executor.run(counting(path, "x"))
+    assert runs(path) >= 2, "the started command may or may not have run before it was stopped"
+
+
+def test_failures_of_started_reads_are_reported_like_a_run(tmp_path):
+    """A failing or missing command raises CommandError as run() does; check=False returns it."""
+    executor = command.Executor()
+    missing = ["nodeallow-no-such-tool", "list"]
+    failing = ["sh", "-c", "echo broken >&2; exit 3"]
+    with executor.started([missing, failing]):
+        with pytest.raises(command.CommandError) as info:
+            executor.run(missing)
+        assert info.value.returncode == 127
+        assert executor.run(failing, check=False).returncode == 3
+        with pytest.raises(command.CommandError, match="broken") as info:
+            executor.run(failing)
+        assert info.value.returncode == 3
+
+
+def test_unused_started_reads_are_stopped_on_leaving(tmp_path):
+    """What nothing took is stopped when the block ends, not waited for."""
+    executor = command.Executor()
+    began = time.monotonic()
+    with executor.started([["sleep", "30"]]):
+        pass
+    assert time.monotonic() - began < 10
