@@ -133,16 +133,21 @@ def _fast_family(version, entries):
     """``(packed, nets)`` of one family's entries when they are canonical and in order, else ``None``."""
     if not entries:
         return [], []
-    host = _HOST_LENGTH[version]
     bits = BITS[version]
-    if ("\n".join(entries)).count("/") != len(entries):
-        return None  # each entry has exactly one "/"
-    cut = len(host) + 1
-    is_host = list(map(operator.methodcaller("endswith", f"/{host}"), entries))
-    addrs = list(map(operator.itemgetter(slice(0, -cut)), entries))
+    text = "\n".join(entries) + "\n"
+    if text.count("/") != len(entries) or text.count("\n") != len(entries):
+        return None  # each entry has exactly one "/" and no line break
+    # Whole-text operations, not one call per entry: host routes lose their length in one
+    # replace, and what still holds a "/" is a shorter prefix (few), found line by line.
+    stripped = text.replace(f"/{_HOST_LENGTH[version]}\n", "\n")
+    addrs = stripped.split("\n")
+    addrs.pop()
     lengths = {}
-    for index in itertools.compress(range(len(entries)), map(operator.not_, is_host)):
-        addr, _, length = entries[index].partition("/")
+    index, last, pos = 0, 0, stripped.find("/")
+    while pos >= 0:
+        index += stripped.count("\n", last, pos)
+        last = pos
+        addr, _, length = addrs[index].partition("/")
         if not (
             length.isdigit()
             and length.isascii()
@@ -152,6 +157,7 @@ def _fast_family(version, entries):
             return None
         addrs[index] = addr
         lengths[index] = int(length)
+        pos = stripped.find("/", pos + 1)
     if len(addrs) != len(entries):
         return None
     family = _AF[version]
