@@ -116,8 +116,10 @@ def differences(target, current):
         entry = {}
         order = target.order.get(name, {})
         for family in (4, 6):
-            added = want.get(family, set()) - have.get(family, set())
-            removed = have.get(family, set()) - want.get(family, set())
+            wanted, held = want.get(family, set()), have.get(family, set())
+            # Nothing held (a first apply): all of it is added, without copying 100k addresses.
+            added = wanted - held if held else wanted
+            removed = held - wanted
             if added or removed:
                 entry[f"ipv{family}"] = {
                     "added": _listed(added, order.get(family, ())),

@@ -191,7 +191,8 @@ def restore_input(want, existing):
             if temp in existing:
                 out.append(f"destroy {temp}")
             out.append(f"create {temp} {create}")
-            out.extend(f"add {temp} {member}" for member in members)
+            if members:
+                out.append(f"add {temp} " + f"\nadd {temp} ".join(members))
             out.append(f"swap {temp} {live}")
             out.append(f"destroy {temp}")
     return "\n".join(out) + "\n"

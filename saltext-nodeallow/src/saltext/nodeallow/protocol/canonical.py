@@ -194,8 +194,9 @@ def _fast_family(version, entries):
 
 def parse_canonical(entries):
     """The :class:`AddressList` of a tuple of strings ``entries``, or ``None`` when it is not canonical."""
-    first6 = "\n".join(entries).find(":")
-    count4 = len(entries) if first6 < 0 else "\n".join(entries).count("\n", 0, first6)
+    joined = "\n".join(entries)
+    first6 = joined.find(":")
+    count4 = len(entries) if first6 < 0 else joined.count("\n", 0, first6)
     if not all(map(operator.contains, itertools.islice(entries, count4, None), itertools.repeat(":"))):
         return None
     v4 = _fast_family(4, entries[:count4])
