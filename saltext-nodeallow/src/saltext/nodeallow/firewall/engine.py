@@ -292,7 +292,8 @@ def _managed(opts, pillar, test, audit):
             ret["allowlists"] = _allowlist_summary(want, failure="test=True: nothing changed")
             ret["comment"] = "\n".join([f"Firewall would be changed ({_describe(want)})", *held])
             return ret
-        fw.backend.apply(fw.executor, want, target, current)
+        with lastgood.writing_lists(cachedir, want):
+            fw.backend.apply(fw.executor, want, target, current)
         _remove_stale(fw, stale)
         left = fw.backend.verify(fw.executor, want, target)
         if left:

@@ -16,10 +16,12 @@ file + rename), then files nothing references any more are deleted. So an allowl
 pillar keeps working, and the next run knows what the firewall holds.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
 import tempfile
+import threading
 import time
 
 from saltext.nodeallow import records
@@ -185,6 +187,42 @@ def applied_settings(want):
     return {"backend": want.backend, "nft_table": want.nft_table, "policy": want.policy, "limits": want.limits}
 
 
+def _write_lists(cachedir, want):
+    """Write the address file of each active allowlist of ``want`` that is not there yet (fsynced)."""
+    os.makedirs(os.path.join(cachedir, "nodeallow", LISTS_DIR), mode=0o700, exist_ok=True)
+    for allowlist in want.active().values():
+        target = _list_path(cachedir, allowlist.digest)
+        if not os.path.exists(target):
+            addresses = allowlist.addresses
+            _write_atomically(target, "\n".join(addresses) + "\n" if addresses else "")
+
+
+@contextlib.contextmanager
+def writing_lists(cachedir, want):
+    """Write ``want``'s address files in a thread while the block runs (the apply: nft or ipset at work).
+
+    Safe before the apply succeeded: a file is named by its digest and used only once :func:`save`
+    writes the JSON naming it; one the JSON never names is deleted by the next save. An error of
+    the block comes first; the thread's own error is raised after a block that succeeded.
+    """
+    failed = []
+
+    def write():
+        try:
+            _write_lists(cachedir, want)
+        except Exception as exc:  # pylint: disable=broad-except  # raised in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=write, name="nodeallow-lastgood", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
 def save(cachedir, want, audited):
     """Record ``want`` (a :class:`desired.Desired` that was just applied) as last known good.
 
@@ -192,13 +230,8 @@ def save(cachedir, want, audited):
     """
     file_path = path(cachedir)
     lists_dir = os.path.join(os.path.dirname(file_path), LISTS_DIR)
-    os.makedirs(lists_dir, mode=0o700, exist_ok=True)
+    _write_lists(cachedir, want)
     active = dict(sorted(want.active().items()))
-    for allowlist in active.values():
-        target = _list_path(cachedir, allowlist.digest)
-        if not os.path.exists(target):
-            addresses = allowlist.addresses
-            _write_atomically(target, "\n".join(addresses) + "\n" if addresses else "")
     data = {
         "format": FORMAT,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
