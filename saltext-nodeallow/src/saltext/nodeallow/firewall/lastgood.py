@@ -11,8 +11,9 @@ field, so the minion's repair can rebuild the firewall without pillar, see repai
 the firewall was last read back in full (the drift audit). The
 addresses live beside it in ``last-good/<digest hex>.txt``, one per line: named by their digest,
 so a file is never rewritten, and the protocol digest of the list is the SHA-256 of the file.
-Written only after a successful apply: address files first, then the JSON atomically (temporary
-file + rename), then files nothing references any more are deleted. So an allowlist missing from
+Written only after a successful apply: the JSON atomically (temporary file + rename), then files
+nothing references any more are deleted. The address files come first, written while the apply runs
+(:func:`writing_lists`): until the JSON names one, nothing reads it. So an allowlist missing from
 pillar keeps working, and the next run knows what the firewall holds.
 """
 
