@@ -189,13 +189,12 @@ def applied_settings(want):
 
 
 def _write_lists(cachedir, want):
-    """Write the address file of each active allowlist of ``want`` that is not there yet (fsynced)."""
+    """Write the address file of each active allowlist of ``want`` that is not there yet (:func:`write_list`)."""
     os.makedirs(os.path.join(cachedir, "nodeallow", LISTS_DIR), mode=0o700, exist_ok=True)
     for allowlist in want.active().values():
-        target = _list_path(cachedir, allowlist.digest)
-        if not os.path.exists(target):
+        if not os.path.exists(_list_path(cachedir, allowlist.digest)):
             addresses = allowlist.addresses
-            _write_atomically(target, "\n".join(addresses) + "\n" if addresses else "")
+            write_list(cachedir, allowlist.digest, "\n".join(addresses) + "\n" if addresses else "")
 
 
 @contextlib.contextmanager
