@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Ingest one hook body: verify → decode → order and assemble → check width → store, firing what happened.
 
-A plain module behind runner ``nodeallow.ingest``; it never starts an apply itself (the runner hands
-the outcome to the reconcile loop) and never waits for a minion, so a reactor thread is held only
-for the time it takes to check and store one body.
+A plain module behind the master engine ``nodeallow``, which ingests the hook events it reads off the
+bus in batches, and runner ``nodeallow.ingest`` (a batch of one, for a master without the engine).
+It never starts an apply itself (its caller hands the outcome to the reconcile loop) and never waits
+for a minion.
 """
 
 import logging
@@ -25,6 +26,8 @@ RETIRED = "retired"
 CHUNK = "chunk"
 REPLAY = "replay"
 OLDER = "older"
+# A newer sequence of the same allowlist arrived in the same batch and was stored instead.
+SUPERSEDED = "superseded"
 REJECTED = "rejected"
 
 
@@ -43,6 +46,66 @@ class Ingest:
 
     def __call__(self, tag, body, headers):
         """Verify, validate, order and store one body; return its summary (``result`` is one of the outcomes)."""
+        return self.batch([(tag, body, headers)])[0]
+
+    def batch(self, bodies):
+        """Ingest ``[(tag, body, headers), ...]`` at once; return their summaries in the same order.
+
+        Each body is verified on its own (a refusal touches nothing else); the verified ones are
+        stored under one store lock, each allowlist's newest first, so a sequence that a newer one of
+        the same batch supersedes is never stored (outcome ``superseded``): a burst costs one store
+        per allowlist, not one per body. The final state is the one the bodies would leave one by
+        one; events are fired after the lock.
+        """
+        summaries = [None] * len(bodies)
+        verified = {}
+        for position, (tag, body, headers) in enumerate(bodies):
+            outcome = self._verify(tag, body, headers)
+            if isinstance(outcome, dict):
+                summaries[position] = outcome
+            else:
+                verified.setdefault(outcome[:2], []).append((position, outcome))
+        if not verified:
+            return summaries
+        events = []
+        with self.store.lock():
+            for dropped in self.store.expire_chunks(self.settings.chunk_timeout):
+                log.warning(
+                    "nodeallow: dropped the incomplete chunks of %s/%s sequence %d after %gs",
+                    *dropped,
+                    self.settings.chunk_timeout,
+                )
+            for (cluster, allowlist), items in sorted(verified.items()):
+                stored = self.store.get(cluster, allowlist)
+                before = stored["sequence"] if stored else None
+                # Newest first (arrival order among equals): older ones of the batch are then superseded.
+                items.sort(key=lambda item: -item[1][2]["sequence"])
+                for position, (_, _, decoded, key_index) in items:
+                    try:
+                        outcome, stored = self._store(cluster, allowlist, decoded, key_index, stored, before, events)
+                    except Refusal as refusal:
+                        summaries[position] = self._refusal(cluster, allowlist, refusal, decoded["sequence"], events)
+                        continue
+                    summaries[position] = {
+                        "cluster": cluster,
+                        "allowlist": allowlist,
+                        "sequence": decoded["sequence"],
+                        **outcome,
+                    }
+        self._fire_all(events)
+        for summary in summaries:
+            if summary["result"] not in (STORED, RETIRED, REJECTED):
+                log.info(
+                    "nodeallow: %s/%s sequence %d: %s",
+                    summary["cluster"],
+                    summary["allowlist"],
+                    summary["sequence"],
+                    summary["result"],
+                )
+        return summaries
+
+    def _verify(self, tag, body, headers):
+        """``(cluster, allowlist, decoded, key_index)`` of a body that passed every check, else its refusal summary."""
         try:
             cluster, allowlist = parse_tag(tag, self.settings.hook_path)
         except Refusal as refusal:
@@ -53,21 +116,24 @@ class Ingest:
             _, _, decoded, key_index = receive_body(
                 tag, body, headers, self.settings.clusters, self.settings.hook_path
             )
-            sequence = decoded["sequence"]
-            outcome = self._store(cluster, allowlist, decoded, key_index)
         except Refusal as refusal:
             return self._refuse(cluster, allowlist, refusal, sequence)
-        summary = {"cluster": cluster, "allowlist": allowlist, "sequence": sequence, **outcome}
-        if summary["result"] not in (STORED, RETIRED):
-            log.info("nodeallow: %s/%s sequence %d: %s", cluster, allowlist, sequence, summary["result"])
-        return summary
+        return cluster, allowlist, decoded, key_index
 
     def _refuse(self, cluster, allowlist, refusal, sequence=None):
         """Fire ``nodeallow/rejected/...`` for a refusal, log it, and return the summary."""
+        events = []
+        summary = self._refusal(cluster, allowlist, refusal, sequence, events)
+        self._fire_all(events)
+        return summary
+
+    @staticmethod
+    def _refusal(cluster, allowlist, refusal, sequence, events):
+        """The summary of a refusal; its ``rejected`` event is added to ``events``, and it is logged."""
         data = {"reason": refusal.reason, "detail": refusal.detail}
         if sequence is not None:
             data["sequence"] = sequence
-        self.fire(f"nodeallow/rejected/{cluster}/{allowlist}", data)
+        events.append((f"nodeallow/rejected/{cluster}/{allowlist}", data))
         log.warning("nodeallow: refused a body for %s/%s: %s: %s", cluster, allowlist, refusal.reason, refusal.detail)
         return {
             "result": REJECTED,
@@ -78,44 +144,51 @@ class Ingest:
             "detail": refusal.detail,
         }
 
-    def _store(self, cluster, allowlist, decoded, key_index):
-        """Order, assemble and store a verified body under the store lock; return the outcome part of the summary."""
-        with self.store.lock():
-            for dropped in self.store.expire_chunks(self.settings.chunk_timeout):
-                log.warning(
-                    "nodeallow: dropped the incomplete chunks of %s/%s sequence %d after %gs",
-                    *dropped,
-                    self.settings.chunk_timeout,
-                )
-            stored = self.store.get(cluster, allowlist)
-            unchanged = self._ordering(decoded, stored)
-            if unchanged is not None:
-                self.fire(
+    def _fire_all(self, events):
+        """Fire the collected ``(tag, data)`` events."""
+        for tag, data in events:
+            self.fire(tag, data)
+
+    def _store(self, cluster, allowlist, decoded, key_index, stored, before, events):
+        """Order, assemble and store one verified body; the caller holds the store lock.
+
+        ``stored`` is the allowlist's record now, ``before`` its sequence when the batch began.
+        Returns the outcome part of the summary and the record stored afterwards; the events to
+        fire are added to ``events``.
+        """
+        unchanged = self._ordering(decoded, stored)
+        if unchanged is not None:
+            if unchanged == OLDER and (before is None or decoded["sequence"] > before):
+                # Newer than what was stored, but a newer body of the same batch was stored instead.
+                unchanged = SUPERSEDED
+            events.append(
+                (
                     f"nodeallow/unchanged/{cluster}/{allowlist}",
                     {"outcome": unchanged, "sequence": decoded["sequence"], "stored_sequence": stored["sequence"]},
                 )
-                return {"result": unchanged, "stored_sequence": stored["sequence"]}
-            addresses = self._assembled(cluster, allowlist, decoded)
-            if isinstance(addresses, dict):
-                return addresses
-            if decoded["kind"] != KIND_RETIREMENT:
-                try:
-                    check_width(
-                        addresses, self.settings.min_prefix, self.settings.max_span, self.settings.refuse_special
-                    )
-                except Refusal:
-                    # A set that can never be stored is dropped, so a corrected resend starts clean.
-                    self.store.drop_chunks(cluster, allowlist, {decoded["sequence"]})
-                    raise
-            record = self._record(cluster, allowlist, decoded, addresses, key_index)
-            self.store.put(record)
-            # What changed since the stored sequence, kept once for every subscriber's delta (deltas.py).
-            deltas.record(self.store, stored, record)
-            # Chunks of this and older sequences can never be stored any more.
-            obsolete = {seq for seq in self.store.chunks(cluster, allowlist) if seq <= record["sequence"]}
-            if obsolete:
-                self.store.drop_chunks(cluster, allowlist, obsolete)
-        return self._announce(record, stored["sequence"] if stored else None)
+            )
+            return {"result": unchanged, "stored_sequence": stored["sequence"]}, stored
+        addresses = self._assembled(cluster, allowlist, decoded, events)
+        if isinstance(addresses, dict):
+            return addresses, stored
+        if decoded["kind"] != KIND_RETIREMENT:
+            try:
+                check_width(
+                    addresses, self.settings.min_prefix, self.settings.max_span, self.settings.refuse_special
+                )
+            except Refusal:
+                # A set that can never be stored is dropped, so a corrected resend starts clean.
+                self.store.drop_chunks(cluster, allowlist, {decoded["sequence"]})
+                raise
+        record = self._record(cluster, allowlist, decoded, addresses, key_index)
+        self.store.put(record)
+        # What changed since the stored sequence, kept once for every subscriber's delta (deltas.py).
+        deltas.record(self.store, stored, record)
+        # Chunks of this and older sequences can never be stored any more.
+        obsolete = {seq for seq in self.store.chunks(cluster, allowlist) if seq <= record["sequence"]}
+        if obsolete:
+            self.store.drop_chunks(cluster, allowlist, obsolete)
+        return self._announce(record, stored["sequence"] if stored else None, events), record
 
     @staticmethod
     def _ordering(decoded, stored):
@@ -132,7 +205,7 @@ class Ingest:
             )
         return REPLAY
 
-    def _assembled(self, cluster, allowlist, decoded):
+    def _assembled(self, cluster, allowlist, decoded, events):
         """The whole address list of ``decoded``, or the ``chunk`` outcome while chunks are missing."""
         sequence = decoded["sequence"]
         total = decoded["chunk"]["total"]
@@ -141,9 +214,11 @@ class Ingest:
         self.store.put_chunk(cluster, allowlist, decoded)
         chunks = self.store.chunks(cluster, allowlist).get(sequence, {})
         if len(chunks) < total:
-            self.fire(
-                f"nodeallow/chunk/{cluster}/{allowlist}",
-                {"sequence": sequence, "index": decoded["chunk"]["index"], "received": len(chunks), "total": total},
+            events.append(
+                (
+                    f"nodeallow/chunk/{cluster}/{allowlist}",
+                    {"sequence": sequence, "index": decoded["chunk"]["index"], "received": len(chunks), "total": total},
+                )
             )
             return {"result": CHUNK, "received": len(chunks), "total": total}
         try:
@@ -170,25 +245,41 @@ class Ingest:
             "signed_with_key": key_index,
         }
 
-    def _announce(self, record, previous):
-        """Fire ``stored`` or ``retired`` for a record just stored, log it, and return the outcome."""
+    def _announce(self, record, previous, events):
+        """Add ``stored`` or ``retired`` for a record just stored to ``events``, log it, and return the outcome."""
         cluster, allowlist, sequence = record["cluster"], record["allowlist"], record["sequence"]
         if record["retired"]:
-            self.fire(f"nodeallow/retired/{cluster}/{allowlist}", {"sequence": sequence, "previous_sequence": previous})
+            data = {"sequence": sequence, "previous_sequence": previous}
+            events.append((f"nodeallow/retired/{cluster}/{allowlist}", data))
             log.info("nodeallow: retired %s/%s at sequence %d", cluster, allowlist, sequence)
             return {"result": RETIRED, "previous_sequence": previous}
         count = len(record["addresses"])
-        self.fire(
-            f"nodeallow/stored/{cluster}/{allowlist}",
-            {
-                "sequence": sequence,
-                "digest": record["digest"],
-                "generated_at": record["generated_at"],
-                "addresses": count,
-                "previous_sequence": previous,
-                "signed_with_key": record["signed_with_key"],
-            },
+        events.append(
+            (
+                f"nodeallow/stored/{cluster}/{allowlist}",
+                {
+                    "sequence": sequence,
+                    "digest": record["digest"],
+                    "generated_at": record["generated_at"],
+                    "addresses": count,
+                    "previous_sequence": previous,
+                    "signed_with_key": record["signed_with_key"],
+                },
+            )
         )
         digest = record["digest"]
         log.info("nodeallow: stored %s/%s sequence %d (%d addresses, %s)", cluster, allowlist, sequence, count, digest)
         return {"result": STORED, "addresses": count, "previous_sequence": previous}
+
+
+def engine_ingests(opts):
+    """Whether master options ``opts`` run the engine ``nodeallow``, which then ingests the hook events itself.
+
+    The shipped reactor hands a hook to runner ``nodeallow.ingest`` only where it does not (docs/salt.md).
+    """
+    for entry in opts.get("engines") or []:
+        name, options = next(iter(entry.items())) if isinstance(entry, dict) and entry else (entry, None)
+        module = options.get("engine_module", name) if isinstance(options, dict) else name
+        if module == "nodeallow":
+            return True
+    return False

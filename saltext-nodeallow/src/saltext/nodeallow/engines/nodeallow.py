@@ -12,7 +12,12 @@ the watcher (firewall/watch.py), which puts back nodeallow's firewall objects fr
 last-known-good store when someone else deletes or changes them, and tells the master
 (event ``nodeallow/minion/repaired``).
 
-On the master it listens to the master's event bus and hands each relevant event to the reconcile loop
+On the master it listens to the master's event bus. It ingests the salt-api hook events under the
+nodeallow hook path itself (ingest.py), in batches: every hook event waiting on the bus when one
+arrives (at most ``BATCH_MAX``, for at most ``BATCH_WINDOW`` seconds) is verified, the newest
+sequence of each allowlist stored under one store lock, and one reconcile pass started for the
+allowlists stored. A hook event forwarded by a peer of a master cluster (``__peer_id``) is left to
+the master whose salt-api received it. It hands each other relevant event to the reconcile loop
 (reconcile.py): the return of an apply job (recorded at once, and a follow-up started when the
 minion is still behind), a minion's start or re-authentication (a job it missed is retried at
 once, and sent again after ``start_grace`` while it has not answered: the minion may fire the
@@ -30,7 +35,7 @@ import time
 import salt.utils.event
 
 from saltext.nodeallow import index as subscriber_index
-from saltext.nodeallow import jobcache, reconcile, results, subscriptions
+from saltext.nodeallow import ingest, jobcache, reconcile, results, subscriptions
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow.firewall import watch
@@ -54,6 +59,12 @@ _STATE_FUNCTIONS = (
 REPAIRED_TAG = "nodeallow/minion/repaired"
 # Repairs a minion keeps resending with the next one (its event may be lost while the master is down).
 REPAIRS_KEPT = 10
+# A batch of hook events is what waits on the bus when the first arrives, at most this many bodies
+# read for at most this many seconds, so a steady stream still gets stored and applied.
+BATCH_MAX = 500
+BATCH_WINDOW = 0.5
+# How long the batch waits for the next event: the bus has handed over everything queued by then.
+BATCH_POLL = 0.01
 
 
 def __virtual__():
@@ -109,14 +120,17 @@ class Loop:
         self.settings = settings
         self.store = store
         self.bus = bus
+        fire = lambda tag, data: bus.fire_event(data, tag)  # noqa: E731
         self.reconciler = reconcile.Reconciler(
             store,
             settings,
-            lambda tag, data: bus.fire_event(data, tag),
+            fire,
             reconcile.local_client_publisher(opts),
             master_id=opts.get("id"),
             deltas=settings.deltas,
         )
+        self.ingest = ingest.Ingest(store, settings, fire)
+        self.hook_prefix = f"salt/netapi/hook/{settings.hook_path}/"
         self.lookup = jobcache.lookup_function(opts)
         self.next_pass = 0.0
         self.next_sweep = 0.0
@@ -135,17 +149,62 @@ class Loop:
         """Handle the next event (waiting at most until the next pass is due), then the pass if it is due."""
         wait = max(0.05, min(1.0, self.next_pass - time.time()))
         event = self.bus.get_event(wait=wait, full=True, auto_reconnect=True)
-        if event:
-            tag = event.get("tag") or ""
-            handled = self._guarded(f"handle event {tag}", self.handle, tag, event.get("data") or {})
-            if handled is not None:
-                # A job the event started, or a start window it opened, may fall due (start_grace)
-                # before the pass planned so far; what was due at once the event's own run did.
-                deadline = self._guarded("find the next deadline", self.reconciler.next_deadline)
-                if deadline is not None and deadline > time.time():
-                    self.next_pass = min(self.next_pass, deadline)
+        hooks = []
+        if event and self._hook(event, hooks):
+            # Whatever else is queued on the bus joins the batch, so a burst is stored once per allowlist.
+            until = time.time() + BATCH_WINDOW
+            while len(hooks) < BATCH_MAX and time.time() < until:
+                event = self.bus.get_event(wait=BATCH_POLL, full=True, auto_reconnect=True)
+                if not event:
+                    break
+                if not self._hook(event, hooks):
+                    self._event(event)
+            self._guarded("ingest hook events", self._ingest, hooks)
+        elif event:
+            self._event(event)
         if time.time() >= self.next_pass:
             self._pass()
+
+    def _hook(self, event, hooks):
+        """Add ``event`` to ``hooks`` when it is a hook event this master ingests; whether it was one."""
+        tag = event.get("tag") or ""
+        if not tag.startswith(self.hook_prefix):
+            return False
+        data = event.get("data") or {}
+        # A master cluster forwards every event to every peer: the master whose salt-api got the POST ingests it.
+        if "__peer_id" not in data:
+            hooks.append((tag, data.get("body", ""), data.get("headers") or {}))
+        return True
+
+    def _ingest(self, hooks):
+        """Ingest a batch of hook events, then start the applies their allowlists need now."""
+        if not hooks:
+            return
+        summaries = self.ingest.batch(hooks)
+        # A replay heals too: a resync from the controller re-applies wherever a minion is behind.
+        concerned = {
+            (summary["cluster"], summary["allowlist"])
+            for summary in summaries
+            if summary["result"] in (ingest.STORED, ingest.RETIRED, ingest.REPLAY)
+        }
+        if concerned:
+            self.reconciler.run(only_allowlists=concerned)
+            self._plan_deadline()
+
+    def _event(self, event):
+        """Hand one bus event that is not a hook to the reconcile loop."""
+        tag = event.get("tag") or ""
+        handled = self._guarded(f"handle event {tag}", self.handle, tag, event.get("data") or {})
+        if handled is not None:
+            self._plan_deadline()
+
+    def _plan_deadline(self):
+        """Bring the next pass forward to the next deadline the last run created."""
+        # A job the event started, or a start window it opened, may fall due (start_grace)
+        # before the pass planned so far; what was due at once the event's own run did.
+        deadline = self._guarded("find the next deadline", self.reconciler.next_deadline)
+        if deadline is not None and deadline > time.time():
+            self.next_pass = min(self.next_pass, deadline)
 
     def handle(self, tag, data):
         """Route one bus event to the reconciler: the jobs it started (``{minion: jid}``), ``None`` if not ours."""

@@ -1,5 +1,9 @@
 #!py
-"""nodeallow reactor: hand every salt-api hook event under the nodeallow hook path to the ingest runner.
+"""nodeallow reactor: hand salt-api hook events under the nodeallow hook path to the ingest runner.
+
+Only on a master without the nodeallow engine: the engine (engines: [nodeallow: {}])
+ingests the hook events itself, in batches, straight off the bus, so this reactor
+then hands on nothing and a burst does not pay a runner job per body.
 
 Written in Python so the raw body reaches the runner byte for byte (its HMAC
 signature covers the exact text; a Jinja/YAML round trip could change it). No
@@ -17,10 +21,12 @@ only the master whose salt-api received the POST ingests it (the peers share its
 one POST is one ingest, not one per master.
 """
 
+from saltext.nodeallow import ingest
+
 
 def run():
     """Return one reaction: runner nodeallow.ingest with the event's tag, raw body, signature header and length."""
-    if "__peer_id" in data:  # noqa: F821 - set by Salt's reactor when rendering
+    if "__peer_id" in data or ingest.engine_ingests(__opts__):  # noqa: F821 - set by Salt when rendering
         return {}
     headers = data.get("headers") or {}  # noqa: F821
     return {
