@@ -1,6 +1,8 @@
 # Copyright 2026 The nodeallow Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Signed bodies POSTed to the real salt-api /hook, through the shipped reactor into runner nodeallow.ingest.
+"""Signed bodies POSTed to the real salt-api /hook, ingested by the master's engine (the shipped reactor then
+hands nothing to runner nodeallow.ingest: one ingest per body, which the outcome counts check), and the
+runner itself as a master without the engine calls it.
 
 Every test uses its own allowlist name, so the shared master's store never
 carries one test's sequences into another.
@@ -291,3 +293,16 @@ def test_status_runner(publisher, na_events, na_run_cli, pillar_files, subscribe
     assert "sequence 2  3 addresses  sha256:" in heading and "1/1 applied" in heading, shown.stdout
     row = next(line for line in shown.stdout.splitlines() if line.strip().startswith(subscriber.id))
     assert row.split()[:3] == [subscriber.id, "2", "ok"], shown.stdout
+
+
+def test_the_runner_ingests_as_the_engine_does(na_run_cli, na_events, signing_keys, allowlist_name):
+    """``salt-run nodeallow.ingest`` (what the reactor calls on a master without the engine): stored, then replay."""
+    body = encode_body("prod", allowlist_name, 4, ADDRESSES)
+    headers = json.dumps({protocol.SIGNATURE_HEADER: signature(signing_keys["prod"], body)})
+    tag = f"salt/netapi/hook/nodeallow/prod/{allowlist_name}"
+    for expected in ("stored", "replay"):
+        ret = na_run_cli.run("nodeallow.ingest", f"tag={tag}", f"body={body}", f"headers={headers}", "--out=json")
+        assert ret.returncode == 0, ret
+        assert (ret.data["result"], ret.data["sequence"]) == (expected, 4), ret.data
+    assert wait_outcome(na_events, "stored", "prod", allowlist_name)["sequence"] == 4
+    assert wait_outcome(na_events, "unchanged", "prod", allowlist_name)["outcome"] == "replay"

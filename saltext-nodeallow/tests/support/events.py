@@ -4,6 +4,7 @@
 
 import calendar
 import fnmatch
+import json
 import time
 import uuid
 
@@ -128,15 +129,29 @@ def stamp(event):
     return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) + float("0." + (text[20:26] or "0"))
 
 
-def ingest_hold_times(events):
-    """Seconds each ``nodeallow.ingest`` runner job ran (its ``salt/run/<jid>/new`` to ``ret`` stamps)."""
-    started = {}
-    held = []
+def ingest_times(events, hook_path="nodeallow"):
+    """Seconds from each hook event to its body's outcome event (``stored``, ``unchanged``, ...), master stamps.
+
+    The engine ingests hook events in batches and fires one outcome event per body, carrying its sequence;
+    a hook and an outcome are paired by allowlist and sequence, in order.
+    """
+    prefix = f"salt/netapi/hook/{hook_path}/"
+    posted = {}
+    times = []
     for event in events.seen:
-        parts = event["tag"].split("/")
-        if len(parts) == 4 and parts[:2] == ["salt", "run"] and event["data"].get("fun") == "runner.nodeallow.ingest":
-            if parts[3] == "new":
-                started[parts[2]] = stamp(event)
-            elif parts[3] == "ret" and parts[2] in started:
-                held.append(stamp(event) - started[parts[2]])
-    return held
+        tag, data = event["tag"], event["data"]
+        if "__peer_id" in data:
+            continue
+        if tag.startswith(prefix):
+            try:
+                sequence = json.loads(data.get("body") or "")["sequence"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            posted.setdefault((tag[len(prefix) :], sequence), []).append(stamp(event))
+            continue
+        parts = tag.split("/")
+        if len(parts) == 4 and parts[0] == "nodeallow" and parts[1] in ("stored", "retired", "unchanged", "chunk"):
+            waiting = posted.get((f"{parts[2]}/{parts[3]}", data.get("sequence")))
+            if waiting:
+                times.append(stamp(event) - waiting.pop(0))
+    return times
