@@ -13,6 +13,7 @@ import subprocess
 
 import jsonschema
 import pytest
+import salt.runner
 
 from saltext.nodeallow.protocol.canonical import digest
 from saltext.nodeallow.protocol.wire import SIGNATURE_HEADER
@@ -295,14 +296,17 @@ def test_status_runner(publisher, na_events, na_run_cli, pillar_files, subscribe
     assert row.split()[:3] == [subscriber.id, "2", "ok"], shown.stdout
 
 
-def test_the_runner_ingests_as_the_engine_does(na_run_cli, na_events, signing_keys, allowlist_name):
-    """``salt-run nodeallow.ingest`` (what the reactor calls on a master without the engine): stored, then replay."""
+def test_the_runner_ingests_as_the_engine_does(nodeallow_master, na_events, signing_keys, allowlist_name):
+    """Runner ``nodeallow.ingest`` with the reactor's arguments (a master without the engine): stored, then replay."""
     body = encode_body("prod", allowlist_name, 4, ADDRESSES)
-    headers = json.dumps({protocol.SIGNATURE_HEADER: signature(signing_keys["prod"], body)})
-    tag = f"salt/netapi/hook/nodeallow/prod/{allowlist_name}"
-    for expected in ("stored", "replay"):
-        ret = na_run_cli.run("nodeallow.ingest", f"tag={tag}", f"body={body}", f"headers={headers}", "--out=json")
-        assert ret.returncode == 0, ret
-        assert (ret.data["result"], ret.data["sequence"]) == (expected, 4), ret.data
+    kwarg = {
+        "tag": f"salt/netapi/hook/nodeallow/prod/{allowlist_name}",
+        "body": body,
+        "headers": {protocol.SIGNATURE_HEADER: signature(signing_keys["prod"], body)},
+    }
+    with salt.runner.RunnerClient(nodeallow_master.config) as client:
+        for expected in ("stored", "replay"):
+            ret = client.cmd("nodeallow.ingest", kwarg=dict(kwarg), print_event=False)
+            assert (ret["result"], ret["sequence"]) == (expected, 4), ret
     assert wait_outcome(na_events, "stored", "prod", allowlist_name)["sequence"] == 4
     assert wait_outcome(na_events, "unchanged", "prod", allowlist_name)["outcome"] == "replay"
