@@ -87,7 +87,7 @@ SCALE_RUNS ?= 5
 bench: control-plane ## Run the benchmarks (medians and commands go into docs/benchmarks.md).
 	go test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./api/protocol ./controllers/
 	go test -run '^$$' -bench ControllerScale -benchtime $(SCALE_RUNS)x -timeout 60m -v ./test/scale
-	NODEALLOW_BENCH=1 bash hack/test-python.sh saltext-nodeallow/tests/master/test_bench_ingest.py -s
+	NODEALLOW_BENCH=1 bash hack/test-python.sh saltext-nodeallow/tests/master/test_bench_ingest.py saltext-nodeallow/tests/master/test_bench_burst.py -s
 	NODEALLOW_BENCH=1 bash hack/test-python.sh saltext-nodeallow/tests/master/test_bench_subscribers.py -s
 	NODEALLOW_E2E_LATENCY_TRIALS=20 bash hack/test-python.sh test/e2e/test_latency.py -s
 	NODEALLOW_BENCH=1 bash hack/test-python.sh saltext-nodeallow/tests/integration/test_bench_firewall.py saltext-nodeallow/tests/unit/test_bench_pillar.py -s
