@@ -302,7 +302,7 @@ def test_the_runner_ingests_as_the_engine_does(nodeallow_master, na_events, sign
     kwarg = {
         "tag": f"salt/netapi/hook/nodeallow/prod/{allowlist_name}",
         "body": body,
-        "headers": {protocol.SIGNATURE_HEADER: signature(signing_keys["prod"], body)},
+        "headers": {SIGNATURE_HEADER: signature(signing_keys["prod"], body)},
     }
     with salt.runner.RunnerClient(nodeallow_master.config) as client:
         for expected in ("stored", "replay"):

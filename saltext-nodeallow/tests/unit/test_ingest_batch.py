@@ -11,10 +11,11 @@ import pytest
 import salt.config
 
 from saltext.nodeallow import index as subscriber_index
-from saltext.nodeallow import ingest, jobcache, protocol
+from saltext.nodeallow import ingest, jobcache
 from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow.engines import nodeallow as engine
+from saltext.nodeallow.protocol.wire import SIGNATURE_HEADER
 from tests.support.master_side import chunked_bodies, encode_body, signature
 
 KEY = "k" * 64
@@ -23,7 +24,7 @@ SETTINGS = nodeallow_settings.Settings(clusters={"prod": {"signing_key": KEY}})
 
 def hook(allowlist, body, key=KEY):
     """``(tag, body, headers)`` of a signed hook event for prod/<allowlist>."""
-    headers = {protocol.SIGNATURE_HEADER: signature(key, body), "Content-Length": str(len(body.encode()))}
+    headers = {SIGNATURE_HEADER: signature(key, body), "Content-Length": str(len(body.encode()))}
     return f"salt/netapi/hook/nodeallow/prod/{allowlist}", body, headers
 
 
