@@ -13,6 +13,7 @@ import subprocess
 
 import jsonschema
 import pytest
+import salt.config
 import salt.runner
 
 from saltext.nodeallow.protocol.canonical import digest
@@ -304,9 +305,11 @@ def test_the_runner_ingests_as_the_engine_does(nodeallow_master, na_events, sign
         "body": body,
         "headers": {SIGNATURE_HEADER: signature(signing_keys["prod"], body)},
     }
-    with salt.runner.RunnerClient(nodeallow_master.config) as client:
+    # The master's own options, as salt-run loads them (the factory's dict holds only what it wrote).
+    opts = salt.config.master_config(nodeallow_master.config_file)
+    with salt.runner.RunnerClient(opts) as client:
         for expected in ("stored", "replay"):
             ret = client.cmd("nodeallow.ingest", kwarg=dict(kwarg), print_event=False)
-            assert (ret["result"], ret["sequence"]) == (expected, 4), ret
+            assert isinstance(ret, dict) and (ret["result"], ret["sequence"]) == (expected, 4), ret
     assert wait_outcome(na_events, "stored", "prod", allowlist_name)["sequence"] == 4
     assert wait_outcome(na_events, "unchanged", "prod", allowlist_name)["outcome"] == "replay"
