@@ -62,9 +62,14 @@ _opened = []
 
 
 def _store(opts):
-    """The master's Store for ``opts``, opened once per process: opening one builds a cache loader (~0.1-0.3 s)."""
-    if not _opened or _opened[0][0] is not opts:
-        _opened[:] = [(opts, nodeallow_store.Store(opts))]
+    """The master's Store for ``opts``, opened once per process: opening one builds a cache loader (20-300 ms).
+
+    Kept by what picks the cache (driver and cachedir), not by the ``opts`` object: Salt hands every
+    pillar compile a fresh copy of the master's options, so that would open one per compile.
+    """
+    key = (opts.get("cache", "localfs"), opts.get("cachedir"))
+    if not _opened or _opened[0][0] != key:
+        _opened[:] = [(key, nodeallow_store.Store(opts))]
     return _opened[0][1]
 
 
