@@ -6,6 +6,7 @@ The minion's half (firewall/delta.py) is in test_delta_apply.py; real masters an
 tests/master/test_deltas.py.
 """
 
+import dataclasses
 import random
 
 import pytest
@@ -154,7 +155,8 @@ def loop(tmp_path):
         published.append((sorted(minion_ids), payload))
         return f"{int(clock.now * 1000):020d}"
 
-    reconciler = reconcile.Reconciler(store, SETTINGS, lambda tag, data: None, publish, clock, deltas=True)
+    settings = dataclasses.replace(SETTINGS, deltas=True)
+    reconciler = reconcile.Reconciler(store, settings, lambda tag, data: None, publish, clock)
     reconciler.published, reconciler.time = published, clock
     started = reconciler.run()
     for minion_id, jid in started.items():

@@ -224,12 +224,12 @@ class Reconciler:
     on a master; tests pass fakes).
     """
 
-    def __init__(self, store, settings, fire, publish, clock=time.time, master_id=None, deltas=False):
+    def __init__(self, store, settings, fire, publish, clock=time.time, master_id=None):
         """Bundle the store, the settings (settings.Settings), the side effects and this master's id.
 
         ``master_id`` marks the jobs this master starts: in a master cluster the peers share the
-        store, and a restarted master forgets only its own jobs in flight. ``deltas`` lets
-        subscribers with a usable base catch up by ``nodeallow.apply_delta`` (settings.Settings.deltas).
+        store, and a restarted master forgets only its own jobs in flight. With ``settings.deltas``,
+        subscribers with a usable base catch up by ``nodeallow.apply_delta``.
         """
         self.store = store
         self.settings = settings
@@ -237,7 +237,6 @@ class Reconciler:
         self.publish = publish
         self.clock = clock
         self.master_id = master_id
-        self.deltas = deltas
 
     def _applies(self, names):
         """``{name: {minion_id: result}}`` of the given allowlist names."""
@@ -262,8 +261,9 @@ class Reconciler:
             applies = self._applies({name for keep in want.values() for name in keep})
             minions = self.store.get_minions()
             history = self._history(want, sequences, only_minions)
-            bases = {name: delta_history.bases(steps) for name, steps in history.items()} if self.deltas else None
-            fingerprints = self.store.get_settings() if self.deltas else None
+            deltas = self.settings.deltas
+            bases = {name: delta_history.bases(steps) for name, steps in history.items()} if deltas else None
+            fingerprints = self.store.get_settings() if deltas else None
             decision = decide(now, want, applies, minions, self.settings, only_minions, bases, fingerprints)
             payloads = {
                 minion_id: [delta_history.compose(name, history[name], base) for name, base in sorted(plan.items())]
@@ -305,7 +305,7 @@ class Reconciler:
 
     def _history(self, want, sequences, only_minions):
         """``{name: steps}`` of the allowlists wanted (by ``only_minions``) whose history reaches the stored one."""
-        if not self.deltas:
+        if not self.settings.deltas:
             return {}
         names = {n for m, keep in want.items() if only_minions is None or m in only_minions for n in keep}
         history = {}

@@ -127,7 +127,6 @@ class Loop:
             fire,
             reconcile.local_client_publisher(opts),
             master_id=opts.get("id"),
-            deltas=settings.deltas,
         )
         self.ingest = ingest.Ingest(store, settings, fire)
         self.hook_prefix = f"salt/netapi/hook/{settings.hook_path}/"

@@ -45,7 +45,6 @@ def _reconciler(store, settings):
         _fire,
         nodeallow_reconcile.local_client_publisher(__opts__),
         master_id=__opts__.get("id"),
-        deltas=settings.deltas,
     )
 
 
