@@ -234,13 +234,14 @@ func mergeStatus(f Facts, plans []EndpointPlan) nodeallowv1alpha1.NodeAllowlistS
 	return st
 }
 
-// mergeCondition sets condition type t of st to the worst endpoint's (False, then Unknown, then True;
-// the first in spec order among equals), saying how many endpoints are not True and naming the worst.
+// mergeCondition sets condition type t of st to the worst endpoint's (False, then Unknown, then True; among
+// equals one with a lastError, then the first in spec order), saying how many endpoints are not True and
+// naming the worst: a failing endpoint is named before one that is only waiting (e.g. for its store check).
 // Endpoints that agree word for word need no prefix. No endpoint with the condition removes it.
 func mergeCondition(st *nodeallowv1alpha1.NodeAllowlistStatus, plans []EndpointPlan, t string, generation int64, now time.Time) {
 	var worst *metav1.Condition
 	var worstURL string
-	same, notTrue, n := true, 0, 0
+	same, notTrue, n, worstRank := true, 0, 0, 0
 	for i := range plans {
 		c := meta.FindStatusCondition(plans[i].Out.Status.Conditions, t)
 		if c == nil {
@@ -253,8 +254,13 @@ func mergeCondition(st *nodeallowv1alpha1.NodeAllowlistStatus, plans []EndpointP
 		if worst != nil && (c.Status != worst.Status || c.Reason != worst.Reason || c.Message != worst.Message) {
 			same = false
 		}
-		if worst == nil || statusRank(c.Status) < statusRank(worst.Status) {
-			worst, worstURL = c, plans[i].URL
+		// Twice the status rank, plus one without an error: an erring endpoint is worse among equals.
+		r := 2 * statusRank(c.Status)
+		if plans[i].Out.Status.LastError == "" {
+			r++
+		}
+		if worst == nil || r < worstRank {
+			worst, worstURL, worstRank = c, plans[i].URL, r
 		}
 	}
 	if worst == nil {

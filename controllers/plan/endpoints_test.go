@@ -244,3 +244,36 @@ func TestMergeOneURL(t *testing.T) {
 		t.Errorf("one URL: merged %+v, want Decide's %+v with masters 1/1", out.Status, want.Status)
 	}
 }
+
+func TestMergeConditionNamesTheErringEndpointAmongEquals(t *testing.T) {
+	unknown := func(reason, msg string) nodeallowv1alpha1.NodeAllowlistStatus {
+		return nodeallowv1alpha1.NodeAllowlistStatus{Conditions: []metav1.Condition{{Type: nodeallowv1alpha1.ConditionReady,
+			Status: metav1.ConditionUnknown, Reason: reason, Message: msg}}}
+	}
+	storing := unknown(ReasonStoring, "salt-api acknowledged sequence 4; asking the Salt master")
+	retrying := unknown(ReasonPublishing, "retrying")
+	retrying.LastError = "connection refused"
+	failed := retrying
+	failed.Conditions = []metav1.Condition{{Type: nodeallowv1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: ReasonPublishFailed, Message: "down"}}
+	for _, tc := range []struct {
+		name       string
+		one, two   nodeallowv1alpha1.NodeAllowlistStatus
+		want       string
+		wantStatus metav1.ConditionStatus
+	}{
+		{"both Unknown: the one with an error, though second in spec order", storing, retrying, salt2, metav1.ConditionUnknown},
+		{"both Unknown, both without errors: the first in spec order", storing, unknown(ReasonStoring, "s"), salt1, metav1.ConditionUnknown},
+		{"False beats an erring Unknown", retrying, failed, salt2, metav1.ConditionFalse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var st nodeallowv1alpha1.NodeAllowlistStatus
+			mergeCondition(&st, []EndpointPlan{{URL: salt1, Out: Outcome{Status: tc.one}}, {URL: salt2, Out: Outcome{Status: tc.two}}},
+				nodeallowv1alpha1.ConditionReady, 1, t0)
+			c := st.Conditions[0]
+			if c.Status != tc.wantStatus || !strings.HasPrefix(c.Message, "2 of 2 salt-api endpoints are not Ready; salt-api at "+tc.want+": ") {
+				t.Errorf("Ready %s %q, want %s naming %s", c.Status, c.Message, tc.wantStatus, tc.want)
+			}
+		})
+	}
+}
