@@ -18,7 +18,7 @@ import (
 // the event is on the master's bus, not once the reactor stored it, so a hook taken while the master
 // starts (its publisher is up before the reactor listens) or just before it dies is lost although
 // acknowledged. The controller asks the master (the runner nodeallow.status, the same Check as
-// delivery confirmation) FirstCheckAfter after each acknowledgement whether it stored the sequence,
+// delivery confirmation) StoreCheckAfter after each acknowledgement whether it stored the sequence,
 // once more at ResendLostAfter when it had not, and sends it again then (lostAtMaster). Once stored,
 // nothing more is asked until the next acknowledgement: at most one runner call per publish and
 // resync, none for a sequence a newer one superseded before its check was due. The check runs beside
@@ -27,6 +27,12 @@ import (
 // DefaultVerifyStore applies when spec.delivery.verifyStore is unset (objects that bypassed
 // defaulting); the CRD defaults the field to the same value.
 const DefaultVerifyStore = true
+
+// StoreCheckAfter is how long after salt-api acknowledged a sequence the store check first asks the
+// Salt master. The reactor stores within about a second, but the runner call forks a process on the
+// master; asked while the subscribers apply (p95 1.1 s after the acknowledgement) it slowed their
+// pillar compile and so the firewall, which matters more than a Stored condition 2 s earlier.
+const StoreCheckAfter = 3 * time.Second
 
 // VerifiesStore reports whether the allowlist's (or one endpoint's View's) store is verified:
 // spec.delivery.verifyStore is not false and there are credentials to ask the master with (salt-api
@@ -80,7 +86,7 @@ func storeCheckWait(nal *nodeallowv1alpha1.NodeAllowlist, mem Memory, now time.T
 		// once it lands.
 		return 0, false
 	case mem.Checked.IsZero():
-		return untilInterval(acked, now, FirstCheckAfter), true
+		return untilInterval(acked, now, StoreCheckAfter), true
 	case c != nil && c.Reason == ReasonNotStored && now.Before(acked.Add(ResendLostAfter)):
 		// Not stored yet: ask again when a re-send would be due.
 		return untilInterval(acked, now, ResendLostAfter), true
@@ -108,7 +114,7 @@ func verifyStore(out *Outcome, f Facts) {
 	case f.Check != nil:
 		recordStored(out, f)
 	case prev == nil || (st.PublishedSequence > nal.Status.PublishedSequence && prev.Reason != ReasonCheckFailed):
-		// A new sequence: asked about FirstCheckAfter from now. A check that fails keeps saying so
+		// A new sequence: asked about StoreCheckAfter from now. A check that fails keeps saying so
 		// until one succeeds, so Ready does not flap between Storing and CheckFailed at every change.
 		setCondition(st, nal.Generation, f.Now, nodeallowv1alpha1.ConditionStored, metav1.ConditionUnknown, ReasonStoring, fmt.Sprintf(
 			"salt-api acknowledged sequence %d; asking the Salt master whether its reactor stored it", st.PublishedSequence))
@@ -132,7 +138,7 @@ func nextStoreCheck(out *Outcome, f Facts) (time.Duration, bool) {
 	c := meta.FindStatusCondition(out.Status.Conditions, nodeallowv1alpha1.ConditionStored)
 	switch {
 	case out.Remember.Delivered:
-		return FirstCheckAfter, true
+		return StoreCheckAfter, true
 	case f.Check == nil:
 		// Not checked now: not due yet (gather asks whenever it is), or this reconcile did not gather;
 		// due as the status this Outcome records says.

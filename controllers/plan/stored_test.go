@@ -62,9 +62,9 @@ func TestStoreVerification(t *testing.T) {
 		requeue time.Duration
 		mem     Remember
 	}{
-		{name: "a new sequence acknowledged: Storing, Ready Unknown, asked in a second",
+		{name: "a new sequence acknowledged: Storing, Ready Unknown, asked StoreCheckAfter later",
 			facts:  newAck(facts(testAllowlist(withCredentials, publishedAs(3, one), stored, allocated(4, two)), two, recent)),
-			stored: ReasonStoring, status: metav1.ConditionUnknown, ready: ReasonStoring, says: "acknowledged sequence 4", requeue: FirstCheckAfter,
+			stored: ReasonStoring, status: metav1.ConditionUnknown, ready: ReasonStoring, says: "acknowledged sequence 4", requeue: StoreCheckAfter,
 			events: []string{"Normal Published Publish"}},
 		{name: "a new sequence lands while Node changes settle: Storing all the same",
 			facts:  settling(newAck(facts(testAllowlist(withCredentials, publishedAs(3, one), stored, allocated(4, two)), two, recent)), time.Second),
@@ -94,11 +94,11 @@ func TestStoreVerification(t *testing.T) {
 			requeue: DefaultDeliveryInterval, mem: Remember{Checked: true}},
 		{name: "a new sequence while the check fails: still CheckFailed, not Storing (Ready does not flap)",
 			facts:  newAck(facts(testAllowlist(withCredentials, publishedAs(3, one), failedBefore, allocated(4, two)), two, recent)),
-			stored: ReasonCheckFailed, status: metav1.ConditionUnknown, ready: ReasonCheckFailed, requeue: FirstCheckAfter,
+			stored: ReasonCheckFailed, status: metav1.ConditionUnknown, ready: ReasonCheckFailed, requeue: StoreCheckAfter,
 			events: []string{"Normal Published Publish"}},
 		{name: "a resync of a stored sequence keeps Stored and Ready True, and is checked once",
 			facts:  resync(facts(testAllowlist(withCredentials, publishedAs(3, one), stored), one, Memory{Delivered: t0.Add(-10 * time.Minute), Checked: t0.Add(-10 * time.Minute)})),
-			stored: ReasonStored, status: metav1.ConditionTrue, ready: ReasonPublished, requeue: FirstCheckAfter},
+			stored: ReasonStored, status: metav1.ConditionTrue, ready: ReasonPublished, requeue: StoreCheckAfter},
 		{name: "stored and checked: nothing more is asked",
 			facts:  facts(testAllowlist(withCredentials, publishedAs(3, one), ackedAgo(time.Minute), stored), one, Memory{Delivered: t0.Add(-time.Minute), Checked: t0.Add(-59 * time.Second)}),
 			stored: ReasonStored, status: metav1.ConditionTrue, ready: ReasonPublished, requeue: 9 * time.Minute},
@@ -176,7 +176,7 @@ func TestCheckDueForTheStore(t *testing.T) {
 		wait time.Duration
 		due  bool
 	}{
-		{"one second after a new acknowledgement", testAllowlist(withCredentials, publishedAs(3, one), ackedAgo(200*time.Millisecond)), Memory{Delivered: t0.Add(-200 * time.Millisecond)}, 800 * time.Millisecond, true},
+		{"just after a new acknowledgement: StoreCheckAfter after it", testAllowlist(withCredentials, publishedAs(3, one), ackedAgo(200*time.Millisecond)), Memory{Delivered: t0.Add(-200 * time.Millisecond)}, StoreCheckAfter - 200*time.Millisecond, true},
 		{"a fresh process asks a master it has no answer from", testAllowlist(withCredentials, publishedAs(3, one), ackedAgo(time.Hour)), Memory{}, 0, true},
 		{"a fresh process waits for its start resync when the master had it", testAllowlist(withCredentials, publishedAs(3, one), ackedAgo(time.Hour), stored), Memory{}, 0, false},
 		{"stored since the acknowledgement: never", testAllowlist(withCredentials, publishedAs(3, one), ackedAgo(time.Minute), stored), Memory{Delivered: t0.Add(-time.Minute), Checked: t0.Add(-59 * time.Second)}, 0, false},
@@ -202,9 +202,9 @@ func TestAskingTheMaster(t *testing.T) {
 	one := Compute([]netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")})
 	two := Compute([]netip.Prefix{netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("10.0.0.2/32")})
 	storing := storedAs(metav1.ConditionUnknown, ReasonStoring, "s")
-	ackedSecondAgo := Memory{Delivered: t0.Add(-time.Second)}
+	ackedDue := Memory{Delivered: t0.Add(-StoreCheckAfter)}
 	due := func(edits ...edit) *nodeallowv1alpha1.NodeAllowlist {
-		return testAllowlist(append([]edit{withCredentials, publishedAs(3, one), ackedAgo(time.Second), storing}, edits...)...)
+		return testAllowlist(append([]edit{withCredentials, publishedAs(3, one), ackedAgo(StoreCheckAfter), storing}, edits...)...)
 	}
 	checking := func(f Facts) Facts {
 		f.Checking = true
@@ -224,33 +224,33 @@ func TestAskingTheMaster(t *testing.T) {
 		requeue time.Duration
 	}{
 		{name: "due: asked beside the reconcile, whose answer reconciles again (no requeue for it)",
-			facts: facts(due(), one, ackedSecondAgo), ask: true, stored: ReasonStoring, requeue: 10*time.Minute - time.Second},
+			facts: facts(due(), one, ackedDue), ask: true, stored: ReasonStoring, requeue: 10*time.Minute - StoreCheckAfter},
 		{name: "not due yet: a requeue when it is",
 			facts:  facts(testAllowlist(withCredentials, publishedAs(3, one), ackedAgo(300*time.Millisecond), storing), one, Memory{Delivered: t0.Add(-300 * time.Millisecond)}),
-			stored: ReasonStoring, requeue: 700 * time.Millisecond},
+			stored: ReasonStoring, requeue: StoreCheckAfter - 300*time.Millisecond},
 		{name: "the check asked earlier is unanswered: not asked twice, no requeue for it",
-			facts: checking(facts(due(), one, ackedSecondAgo)), stored: ReasonStoring, requeue: 10*time.Minute - time.Second},
+			facts: checking(facts(due(), one, ackedDue)), stored: ReasonStoring, requeue: 10*time.Minute - StoreCheckAfter},
 		{name: "a newer selection leaves now: not asked (its own acknowledgement is)",
-			facts: facts(due(), two, ackedSecondAgo), stored: ReasonStoring, send: Changed, requeue: StallAfter},
+			facts: facts(due(), two, ackedDue), stored: ReasonStoring, send: Changed, requeue: StallAfter},
 		{name: "a held selection does not postpone it: asked",
-			facts: facts(due(), Compute(nil), ackedSecondAgo), ask: true, stored: ReasonStoring},
+			facts: facts(due(), Compute(nil), ackedDue), ask: true, stored: ReasonStoring},
 		{name: "an answer to an earlier acknowledgement is not recorded; the current one is asked",
-			facts: earlier(facts(due(), one, ackedSecondAgo)), ask: true, stored: ReasonStoring, requeue: 10*time.Minute - time.Second},
+			facts: earlier(facts(due(), one, ackedDue)), ask: true, stored: ReasonStoring, requeue: 10*time.Minute - StoreCheckAfter},
 		{name: "the answer is recorded, nothing asked",
-			facts: withCheck(facts(due(), one, ackedSecondAgo), entry(3, time.Second, nil)), stored: ReasonStored, requeue: 10*time.Minute - time.Second},
-		{name: "a send lands: asked FirstCheckAfter after its acknowledgement, not now",
-			facts:  flying(facts(due(allocated(4, two)), two, ackedSecondAgo), 4, two, 50*time.Millisecond, &Delivery{Allocated: true, Chunks: 1}),
-			stored: ReasonStoring, requeue: FirstCheckAfter},
+			facts: withCheck(facts(due(), one, ackedDue), entry(3, time.Second, nil)), stored: ReasonStored, requeue: 10*time.Minute - StoreCheckAfter},
+		{name: "a send lands: asked StoreCheckAfter after its acknowledgement, not now",
+			facts:  flying(facts(due(allocated(4, two)), two, ackedDue), 4, two, 50*time.Millisecond, &Delivery{Allocated: true, Chunks: 1}),
+			stored: ReasonStoring, requeue: StoreCheckAfter},
 		{name: "an answer that comes with a landing send is not recorded",
-			facts: withCheck(flying(facts(due(allocated(4, two)), two, ackedSecondAgo), 4, two, 50*time.Millisecond, &Delivery{Allocated: true, Chunks: 1}),
+			facts: withCheck(flying(facts(due(allocated(4, two)), two, ackedDue), 4, two, 50*time.Millisecond, &Delivery{Allocated: true, Chunks: 1}),
 				entry(3, time.Second, nil)),
-			stored: ReasonStoring, requeue: FirstCheckAfter},
+			stored: ReasonStoring, requeue: StoreCheckAfter},
 		{name: "Node changes settling: not asked, they come first",
-			facts: settling(facts(due(), one, ackedSecondAgo), 1500*time.Millisecond), stored: ReasonStoring, requeue: 1500 * time.Millisecond},
+			facts: settling(facts(due(), one, ackedDue), 1500*time.Millisecond), stored: ReasonStoring, requeue: 1500 * time.Millisecond},
 		{name: "delivery confirmation asks the same way",
-			facts: facts(due(confirming), one, ackedSecondAgo), ask: true, stored: ReasonStoring, requeue: 10*time.Minute - time.Second},
+			facts: facts(due(confirming), one, ackedDue), ask: true, stored: ReasonStoring, requeue: 10*time.Minute - StoreCheckAfter},
 		{name: "delivery confirmation with a check unanswered: no requeue for it",
-			facts: checking(facts(due(confirming), one, ackedSecondAgo)), stored: ReasonStoring, requeue: 10*time.Minute - time.Second},
+			facts: checking(facts(due(confirming), one, ackedDue)), stored: ReasonStoring, requeue: 10*time.Minute - StoreCheckAfter},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
