@@ -194,7 +194,7 @@ func main() {
 	}
 
 	restConfig := ctrl.GetConfigOrDie()
-	cacheOptions, err := controllers.CacheOptions(restConfig)
+	nodes, err := controllers.NewNodeCache(restConfig)
 	if err != nil {
 		setupLog.Error(err, "Failed to set up the Node watch")
 		os.Exit(1)
@@ -203,9 +203,8 @@ func main() {
 		Scheme:                 scheme,
 		Metrics:                metricsServerOptions,
 		HealthProbeBindAddress: probeAddr,
-		// Nodes are watched in protobuf and cached trimmed to what snapshots need;
-		// Secrets are not cached at all (see controllers/endpoint.go).
-		Cache:                   cacheOptions,
+		// Nodes are not in the manager's cache but in the controller's own
+		// (controllers.NodeCache); Secrets are not cached at all (see controllers/endpoint.go).
 		LeaderElection:          enableLeaderElection,
 		LeaderElectionID:        "nodeallow-controller.nodeallow.io",
 		LeaderElectionNamespace: controllerNamespace,
@@ -224,6 +223,7 @@ func main() {
 
 	if err := (&controllers.NodeAllowlistReconciler{
 		Client:    mgr.GetClient(),
+		Nodes:     nodes,
 		APIReader: mgr.GetAPIReader(),
 		Publisher: publisher.NewSaltAPI(publisher.Options{
 			UserAgent: "nodeallow-controller/" + version,
@@ -244,7 +244,7 @@ func main() {
 		setupLog.Error(err, "Failed to set up health check")
 		os.Exit(1)
 	}
-	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr)); err != nil {
+	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr, nodes)); err != nil {
 		setupLog.Error(err, "Failed to set up ready check")
 		os.Exit(1)
 	}
@@ -271,10 +271,13 @@ func defaultNamespace() string {
 	return defaultControllerNamespace
 }
 
-// cacheSynced is a readiness check that passes once the informer caches
-// synced, so a rollout waits for a replica that can actually serve.
-func cacheSynced(mgr ctrl.Manager) healthz.Checker {
+// cacheSynced is a readiness check that passes once the informer caches and
+// the Node cache synced, so a rollout waits for a replica that can actually serve.
+func cacheSynced(mgr ctrl.Manager, nodes *controllers.NodeCache) healthz.Checker {
 	return func(req *http.Request) error {
+		if !nodes.HasSynced() {
+			return errors.New("the Node cache has not synced yet")
+		}
 		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
 		defer cancel()
 		if !mgr.GetCache().WaitForCacheSync(ctx) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -115,14 +114,11 @@ func (r *NodeAllowlistReconciler) selection(ctx context.Context, nal *nodeallowv
 	if err != nil {
 		return plan.Selection{Invalid: err.Error()}, nil
 	}
-	// From the informer cache. The controller starts its workers only after
-	// the Node and NodeAllowlist informers synced, so no selection is ever made
-	// from a partial Node list. The list is read-only, so it is not copied.
-	var nodes corev1.NodeList
-	if err := r.List(ctx, &nodes, client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
-		return plan.Selection{}, fmt.Errorf("listing Nodes for NodeAllowlist %s from the cache: %w", nal.Name, err)
-	}
-	res, err := source.Collect(&nal.Spec, nodes.Items)
+	// From the Node cache. The controller starts its workers only after it and
+	// the NodeAllowlist informer synced, so no selection is ever made from a
+	// partial Node list. The cached Nodes are read-only, so they are not copied.
+	nodes := r.Nodes.selected(sel)
+	res, err := source.Collect(&nal.Spec, nodes)
 	if err != nil {
 		return plan.Selection{Invalid: err.Error()}, nil
 	}

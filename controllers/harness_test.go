@@ -56,13 +56,10 @@ func startController(tune ...controllerTuning) (stop func()) {
 // startManager is startController with the manager's options adjusted by options (nil: none), e.g.
 // for leader election.
 func startManager(options func(*ctrl.Options), tune ...controllerTuning) (stop func()) {
-	cacheOptions, err := CacheOptions(cfg)
-	Expect(err).NotTo(HaveOccurred())
 	opts := ctrl.Options{
 		Scheme:                 scheme.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cacheOptions,
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	}
 	if options != nil {

@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // protobufMagic starts every object in Kubernetes' protobuf encoding, ahead of a runtime.Unknown envelope.
@@ -41,7 +40,6 @@ const (
 	listMetaRemainingItemCount = 4
 
 	metaName              = 1 // ObjectMeta
-	metaUID               = 5
 	metaResourceVersion   = 6
 	metaDeletionTimestamp = 9
 	metaLabels            = 11
@@ -62,11 +60,14 @@ const (
 	addressAddress  = 2
 )
 
-// trimmingDecoder decodes Nodes and NodeLists in protobuf straight into the
-// form TrimNode defines, skipping the bytes of images, conditions,
-// managedFields and everything else instead of decoding them: a heartbeat
-// then costs a scan of the Node's bytes, not a full decode that the cache
-// transform throws away. Everything else goes to the standard decoder.
+// trimmingDecoder decodes Nodes and NodeLists in protobuf into a Node with
+// only what the Node cache keeps (source.NodeOf reads it) and the Node watch's
+// reflector reads (resourceVersion, the annotation that ends a watch-list):
+// name, resourceVersion, labels, deletion timestamp and status addresses. It
+// skips the bytes of images, conditions, managedFields and everything else
+// instead of decoding them: a heartbeat then costs a scan of the Node's bytes,
+// not a full decode that would be thrown away. Everything else goes to the
+// standard decoder.
 type trimmingDecoder struct {
 	runtime.Serializer
 	strings *internTable
@@ -254,8 +255,6 @@ func (d trimmingDecoder) objectMeta(b []byte, m *metav1.ObjectMeta) error {
 		switch num {
 		case metaName:
 			m.Name = string(v)
-		case metaUID:
-			m.UID = types.UID(v)
 		case metaResourceVersion:
 			m.ResourceVersion = string(v)
 		case metaDeletionTimestamp:

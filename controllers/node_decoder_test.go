@@ -17,6 +17,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 
+	"github.com/nodeallow/nodeallow/controllers/source"
 	"github.com/nodeallow/nodeallow/test/kubeletnode"
 )
 
@@ -46,9 +47,45 @@ func newTrimmingDecoder() trimmingDecoder {
 	return trimmingDecoder{Serializer: protobuf.NewSerializer(clientgoscheme.Scheme, clientgoscheme.Scheme), strings: newInternTable()}
 }
 
-// The trimming decoder must give exactly what the standard decoder followed
-// by TrimNode gives: TrimNode is the definition of what the cache keeps.
-func TestTrimmingDecoderMatchesDecodeThenTrim(t *testing.T) {
+// decodedForm is what trimmingDecoder must make of node: what source.NodeOf reads (name, labels,
+// deletion timestamp, addresses) and the reflector's resourceVersion, nothing else.
+func decodedForm(node *corev1.Node) *corev1.Node {
+	return &corev1.Node{
+		TypeMeta: node.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Name: node.Name, ResourceVersion: node.ResourceVersion, Labels: node.Labels,
+			DeletionTimestamp: node.DeletionTimestamp},
+		Status: corev1.NodeStatus{Addresses: node.Status.Addresses},
+	}
+}
+
+// everyFieldNode is a kubelet-like Node with every other field the API has set too: spec, taints,
+// finalizers, owners, volumes, config, features, deletion.
+func everyFieldNode() *corev1.Node {
+	n := realisticNode(9)
+	n.GenerateName = "pool-"
+	n.Generation = 3
+	n.DeletionTimestamp = ptr.To(metav1.NewTime(time.Unix(1_790_000_000, 0)))
+	n.DeletionGracePeriodSeconds = ptr.To[int64](30)
+	n.Finalizers = []string{"example.com/drain"}
+	n.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Machine", Name: "m9", UID: "m9-uid"}}
+	n.Spec.PodCIDRs = []string{"10.244.1.0/24", "fd00:244::/64"}
+	n.Spec.Unschedulable = true
+	n.Spec.Taints = []corev1.Taint{{Key: "node.kubernetes.io/unschedulable", Effect: corev1.TaintEffectNoSchedule}}
+	n.Spec.ConfigSource = &corev1.NodeConfigSource{ConfigMap: &corev1.ConfigMapNodeConfigSource{Name: "c", Namespace: "kube-system", KubeletConfigKey: "k"}}
+	n.Status.Phase = corev1.NodeRunning
+	n.Status.VolumesInUse = []corev1.UniqueVolumeName{"kubernetes.io/csi/ebs^vol-1"}
+	n.Status.VolumesAttached = []corev1.AttachedVolume{{Name: "kubernetes.io/csi/ebs^vol-1", DevicePath: "/dev/xvdba"}}
+	n.Status.Features = &corev1.NodeFeatures{SupplementalGroupsPolicy: ptr.To(true)}
+	n.Status.RuntimeHandlers = []corev1.NodeRuntimeHandler{{Name: "runc"}}
+	n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: "203.0.113.9"},
+		corev1.NodeAddress{Type: corev1.NodeInternalDNS, Address: "ip-10-0-0-9.internal"})
+	return n
+}
+
+// trimmingDecoder keeps every field the Node cache reads and drops the rest: for each Node, the
+// cached form (source.NodeOf) of its trimmed decode equals that of a full decode, and the trimmed
+// decode holds nothing but decodedForm.
+func TestTrimmingDecoderKeepsWhatTheCacheReads(t *testing.T) {
 	deleting := realisticNode(7)
 	deleting.DeletionTimestamp = ptr.To(metav1.NewTime(time.Unix(1_790_000_000, 123_000_000)))
 	bare := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "bare"}}
@@ -57,17 +94,23 @@ func TestTrimmingDecoderMatchesDecodeThenTrim(t *testing.T) {
 	dual.Status.Addresses = append(dual.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "fd00::8"},
 		corev1.NodeAddress{Type: corev1.NodeExternalIP, Address: "203.0.113.8"})
 	d := newTrimmingDecoder()
-	for name, node := range map[string]*corev1.Node{"kubelet-like": realisticNode(1), "deleting": deleting, "bare": bare, "dual-stack": dual} {
+	for name, node := range map[string]*corev1.Node{"kubelet-like": realisticNode(1), "deleting": deleting, "bare": bare,
+		"dual-stack": dual, "every field set": everyFieldNode()} {
 		t.Run(name, func(t *testing.T) {
 			data := protobufOf(t, node)
-			want, _ := TrimNode(standardDecode(t, data))
+			full := standardDecode(t, data).(*corev1.Node)
 			for _, into := range []runtime.Object{nil, &corev1.Node{Spec: corev1.NodeSpec{PodCIDR: "stale"}}} {
 				got, gvk, err := d.Decode(data, nil, into)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if gvk.Kind != "Node" || !equality.Semantic.DeepEqual(got, want) {
-					t.Fatalf("decoded into %T:\n got %+v\nwant %+v", into, got, want)
+				trimmed := got.(*corev1.Node)
+				if gvk.Kind != "Node" || !equality.Semantic.DeepEqual(trimmed, decodedForm(full)) {
+					t.Fatalf("decoded into %T:\n got %+v\nwant %+v", into, trimmed, decodedForm(full))
+				}
+				if want := source.NodeOf(full); !source.NodeOf(trimmed).Equal(want) || trimmed.ResourceVersion != full.ResourceVersion {
+					t.Fatalf("cached form of the trimmed decode %+v (resourceVersion %s), of the full one %+v (%s)",
+						source.NodeOf(trimmed), trimmed.ResourceVersion, want, full.ResourceVersion)
 				}
 			}
 		})
@@ -83,8 +126,7 @@ func TestTrimmingDecoderNodeList(t *testing.T) {
 	data := protobufOf(t, list)
 	want := standardDecode(t, data).(*corev1.NodeList)
 	for i := range want.Items {
-		trimmed, _ := TrimNode(&want.Items[i])
-		want.Items[i] = *trimmed.(*corev1.Node)
+		want.Items[i] = *decodedForm(&want.Items[i])
 	}
 	got, _, err := newTrimmingDecoder().Decode(data, nil, &corev1.NodeList{})
 	if err != nil {

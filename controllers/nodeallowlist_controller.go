@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
@@ -55,8 +54,10 @@ const (
 // NodeAllowlistReconciler publishes the addresses of the Nodes each
 // NodeAllowlist selects to its salt-api, debounced, in sequence order.
 type NodeAllowlistReconciler struct {
-	// Client reads NodeAllowlists and Nodes from the manager's cache and writes NodeAllowlists.
+	// Client reads NodeAllowlists from the manager's cache and writes them.
 	client.Client
+	// Nodes is the controller's own Node cache, which the controller starts; nil makes one for the manager's API server.
+	Nodes *NodeCache
 	// APIReader reads uncached: Secrets (see endpointFor) and the NodeAllowlist right before a publish.
 	APIReader client.Reader
 	// Publisher delivers snapshots; one instance serves every allowlist, each with its own Endpoint.
@@ -134,7 +135,7 @@ var deletionStarted = predicate.Funcs{
 
 // SetupWithManager validates the reconciler's settings and registers it with
 // the manager: NodeAllowlists trigger it on spec, annotation and deletion
-// changes (not on its own status writes), Nodes through nodeEventHandler.
+// changes (not on its own status writes), Nodes through the NodeCache and nodeEventHandler.
 func (r *NodeAllowlistReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if !protocol.IsDNSLabel(r.ClusterName) {
 		return fmt.Errorf("cluster name %q is not a DNS label (1-63 of a-z, 0-9 and '-')", r.ClusterName)
@@ -170,12 +171,19 @@ func (r *NodeAllowlistReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.debounce = newDebouncer()
 	r.memory = newDeliveryMemory()
 	r.landed = make(chan event.TypedGenericEvent[*nodeallowv1alpha1.NodeAllowlist], r.MaxConcurrentReconciles)
+	if r.Nodes == nil {
+		nodes, err := NewNodeCache(mgr.GetConfig())
+		if err != nil {
+			return err
+		}
+		r.Nodes = nodes
+	}
 
 	nodes := &nodeEventHandler{reader: mgr.GetClient(), debounce: r.debounce, now: time.Now}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&nodeallowv1alpha1.NodeAllowlist{}, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted))).
-		Watches(&corev1.Node{}, nodes, builder.WithPredicates(nodeChangePredicate())).
+		WatchesRawSource(nodeSource{cache: r.Nodes, handler: nodes}).
 		// A send that returned (launch) reconciles its allowlist to record the result.
 		WatchesRawSource(source.Channel(r.landed, &handler.TypedEnqueueRequestForObject[*nodeallowv1alpha1.NodeAllowlist]{})).
 		WithOptions(controller.Options{

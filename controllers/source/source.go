@@ -50,7 +50,7 @@ func Selector(spec *nodeallowv1alpha1.NodeAllowlistSpec) (labels.Selector, error
 // with Selector(spec), filtered by spec's address types and families, plus
 // spec's static CIDRs. An error means the spec itself is unusable (a static
 // CIDR that does not parse or is of a family the spec leaves out).
-func Collect(spec *nodeallowv1alpha1.NodeAllowlistSpec, selected []corev1.Node) (Result, error) {
+func Collect(spec *nodeallowv1alpha1.NodeAllowlistSpec, selected []*Node) (Result, error) {
 	families := familySet(spec.Families)
 	types := spec.AddressTypes
 	if len(types) == 0 {
@@ -70,15 +70,14 @@ func Collect(spec *nodeallowv1alpha1.NodeAllowlistSpec, selected []corev1.Node) 
 		res.Addresses = append(res.Addresses, p)
 	}
 
-	for i := range selected {
-		node := &selected[i]
+	for _, node := range selected {
 		// A Node being deleted is leaving the cluster; its address may soon
 		// belong to someone else, so it stops being allowed right away.
-		if node.DeletionTimestamp != nil {
+		if node.Deleting {
 			continue
 		}
 		res.Nodes++
-		for _, a := range node.Status.Addresses {
+		for _, a := range node.Addresses {
 			if !slices.Contains(types, a.Type) {
 				continue
 			}

@@ -16,8 +16,8 @@ import (
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
 )
 
-func node(name string, addrs ...corev1.NodeAddress) corev1.Node {
-	return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Addresses: addrs}}
+func node(name string, addrs ...corev1.NodeAddress) *Node {
+	return NodeOf(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Addresses: addrs}})
 }
 
 func internal(a string) corev1.NodeAddress {
@@ -41,27 +41,26 @@ func prefixes(t *testing.T, ss ...string) []netip.Prefix {
 
 func TestCollect(t *testing.T) {
 	deleting := node("going", internal("10.0.0.9"))
-	now := metav1.Now()
-	deleting.DeletionTimestamp = &now
+	deleting.Deleting = true
 
 	cases := []struct {
 		name        string
 		spec        nodeallowv1alpha1.NodeAllowlistSpec
-		nodes       []corev1.Node
+		nodes       []*Node
 		wantNodes   int
 		want        []string
 		wantIgnored []string
 	}{
 		{
 			name:      "defaults publish InternalIP of both families",
-			nodes:     []corev1.Node{node("a", internal("10.0.0.1"), external("203.0.113.1"), hostname("a")), node("b", internal("fd00::2"))},
+			nodes:     []*Node{node("a", internal("10.0.0.1"), external("203.0.113.1"), hostname("a")), node("b", internal("fd00::2"))},
 			wantNodes: 2,
 			want:      []string{"10.0.0.1/32", "fd00::2/128"},
 		},
 		{
 			name:      "ExternalIP only",
 			spec:      nodeallowv1alpha1.NodeAllowlistSpec{AddressTypes: []corev1.NodeAddressType{corev1.NodeExternalIP}},
-			nodes:     []corev1.Node{node("a", internal("10.0.0.1"), external("203.0.113.1"))},
+			nodes:     []*Node{node("a", internal("10.0.0.1"), external("203.0.113.1"))},
 			wantNodes: 1,
 			want:      []string{"203.0.113.1/32"},
 		},
@@ -71,26 +70,26 @@ func TestCollect(t *testing.T) {
 				AddressTypes: []corev1.NodeAddressType{corev1.NodeInternalIP, corev1.NodeExternalIP},
 				Families:     []nodeallowv1alpha1.IPFamily{nodeallowv1alpha1.IPv6},
 			},
-			nodes:     []corev1.Node{node("a", internal("10.0.0.1"), internal("fd00::1"), external("2001:db8::1"))},
+			nodes:     []*Node{node("a", internal("10.0.0.1"), internal("fd00::1"), external("2001:db8::1"))},
 			wantNodes: 1,
 			want:      []string{"fd00::1/128", "2001:db8::1/128"},
 		},
 		{
 			name:      "static CIDRs come first and nodes without addresses still count",
 			spec:      nodeallowv1alpha1.NodeAllowlistSpec{StaticCIDRs: []string{"198.51.100.7", "192.0.2.0/24", "2001:db8::/64"}},
-			nodes:     []corev1.Node{node("a")},
+			nodes:     []*Node{node("a")},
 			wantNodes: 1,
 			want:      []string{"198.51.100.7/32", "192.0.2.0/24", "2001:db8::/64"},
 		},
 		{
 			name:      "a node being deleted is left out",
-			nodes:     []corev1.Node{node("a", internal("10.0.0.1")), deleting},
+			nodes:     []*Node{node("a", internal("10.0.0.1")), deleting},
 			wantNodes: 1,
 			want:      []string{"10.0.0.1/32"},
 		},
 		{
 			name: "untrusted garbage is ignored and reported, IPv4-mapped is unmapped",
-			nodes: []corev1.Node{node("a", internal("10.0.0.1; drop"), internal("fe80::1%eth0"), internal("0.0.0.0"),
+			nodes: []*Node{node("a", internal("10.0.0.1; drop"), internal("fe80::1%eth0"), internal("0.0.0.0"),
 				internal("::ffff:10.0.0.5"), internal(""))},
 			wantNodes:   1,
 			want:        []string{"10.0.0.5/32"},

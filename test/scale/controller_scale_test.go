@@ -35,7 +35,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	nodeallowv1alpha1 "github.com/nodeallow/nodeallow/api/v1alpha1"
-	"github.com/nodeallow/nodeallow/controllers"
+	"github.com/nodeallow/nodeallow/controllers/source"
 	"github.com/nodeallow/nodeallow/test/kubeletnode"
 	"github.com/nodeallow/nodeallow/test/saltapistandin"
 	"github.com/nodeallow/nodeallow/test/testenv"
@@ -62,7 +62,8 @@ var signingKey = []byte("0123456789abcdef0123456789abcdef")
 //   - rss-MB, hwm-MB, anon-MB: the process's resident memory after the
 //     heartbeats, its peak, and the anonymous part of the former (VmRSS, VmHWM,
 //     RssAnon; the rest is the binary's own pages); anchor cache-MB: the heap
-//     the trimmed Nodes take (TrimNode of each Node).
+//     what the Node cache keeps of the Nodes take (source.NodeOf of each Node,
+//     without the cache's sharing of label strings).
 //   - cpu-ms/update: the process's CPU time per heartbeat-only update, idle CPU
 //     subtracted; anchor decode-ms/node: decoding one of these Nodes in full.
 //
@@ -405,8 +406,8 @@ func (h *harness) runController(b *testing.B, binary string, n, heartbeats int) 
 }
 
 // listAnchor times one plain LIST of all Nodes in protobuf, decoded in full
-// (the data any controller must receive at start), and returns the heap the
-// trimmed Nodes take in MB (what the controller's cache must hold).
+// (the data any controller must receive at start), and returns the heap
+// source.NodeOf of the Nodes takes in MB (what the controller's cache must hold).
 func (h *harness) listAnchor(b *testing.B, n int) (seconds, cacheMB float64) {
 	var list corev1.NodeList
 	start := time.Now()
@@ -417,7 +418,7 @@ func (h *harness) listAnchor(b *testing.B, n int) (seconds, cacheMB float64) {
 	}
 	keep := make([]any, n)
 	for i := range list.Items {
-		keep[i], _ = controllers.TrimNode(list.Items[i].DeepCopy())
+		keep[i] = source.NodeOf(list.Items[i].DeepCopy())
 	}
 	list = corev1.NodeList{}
 	withNodes := heapAfterGC()
