@@ -85,10 +85,7 @@ func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now t
 	if f.DebounceWait = r.debounce.takeIfDue(name, now, nal.Spec.Debounce.Min.Duration, nal.Spec.Debounce.Max.Duration); f.DebounceWait > 0 {
 		return f, eps, nil
 	}
-	var err error
-	if f.Selection, err = r.selection(ctx, nal); err != nil {
-		return f, nil, err
-	}
+	f.Selection = r.selection(ctx, nal)
 	for i := range eps {
 		ep := &eps[i]
 		key := endpointKey{name, ep.URL}
@@ -105,14 +102,14 @@ func (r *NodeAllowlistReconciler) gather(ctx context.Context, name string, now t
 
 // selection lists the Nodes a live allowlist selects and computes the canonical address list. A spec
 // that cannot be used is a fact (Selection.Invalid), not an error: only editing it helps.
-func (r *NodeAllowlistReconciler) selection(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) (plan.Selection, error) {
+func (r *NodeAllowlistReconciler) selection(ctx context.Context, nal *nodeallowv1alpha1.NodeAllowlist) plan.Selection {
 	// The API server validates the name; it is checked again because it goes into the hook URL path.
 	if !protocol.IsDNSLabel(nal.Name) {
-		return plan.Selection{Invalid: fmt.Sprintf("the name %q is not a DNS label; recreate the NodeAllowlist under a valid name", nal.Name)}, nil
+		return plan.Selection{Invalid: fmt.Sprintf("the name %q is not a DNS label; recreate the NodeAllowlist under a valid name", nal.Name)}
 	}
 	sel, err := source.Selector(&nal.Spec)
 	if err != nil {
-		return plan.Selection{Invalid: err.Error()}, nil
+		return plan.Selection{Invalid: err.Error()}
 	}
 	// From the Node cache. The controller starts its workers only after it and
 	// the NodeAllowlist informer synced, so no selection is ever made from a
@@ -120,7 +117,7 @@ func (r *NodeAllowlistReconciler) selection(ctx context.Context, nal *nodeallowv
 	nodes := r.Nodes.selected(sel)
 	res, err := source.Collect(&nal.Spec, nodes)
 	if err != nil {
-		return plan.Selection{Invalid: err.Error()}, nil
+		return plan.Selection{Invalid: err.Error()}
 	}
 	if n := len(res.Ignored); n > 0 {
 		first := res.Ignored[0]
@@ -129,5 +126,5 @@ func (r *NodeAllowlistReconciler) selection(ctx context.Context, nal *nodeallowv
 	}
 	desired := plan.Compute(res.Addresses)
 	addressesGauge.WithLabelValues(nal.Name).Set(float64(len(desired.Addresses)))
-	return plan.Selection{Desired: desired, Nodes: res.Nodes}, nil
+	return plan.Selection{Desired: desired, Nodes: res.Nodes}
 }

@@ -59,7 +59,7 @@ func decodedForm(node *corev1.Node) *corev1.Node {
 }
 
 // everyFieldNode is a kubelet-like Node with every other field the API has set too: spec, taints,
-// finalizers, owners, volumes, config, features, deletion.
+// finalizers, owners, volumes, features, deletion.
 func everyFieldNode() *corev1.Node {
 	n := realisticNode(9)
 	n.GenerateName = "pool-"
@@ -71,7 +71,6 @@ func everyFieldNode() *corev1.Node {
 	n.Spec.PodCIDRs = []string{"10.244.1.0/24", "fd00:244::/64"}
 	n.Spec.Unschedulable = true
 	n.Spec.Taints = []corev1.Taint{{Key: "node.kubernetes.io/unschedulable", Effect: corev1.TaintEffectNoSchedule}}
-	n.Spec.ConfigSource = &corev1.NodeConfigSource{ConfigMap: &corev1.ConfigMapNodeConfigSource{Name: "c", Namespace: "kube-system", KubeletConfigKey: "k"}}
 	n.Status.Phase = corev1.NodeRunning
 	n.Status.VolumesInUse = []corev1.UniqueVolumeName{"kubernetes.io/csi/ebs^vol-1"}
 	n.Status.VolumesAttached = []corev1.AttachedVolume{{Name: "kubernetes.io/csi/ebs^vol-1", DevicePath: "/dev/xvdba"}}
