@@ -81,7 +81,7 @@ var (
 
 	nodeEventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "nodeallow_node_events_total",
-		Help: "Node watch events, as received from the informer and as passed by the change predicate.",
+		Help: "Node watch events, as received and as passed on as changes (of labels, addresses or deletion state).",
 	}, []string{"stage"})
 
 	buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
