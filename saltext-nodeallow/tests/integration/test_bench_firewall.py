@@ -3,7 +3,8 @@
 """Benchmark: the state's own time per backend beside the raw tool loading the same addresses, in one namespace.
 
 For each size the state (``engine.managed``, what ``nodeallow.managed`` runs) applies a list from
-scratch, runs again unchanged, and applies a change of 100 addresses (50 out, 50 in). Measured in
+scratch, runs again unchanged, and applies a change of 100 addresses (50 out, 50 in); then
+``nodeallow.apply_delta`` applies another such change (nftables and ipset). Measured in
 turns with it, in the same namespace: the physical anchors, i.e. the raw tool loading the same
 addresses (``nft -f`` of our own rendered table and of a plain hash set; ``ipset restore``;
 ``iptables-restore``), and the raw delta (a hash set's / an ipset's ``del`` + ``add`` of the same
@@ -240,6 +241,7 @@ def _run_ipset(bench, base, new):
     times["state full"] = bench.state(pillar("ipset", base, 1), True)
     times["state unchanged"] = bench.state(pillar("ipset", base, 1), False)
     times["state 100 changed"] = bench.state(pillar("ipset", new, 2), True)
+    times["delta 100 changed"] = bench.delta(new, changed(new, seed=len(new) + 7), 2)
     bench.reset()
     times["raw ipset restore"] = bench.raw(["ipset", "restore"], stdin=ipset_input(base))
     times["raw ipset delta"] = bench.raw(["ipset", "restore", "-exist"], stdin=ipset_delta(base, new))
@@ -271,6 +273,7 @@ RATIOS = {
     "ipset": [
         ("full / raw ipset restore", "state full", "raw ipset restore"),
         ("100 changed / raw ipset delta", "state 100 changed", "raw ipset delta"),
+        ("100 changed by delta / raw ipset delta", "delta 100 changed", "raw ipset delta"),
     ],
     "iptables": [
         ("full / raw iptables-restore", "state full", "raw iptables-restore"),

@@ -77,7 +77,7 @@ def valid_name(name):
     return is_dns_label(cluster) and is_dns_label(allowlist)
 
 
-def validate(name, raw, where, *, parse=True, known=None, complete=False):
+def validate(name, raw, where, *, parse=True, known=None, complete=False, hashed=None):
     """Validate record ``raw`` of allowlist ``name``; return a :class:`Record` or raise :class:`RecordError`.
 
     ``where`` names the record in messages (``nodeallow:allowlists:prod/workers``). Checked:
@@ -88,7 +88,9 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
     if the list was not canonical). Without ``parse`` the list must hash to its digest and be
     strings only: for records this code validated before it stored them. ``known`` is a
     :class:`Record` validated earlier (the last-known-good copy); when the list hashes to its
-    digest, that one is reused instead of parsing the same addresses again.
+    digest, that one is reused instead of parsing the same addresses again. ``hashed`` (without
+    ``parse``) is the digest the caller computed of the very text the list was split from (the
+    last-known-good store's file), so the list is not joined and hashed again.
     """
     if not valid_name(name):
         raise RecordError([f"{where}: the name is not <cluster>/<allowlist> (DNS labels)"])
@@ -129,10 +131,13 @@ def validate(name, raw, where, *, parse=True, known=None, complete=False):
         generated_at = None
     if retired:
         return Record(name, sequence, given or EMPTY_DIGEST, (), True, generated_at)
-    if values and set(map(type, values)) != {str}:  # exactly str, as JSON and YAML load it
+    if hashed is not None and not parse:
+        computed = hashed
+    elif values and set(map(type, values)) != {str}:  # exactly str, as JSON and YAML load it
         bad = next(i for i, v in enumerate(values) if type(v) is not str)
         raise RecordError([f"{where}:addresses[{bad}]: not an address string: {str(values[bad])[:60]!r}"])
-    computed = digest(values)
+    else:
+        computed = digest(values)
     parsed = None
     if known is not None and computed == known.digest:
         addresses = known.addresses

@@ -26,7 +26,7 @@ import time
 
 from saltext.nodeallow import records, results
 from saltext.nodeallow.firewall import command, desired, engine, lastgood, lock, repair
-from saltext.nodeallow.firewall.contents import _address_key, differences
+from saltext.nodeallow.firewall.contents import _address_key, _listed, differences
 from saltext.nodeallow.protocol import canonical, limits
 
 log = logging.getLogger(__name__)
@@ -123,15 +123,16 @@ def merged(base, added, removed):
 
 
 def _new_record(item, known, limits):
-    """``(Allowlist, list text)`` that ``item`` makes of the stored ``known`` record (text ``None``: no change).
+    """``(Allowlist, list text, element changes)`` that ``item`` makes of the stored ``known`` record.
 
-    Raises NeedFull.
+    The text is ``None`` when ``known`` is already the delta's result; the element changes are
+    ``{family: (removed, added)}`` (canonical entries, in address order). Raises NeedFull.
     """
     name = item["allowlist"]
     if known is None:
         raise NeedFull(f"{name}: no last-known-good copy to apply a delta to")
     if (known.sequence, known.digest) == (item["sequence"], item["digest"]):
-        return desired.Allowlist.of(known, "delta"), None
+        return desired.Allowlist.of(known, "delta"), None, {}
     if item["sequence"] <= item["base_sequence"]:
         # Sequences only grow along a delta (deltas.step): never go back (desired.rollback).
         raise NeedFull(f"{name}: the delta goes from sequence {item['base_sequence']} to {item['sequence']}")
@@ -153,7 +154,8 @@ def _new_record(item, known, limits):
     problems = desired.check_limits(added, f"{name} (delta)", limits) if added else []
     if problems:
         raise NeedFull("; ".join(problems))
-    addresses = merged(known.addresses, added, item["removed"])
+    removed = sorted(item["removed"], key=_address_key)
+    addresses = merged(known.addresses, added, removed)
     if addresses is None:
         raise NeedFull(f"{name}: the delta does not fit the last-known-good copy (sequence {known.sequence})")
     if not addresses:
@@ -163,7 +165,33 @@ def _new_record(item, known, limits):
     if digest != item["digest"]:
         raise NeedFull(f"{name}: the result has digest {digest}, the snapshot {item['digest']} (digest mismatch)")
     made = desired.Allowlist(name, item["sequence"], digest, tuple(addresses), False, "delta", "", item["generated_at"])
-    return made, text
+    return made, text, _by_family(removed, added)
+
+
+def _by_family(removed, added):
+    """``{family: (removed, added)}`` of the families that change (IPv6 entries hold a colon)."""
+    out = {}
+    for family in (4, 6):
+        pair = tuple([v for v in values if (":" in v) == (family == 6)] for values in (removed, added))
+        if pair[0] or pair[1]:
+            out[family] = pair
+    return out
+
+
+def _element_changes(steps, names):
+    """The state's ``changes`` of element ``steps`` (``{name: {family: (removed, added)}}``) of ``names``."""
+    allowlists = {}
+    for name in names:
+        allowlists[name] = {
+            f"ipv{family}": {
+                "added": _listed(set(added)),
+                "removed": _listed(set(removed)),
+                "added_count": len(added),
+                "removed_count": len(removed),
+            }
+            for family, (removed, added) in sorted(steps[name].items())
+        }
+    return {"allowlists": allowlists} if allowlists else {}
 
 
 def _apply(opts, deltas, ret):
@@ -187,31 +215,34 @@ def _apply(opts, deltas, ret):
         raise NeedFull("the drift audit is due (a full read-back)")
     used = {rule.allowlist for rule in want.rules}
     texts = {}
+    steps = {}
     limits = store["applied"].get("limits")
     for item in deltas:
         name = item["allowlist"]
         if name not in used:
             raise NeedFull(f"{name}: no stored rule uses it (the rules changed)")
-        want.allowlists[name], texts[name] = _new_record(item, store["allowlists"].get(name), limits)
+        want.allowlists[name], texts[name], steps[name] = _new_record(item, store["allowlists"].get(name), limits)
     names = sorted(item["allowlist"] for item in deltas)
     ret["backend"] = want.backend
     ret["sequence"] = {name: want.allowlists[name].sequence for name in names}
+    base = {name: desired.Allowlist.of(store["allowlists"][name], "last-good") for name in names}
     try:
         fw = engine.firewall_for(opts, want)
-        target = fw.backend.target(want)
-        current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=False)
-        changes = differences(target, current)
-        if changes:
-            fw.backend.apply(fw.executor, want, target, current)
-            left = fw.backend.verify(fw.executor, want, target)
-            if left:
-                ret["comment"] = f"Delta applied, but the firewall still differs from what was wanted: {left}"
-                ret["allowlists"] = _summary(want, names, failure=ret["comment"], kept=store["allowlists"])
-                return ret
-        for name, text in texts.items():
-            if text is not None:
-                # The list file from the text just hashed (lastgood.save writes only missing ones).
-                lastgood.write_list(cachedir, want.allowlists[name].digest, text)
+        # The new list files from the texts just hashed, written while nft works (lastgood.save
+        # writes only missing ones; until it names them nothing reads them).
+        made = {want.allowlists[name].digest: text for name, text in texts.items() if text is not None}
+        with lastgood.writing_lists(cachedir, want, made):
+            # The element changes straight from the delta, when the firewall's own record shows the base.
+            fast = getattr(fw.backend, "apply_changes", None)
+            applied = fast(fw.executor, want, base, steps) if fast else None
+            if applied is not None:
+                changes, left = _element_changes(steps, applied), {}
+            else:
+                changes, left = _compared(fw, want, store)
+        if left:
+            ret["comment"] = f"Delta applied, but the firewall still differs from what was wanted: {left}"
+            ret["allowlists"] = _summary(want, names, failure=ret["comment"], kept=store["allowlists"])
+            return ret
         lastgood.save(cachedir, want, store["audited"])
     except (command.CommandError, ValueError, OSError) as exc:
         ret["comment"] = f"Failed to apply the delta: {exc}"
@@ -230,6 +261,20 @@ def _apply(opts, deltas, ret):
         else "Firewall already as wanted (delta)"
     )
     return ret
+
+
+def _compared(fw, want, store):
+    """The state's pipeline (target, cheap check, differences, apply, verify); return ``(changes, what is left)``.
+
+    For a firewall whose record does not show the delta's base: O(N), and it repairs what differs.
+    """
+    target = fw.backend.target(want)
+    current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=False)
+    changes = differences(target, current)
+    if not changes:
+        return changes, {}
+    fw.backend.apply(fw.executor, want, target, current)
+    return changes, fw.backend.verify(fw.executor, want, target)
 
 
 def _summary(want, names, failure="", kept=None):

@@ -13,6 +13,7 @@ the last-known-good copy's; the members are then that copy's. Otherwise, with te
 ``nodeallow.show`` and the drift audit, the sets are listed in full (``ipset save``).
 """
 
+import bisect
 import logging
 
 from saltext.nodeallow.firewall import command, naming, xtables
@@ -56,13 +57,18 @@ def target(want):
     """The :class:`Contents` the kernel should show after applying ``want``."""
     if not want.rules:
         return Contents()
+    return wanted_contents(*_structure(want), want)
+
+
+def _structure(want):
+    """``(objects, lines)`` of :func:`target`: what the kernel should show apart from the members."""
     objects = set()
     for tool in ("iptables", "ip6tables"):
         objects |= {f"{tool} chain {naming.XT_CHAIN}", f"{tool} jump INPUT -> {naming.XT_CHAIN}"}
     for name in want.groups():
         objects |= {_set_object(naming.ipset(name, f), f) for f in (4, 6)}
     lines = [(k, d, s) for f in (4, 6) for k, d, s, _ in family_lines(want, f)]
-    return wanted_contents(objects, lines, want)
+    return objects, lines
 
 
 # Our sets' headers: names, types and entry counts, no members.
@@ -121,10 +127,8 @@ def read_sets(executor, names=None):
 
 
 def _counts(addresses):
-    """``{4: n, 6: n}`` of a canonical address list (IPv4 first)."""
-    joined = "\n".join(addresses)
-    first6 = joined.find(":")
-    count4 = len(addresses) if first6 < 0 else joined.count("\n", 0, first6)
+    """``{4: n, 6: n}`` of a canonical address list (IPv4 first: a binary search finds the first IPv6 entry)."""
+    count4 = bisect.bisect_left(addresses, True, key=lambda entry: ":" in entry)
     return {4: count4, 6: len(addresses) - count4}
 
 
@@ -229,7 +233,9 @@ def _wrong_counts(executor, want):
     """``{set name: (entries wanted, entries held)}`` of our sets that do not hold as many entries as ``want``."""
     held = {name: count for name, (_, _, count) in headers(executor).items()}
     wanted = (
-        {naming.ipset(n, f): len(a.family(f)) for n, a in want.groups().items() for f in (4, 6)} if want.rules else {}
+        {naming.ipset(n, f): c for n, a in want.groups().items() for f, c in _counts(a.addresses).items()}
+        if want.rules
+        else {}
     )
     return {name: (count, held.get(name)) for name, count in wanted.items() if held.get(name) != count}
 
@@ -264,6 +270,65 @@ def apply(executor, want, target_snap, current):
     stale = sorted(name for name in existing if name not in keep | {naming.ipset_temp(k) for k in keep})
     if stale:
         executor.run(["ipset", "restore"], stdin="".join(f"destroy {name}\n" for name in stale))
+
+
+def apply_changes(executor, want, base, changes):
+    """Put a delta's member ``changes`` in effect when the cheap check finds the sets holding ``base``.
+
+    Returns the names whose sets changed, or ``None``. ``want`` is the Desired after the delta,
+    ``base`` ``{name: Allowlist}`` the copies the delta starts from (the store's),
+    ``changes`` ``{name: {family: (removed, added)}}`` (canonical entries). Our chains must hold
+    ``want``'s rules, each set of a name of ``changes`` as many entries as the base (the cheap
+    check of :func:`read`), the others as many as ``want``, and the rules' local sources exactly
+    their members. Anything else is ``None`` with nothing done, and so are sets whose counts are
+    not ``want``'s after the one ``ipset restore -exist``: the caller then takes the full pipeline,
+    which lists the sets and puts right what differs. O(changes) Python.
+    """
+    if not want.rules:
+        return None
+    snap = Contents()
+    for family in (4, 6):
+        objects, lines, _, _ = xtables.read(executor, family)
+        snap.objects |= objects
+        snap.lines.extend(lines)
+    found = headers(executor)
+    for name, (family, kind, _) in found.items():
+        snap.objects.add(_set_object(name, family) if kind == "hash:net" else f"ipset {name} ({kind})")
+    objects, lines = _structure(want)
+    if snap.objects != objects or snap.lines != lines:
+        return None
+    groups = want.groups()
+    local = {naming.ipset(n, f): (n, f) for n in want.local() for f in (4, 6)}
+    for set_name, (family, members) in read_sets(executor, local).items():
+        name = local[set_name][0]
+        if members != set(groups[name].family(family)):
+            return None
+    out = []
+    changed = []
+    for name, allowlist in groups.items():
+        if naming.is_sources_label(name):
+            continue
+        held = {f: found.get(naming.ipset(name, f), (f, None, None))[2] for f in (4, 6)}
+        step = changes.get(name)
+        if held != _counts((base[name] if step else allowlist).addresses):
+            return None
+        if not step:
+            continue
+        for family, (removed, added) in sorted(step.items()):
+            live = naming.ipset(name, family)
+            out.extend(f"del {live} {member}" for member in removed)
+            out.extend(f"add {live} {member}" for member in added)
+        changed.append(name)
+    if out:
+        try:
+            executor.run(["ipset", "restore", "-exist"], stdin="\n".join(out) + "\n")
+        except command.CommandError as exc:
+            log.warning("nodeallow: ipset refused the delta's member changes (%s); comparing in full", exc)
+            return None
+        if _wrong_counts(executor, want):
+            log.warning("nodeallow: ipset members differ after the delta; comparing in full")
+            return None
+    return changed
 
 
 def existing(executor):

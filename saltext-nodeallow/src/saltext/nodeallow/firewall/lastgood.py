@@ -19,6 +19,7 @@ pillar keeps working, and the next run knows what the firewall holds.
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -79,9 +80,10 @@ def load(cachedir):
     for name, record in raw_lists.items():
         where = f"{file_path}: entry {str(name)[:80]!r}"
         try:
+            hashed = None
             if data["format"] != 1:
-                record = _with_addresses(cachedir, record)
-            allowlists[name] = records.validate(name, record, where, parse=False)
+                record, hashed = _with_addresses(cachedir, record)
+            allowlists[name] = records.validate(name, record, where, parse=False, hashed=hashed)
         except records.RecordError as exc:
             raise ValueError(f"{exc}; fix or delete the store") from exc
         except (OSError, UnicodeDecodeError) as exc:
@@ -164,15 +166,20 @@ def _rule_problems(rule):
 
 
 def _with_addresses(cachedir, record):
-    """``record`` of the JSON file with its ``addresses`` read from their file (format 2)."""
+    """``(record, digest)``: ``record`` of the JSON file with its ``addresses`` read from their file (format 2),
+    and the protocol digest of that file's bytes (hashed once, in C, not joined again from the list)."""
     if not isinstance(record, dict) or not isinstance(record.get("digest"), str):
         raise records.RecordError(["the record has no digest"])
     record = dict(record)
     record.pop("count", None)
     with open(_list_path(cachedir, record["digest"]), "rb") as fh:
-        text = fh.read().decode("ascii")
+        data = fh.read()
+    text = data.decode("ascii")
     record["addresses"] = text.split("\n")[:-1] if text else []
-    return record
+    if text and not text.endswith("\n"):
+        # A cut file: the list as split is hashed again, so the digest check refuses it.
+        return record, None
+    return record, "sha256:" + hashlib.sha256(data).hexdigest() if data else records.EMPTY_DIGEST
 
 
 def write_list(cachedir, digest, text):
@@ -198,8 +205,10 @@ def _write_lists(cachedir, want):
 
 
 @contextlib.contextmanager
-def writing_lists(cachedir, want):
+def writing_lists(cachedir, want, texts=None):
     """Write ``want``'s address files in a thread while the block runs (the apply: nft or ipset at work).
+
+    ``texts`` maps digests to list texts already made (a delta's result), written as they are.
 
     Safe before the apply succeeded: a file is named by its digest and used only once :func:`save`
     writes the JSON naming it; one the JSON never names is deleted by the next save. An error of
@@ -209,6 +218,8 @@ def writing_lists(cachedir, want):
 
     def write():
         try:
+            for digest, text in (texts or {}).items():
+                write_list(cachedir, digest, text)
             _write_lists(cachedir, want)
         except Exception as exc:  # pylint: disable=broad-except  # raised in the caller's thread
             failed.append(exc)

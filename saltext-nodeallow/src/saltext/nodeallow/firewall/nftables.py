@@ -94,6 +94,12 @@ def target(want):
     """The :class:`Contents` the kernel should show after applying ``want``."""
     if not want.rules:
         return Contents()
+    objects, lines = _structure(want)
+    return wanted_contents(objects, lines, want)
+
+
+def _structure(want):
+    """``(objects, lines)`` of :func:`target`: what the kernel should show apart from the addresses."""
     table = want.nft_table
     objects = {f"nft table inet {table}", f"nft chain inet {table} {CHAIN}", f"nft chain inet {table} {STATE_CHAIN}"}
     for name in want.groups():
@@ -102,7 +108,7 @@ def target(want):
             objects.add(_set_object(table, host_set, family, False))
             objects.add(_set_object(table, prefix_set, family, True))
     lines = [(key, desc, src) for key, desc, src, _ in rule_lines(want)]
-    return wanted_contents(objects, lines, want)
+    return objects, lines
 
 
 def _record_comment(name, allowlist):
@@ -191,22 +197,28 @@ def render_delta(want, target_snap, current):
             for entry in removed:
                 if parse_prefix(entry)[3] != entry:
                     raise ValueError(f"the firewall lists {entry!r} for {name}, which is not canonical")
-            for set_name, prefixes, gone, new in zip(
-                naming.nft_sets(name, family),
-                (False, True),
-                _split(removed, family),
-                _split(added, family),
-                strict=True,
-            ):
-                if gone:
-                    out.append(
-                        f"delete element {table} {set_name} {{ " + _elements(gone, family, prefixes) + " }"
-                    )
-                if new:
-                    out.append(
-                        f"add element {table} {set_name} {{ " + _elements(new, family, prefixes) + " }"
-                    )
-    out.append(f"flush chain {table} {STATE_CHAIN}")
+            out.extend(_element_lines(table, name, family, removed, added))
+    return _with_record(out, want)
+
+
+def _element_lines(table, name, family, removed, added):
+    """The ``delete element`` and ``add element`` commands taking ``removed`` out of and putting ``added`` into
+    the sets of ``name`` and ``family``."""
+    out = []
+    for set_name, prefixes, gone, new in zip(
+        naming.nft_sets(name, family), (False, True), _split(removed, family), _split(added, family), strict=True
+    ):
+        if gone:
+            out.append(f"delete element {table} {set_name} {{ " + _elements(gone, family, prefixes) + " }")
+        if new:
+            out.append(f"add element {table} {set_name} {{ " + _elements(new, family, prefixes) + " }")
+    return out
+
+
+def _with_record(out, want):
+    """``nft -f`` text of the commands ``out`` followed by chain ``state``'s new record of ``want``."""
+    table = f"inet {want.nft_table}"
+    out = [*out, f"flush chain {table} {STATE_CHAIN}"]
     out.extend(f"add rule {table} {STATE_CHAIN} {text}" for text in _record_rules(want))
     return "\n".join(out) + "\n"
 
@@ -262,6 +274,32 @@ def _parse(items, table, want, store, target_snap, with_elements):
         for family in (4, 6):
             for set_name in naming.nft_sets(name, family):
                 labels[set_name] = name
+    listed, recorded = _scan(items, table, labels, snap, with_elements)
+    for label, elements in listed.items():
+        if with_elements:
+            snap.addresses[label] = {f: set(elements[f]) for f in (4, 6)}
+            continue
+        base = naming.nft_set(label, 4)[:-2]
+        digest_hex, count = recorded.get(base, (None, None))
+        wanted = groups.get(label) or want.allowlists.get(label)
+        kept = store.get(label)
+        if wanted is not None and label in target_snap.addresses and (digest_hex, count) == _recorded(wanted):
+            # Shared with the target, so comparing them costs nothing.
+            snap.addresses[label] = target_snap.addresses[label]
+        elif kept is not None and (digest_hex, count) == _recorded(kept):
+            snap.addresses[label] = families(kept.addresses)
+        else:
+            return None
+    return snap
+
+
+def _scan(items, table, labels, snap, with_elements):
+    """Fill ``snap``'s objects and lines from nft JSON ``items``; return ``(listed, recorded)``.
+
+    ``listed`` maps the label of each of our sets (``labels``: set name to label) to its elements
+    per family (empty without ``with_elements``), ``recorded`` each set base to chain ``state``'s
+    ``(digest hex, count)``.
+    """
     listed = {}
     recorded = {}
     for item in items:
@@ -292,22 +330,7 @@ def _parse(items, table, want, store, target_snap, with_elements):
             parts = (body.get("comment") or "").split()
             if len(parts) == 4 and parts[0] == STATE_PREFIX:
                 recorded[parts[1]] = (parts[2], parts[3])
-    for label, elements in listed.items():
-        if with_elements:
-            snap.addresses[label] = {f: set(elements[f]) for f in (4, 6)}
-            continue
-        base = naming.nft_set(label, 4)[:-2]
-        digest_hex, count = recorded.get(base, (None, None))
-        wanted = groups.get(label) or want.allowlists.get(label)
-        kept = store.get(label)
-        if wanted is not None and label in target_snap.addresses and (digest_hex, count) == _recorded(wanted):
-            # Shared with the target, so comparing them costs nothing.
-            snap.addresses[label] = target_snap.addresses[label]
-        elif kept is not None and (digest_hex, count) == _recorded(kept):
-            snap.addresses[label] = families(kept.addresses)
-        else:
-            return None
-    return snap
+    return listed, recorded
 
 
 def _recorded(allowlist):
@@ -400,6 +423,47 @@ def verify(executor, want, target_snap):  # pylint: disable=unused-argument
     (the cheap check, one more ``nft`` process) could only find what the next run finds anyway.
     """
     return {}
+
+
+def apply_changes(executor, want, base, changes):
+    """Put a delta's element ``changes`` in effect when the cheap check finds the firewall holding ``base``.
+
+    Returns the names whose sets changed, or ``None`` with nothing done. ``want`` is the Desired
+    after the delta, ``base`` ``{name: Allowlist}`` the copies the delta starts from, ``changes``
+    ``{name: {family: (removed, added)}}`` (canonical entries). The terse listing must show
+    ``want``'s objects and rules, and chain ``state`` record each address group as ``want`` has it
+    or (a name of ``changes``) as ``base`` has it. Anything else (drift, another record, a table
+    rebuilt by hand) and an element delta nft refuses is ``None``: the caller then takes the full
+    pipeline (listing, differences, rebuild). O(changes): no set of the whole list is built.
+    """
+    if not want.rules:
+        return None
+    table = want.nft_table
+    groups = want.groups()
+    labels = {set_name: name for name in groups for family in (4, 6) for set_name in naming.nft_sets(name, family)}
+    snap = Contents(read_back=False)
+    _, recorded = _scan(_tables(executor), table, labels, snap, with_elements=False)
+    objects, lines = _structure(want)
+    if snap.objects != objects or snap.lines != lines:
+        return None
+    out = []
+    changed = []
+    for name, allowlist in groups.items():
+        held = recorded.get(naming.nft_set(name, 4)[:-2])
+        if held == _recorded(allowlist):
+            continue
+        if name not in changes or held != _recorded(base[name]):
+            return None
+        for family, (removed, added) in sorted(changes[name].items()):
+            out.extend(_element_lines(f"inet {table}", name, family, removed, added))
+        changed.append(name)
+    if changed:
+        try:
+            _nft_file(executor, _with_record(out, want))
+        except command.CommandError as exc:
+            log.warning("nodeallow: nft refused the delta's element changes (%s); comparing in full", exc)
+            return None
+    return changed
 
 
 def remove(executor, table):
