@@ -96,7 +96,7 @@ func (c *clientCache) build(caBundle []byte) (*resty.Client, error) {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsConfig
 	hc := &http.Client{
-		Transport:     transport,
+		Transport:     gatedTransport{next: transport},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return errRedirect },
 	}
 	o := c.opts

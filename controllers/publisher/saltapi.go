@@ -78,6 +78,7 @@ type SaltAPI struct {
 	log     logr.Logger
 	clients *clientCache
 	tokens  *tokenCache
+	hooks   hookGates
 }
 
 var _ Publisher = (*SaltAPI)(nil)
@@ -131,7 +132,9 @@ func (p *SaltAPI) postChunk(ctx context.Context, client *resty.Client, ep hookUR
 			return 0, err
 		}
 	}
-	resp, err := p.send(ctx, client, ep.hook, body, signature, token)
+	// One hook POST at a time per salt-api (hookgate.go): its webhook fails concurrent POSTs now and then.
+	hookCtx := withHookGate(ctx, p.hooks.get(ep.base))
+	resp, err := p.send(hookCtx, client, ep.hook, body, signature, token)
 	attempts := attemptsOf(resp)
 	if err == nil && resp.StatusCode() == http.StatusUnauthorized && to.Credentials != nil {
 		p.log.V(1).Info("salt-api refused the token; logging in again", "url", ep.base)
@@ -139,7 +142,7 @@ func (p *SaltAPI) postChunk(ctx context.Context, client *resty.Client, ep hookUR
 		if token, err = p.tokens.get(ctx, client, ep, *to.Credentials, p.log); err != nil {
 			return attempts, err
 		}
-		resp, err = p.send(ctx, client, ep.hook, body, signature, token)
+		resp, err = p.send(hookCtx, client, ep.hook, body, signature, token)
 		attempts += attemptsOf(resp)
 	}
 	if err != nil {
