@@ -79,8 +79,9 @@ def addresses_of(number, sequence):
 def post_all(publisher, names, first, last):
     """POST sequences ``first..last`` of every allowlist, round by round (each allowlist's in order).
 
-    One connection, one POST at a time: salt-api's hook answers concurrent POSTs with HTTP 500 now and then
-    (its event sender is shared by its threads), and one at a time it takes about 3 ms each anyway.
+    One connection, one POST at a time, as the controller sends them to one salt-api: salt-api's hook shares
+    one event sender between its threads, and POSTs at once break it (HTTP 500, for every later POST too:
+    tests/master/test_hook_concurrency.py, docs/salt.md "Troubleshooting").
     Returns the wall time of the first POST and the seconds the posting took.
     """
     started = time.time()
