@@ -285,3 +285,27 @@ def test_random_histories_compose_to_the_newest_list():
         composed = deltas.compose("prod/a", steps, base)
         result = (set(lists[base - 1]) - set(composed["removed"])) | set(composed["added"])
         assert sorted(result) == sorted(lists[-1])
+
+
+def test_a_minion_that_cannot_run_the_delta_gets_the_full_apply_until_it_restarts(loop):
+    """An older extension on the minion: Salt's error, no backoff, the full apply at once, no delta until a start."""
+    store_next(loop, 4, [2, 3])
+    started = loop.run()
+    loop.published.clear()
+    missing = "'nodeallow.apply_delta' is not available."
+    followed = loop.record_return(started["db2"], "db2", missing)
+    assert list(followed) == ["db2"] and loop.published == [(["db2"], None)]
+    state = loop.store.get_minions()["db2"]
+    assert state.get("failures", 0) == 0 and "is not available" in state["no_delta"]
+    assert loop.store.get_applies("prod", "a")["db2"]["sequence"] == 3
+    loop.record_return(followed["db2"], "db2", state_return(4))
+    loop.record_return(started["db1"], "db1", delta_return(4))
+    loop.record_return(started["db3"], "db3", delta_return(4))
+    store_next(loop, 5, [3, 4])
+    loop.published.clear()
+    loop.run()
+    published = {tuple(ids): payload for ids, payload in loop.published}
+    assert published[("db1", "db3")][0]["base_sequence"] == 4 and published[("db2",)] is None
+    # Its next start clears it: it may have been upgraded.
+    loop.alive("db2")
+    assert "no_delta" not in loop.store.get_minions()["db2"]

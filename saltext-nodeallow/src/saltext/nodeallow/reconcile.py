@@ -103,9 +103,10 @@ def delta_plan(minion_id, want, applies, state, bases, fingerprints):
     starts from (``bases``: ``{name: {sequence}}``, deltas.bases); its settings fingerprint
     (``fingerprints``, index.fingerprint) must be the one recorded at its last full apply (the
     delta applies the rules stored then); and it must not have asked for the full apply since
-    (``state["full"]``: no usable base, a digest mismatch, a failed delta).
+    (``state["full"]``: no usable base, a digest mismatch, a failed delta), nor failed to run the
+    delta function at all since its last start (``state["no_delta"]``: an older extension).
     """
-    if bases is None or state.get("full") or not state.get("settings"):
+    if bases is None or state.get("full") or state.get("no_delta") or not state.get("settings"):
         return None
     if state["settings"] != (fingerprints or {}).get(minion_id):
         return None
@@ -401,6 +402,12 @@ class Reconciler:
         need_full = results.need_full(ret)
         if need_full:
             return self._needs_full(jid, minion_id, need_full)
+        if not results.is_delta(ret):
+            # The answer to a delta job that is not the delta's return: Salt's error before our code ran
+            # (an older extension on the minion: "'nodeallow.apply_delta' is not available").
+            started = self._needs_full(jid, minion_id, f"could not run {DELTA_FUNCTION}: {ret}", unable=True)
+            if started is not None:
+                return started
         now = self.clock()
         with self.store.lock():
             minions = self.store.get_minions()
@@ -455,23 +462,30 @@ class Reconciler:
             )
         return self.run(only_minions={minion_id})
 
-    def _needs_full(self, jid, minion_id, reason):
+    def _needs_full(self, jid, minion_id, reason, unable=False):
         """The minion answered delta job ``jid`` that it has no usable base: start the full apply at once.
 
         Nothing changed on the minion, so its recorded applies stand and it is not backed off;
-        ``full`` in its state makes :func:`decide` send the full apply until one returns.
+        ``full`` in its state makes :func:`decide` send the full apply until one returns. ``unable``:
+        the minion could not run the delta function at all; it gets no delta until its next start
+        (``no_delta``, cleared by :meth:`alive`: an upgraded minion restarts). Returns ``None`` when
+        ``unable`` and ``jid`` is not this minion's delta job in flight (an ordinary state return).
         """
         with self.store.lock():
             minions = self.store.get_minions()
             state = minions.setdefault(minion_id, {})
             job = state.get("job")
             ours = bool(job) and job.get("jid") == jid
+            if unable and not (ours and job.get("mode") == "delta"):
+                return None
             if ours:
                 state["job"] = None
                 state.pop("reconnected", None)
                 state["full"] = results.shorten(reason)
+                if unable:
+                    state["no_delta"] = state["full"]
                 self.store.put_minions(minions)
-        log.info("nodeallow: %s needs the full apply (job %s): %s", minion_id, jid, reason)
+        log.info("nodeallow: %s needs the full apply (job %s): %s", minion_id, jid, results.shorten(reason))
         return self.run(only_minions={minion_id}) if ours else {}
 
     def alive(self, minion_id, since=None):
@@ -497,6 +511,8 @@ class Reconciler:
                 state["job"] = None
             state["next_retry"] = 0
             state["reconnected"] = max(cutoff, state.get("reconnected") or 0)
+            # Restarted, perhaps with a newer extension: it may run deltas now.
+            state.pop("no_delta", None)
             self.store.put_minions(minions)
         return self.run(only_minions={minion_id})
 

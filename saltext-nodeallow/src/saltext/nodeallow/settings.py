@@ -41,9 +41,9 @@ DEFAULT_START_GRACE = 5
 DEFAULT_START_WINDOW = 15
 # Seconds within which the engine recompiles every accepted minion's pillar to refresh the subscriber index.
 DEFAULT_REINDEX_PERIOD = 3600
-# Whether subscribers with a usable base get deltas (docs/salt.md, "Deltas"); off until the real-master tests
-# and the benchmark of this release have run with it on.
-DEFAULT_DELTAS = False
+# Whether subscribers with a usable base get deltas (docs/salt.md, "Deltas"); false turns every apply back
+# into the full one (nodeallow.managed with the pillar compiled).
+DEFAULT_DELTAS = True
 
 
 @dataclasses.dataclass(frozen=True)
