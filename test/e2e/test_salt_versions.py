@@ -5,7 +5,8 @@
 Each case is a system of its own (one cluster with its controller, one salt-master and salt-api, two minions),
 every Salt with nodeallow installed from the release wheel as ``salt-pip install`` does (harness.saltenv).
 While the controller publishes a Node's address changing four times, the minions' nft sets are sampled every
-200 ms: never empty, and never back to an older snapshot (each snapshot's set is told apart by its address).
+200 ms: never empty, and never back to an older snapshot (each snapshot's set is told apart by its address);
+every minion follows at least one of the changes by ``nodeallow.apply_delta`` (deltas are on by default).
 Both take about a minute each, most of it the system's start.
 
 The cheap tests first: the wheel installs as salt-pip installs it, and docs/salt.md and docs/install.md say
@@ -23,6 +24,7 @@ from harness import saltenv
 from harness.binaries import REPO_ROOT, control_plane_missing
 from harness.processes import wait_until
 from harness.system import ClusterSpec, MinionSpec, System, SystemSpec
+from saltext.nodeallow import results
 from tests.support import netns
 from tests.support.sampler import SetSampler
 from topology import SELECTOR, TEST_LABEL, WORKER_LABELS
@@ -129,6 +131,16 @@ def _salt_version(system, tool):
     return out.split()[1]  # "salt-master 3006.29 (Sulfur)"
 
 
+def _delta_returns(system):
+    """``{minion_id: count}`` of the successful ``nodeallow.apply_delta`` returns in the master's job cache."""
+    found = {}
+    for jid in system.salt.run("jobs.list_jobs", "search_function=nodeallow.apply_delta") or {}:
+        for minion_id, ret in (system.salt.run("jobs.lookup_jid", jid) or {}).items():
+            if results.is_delta(ret) and ret.get("result") is True and not results.need_full(ret):
+                found[minion_id] = found.get(minion_id, 0) + 1
+    return found
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_salt_mix_follows_each_publish_and_never_goes_back(case):
     """The minions follow four publishes in order on Salt 3006/3008 mixes; their sets are never empty."""
@@ -173,4 +185,7 @@ def test_every_salt_mix_follows_each_publish_and_never_goes_back(case):
         status = system.salt.run("nodeallow.status")[ALLOWLIST]
         assert status["sequence"] == sequence, status
         assert sorted(status["subscribers"]) == sorted(minion_ids), status
+        # The changes went by delta on every Salt, not only by the full apply.
+        deltas = _delta_returns(system)
+        assert all(deltas.get(minion_id) for minion_id in minion_ids), f"successful deltas per minion: {deltas}"
         alpha.kube.delete_nodes(TEST_LABEL)
