@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from saltext.nodeallow import compat
+from saltext.nodeallow import compat, reconcile
 from saltext.nodeallow import store as nodeallow_store
 from tests.support.events import MasterEvents
 from tests.support.hooks import HookClient
@@ -182,12 +182,13 @@ def wait_applied(cluster, allowlist, sequence, timeout=APPLY_TIMEOUT):
 
 
 def jobs_started(buses, minion_id):
-    """Apply jobs (``state.single``) started for ``minion_id`` anywhere in the cluster (each on its own bus)."""
+    """Apply jobs (the full apply or a delta) started for ``minion_id`` anywhere in the cluster (each on its own bus)."""
+    functions = (reconcile.STATE_FUNCTION, reconcile.DELTA_FUNCTION)
     return [
         e
         for bus in buses
         for e in local(bus, "salt/job/*/new")
-        if e["data"].get("fun") == "state.single" and minion_id in (e["data"].get("minions") or [])
+        if e["data"].get("fun") in functions and minion_id in (e["data"].get("minions") or [])
     ]
 
 
