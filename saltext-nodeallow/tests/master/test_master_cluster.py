@@ -182,7 +182,7 @@ def wait_applied(cluster, allowlist, sequence, timeout=APPLY_TIMEOUT):
 
 
 def jobs_started(buses, minion_id):
-    """Apply jobs (the full apply or a delta) started for ``minion_id`` anywhere in the cluster (each on its own bus)."""
+    """Apply jobs (the full apply or a delta) started for ``minion_id`` anywhere in the cluster (each on its bus)."""
     functions = (reconcile.STATE_FUNCTION, reconcile.DELTA_FUNCTION)
     return [
         e
