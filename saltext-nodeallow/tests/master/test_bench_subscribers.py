@@ -10,7 +10,8 @@ process it forked: reactor, engine, workers) from before the first chunk until t
 subscriber's applied event (its ``_stamp``). First the whole snapshot, then ``RUNS`` changes of 100
 addresses (50 out, 50 in), with 4 and then 8 subscribers (issue 25). Before each publish the benchmark waits
 until no job is in flight and every subscriber applied the stored sequence, and any failed apply stops it:
-a measurement that overlaps an earlier publish's jobs (or their retries) measures both.
+a measurement that overlaps an earlier publish's jobs (or their retries) measures both. The CPU of each change
+is also shown by Salt process title (``MWorker``, ``EngineProcess``...): where the master's time went.
 
 Each run starts a master with ``nodeallow:deltas`` off (every subscriber gets the full apply, as before
 deltas) and one with it on. Quick by default (``make test``: deltas on, 1,000 addresses, 2 subscribers, one
@@ -19,8 +20,10 @@ subscribers, both modes, medians of 3); ``NODEALLOW_BENCH_SIZES``, ``NODEALLOW_B
 ``NODEALLOW_BENCH_MODES`` (``full,deltas``) and ``NODEALLOW_BENCH_RUNS`` pick others.
 """
 
+import collections
 import contextlib
 import os
+import re
 import statistics
 import time
 
@@ -97,14 +100,20 @@ def bench_setup(request, salt_factories, signing_keys, salt_factories_default_ro
 
 
 def master_cpu(master):
-    """CPU seconds of the salt-master's process tree so far (children that exited are in ``children_*``)."""
+    """``{process: CPU seconds}`` of the salt-master's process tree so far, by Salt's process title.
+
+    Children that exited are in their parent's ``children_*``; the title's last word without its number
+    (``MWorker-2`` -> ``MWorker``) groups Salt's processes, so a bench shows where the CPU went.
+    """
     proc = psutil.Process(master.pid)
-    total = 0.0
+    cpu = collections.Counter()
     for each in [proc, *proc.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
+        with contextlib.suppress(psutil.Error):
             times = each.cpu_times()
-            total += times.user + times.system + times.children_user + times.children_system
-    return total
+            words = " ".join(each.cmdline()).split()
+            title = re.sub(r"[-_]?\d+$", "", words[-1] if words else "?")[:40]
+            cpu[title] += times.user + times.system + times.children_user + times.children_system
+    return cpu
 
 
 def settled(store, name, sequence, minion_ids):
@@ -151,8 +160,9 @@ def publish(master, store, publisher, events, name, sequence, listed, minion_ids
         for minion_id, result in event["data"]["minions"].items():
             if result["sequence"] == sequence and result["result"] is True and minion_id not in applied:
                 applied[minion_id] = stamp(event) - acknowledged
-    cpu = master_cpu(master) - before
-    return cpu, min(applied.values()), max(applied.values())
+    after = master_cpu(master)
+    where = {title: after[title] - before.get(title, 0.0) for title in after}
+    return sum(where.values()), min(applied.values()), max(applied.values()), where
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -195,6 +205,9 @@ def test_what_a_publish_costs_the_master_per_subscriber(bench_setup, signing_key
             median = [statistics.median(d[i] for d in deltas) for i in range(3)]
             print(f"{count:11d} | {CHANGED} chg | {median[0]:14.2f} | {median[1]:17.2f} | {median[2]:16.2f} |"
                   f" runs: {[round(d[0], 2) for d in deltas]} s CPU")
+            where = {t: statistics.median(d[3].get(t, 0.0) for d in deltas) for t in {t for d in deltas for t in d[3]}}
+            busiest = sorted(where.items(), key=lambda item: -item[1])[:8]
+            print("            where (median s): " + ", ".join(f"{t} {cpu:.3f}" for t, cpu in busiest))
         if len(rows) >= 2:
             (_, c1, _, d1), (_, c2, _, d2) = rows[0], rows[-1]
             per = (statistics.median(d[0] for d in d2) - statistics.median(d[0] for d in d1)) / (c2 - c1)
