@@ -11,7 +11,7 @@ subscriber's applied event (its ``_stamp``). First the whole snapshot, then ``RU
 addresses (50 out, 50 in), with 4 and then 8 subscribers (issue 25). Before each publish the benchmark waits
 until no job is in flight and every subscriber applied the stored sequence, and any failed apply stops it:
 a measurement that overlaps an earlier publish's jobs (or their retries) measures both. The CPU of each change
-is also shown by Salt process title (``MWorker``, ``EngineProcess``...): where the master's time went.
+is also shown by Salt process title (e.g. ``MWorker``): where the master's time went.
 
 Each run starts a master with ``nodeallow:deltas`` off (every subscriber gets the full apply, as before
 deltas) and one with it on. Quick by default (``make test``: deltas on, 1,000 addresses, 2 subscribers, one
