@@ -10,9 +10,10 @@ import (
 )
 
 // hookGates holds one gate per salt-api base URL. salt-api's webhook (rest_cherrypy) fires every hook's
-// event through one event sender shared by all its request threads, and two POSTs that reach it at once
-// fail now and then with HTTP 500 (docs/salt.md, "Concurrent hook POSTs"). A hook POST takes a few
-// milliseconds, so the controller sends one at a time to each salt-api instead of paying a retry.
+// event through one event sender shared by all its request threads: two POSTs that reach it at once fail
+// with HTTP 500, and on Salt 3008.4 every later POST too until salt-api restarts (docs/salt.md,
+// "Troubleshooting"). A hook POST takes a few milliseconds, so the controller sends one at a time to each
+// salt-api.
 type hookGates struct {
 	mu    sync.Mutex
 	gates map[string]chan struct{}

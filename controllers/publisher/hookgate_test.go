@@ -17,7 +17,7 @@ import (
 )
 
 // overlapFails makes a stand-in answer a hook with HTTP 500 while another hook is in its handler, as
-// salt-api's webhook now and then does (docs/salt.md, "Concurrent hook POSTs"), and counts the overlaps.
+// salt-api's webhook now and then does (docs/salt.md, "Troubleshooting"), and counts the overlaps.
 func overlapFails(stub *saltapistandin.Server) *atomic.Int32 {
 	var inFlight, overlaps atomic.Int32
 	stub.Script(func(_ int, w http.ResponseWriter, _ *http.Request) bool {
