@@ -76,3 +76,31 @@ def test_unused_started_reads_are_stopped_on_leaving(tmp_path):
     with executor.started([["sleep", "30"]]):
         pass
     assert time.monotonic() - began < 10
+
+
+def test_commands_run_side_by_side_run_at_the_same_time_with_their_input(tmp_path):
+    """Each command waits for the other's mark (one after the other, they would time out), and gets its stdin."""
+    executor = command.Executor(timeout=20)
+    first, second = tmp_path / "first", tmp_path / "second"
+    script = 'cat > "$0"; i=0; while [ ! -s "$1" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; [ -s "$1" ]'
+    began = time.monotonic()
+    executor.run_side_by_side(
+        [
+            (["sh", "-c", script, str(first), str(second)], "one\n"),
+            (["sh", "-c", script, str(second), str(first)], "two\n"),
+        ]
+    )
+    assert (first.read_text(), second.read_text()) == ("one\n", "two\n")
+    assert time.monotonic() - began < 5
+
+
+def test_a_failure_side_by_side_is_raised_after_all_ran(tmp_path):
+    """The first failing command's error is raised, once every command finished."""
+    executor = command.Executor()
+    mark = tmp_path / "mark"
+    with pytest.raises(command.CommandError, match="broken") as info:
+        executor.run_side_by_side(
+            [(["sh", "-c", "echo broken >&2; exit 4"], ""), (["sh", "-c", 'sleep 0.2; cat > "$0"', str(mark)], "done")]
+        )
+    assert info.value.returncode == 4
+    assert mark.read_text() == "done"

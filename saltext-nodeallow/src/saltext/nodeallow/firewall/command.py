@@ -5,6 +5,7 @@
 import contextlib
 import re
 import subprocess
+import threading
 
 _NETNS_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
@@ -95,6 +96,31 @@ class Executor:
             proc = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
             self._started[tuple(argv)] = proc
         return proc
+
+    def run_side_by_side(self, commands):
+        """Run ``[(args, stdin text)]`` at the same time (commands that do not touch each other's objects) and
+        wait for all of them; raise the error (CommandError) of the first that failed, in the order given."""
+        if self._started:
+            self._stop_started()
+        results = [None] * len(commands)
+
+        def one(index, args, stdin):
+            try:
+                self.run(args, stdin=stdin)
+            except Exception as exc:  # pylint: disable=broad-except  # raised in the caller's thread
+                results[index] = exc
+
+        threads = [
+            threading.Thread(target=one, args=(index, args, stdin), name="nodeallow-command", daemon=True)
+            for index, (args, stdin) in enumerate(commands)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for failure in results:
+            if failure is not None:
+                raise failure
 
     def run(self, args, *, stdin=None, check=True):
         """Run ``args`` with ``stdin`` text; return the CompletedProcess, raising CommandError on failure."""

@@ -119,10 +119,17 @@ def apply(executor, lines_by_family, jumps=None):
     """Rebuild our chain in both families from ``{family: lines}`` (an empty list keeps an empty chain).
 
     ``jumps`` is ``{family: number of INPUT jumps}`` when just read; otherwise the chain is read.
+    The families' tables are separate, so both restores run side by side; ``-w`` makes legacy
+    iptables wait for the xtables lock (which the two share) instead of failing.
     """
-    for family, lines in lines_by_family.items():
-        count = jumps[family] if jumps is not None else read(executor, family)[3]
-        executor.run([TOOLS[family][1], "--noflush"], stdin=render(lines, add_jump=count == 0))
+    if jumps is None:
+        jumps = {family: read(executor, family)[3] for family in lines_by_family}
+    executor.run_side_by_side(
+        [
+            ([TOOLS[family][1], "--noflush", "-w"], render(lines, add_jump=jumps[family] == 0))
+            for family, lines in lines_by_family.items()
+        ]
+    )
 
 
 def existing(executor):
