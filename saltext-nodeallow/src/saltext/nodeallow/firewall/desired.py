@@ -356,15 +356,25 @@ def _rules(value, problems, limits=None):
     return rules
 
 
-def build(pillar, last_good, last_limits=None, retired=None):
-    """Validate ``pillar`` (the value of pillar key ``nodeallow``) and return the :class:`Desired`.
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The validated settings and rules of a ``nodeallow`` pillar, without its allowlists (:func:`settings`).
 
-    ``last_good`` maps allowlist names to the :class:`saltext.nodeallow.records.Record` of the last
-    successful apply; it stands in for allowlists whose pillar copy is held (see
-    :class:`Desired`), and a pillar copy with the same digest is not parsed again (nor
-    width-checked again when ``last_limits``, the limits it was applied under, are the same).
-    ``retired`` maps names to the retired records (tombstones) of retirements applied before.
-    A pillar copy older than either is not applied (:func:`rollback`).
+    Enough to know which firewall a run reads (backend, table, rules) before the address lists,
+    the costly part of the pillar, are validated (engine.managed starts its reads with it).
+    """
+
+    backend: str
+    policy: str
+    nft_table: str
+    rules: list  # [Rule]
+    raw_lists: dict  # the pillar's allowlists mapping, not yet validated
+    limits: dict  # pillar nodeallow:limits, checked when the allowlists are
+
+
+def settings(pillar):
+    """Validate the settings and rules of ``pillar`` (the value of pillar key ``nodeallow``): a :class:`Settings`.
+
     Raises :class:`PillarError` listing every problem of the settings and rules, which concern
     every allowlist at once.
     """
@@ -395,11 +405,27 @@ def build(pillar, last_good, last_limits=None, retired=None):
         raw_lists = {}
     if problems:
         raise PillarError(problems)
+    return Settings(backend, policy, nft_table, rules, raw_lists, pillar.get("limits"))
 
+
+def build(pillar, last_good, last_limits=None, retired=None, given=None):
+    """Validate ``pillar`` (the value of pillar key ``nodeallow``) and return the :class:`Desired`.
+
+    ``last_good`` maps allowlist names to the :class:`saltext.nodeallow.records.Record` of the last
+    successful apply; it stands in for allowlists whose pillar copy is held (see
+    :class:`Desired`), and a pillar copy with the same digest is not parsed again (nor
+    width-checked again when ``last_limits``, the limits it was applied under, are the same).
+    ``retired`` maps names to the retired records (tombstones) of retirements applied before.
+    A pillar copy older than either is not applied (:func:`rollback`). ``given`` is the
+    :func:`settings` of this same pillar when the caller has it already.
+    Raises :class:`PillarError` listing every problem of the settings and rules, which concern
+    every allowlist at once.
+    """
+    given = given or settings(pillar)
+    rules, raw_lists, limits = given.rules, given.raw_lists, given.limits
     # Only the records the rules use are read: a record nobody subscribes to can do no harm,
     # and a bad one must not stop the others.
     wanted = {rule.allowlist for rule in rules}
-    limits = pillar.get("limits")
     allowlists = {}
     held = {}
     ahead = {}
@@ -439,7 +465,7 @@ def build(pillar, last_good, last_limits=None, retired=None):
             allowlists[name] = Allowlist.of(good, "last-good", reason)
     # Every rule stays in force: one whose allowlist is held without a copy or retired keeps its
     # ports closed to all but loopback and its local sources (Desired.admits).
-    return Desired(backend, policy, nft_table, rules, allowlists, held, limits, ahead, ahead_of)
+    return Desired(given.backend, given.policy, given.nft_table, rules, allowlists, held, limits, ahead, ahead_of)
 
 
 def _time(text):

@@ -109,19 +109,51 @@ def stale_objects(fw, want, applied):
     return stale
 
 
-def _reading(fw, want, full, sweep):
+def _reading(fw, want, full, sweep, switched):
     """Start the commands this run reads the firewall with side by side (command.Executor.started).
 
-    ``sweep``: other backends' objects are looked for too (:func:`stale_objects`).
+    ``sweep``: other backends' objects are looked for too (:func:`stale_objects`). A full read
+    lists our objects in full, but that listing is started beforehand only where they probably
+    exist: after a switch of backend or table (so on a fresh minion too) the backend's read first
+    sees whether they do (nftables.read, ipset.read).
     """
     if not fw.kernel:
         return contextlib.nullcontext()
-    reads = fw.backend.reads(want, full)
+    reads = fw.backend.reads(want, full and not switched)
     if want.rules:
         reads.append(nftables.TERSE)  # host_warnings
     if sweep:
         reads += [nftables.TERSE, *xtables.saves(), ipset.HEADERS]
     return fw.executor.started(reads)
+
+
+def _scope(opts, want, store, test, audit, now):
+    """``(firewall, full, switched)`` of a run: where it writes, whether it reads the firewall back in full
+    (test, audit, or the last full read-back older than :func:`audit_interval`), and whether the backend or
+    table changed since the last apply (other backends' objects are then looked for)."""
+    fw = firewall_for(opts, want)
+    full = test or audit or now - store["audited"] >= audit_interval(opts)
+    switched = {k: store["applied"].get(k) for k in ("backend", "nft_table")} != {
+        "backend": want.backend,
+        "nft_table": want.nft_table,
+    }
+    return fw, full, switched
+
+
+def _early_reads(opts, given, store, test, audit, now, stack):
+    """Start the run's reads (:func:`_reading`) in ``stack`` from the pillar's settings (desired.settings),
+    so they overlap the validation of its address lists; return the run's :func:`_scope`.
+
+    ``None`` when the minion's options are wrong: nothing is started, and the run reports the error
+    (:func:`_scope` raises it again) with what it would have applied.
+    """
+    try:
+        scope = _scope(opts, given, store, test, audit, now)
+    except ValueError:
+        return None
+    fw, full, switched = scope
+    stack.enter_context(_reading(fw, given, full, full or switched, switched))
+    return scope
 
 
 def _remove_stale(fw, stale):
@@ -240,11 +272,22 @@ def _managed(opts, pillar, test, audit):
     full with ``test``, with ``audit`` and when the last full read-back is older than
     :func:`audit_interval`; otherwise only its own record of what it holds is read.
     """
+    with contextlib.ExitStack() as reading:
+        return _run(opts, pillar, test, audit, reading)
+
+
+def _run(opts, pillar, test, audit, reading):  # pylint: disable=too-many-locals,too-many-return-statements
+    """The body of :func:`_managed`; the firewall's reads start in ``reading`` (an ExitStack) and end there."""
     ret = {"result": False, "changes": {}, "comment": "", "sequence": {}, "backend": None, "allowlists": {}}
     cachedir = opts["cachedir"]
     try:
         store = lastgood.load(cachedir)
-        want = desired.build(pillar, store["allowlists"], store["applied"].get("limits"), store["retired"])
+        given = desired.settings(pillar)
+        now = time.time()
+        scope = _early_reads(opts, given, store, test, audit, now, reading)
+        want = desired.build(
+            pillar, store["allowlists"], store["applied"].get("limits"), store["retired"], given=given
+        )
     except desired.PillarError as exc:
         ret["comment"] = "Nothing applied: the nodeallow pillar is invalid:\n- " + "\n- ".join(exc.problems)
         return ret
@@ -259,22 +302,16 @@ def _managed(opts, pillar, test, audit):
     held = _held_comment(want) + _ahead_comment(want)
 
     try:
-        fw = firewall_for(opts, want)
-        now = time.time()
-        full = test or audit or now - store["audited"] >= audit_interval(opts)
+        fw, full, switched = scope or _scope(opts, want, store, test, audit, now)
+        target = fw.backend.target(want)
+        current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=full)
+        audited = now if current.read_back else store["audited"]
+        changes = differences(target, current)
+        held += _warning_lines(host_warnings(fw, want, current))
         # Other backends' objects appear when the backend or table changed, or by hand: looked
         # for then and with every full read-back.
-        switched = {k: store["applied"].get(k) for k in ("backend", "nft_table")} != {
-            "backend": want.backend,
-            "nft_table": want.nft_table,
-        }
-        with _reading(fw, want, full, full or switched):
-            target = fw.backend.target(want)
-            current = fw.backend.read(fw.executor, want, store["allowlists"], target, full=full)
-            audited = now if current.read_back else store["audited"]
-            changes = differences(target, current)
-            held += _warning_lines(host_warnings(fw, want, current))
-            stale = stale_objects(fw, want, store["applied"]) if full or switched else []
+        stale = stale_objects(fw, want, store["applied"]) if full or switched else []
+        reading.close()
         if stale:
             objects = changes.setdefault("objects", {"created": [], "removed": []})
             objects["removed"] = sorted(set(objects["removed"]) | {d for _, _, d in stale})
@@ -292,18 +329,19 @@ def _managed(opts, pillar, test, audit):
             ret["allowlists"] = _allowlist_summary(want, failure="test=True: nothing changed")
             ret["comment"] = "\n".join([f"Firewall would be changed ({_describe(want)})", *held])
             return ret
-        with lastgood.writing_lists(cachedir, want):
+        # The store is written while the firewall is, and put in effect only once the apply succeeded.
+        with lastgood.writing(cachedir, want, audited) as store_update:
             fw.backend.apply(fw.executor, want, target, current)
-        _remove_stale(fw, stale)
-        left = fw.backend.verify(fw.executor, want, target)
-        if left:
-            ret["comment"] = (
-                f"Applied, but reading the firewall back still differs from what was wanted: {left}; "
-                "another tool may be changing our objects"
-            )
-            ret["allowlists"] = _allowlist_summary(want, failure=ret["comment"])
-            return ret
-        lastgood.save(cachedir, want, audited)
+            _remove_stale(fw, stale)
+            left = fw.backend.verify(fw.executor, want, target)
+            if left:
+                ret["comment"] = (
+                    f"Applied, but reading the firewall back still differs from what was wanted: {left}; "
+                    "another tool may be changing our objects"
+                )
+                ret["allowlists"] = _allowlist_summary(want, failure=ret["comment"])
+                return ret
+            store_update.commit()
     except (command.CommandError, ValueError, OSError) as exc:
         ret["comment"] = "\n".join([f"Failed to apply the firewall ({_describe(want)}): {exc}", *held])
         ret["allowlists"] = _allowlist_summary(want, failure=f"the firewall apply failed: {exc}")

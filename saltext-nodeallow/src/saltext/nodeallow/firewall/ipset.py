@@ -75,9 +75,9 @@ def _structure(want):
 HEADERS = ["ipset", "list", "-t"]
 
 
-def reads(want, full):  # pylint: disable=unused-argument
-    """The commands :func:`read` may run (for command.Executor.started)."""
-    return [*xtables.saves(), HEADERS, *([["ipset", "save"]] if full else [])]
+def reads(want, listed):  # pylint: disable=unused-argument
+    """The commands :func:`read` may run (for command.Executor.started); ``listed``: the sets' members too."""
+    return [*xtables.saves(), HEADERS, *([["ipset", "save"]] if listed else [])]
 
 
 def headers(executor):
@@ -176,6 +176,8 @@ def read(executor, want, store=None, target_snap=None, full=False):
             snap.addresses = claimed
             return snap
         snap.read_back = True
+    if not found:
+        return snap  # none of our sets exists (a first apply): nothing to list
     for name, (family, members) in read_sets(executor).items():
         snap.addresses.setdefault(labels.get(name, name), {4: set(), 6: set()})[family].update(members)
     return snap

@@ -59,8 +59,8 @@ def target(want):
     return wanted_contents(objects, lines, want)
 
 
-def reads(want, full):  # pylint: disable=unused-argument
-    """The commands :func:`read` runs (for command.Executor.started)."""
+def reads(want, listed):  # pylint: disable=unused-argument
+    """The commands :func:`read` runs (for command.Executor.started); it always lists the rules in full."""
     return xtables.saves()
 
 

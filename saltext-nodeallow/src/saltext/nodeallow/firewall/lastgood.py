@@ -11,10 +11,11 @@ field, so the minion's repair can rebuild the firewall without pillar, see repai
 the firewall was last read back in full (the drift audit). The
 addresses live beside it in ``last-good/<digest hex>.txt``, one per line: named by their digest,
 so a file is never rewritten, and the protocol digest of the list is the SHA-256 of the file.
-Written only after a successful apply: the JSON atomically (temporary file + rename), then files
-nothing references any more are deleted. The address files come first, written while the apply runs
-(:func:`writing_lists`): until the JSON names one, nothing reads it. So an allowlist missing from
-pillar keeps working, and the next run knows what the firewall holds.
+In effect only after a successful apply: the JSON atomically (temporary file + rename), then files
+nothing references any more are deleted. The address files and the temporary JSON are written while
+the apply runs (:func:`writing`; a delta's address files: :func:`writing_lists`), the rename after it:
+until the JSON names a file, nothing reads it. So an allowlist missing from pillar keeps working, and
+the next run knows what the firewall holds.
 """
 
 import contextlib
@@ -234,14 +235,74 @@ def writing_lists(cachedir, want, texts=None):
         raise failed[0]
 
 
+class Pending:
+    """The store of an apply under way (:func:`writing`): its files are written, :meth:`commit` puts it in effect."""
+
+    def __init__(self, cachedir, want, audited):
+        """Write ``want``'s store (a :func:`save` with ``audited``) in a thread, up to the JSON's rename."""
+        self._cachedir, self._want, self._audited = cachedir, want, audited
+        self._temp = None
+        self._failed = []
+        self._thread = threading.Thread(target=self._write, name="nodeallow-lastgood", daemon=True)
+        self._thread.start()
+
+    def _write(self):
+        """The thread: the address files, then the JSON naming them into a temporary file beside the store."""
+        try:
+            _write_lists(self._cachedir, self._want)
+            self._temp = _write_temporary(path(self._cachedir), _document(self._want, self._audited))
+        except Exception as exc:  # pylint: disable=broad-except  # raised in the caller's thread
+            self._failed.append(exc)
+
+    def wait(self):
+        """Wait for the thread; raise its error."""
+        self._thread.join()
+        if self._failed:
+            raise self._failed[0]
+
+    def commit(self):
+        """Put the store in effect (the JSON's rename), then delete address files it no longer names."""
+        self.wait()
+        temp, self._temp = self._temp, None
+        os.replace(temp, path(self._cachedir))
+        _drop_unused(self._cachedir, self._want)
+
+    def discard(self):
+        """Forget the store (the apply failed): the old one stays; an address file nothing names is harmless."""
+        self._thread.join()
+        temp, self._temp = self._temp, None
+        if temp is not None:
+            os.unlink(temp)
+
+
+@contextlib.contextmanager
+def writing(cachedir, want, audited):
+    """Write ``want``'s store in a thread while the block (the apply: nft or ipset at work) runs; yield its
+    :class:`Pending`, whose ``commit()`` the block calls once the apply succeeded.
+
+    Safe before the apply succeeded: an address file is named by its digest and used only once the
+    JSON names it, and the JSON is fsynced under a temporary name, renamed over the store only by
+    ``commit()`` (the one step left after the apply). Without a commit it is deleted on leaving.
+    """
+    pending = Pending(cachedir, want, audited)
+    try:
+        yield pending
+    finally:
+        pending.discard()
+
+
 def save(cachedir, want, audited):
     """Record ``want`` (a :class:`desired.Desired` that was just applied) as last known good.
 
     ``audited`` is when the firewall was last read back in full (epoch seconds).
     """
-    file_path = path(cachedir)
-    lists_dir = os.path.join(os.path.dirname(file_path), LISTS_DIR)
     _write_lists(cachedir, want)
+    _write_atomically(path(cachedir), _document(want, audited))
+    _drop_unused(cachedir, want)
+
+
+def _document(want, audited):
+    """The store's JSON text recording ``want`` (see :func:`save`)."""
     active = dict(sorted(want.active().items()))
     data = {
         "format": FORMAT,
@@ -252,8 +313,13 @@ def save(cachedir, want, audited):
         "allowlists": {name: _entry(a, count=len(a.addresses)) for name, a in active.items()},
         "retired": {name: _entry(a) for name, a in sorted(retired(want).items())},
     }
-    _write_atomically(file_path, json.dumps(data, indent=1, sort_keys=True) + "\n")
-    keep = {os.path.basename(_list_path(cachedir, a.digest)) for a in active.values()}
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def _drop_unused(cachedir, want):
+    """Delete the address files the store of ``want`` does not name."""
+    lists_dir = os.path.join(cachedir, "nodeallow", LISTS_DIR)
+    keep = {os.path.basename(_list_path(cachedir, a.digest)) for a in want.active().values()}
     for name in os.listdir(lists_dir):
         if name not in keep:
             os.unlink(os.path.join(lists_dir, name))
@@ -276,13 +342,23 @@ def _entry(allowlist, **extra):
 
 def _write_atomically(file_path, text):
     """Replace ``file_path`` with ``text`` (fsynced) so a reader sees the old or the new file, never half."""
+    tmp = _write_temporary(file_path, text)
+    try:
+        os.replace(tmp, file_path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _write_temporary(file_path, text):
+    """Write ``text`` (fsynced) to a new temporary file beside ``file_path``; return its path."""
     fd, tmp = tempfile.mkstemp(prefix=".last-good.", dir=os.path.dirname(file_path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, file_path)
     except BaseException:
         os.unlink(tmp)
         raise
+    return tmp

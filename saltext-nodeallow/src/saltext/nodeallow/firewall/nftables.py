@@ -232,9 +232,9 @@ def _tables(executor):
     return json.loads(executor.run(TERSE).stdout).get("nftables", [])
 
 
-def reads(want, full):
-    """The commands :func:`read` may run (for command.Executor.started)."""
-    return [TERSE, _table_listing(want.nft_table)] if full else [TERSE]
+def reads(want, listed):
+    """The commands :func:`read` may run (for command.Executor.started); ``listed``: our table in full too."""
+    return [TERSE, _table_listing(want.nft_table)] if listed else [TERSE]
 
 
 def _table_listing(table):
