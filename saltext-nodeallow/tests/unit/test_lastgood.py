@@ -1,6 +1,7 @@
 # Copyright 2026 The nodeallow Authors.
 # SPDX-License-Identifier: Apache-2.0
-"""The last-known-good store written while the apply runs, put in effect after it (``lastgood.writing``)."""
+"""The last-known-good store written while the apply runs, put in effect after it (``lastgood.writing``, and a
+delta's address files, ``lastgood.writing_lists``)."""
 
 import os
 
@@ -81,3 +82,40 @@ def test_a_store_that_cannot_be_written_fails_the_commit_after_the_apply(tmp_pat
             pending.commit()
     assert ran == [True]
     assert not os.path.exists(lastgood.path(str(cachedir)))
+
+
+def test_the_lists_are_written_during_the_apply_and_named_only_by_the_save(tmp_path):
+    """The address file is there when the block ends, the JSON only after save(); the store then loads back."""
+    cachedir = str(tmp_path)
+    want = desired.build(PILLAR, {})
+    with lastgood.writing_lists(cachedir, want):
+        pass
+    assert list_files(cachedir) == [records.digest(ADDRESSES).partition(":")[2] + ".txt"]
+    assert not os.path.exists(lastgood.path(cachedir)), "nothing names the list before the apply succeeded"
+    lastgood.save(cachedir, want, 0.0)
+    assert lastgood.load(cachedir)["allowlists"]["prod/workers"].addresses == tuple(ADDRESSES)
+
+
+def test_a_list_written_for_an_apply_that_failed_is_removed_by_the_next_save(tmp_path):
+    """The apply's error comes out; the orphaned file is deleted by the next successful save."""
+    cachedir = str(tmp_path)
+    failed = desired.build(PILLAR, {})
+    with pytest.raises(RuntimeError, match="nft refused"):
+        with lastgood.writing_lists(cachedir, failed):
+            raise RuntimeError("nft refused")
+    other = ["10.0.0.2/32"]
+    want = desired.build({**PILLAR, "allowlists": {"prod/workers": {"sequence": 5, "addresses": other}}}, {})
+    lastgood.save(cachedir, want, 0.0)
+    assert list_files(cachedir) == [records.digest(other).partition(":")[2] + ".txt"]
+
+
+def test_a_list_that_cannot_be_written_fails_the_run_after_the_apply(tmp_path):
+    """The thread's error is raised once the block (the apply) succeeded."""
+    cachedir = tmp_path / "cache"
+    (cachedir / "nodeallow").mkdir(parents=True)
+    (cachedir / "nodeallow" / lastgood.LISTS_DIR).write_text("not a folder")
+    ran = []
+    with pytest.raises(OSError):
+        with lastgood.writing_lists(str(cachedir), desired.build(PILLAR, {})):
+            ran.append(True)
+    assert ran == [True]
