@@ -25,6 +25,7 @@ import threading
 import time
 
 import pytest
+import requests
 from pytestshellutils.utils import ports
 from saltfactories.utils import random_string
 
@@ -40,6 +41,8 @@ ROUNDS = 4
 # The controller retries a 500 after its backoff (0.5 s first); the test waits less, it only counts.
 RETRY_WAIT = 0.05
 MAX_ATTEMPTS = 20
+# A hook that hangs (Salt 3006.29) counts as failed after this many seconds.
+HTTP_TIMEOUT = 10
 
 
 @pytest.fixture
@@ -80,7 +83,7 @@ class Poster:
     def client(self):
         """This thread's HookClient."""
         if not hasattr(self.local, "client"):
-            self.local.client = HookClient(self.base_url, timeout=60)
+            self.local.client = HookClient(self.base_url, timeout=HTTP_TIMEOUT)
             with self.lock:
                 self.clients.append(self.local.client)
         return self.local.client
@@ -91,17 +94,22 @@ class Poster:
         headers = {SIGNATURE_HEADER: signature(self.keys["prod"], body)}
         for attempt in range(MAX_ATTEMPTS):
             with self.gate:
-                response = self.client().post(f"nodeallow/prod/{allowlist}", body=body, headers=headers)
+                try:
+                    response = self.client().post(f"nodeallow/prod/{allowlist}", body=body, headers=headers)
+                    code, text = response.status_code, response.text
+                except requests.Timeout:
+                    # Salt 3006.29's hook hangs instead of answering 500 (docs/salt.md).
+                    code, text = "timeout", ""
             with self.lock:
-                self.codes[response.status_code] += 1
+                self.codes[code] += 1
                 if attempt == 0:
-                    self.first_codes[response.status_code] += 1
-                if response.status_code == 500:
-                    self.failures[response.text[-1500:]] += 1
-            if response.status_code != 500:
-                return response.status_code
+                    self.first_codes[code] += 1
+                if code == 500:
+                    self.failures[text[-1500:]] += 1
+            if code not in (500, "timeout"):
+                return code
             time.sleep(RETRY_WAIT)
-        return 500
+        return code
 
     def burst(self, names, sequence):
         """POST ``sequence`` of every allowlist in ``names`` from THREADS threads at once."""
@@ -162,19 +170,19 @@ def test_concurrent_hook_posts(hook_api, signing_keys, capsys):
     saved, MAX_ATTEMPTS = MAX_ATTEMPTS, 1
     try:
         answers = poster.burst(names, 1)
+        failed = [n for n, a in zip(names, answers, strict=True) if a != 200]
+        gated = Poster(base_url, signing_keys, gate=threading.Lock())
+        later = [gated.post(n, 1) for n in failed[:8]]
+        later_fresh = [gated.post(f"fresh-{n:02d}", 1) for n in range(4)]
     finally:
         MAX_ATTEMPTS = saved
-    failed = [n for n, a in zip(names, answers, strict=True) if a != 200]
-    gated = Poster(base_url, signing_keys, gate=threading.Lock())
-    later = [gated.post(n, 1) for n in failed]
-    later_fresh = [gated.post(f"fresh-{n:02d}", 1) for n in range(4)]
     poster.close()
     gated.close()
     report(capsys, "at once", poster)
     with capsys.disabled():
         print(f"failed ones again, one at a time: {collections.Counter(later)}, attempts {dict(gated.codes)}")
         print(f"fresh ones after: {later_fresh}")
-    assert set(poster.codes) <= {200, 500}, poster.codes
+    assert set(poster.codes) <= {200, 500, "timeout"}, poster.codes
 
 
 def test_hook_posts_one_at_a_time_never_fail(hook_api, signing_keys, capsys):
