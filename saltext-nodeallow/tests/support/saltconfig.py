@@ -43,6 +43,9 @@ def master_config(*, clusters, reactor_file, api_port, users_file=None, api_user
             "port": api_port,
             # Test machines only: docs/salt.md configures TLS (ssl_crt/ssl_key).
             "disable_ssl": True,
+            # One request thread: the webhook's event sender is shared by all threads, and hook POSTs that
+            # arrive at once (two clusters' controllers) break it (docs/salt.md, "Troubleshooting").
+            "thread_pool": 1,
         },
     }
     if users_file:
