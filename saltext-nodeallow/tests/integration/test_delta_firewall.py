@@ -12,6 +12,7 @@ import pytest
 from saltext.nodeallow import deltas
 from saltext.nodeallow.firewall import delta, engine, lastgood, naming
 from saltext.nodeallow.protocol import canonical
+from tests.support.firewall import pillar_record
 
 NAME = "prod/a"
 OTHER = "prod/b"
@@ -19,23 +20,10 @@ FIRST = ["10.0.0.1/32", "10.0.0.2/32", "10.0.1.0/24", "fd00::1/128", "fd00:1::/6
 SECOND = ["10.0.0.2/32", "10.0.0.3/32", "10.0.2.0/24", "fd00::2/128", "fd00:1::/64"]
 
 
-def record(name, sequence, addresses):
-    """A pillar record of ``name``."""
-    cluster, allowlist = name.split("/")
-    return {
-        "cluster": cluster,
-        "allowlist": allowlist,
-        "sequence": sequence,
-        "digest": canonical.digest(addresses),
-        "generated_at": f"2026-12-08T10:00:{sequence:02d}Z",
-        "addresses": list(addresses),
-        "retired": False,
-    }
-
 
 def payload(base, new):
     """The master's delta (deltas.compose) of prod/a from sequence 1 (``base``) to 2 (``new``)."""
-    return deltas.compose(NAME, [deltas.step(record(NAME, 1, base), record(NAME, 2, new))], 1)
+    return deltas.compose(NAME, [deltas.step(pillar_record(NAME, 1, base), pillar_record(NAME, 2, new))], 1)
 
 
 def pillar(backend, sequence, addresses):
@@ -46,7 +34,10 @@ def pillar(backend, sequence, addresses):
             {"allowlist": NAME, "ports": [5432]},
             {"allowlist": OTHER, "ports": [8080], "sources": ["198.51.100.7/32"]},
         ],
-        "allowlists": {NAME: record(NAME, sequence, addresses), OTHER: record(OTHER, 7, ["192.0.2.1/32"])},
+        "allowlists": {
+            NAME: pillar_record(NAME, sequence, addresses),
+            OTHER: pillar_record(OTHER, 7, ["192.0.2.1/32"]),
+        },
     }
 
 

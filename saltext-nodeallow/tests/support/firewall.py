@@ -7,6 +7,8 @@ import json
 import os
 import shlex
 
+from saltext.nodeallow.protocol import canonical
+
 
 def cidr(value):
     """A kernel listing's address (``10.0.0.1`` or ``10.0.0.0/24``) as canonical CIDR text."""
@@ -166,3 +168,17 @@ def remove_last_good(minion):
     store = os.path.join(minion.config["cachedir"], "nodeallow", "last-good.json")
     if os.path.exists(store):
         os.unlink(store)
+
+
+def pillar_record(name, sequence, addresses):
+    """The pillar record of allowlist ``name`` (``cluster/allowlist``) at ``sequence``, as the master stores it."""
+    cluster, allowlist = name.split("/")
+    return {
+        "cluster": cluster,
+        "allowlist": allowlist,
+        "sequence": sequence,
+        "digest": canonical.digest(addresses),
+        "generated_at": f"2026-12-08T10:00:{sequence:02d}Z",
+        "addresses": list(addresses),
+        "retired": False,
+    }

@@ -16,23 +16,11 @@ from saltext.nodeallow import deltas, results
 from saltext.nodeallow.firewall import delta, engine, lastgood
 from saltext.nodeallow.firewall.contents import _address_key
 from saltext.nodeallow.protocol import canonical
+from tests.support.firewall import pillar_record
 
 FIRST = ["10.0.0.1/32", "10.0.0.2/32", "10.0.1.0/24", "fd00::1/128"]
 OTHER = ["192.0.2.1/32"]
 
-
-def record(name, sequence, addresses):
-    """A pillar record of ``name`` (``cluster/allowlist``)."""
-    cluster, allowlist = name.split("/")
-    return {
-        "cluster": cluster,
-        "allowlist": allowlist,
-        "sequence": sequence,
-        "digest": canonical.digest(addresses),
-        "generated_at": f"2026-12-07T10:00:{sequence:02d}Z",
-        "addresses": list(addresses),
-        "retired": False,
-    }
 
 
 @pytest.fixture
@@ -41,7 +29,7 @@ def minion(tmp_path):
     opts = {"cachedir": str(tmp_path / "cache"), "nodeallow_ruleset_file": str(tmp_path / "ruleset.nft")}
     pillar = {
         "rules": [{"allowlist": "prod/a", "ports": [5432]}, {"allowlist": "prod/b", "ports": [8080]}],
-        "allowlists": {"prod/a": record("prod/a", 1, FIRST), "prod/b": record("prod/b", 7, OTHER)},
+        "allowlists": {"prod/a": pillar_record("prod/a", 1, FIRST), "prod/b": pillar_record("prod/b", 7, OTHER)},
     }
     ret = engine.managed(opts, pillar)
     assert ret["result"] is True, ret
@@ -50,9 +38,7 @@ def minion(tmp_path):
 
 def payload(base_sequence, base, sequence, new, name="prod/a"):
     """The master's delta (deltas.compose) from ``base`` to ``new``."""
-    step = deltas.step(
-        {**record(name, base_sequence, base), "retired": False}, {**record(name, sequence, new), "retired": False}
-    )
+    step = deltas.step(pillar_record(name, base_sequence, base), pillar_record(name, sequence, new))
     return deltas.compose(name, [step], base_sequence)
 
 
@@ -83,7 +69,7 @@ def test_a_delta_applies_and_updates_the_store_leaving_other_allowlists_alone(mi
     # The state's next run finds the firewall as wanted from the same pillar copy.
     pillar = {
         "rules": [{"allowlist": "prod/a", "ports": [5432]}, {"allowlist": "prod/b", "ports": [8080]}],
-        "allowlists": {"prod/a": record("prod/a", 2, new), "prod/b": record("prod/b", 7, OTHER)},
+        "allowlists": {"prod/a": pillar_record("prod/a", 2, new), "prod/b": pillar_record("prod/b", 7, OTHER)},
     }
     again = engine.managed(minion, pillar)
     assert again["result"] is True and again["changes"] == {}, again
