@@ -132,7 +132,7 @@ func (p *SaltAPI) postChunk(ctx context.Context, client *resty.Client, ep hookUR
 			return 0, err
 		}
 	}
-	// One hook POST at a time per salt-api (hookgate.go): its webhook fails concurrent POSTs now and then.
+	// One hook POST at a time per salt-api (hookgate.go): concurrent POSTs break its webhook (HTTP 500).
 	hookCtx := withHookGate(ctx, p.hooks.get(ep.base))
 	resp, err := p.send(hookCtx, client, ep.hook, body, signature, token)
 	attempts := attemptsOf(resp)

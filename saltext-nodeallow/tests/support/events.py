@@ -11,6 +11,21 @@ import uuid
 import salt.utils.event
 
 
+class QueuedBus:
+    """A stand-in for the engine's master bus in unit tests: hands out queued events one per ``get_event``."""
+
+    def __init__(self, events):
+        """Queue ``events`` (``{"tag", "data"}``)."""
+        self.events = list(events)
+
+    def get_event(self, **_):
+        """The next queued event, or ``None``."""
+        return self.events.pop(0) if self.events else None
+
+    def fire_event(self, data, tag):
+        """Events the engine fires are not looked at here."""
+
+
 class EventTimeout(AssertionError):
     """No event matching the expected tag arrived on the master bus in time."""
 

@@ -18,23 +18,9 @@ from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow.engines import nodeallow as engine
 from tests.support import master_side
+from tests.support.events import QueuedBus
 
 SETTINGS = nodeallow_settings.Settings(clusters={}, apply_timeout=60, start_grace=5, start_window=15)
-
-
-class Bus:
-    """Hands out the queued events one per ``get_event``, then nothing."""
-
-    def __init__(self, events):
-        """Queue ``events`` (``{"tag", "data"}``)."""
-        self.events = list(events)
-
-    def get_event(self, **_):
-        """The next queued event, or ``None``."""
-        return self.events.pop(0) if self.events else None
-
-    def fire_event(self, data, tag):
-        """Events the reconciler fires are not looked at here."""
 
 
 def event(tag, **data):
@@ -51,7 +37,7 @@ def loop(tmp_path, monkeypatch):
     store = nodeallow_store.Store(opts)
     subscriber_index.record(store, "db1", [("prod", "a")])
     master_side.put_snapshot(store, "prod", "a", 3, ["10.0.0.1/32"])
-    running = engine.Loop(opts, SETTINGS, store, Bus([]))
+    running = engine.Loop(opts, SETTINGS, store, QueuedBus([]))
     running.published = []
     running.reconciler.publish = lambda ids: running.published.append(sorted(ids)) or f"{len(running.published):020d}"
     return running

@@ -16,6 +16,7 @@ from saltext.nodeallow import settings as nodeallow_settings
 from saltext.nodeallow import store as nodeallow_store
 from saltext.nodeallow.engines import nodeallow as engine
 from saltext.nodeallow.protocol.wire import SIGNATURE_HEADER
+from tests.support.events import QueuedBus
 from tests.support.master_side import chunked_bodies, encode_body, signature
 
 KEY = "k" * 64
@@ -97,21 +98,6 @@ def test_a_batch_keeps_the_per_body_rules(store):
     assert store.get("prod", "r")["retired"] is True
 
 
-class Bus:
-    """Hands out the queued events one per ``get_event``, then nothing."""
-
-    def __init__(self, events):
-        """Queue ``events`` (``{"tag", "data"}``)."""
-        self.events = list(events)
-
-    def get_event(self, **_):
-        """The next queued event, or ``None``."""
-        return self.events.pop(0) if self.events else None
-
-    def fire_event(self, data, tag):
-        """Events are not looked at here."""
-
-
 def test_the_engine_ingests_what_waits_on_the_bus_as_one_batch(store, monkeypatch):
     """Ten hook events queued: two stores, one apply job for the subscriber; a peer's forwarded hook is skipped."""
     monkeypatch.setattr(jobcache, "lookup_function", lambda opts: lambda jid: {})
@@ -123,7 +109,7 @@ def test_the_engine_ingests_what_waits_on_the_bus_as_one_batch(store, monkeypatc
             events.append({"tag": tag, "data": {"body": body, "headers": headers}})
     tag, body, headers = snapshot("a", 9)
     events.append({"tag": tag, "data": {"body": body, "headers": headers, "__peer_id": "master2"}})
-    loop = engine.Loop(store.opts, SETTINGS, store, Bus(events))
+    loop = engine.Loop(store.opts, SETTINGS, store, QueuedBus(events))
     published = []
     loop.reconciler.publish = lambda ids: published.append(sorted(ids)) or "20261207000000000001"
     loop.next_pass = float("inf")
