@@ -5,9 +5,10 @@
 A real salt-master (with the nodeallow engine) and salt-api, real minions whose nftables firewalls live in
 network namespaces of their own, all subscribed to one allowlist. Signed snapshots are POSTed to salt-api in
 chunks of the controller's size; measured are the salt-master's process tree CPU time (the master and every
-process it forked: reactor, engine, workers) from before the first chunk until the last subscriber's
-``nodeallow/applied`` event, and the wall time from salt-api's answer to the last chunk to each
-subscriber's applied event (its ``_stamp``). First the whole snapshot, then ``RUNS`` changes of 100
+process it forked: reactor, engine, workers; not salt-factories' event forwarder, which only tests run) from
+before the first chunk until the last subscriber's ``nodeallow/applied`` event, and the wall time from
+salt-api's answer to the last chunk to each subscriber's applied event (its ``_stamp``), with the steps in
+between (stored, apply job published, last return). First the whole snapshot, then ``RUNS`` changes of 100
 addresses (50 out, 50 in), with 4 and then 8 subscribers (issue 25). Before each publish the benchmark waits
 until no job is in flight and every subscriber applied the stored sequence, and any failed apply stops it:
 a measurement that overlaps an earlier publish's jobs (or their retries) measures both. The CPU of each change
@@ -53,6 +54,11 @@ MODES = tuple(os.environ.get("NODEALLOW_BENCH_MODES", "full,deltas" if FULL else
 # Addresses per body: the controller's 256 KiB chunks hold about this many IPv4 host routes.
 PER_CHUNK = 15000
 CHANGED = 100
+# salt-factories' event forwarder (the engine that hands every master event to the test process): a test
+# harness cost no production master has, shown but not counted in the master's CPU.
+HARNESS = "event forwarder (salt-factories)"
+# The jobs a publish starts on its subscribers: the delta, or the full apply.
+APPLY_FUNCTIONS = ("nodeallow.apply_delta", "state.single", "state.apply")
 # Seconds to wait for every subscriber's applied event, and for the master to have no job in flight.
 APPLY_TIMEOUT = 300
 # The master's apply_timeout here: a loaded 2-core machine can take longer than the default 20 s to bring
@@ -102,16 +108,29 @@ def bench_setup(request, salt_factories, signing_keys, salt_factories_default_ro
 def master_cpu(master):
     """``{process: CPU seconds}`` of the salt-master's process tree so far, by Salt's process title.
 
-    Children that exited are in their parent's ``children_*``; the title's last word without its number
-    (``MWorker-2`` -> ``MWorker``) groups Salt's processes, so a bench shows where the CPU went.
+    Children that exited are in their parent's ``children_*``. Salt's title (the words after the
+    command line's options, cut to the length of the original command line) without its numbers
+    groups Salt's processes (``MWorker-default-2`` -> ``MWorker-default``), so a bench shows where the
+    CPU went. The engines' titles are cut too short to tell them apart, so the nodeallow engine is
+    found by its module and salt-factories' event forwarder (:data:`HARNESS`) by its connection to the
+    test's event listener.
     """
+    listener = master.config["pytest-master"]["returner_address"]["port"]
     proc = psutil.Process(master.pid)
     cpu = collections.Counter()
     for each in [proc, *proc.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             times = each.cpu_times()
-            words = " ".join(each.cmdline()).split()
-            title = re.sub(r"[-_]?\d+$", "", words[-1] if words else "?")[:40]
+            words = [word for word in each.cmdline() if word]
+            options = [i for i, word in enumerate(words) if word.startswith("-")]
+            title = " ".join(words[options[-1] + 1 :] if options else words[:1]) or "?"
+            if any(c.raddr and c.raddr.port == listener for c in each.net_connections("tcp")):
+                title = HARNESS
+            elif title.startswith("Engine(salt.loaded.ext"):
+                title = "nodeallow engine"
+            elif title.startswith("Engine(salt.loaded.int"):
+                title = "reactor"
+            title = re.sub(r"[-_:]?\d+(:\d+)?$", "", title.split()[-1] if title.startswith("RequestServer") else title)
             cpu[title] += times.user + times.system + times.children_user + times.children_system
     return cpu
 
@@ -162,7 +181,31 @@ def publish(master, store, publisher, events, name, sequence, listed, minion_ids
                 applied[minion_id] = stamp(event) - acknowledged
     after = master_cpu(master)
     where = {title: after[title] - before.get(title, 0.0) for title in after}
-    return sum(where.values()), min(applied.values()), max(applied.values()), where
+    own = sum(cpu for title, cpu in where.items() if title != HARNESS)
+    return own, min(applied.values()), max(applied.values()), where, steps(events, name, sequence, acknowledged)
+
+
+def steps(events, name, sequence, acknowledged):
+    """Seconds from salt-api's answer to each step of one publish on the master bus (master stamps).
+
+    ``stored`` (the outcome event), ``job`` (the first apply job published after it), ``returned``
+    (the last subscriber's return of such a job): where the time to the last subscriber went.
+    """
+    stored = [stamp(e) for e in events.matching(f"nodeallow/stored/{name}") if e["data"]["sequence"] == sequence]
+    if not stored:
+        return {}
+    jobs = [
+        e for e in events.matching("salt/job/*/new")
+        if e["data"].get("fun") in APPLY_FUNCTIONS and stamp(e) >= stored[0]
+    ]
+    jids = {e["data"]["jid"] for e in jobs}
+    returns = [stamp(e) for e in events.matching("salt/job/*/ret/*") if e["tag"].split("/")[2] in jids]
+    out = {"stored": stored[0] - acknowledged}
+    if jobs:
+        out["job"] = min(stamp(e) for e in jobs) - acknowledged
+    if returns:
+        out["returned"] = max(returns) - acknowledged
+    return out
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -207,7 +250,15 @@ def test_what_a_publish_costs_the_master_per_subscriber(bench_setup, signing_key
                   f" runs: {[round(d[0], 2) for d in deltas]} s CPU")
             where = {t: statistics.median(d[3].get(t, 0.0) for d in deltas) for t in {t for d in deltas for t in d[3]}}
             busiest = sorted(where.items(), key=lambda item: -item[1])[:8]
-            print("            where (median s): " + ", ".join(f"{t} {cpu:.3f}" for t, cpu in busiest))
+            print("            where (median s): " + ", ".join(f"{t} {cpu:.3f}" for t, cpu in busiest)
+                  + f" (not counted: {HARNESS})")
+            timeline = {
+                k: statistics.median(d[4][k] for d in deltas if k in d[4])
+                for k in ("stored", "job", "returned")
+                if any(k in d[4] for d in deltas)
+            }
+            print("            after salt-api's answer (median s): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in timeline.items()) + f", last applied {median[2]:.2f}")
         if len(rows) >= 2:
             (_, c1, _, d1), (_, c2, _, d2) = rows[0], rows[-1]
             per = (statistics.median(d[0] for d in d2) - statistics.median(d[0] for d in d1)) / (c2 - c1)

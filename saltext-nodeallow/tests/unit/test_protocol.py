@@ -107,6 +107,16 @@ def test_chunks_whose_union_is_not_canonical():
     assert refusal(assemble, chunks) == NOT_CANONICAL
 
 
+def test_chunks_that_overlap_across_a_boundary():
+    """A prefix at one chunk's end that holds the next chunk's first entry is refused, naming that entry."""
+    whole = ["10.0.0.0/32", "10.0.1.0/24", "10.0.1.7/32", "10.0.2.0/32"]
+    bodies = chunked_bodies("prod", "w", 3, whole, 2)
+    chunks = [decode(body) for body in bodies]
+    with pytest.raises(Refusal) as refused:
+        assemble(chunks)
+    assert refused.value.reason == NOT_CANONICAL and "addresses[2] 10.0.1.7/32" in refused.value.detail
+
+
 def test_chunks_with_wrong_digest():
     """The digest of a split snapshot is checked only once the chunks are joined."""
     bodies = chunked_bodies("prod", "w", 3, ["10.0.0.1/32", "10.0.0.2/32"], 1)

@@ -185,7 +185,7 @@ class Ingest:
         # What changed since the stored sequence, kept once for every subscriber's delta (deltas.py).
         deltas.record(self.store, stored, record)
         # Chunks of this and older sequences can never be stored any more.
-        obsolete = {seq for seq in self.store.chunks(cluster, allowlist) if seq <= record["sequence"]}
+        obsolete = {seq for seq in self.store.chunk_keys(cluster, allowlist) if seq <= record["sequence"]}
         if obsolete:
             self.store.drop_chunks(cluster, allowlist, obsolete)
         return self._announce(record, stored["sequence"] if stored else None, events), record
@@ -212,15 +212,20 @@ class Ingest:
         if total == 1:
             return list(decoded["addresses"])
         self.store.put_chunk(cluster, allowlist, decoded)
-        chunks = self.store.chunks(cluster, allowlist).get(sequence, {})
-        if len(chunks) < total:
+        # Counted from the cache's keys: the chunks themselves are read once, when the set is complete.
+        received = len(self.store.chunk_keys(cluster, allowlist).get(sequence, ()))
+        chunks = {}
+        if received >= total:
+            chunks = self.store.chunks(cluster, allowlist, sequence).get(sequence, {})
+            received = len(chunks)  # a chunk listed but flushed before it was read is missing too
+        if received < total:
             events.append(
                 (
                     f"nodeallow/chunk/{cluster}/{allowlist}",
-                    {"sequence": sequence, "index": decoded["chunk"]["index"], "received": len(chunks), "total": total},
+                    {"sequence": sequence, "index": decoded["chunk"]["index"], "received": received, "total": total},
                 )
             )
-            return {"result": CHUNK, "received": len(chunks), "total": total}
+            return {"result": CHUNK, "received": received, "total": total}
         try:
             return assemble(list(chunks.values()))
         except Refusal:

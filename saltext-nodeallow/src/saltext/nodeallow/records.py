@@ -9,10 +9,8 @@ list validated before (``known``) can stand in for parsing it again.
 """
 
 import dataclasses
-import hashlib
 
-from saltext.nodeallow.protocol import canonical
-from saltext.nodeallow.protocol.canonical import DIGEST_RE, EMPTY_DIGEST, AddressError, AddressList, parse_list
+from saltext.nodeallow.protocol.canonical import DIGEST_RE, EMPTY_DIGEST, AddressError, AddressList, digest, parse_list
 from saltext.nodeallow.protocol.limits import MAX_ADDRESSES
 from saltext.nodeallow.protocol.wire import is_dns_label
 
@@ -56,17 +54,6 @@ class Record:
             "addresses": list(self.addresses),
             "retired": self.retired,
         }
-
-
-def digest(entries):
-    """:func:`saltext.nodeallow.protocol.canonical.digest` of a list of strings, in one hash call."""
-    if not entries:
-        return EMPTY_DIGEST
-    try:
-        text = ("\n".join(entries) + "\n").encode("ascii")
-    except UnicodeEncodeError:
-        return canonical.digest(entries)
-    return "sha256:" + hashlib.sha256(text).hexdigest()
 
 
 def valid_name(name):

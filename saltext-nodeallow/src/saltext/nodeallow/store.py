@@ -242,17 +242,26 @@ class Store:
         key = f"{chunk['sequence']}.{chunk['chunk']['index']}"
         self.cache.store(self._chunk_bank(cluster, allowlist), key, data)
 
-    def chunks(self, cluster, allowlist):
-        """Return ``{sequence: {index: chunk}}`` of the chunks in progress of one allowlist."""
+    def chunk_keys(self, cluster, allowlist):
+        """Return ``{sequence: {index, ...}}`` of the chunks in progress of one allowlist, listed but not read."""
+        result = {}
+        for key in self.cache.list(self._chunk_bank(cluster, allowlist)) or []:
+            match = _CHUNK_KEY_RE.fullmatch(key)
+            if match:
+                result.setdefault(int(match["sequence"]), set()).add(int(match["index"]))
+        return result
+
+    def chunks(self, cluster, allowlist, sequence=None):
+        """Return ``{sequence: {index: chunk}}`` of the chunks in progress of one allowlist (or of one ``sequence``)."""
         bank = self._chunk_bank(cluster, allowlist)
         result = {}
-        for key in self.cache.list(bank) or []:
-            match = _CHUNK_KEY_RE.fullmatch(key)
-            if not match:
+        for each, indexes in self.chunk_keys(cluster, allowlist).items():
+            if sequence is not None and each != sequence:
                 continue
-            chunk = self.cache.fetch(bank, key)
-            if chunk:
-                result.setdefault(int(match["sequence"]), {})[int(match["index"])] = chunk
+            for index in indexes:
+                chunk = self.cache.fetch(bank, f"{each}.{index}")
+                if chunk:
+                    result.setdefault(each, {})[index] = chunk
         return result
 
     def drop_chunks(self, cluster, allowlist, sequences):
@@ -277,17 +286,34 @@ class Store:
     def expire_chunks(self, timeout, now=None):
         """Drop every incomplete chunk set whose first chunk arrived over ``timeout`` seconds ago.
 
-        Returns ``[(cluster, allowlist, sequence), ...]`` of the dropped sets.
+        Runs before every ingest, so it reads when each chunk was written (the cache's ``updated``,
+        to the second), not the chunks themselves. Returns ``[(cluster, allowlist, sequence), ...]``
+        of the dropped sets.
         """
         now = time.time() if now is None else now
         dropped = []
-        for (cluster, allowlist), sequences in self.pending_chunks().items():
-            stale = {
-                sequence
-                for sequence, chunks in sequences.items()
-                if now - min(chunk.get("received_at", 0) for chunk in chunks.values()) > timeout
-            }
+        for key in self.cache.list(CHUNKS_BANK) or []:
+            parts = split_key(key)
+            if not parts:
+                continue
+            bank = self._chunk_bank(*parts)
+            stale = set()
+            for sequence, indexes in self.chunk_keys(*parts).items():
+                arrived = [self._arrived(bank, f"{sequence}.{index}") for index in indexes]
+                if any(when is not None and now - when > timeout for when in arrived):
+                    stale.add(sequence)
             if stale:
-                self.drop_chunks(cluster, allowlist, stale)
-                dropped.extend((cluster, allowlist, sequence) for sequence in sorted(stale))
+                self.drop_chunks(*parts, stale)
+                dropped.extend((*parts, sequence) for sequence in sorted(stale))
         return dropped
+
+    def _arrived(self, bank, key):
+        """When chunk ``key`` was written (the driver's ``updated``, else its ``received_at``); ``None`` if gone."""
+        try:
+            when = self.cache.updated(bank, key)
+        except Exception:  # pylint: disable=broad-except  # a driver without updated(): read the chunk instead
+            when = None
+        if isinstance(when, (int, float)) and not isinstance(when, bool):
+            return when
+        chunk = self.cache.fetch(bank, key)
+        return chunk.get("received_at", 0) if isinstance(chunk, dict) else None
