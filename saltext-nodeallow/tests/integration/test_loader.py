@@ -11,7 +11,7 @@ from saltfactories.utils import random_string
 
 import saltext.nodeallow
 
-LOADER_DIRS = ("modules", "states", "runners", "pillar")
+LOADER_DIRS = ("modules", "states", "runners", "pillar", "grains")
 
 
 def real_paths(paths):
@@ -55,6 +55,7 @@ def test_daemon_loaders_include_the_extension(salt_master_factory):
         "modules": salt.loader.minion_mods(minion_opts, utils={}, context={}),
         "states": salt.loader.states(minion_opts, {}, {}, {}, context={}),
     }
+    assert salt.loader.grains(minion_opts)["nodeallow"] == {"version": saltext.nodeallow.__version__}
     for ext_type, loader in loaders.items():
         # salt.loader.pillars() wraps its LazyLoader in a FilterDictWrapper.
         if isinstance(loader, salt.loader.lazy.FilterDictWrapper):

@@ -10,6 +10,7 @@ import ipaddress
 
 import pytest
 
+import saltext.nodeallow
 from saltext.nodeallow.firewall import naming
 from tests.support.master_side import applies, encode_body
 
@@ -108,3 +109,10 @@ def test_ingest_applies_the_state_to_exactly_the_subscribers(
         if "set" in item and item["set"]["name"] in naming.nft_sets(name, 4) + naming.nft_sets(name, 6)
     ]
     assert remaining == []
+
+
+def test_a_minion_names_its_extension_version_in_a_grain(na_salt_cli, firewalled_minion):
+    """Grain ``nodeallow:version`` (loaded by the running minion) is the installed extension's version."""
+    version = na_salt_cli.run("grains.get", "nodeallow:version", minion_tgt=firewalled_minion.id)
+    assert version.returncode == 0, version
+    assert version.data == saltext.nodeallow.__version__, version

@@ -12,7 +12,8 @@ between (stored, apply job published, last return). First the whole snapshot, th
 addresses (50 out, 50 in), with 4 and then 8 subscribers (issue 25). Before each publish the benchmark waits
 until no job is in flight and every subscriber applied the stored sequence, and any failed apply stops it:
 a measurement that overlaps an earlier publish's jobs (or their retries) measures both. The CPU of each change
-is also shown by Salt process title (e.g. ``MWorker``): where the master's time went.
+is also shown by Salt process title (e.g. ``MWorker``): where the master's time went. The daemons log as
+Salt's packages do (warning), not every debug record as salt-factories would (saltconfig.production_logging).
 
 Each run starts a master with ``nodeallow:deltas`` off (every subscriber gets the full apply, as before
 deltas) and one with it on. Quick by default (``make test``: deltas on, 1,000 addresses, 2 subscribers, one
@@ -37,6 +38,7 @@ from saltext.nodeallow import index as subscriber_index
 from saltext.nodeallow import store as nodeallow_store
 from tests.master.conftest import nodeallow_master_config
 from tests.support import netns as netns_support
+from tests.support import saltconfig
 from tests.support.events import MasterEvents, stamp
 from tests.support.hooks import HookClient
 from tests.support.master_side import PillarFiles, Publisher, chunked_bodies
@@ -90,6 +92,7 @@ def bench_setup(request, salt_factories, signing_keys, salt_factories_default_ro
         deltas=request.param == "deltas",
         apply_timeout=MASTER_APPLY_TIMEOUT,
     )
+    config.update(saltconfig.production_logging("master"))
     factory = salt_factories.salt_master_daemon(random_string("na-subs-"), overrides=config)
     with contextlib.ExitStack() as stack:
         stack.enter_context(factory.started())
@@ -98,7 +101,8 @@ def bench_setup(request, salt_factories, signing_keys, salt_factories_default_ro
         for _ in range(max(SUBSCRIBERS)):
             ns = stack.enter_context(netns_support.netns())
             minion = factory.salt_minion_daemon(
-                random_string("na-subs-minion-", uppercase=False), overrides={"nodeallow_netns": ns.name}
+                random_string("na-subs-minion-", uppercase=False),
+                overrides={"nodeallow_netns": ns.name, **saltconfig.production_logging("minion")},
             )
             stack.enter_context(minion.started())
             minions.append(minion)
@@ -158,14 +162,18 @@ def settled(store, name, sequence, minion_ids):
         time.sleep(0.2)
 
 
-def publish(master, store, publisher, events, name, sequence, listed, minion_ids):
-    """Post one snapshot in chunks; return (master CPU s, first applied s, last applied s) after the last chunk.
+def publish(master, store, publisher, events, name, sequence, listed, subscribers):
+    """Post one snapshot in chunks to the ``subscribers`` (minion factories) of ``name``; return what it cost.
 
-    Starts once the master is idle (:func:`settled`); an apply that fails on the way fails the benchmark.
+    ``(master CPU s, first applied s, last applied s, master CPU by process, steps, minion CPU per subscriber s)``,
+    times after salt-api's answer to the last chunk. Starts once the master is idle (:func:`settled`); an apply
+    that fails on the way fails the benchmark.
     """
     cluster, allowlist = name.split("/")
+    minion_ids = [minion.id for minion in subscribers]
     settled(store, name, sequence - 1, minion_ids if sequence > 1 else [])
     before = master_cpu(master)
+    minions_before = sum(tree_cpu(minion.pid) for minion in subscribers)
     for body in chunked_bodies(cluster, allowlist, sequence, listed, PER_CHUNK):
         publisher.post(cluster, allowlist, body)
     acknowledged = time.time()
@@ -182,7 +190,21 @@ def publish(master, store, publisher, events, name, sequence, listed, minion_ids
     after = master_cpu(master)
     where = {title: after[title] - before.get(title, 0.0) for title in after}
     own = sum(cpu for title, cpu in where.items() if title != HARNESS)
-    return own, min(applied.values()), max(applied.values()), where, steps(events, name, sequence, acknowledged)
+    per_minion = (sum(tree_cpu(minion.pid) for minion in subscribers) - minions_before) / len(subscribers)
+    timeline = steps(events, name, sequence, acknowledged)
+    return own, min(applied.values()), max(applied.values()), where, timeline, per_minion
+
+
+def tree_cpu(pid):
+    """CPU seconds of process ``pid`` and its children so far (those that exited are in ``children_*``)."""
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        proc = psutil.Process(pid)
+        for each in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = each.cpu_times()
+                total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 def steps(events, name, sequence, acknowledged):
@@ -219,9 +241,9 @@ def test_what_a_publish_costs_the_master_per_subscriber(bench_setup, signing_key
     try:
         for count in SUBSCRIBERS:
             name = f"prod/bench-{size}-{count}-{random_string('', uppercase=False)[:6]}"
-            chosen = [m.id for m in minions[:count]]
+            chosen = minions[:count]
             for minion in minions:
-                if minion.id in chosen:
+                if minion in chosen:
                     pillar.subscribe(minion.id, name)
                     subscriber_index.record(store, minion.id, [tuple(name.split("/"))])
                 else:
@@ -258,7 +280,8 @@ def test_what_a_publish_costs_the_master_per_subscriber(bench_setup, signing_key
                 if any(k in d[4] for d in deltas)
             }
             print("            after salt-api's answer (median s): "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in timeline.items()) + f", last applied {median[2]:.2f}")
+                  + ", ".join(f"{k} {v:.2f}" for k, v in timeline.items()) + f", last applied {median[2]:.2f};"
+                  f" minion CPU per subscriber {statistics.median(d[5] for d in deltas):.3f} s")
         if len(rows) >= 2:
             (_, c1, _, d1), (_, c2, _, d2) = rows[0], rows[-1]
             per = (statistics.median(d[0] for d in d2) - statistics.median(d[0] for d in d1)) / (c2 - c1)

@@ -64,3 +64,13 @@ def master_config_text(**kwargs):
     """:func:`master_config` as the text of ``/etc/salt/master.d/nodeallow.conf``."""
     return "# nodeallow settings (docs/salt.md)\n" + yaml.safe_dump(master_config(**kwargs), sort_keys=False)
 
+
+
+def production_logging(role):
+    """Overrides for a ``role`` (master, minion) daemon in a benchmark: it logs as Salt's packages do (warning).
+
+    salt-factories writes every debug record to the daemon's log file and sends it to the test
+    process; in a benchmark that is CPU in every Salt process (the minion's apply jobs most) that a
+    daemon at Salt's default log level does not spend.
+    """
+    return {"log_level_logfile": "warning", f"pytest-{role}": {"log": {"level": "warning"}}}

@@ -3,7 +3,7 @@
 """Salt extension for nodeallow: Kubernetes node allowlists applied to Salt minion firewalls.
 
 Salt finds this package through the ``salt.loader`` entry point in pyproject.toml
-and loads its loader subpackages (``modules``, ``states``, ``runners``, ``pillar``, ``engines``, ``output``)
+and loads its loader subpackages (``modules``, ``states``, ``runners``, ``pillar``, ``engines``, ``output``, ``grains``)
 by directory name, so nothing here has to list them.
 """
 
