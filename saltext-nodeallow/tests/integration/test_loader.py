@@ -56,7 +56,8 @@ def test_daemon_loaders_include_the_extension(salt_master_factory):
         "modules": salt.loader.minion_mods(minion_opts, utils={}, context={}),
         "states": salt.loader.states(minion_opts, {}, {}, {}, context={}),
     }
-    assert salt.loader.grains(copy.deepcopy(dict(minion_opts)))["nodeallow"] == {"version": saltext.nodeallow.__version__}
+    grains = salt.loader.grains(copy.deepcopy(dict(minion_opts)))
+    assert grains["nodeallow"] == {"version": saltext.nodeallow.__version__}
     for ext_type, loader in loaders.items():
         # salt.loader.pillars() wraps its LazyLoader in a FilterDictWrapper.
         if isinstance(loader, salt.loader.lazy.FilterDictWrapper):

@@ -2,12 +2,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """saltext.nodeallow.protocol beyond the shared vectors: tags, headers, limits and chunk assembly."""
 
+import ipaddress
+import random
+
 import pytest
 
 from saltext.nodeallow.protocol.assembly import assemble
-from saltext.nodeallow.protocol.canonical import digest, parse_entry
+from saltext.nodeallow.protocol.canonical import checked, digest, parse_canonical, parse_entry
 from saltext.nodeallow.protocol.decode import decode
-from saltext.nodeallow.protocol.limits import MAX_ADDRESSES_PER_CHUNK, MAX_BODY_SIZE
+from saltext.nodeallow.protocol.limits import MAX_ADDRESSES_PER_CHUNK, MAX_BODY_SIZE, check_width
 from saltext.nodeallow.protocol.refusal import (
     BAD_SIGNATURE,
     BAD_TAG,
@@ -153,3 +156,41 @@ def test_chunks_that_disagree():
 def test_parse_entry(entry, ok):
     """Only the exact canonical spelling of a prefix is an entry."""
     assert (parse_entry(entry) is not None) == ok
+
+
+def _random_canonical_list(rng):
+    """A canonical list of up to 60 prefixes near the special ranges and elsewhere, both families."""
+    picked = {4: set(), 6: set()}
+    for _ in range(rng.randint(1, 60)):
+        if rng.random() < 0.6:
+            base = rng.choice([0x7F000000, 0xA9FE0000, 0xE0000000, 0x0A000000, 0, 0xFFFFFF00, rng.getrandbits(32)])
+            length = rng.choice([32, 32, 32, 31, 30, 24, 16, 8, 4])
+            number = ((base + rng.randint(0, 300)) & 0xFFFFFFFF) & ~((1 << (32 - length)) - 1)
+            picked[4].add(ipaddress.IPv4Network((number, length)))
+        else:
+            base = rng.choice([0, 1, 0xFE80 << 112, 0xFF00 << 112, 0x20010DB8 << 96, rng.getrandbits(128)])
+            length = rng.choice([128, 128, 127, 64, 48, 10, 8])
+            number = ((base + rng.randint(0, 300)) % (1 << 128)) & ~((1 << (128 - length)) - 1)
+            picked[6].add(ipaddress.IPv6Network((number, length)))
+    return [str(n) for version in (4, 6) for n in ipaddress.collapse_addresses(picked[version])]
+
+
+def test_width_checks_of_a_checked_list_match_those_of_a_parsed_one():
+    """``canonical.checked`` (what ingest hands check_width) refuses exactly what a full parse refuses."""
+    rng = random.Random(25)
+    settings = [
+        {},
+        {"refuse_special": ["loopback", "link-local", "multicast", "unspecified", "private"]},
+        {"min_prefix": {"ipv4": 8, "ipv6": 16}, "max_span": {"ipv4": "/4", "ipv6": "/8"}},
+    ]
+    for _ in range(500):
+        entries = _random_canonical_list(rng)
+        for each in settings:
+            outcomes = []
+            for parsed in (parse_canonical(tuple(entries)), checked(entries)):
+                try:
+                    check_width(parsed, **each)
+                    outcomes.append(None)
+                except Refusal as refused:
+                    outcomes.append((refused.reason, refused.detail))
+            assert outcomes[0] == outcomes[1], (entries, each)

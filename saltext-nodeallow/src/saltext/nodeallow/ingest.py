@@ -12,6 +12,7 @@ import logging
 import time
 
 from saltext.nodeallow import deltas
+from saltext.nodeallow.protocol import canonical
 from saltext.nodeallow.protocol.assembly import assemble
 from saltext.nodeallow.protocol.limits import check_width
 from saltext.nodeallow.protocol.receive import receive_body
@@ -173,8 +174,13 @@ class Ingest:
             return addresses, stored
         if decoded["kind"] != KIND_RETIREMENT:
             try:
+                # Every entry was checked canonical when its body was decoded (and the chunks' boundaries
+                # when they were joined): the width checks need not parse the whole list again.
                 check_width(
-                    addresses, self.settings.min_prefix, self.settings.max_span, self.settings.refuse_special
+                    canonical.checked(addresses),
+                    self.settings.min_prefix,
+                    self.settings.max_span,
+                    self.settings.refuse_special,
                 )
             except Refusal:
                 # A set that can never be stored is dropped, so a corrected resend starts clean.
