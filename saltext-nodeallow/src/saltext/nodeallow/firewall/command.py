@@ -32,10 +32,8 @@ class Executor:
             raise ValueError(f"nodeallow_netns must be a plain namespace name, not {netns!r}")
         self.netns = netns
         self.timeout = timeout
-        # {argv: Popen, CompletedProcess or the FileNotFoundError of starting it} inside started(), filled
-        # by the thread _spawner.
+        # {argv: Popen, CompletedProcess or the FileNotFoundError of starting it} inside started().
         self._started = {}
-        self._spawner = None
 
     def argv(self, args):
         """The full argument list that runs ``args`` (netns prefix included)."""
@@ -54,38 +52,25 @@ class Executor:
 
         Any other command run inside the block may change what they read: it ends the block's reuse first
         (what is left is stopped, and later reads run afresh). On leaving, unused commands are stopped.
-        They are started by a thread, so the caller's own work (validating the pillar) begins at once.
+        They are started in the caller's thread before it goes on (each spawn is about half a millisecond):
+        started by a thread, they waited for the interpreter lock while the caller validated the pillar, and
+        most began only after it.
         """
         self._started = {}
-        self._spawner = threading.Thread(
-            target=self._spawn, args=(list(dict.fromkeys(tuple(self.argv(args)) for args in reads)), self._started)
-        )
-        self._spawner.start()
         try:
+            for argv in dict.fromkeys(tuple(self.argv(args)) for args in reads):
+                try:
+                    self._started[argv] = subprocess.Popen(  # pylint: disable=consider-using-with
+                        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                    )
+                except FileNotFoundError as exc:
+                    self._started[argv] = exc
             yield self
         finally:
             self._stop_started()
 
-    @staticmethod
-    def _spawn(argvs, started):
-        """Start each of ``argvs`` into ``started`` (its Popen, or the FileNotFoundError of starting it)."""
-        for argv in argvs:
-            try:
-                started[argv] = subprocess.Popen(  # pylint: disable=consider-using-with
-                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-                )
-            except FileNotFoundError as exc:
-                started[argv] = exc
-
-    def _spawned(self):
-        """Wait until the commands of :meth:`started` are started."""
-        if self._spawner is not None:
-            self._spawner.join()
-            self._spawner = None
-
     def _stop_started(self):
         """Stop and reap the commands of :meth:`started` that nothing took."""
-        self._spawned()
         started, self._started = self._started, {}
         for proc in started.values():
             if isinstance(proc, subprocess.Popen):
@@ -140,7 +125,6 @@ class Executor:
     def run(self, args, *, stdin=None, check=True):
         """Run ``args`` with ``stdin`` text; return the CompletedProcess, raising CommandError on failure."""
         argv = self.argv(args)
-        self._spawned()
         proc = self._take_started(argv) if stdin is None else None
         if proc is not None:
             if check and proc.returncode != 0:

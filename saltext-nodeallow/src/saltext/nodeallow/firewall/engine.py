@@ -109,6 +109,11 @@ def stale_objects(fw, want, applied):
     return stale
 
 
+def _sweep_reads():
+    """The commands :func:`stale_objects` reads other backends' objects with (for command.Executor.started)."""
+    return [nftables.TERSE, *([] if xtables.in_nft_listing() else xtables.saves()), ipset.HEADERS]
+
+
 def _reading(fw, want, full, sweep, switched):
     """Start the commands this run reads the firewall with side by side (command.Executor.started).
 
@@ -119,11 +124,11 @@ def _reading(fw, want, full, sweep, switched):
     """
     if not fw.kernel:
         return contextlib.nullcontext()
-    reads = fw.backend.reads(want, full and not switched)
+    reads = fw.backend.reads(want, full and not switched, switched)
     if want.rules:
         reads.append(nftables.TERSE)  # host_warnings
     if sweep:
-        reads += [nftables.TERSE, *xtables.saves(), ipset.HEADERS]
+        reads += _sweep_reads()
     return fw.executor.started(reads)
 
 

@@ -75,9 +75,10 @@ def _structure(want):
 HEADERS = ["ipset", "list", "-t"]
 
 
-def reads(want, listed):  # pylint: disable=unused-argument
-    """The commands :func:`read` may run (for command.Executor.started); ``listed``: the sets' members too."""
-    return [*xtables.saves(), HEADERS, *([["ipset", "save"]] if listed else [])]
+def reads(want, listed, switched=False):  # pylint: disable=unused-argument
+    """The commands :func:`read` may run (for command.Executor.started); ``listed``: the sets' members too;
+    ``switched``: the backend changed, so our chains probably do not exist (xtables.reads)."""
+    return [*xtables.reads(switched), HEADERS, *([["ipset", "save"]] if listed else [])]
 
 
 def headers(executor):
@@ -142,8 +143,7 @@ def read(executor, want, store=None, target_snap=None, full=False):
     store = store or {}
     snap = Contents(read_back=full)
     match_sets = {}
-    for family in (4, 6):
-        objects, lines, family_sets, jumps = xtables.read(executor, family)
+    for family, (objects, lines, family_sets, jumps) in xtables.read_both(executor).items():
         snap.objects |= objects
         snap.lines.extend(lines)
         match_sets.update(family_sets)

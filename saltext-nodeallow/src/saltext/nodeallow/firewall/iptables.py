@@ -59,9 +59,10 @@ def target(want):
     return wanted_contents(objects, lines, want)
 
 
-def reads(want, listed):  # pylint: disable=unused-argument
-    """The commands :func:`read` runs (for command.Executor.started); it always lists the rules in full."""
-    return xtables.saves()
+def reads(want, listed, switched=False):  # pylint: disable=unused-argument
+    """The commands :func:`read` runs (for command.Executor.started); it always lists the rules in full.
+    ``switched``: the backend changed, so our chains probably do not exist (xtables.reads)."""
+    return xtables.reads(switched)
 
 
 def read(executor, want, store=None, target_snap=None, full=False):  # pylint: disable=unused-argument
@@ -70,8 +71,7 @@ def read(executor, want, store=None, target_snap=None, full=False):  # pylint: d
     The rules are the addresses, so this is always a full read (one ``iptables-save`` per family).
     """
     snap = Contents()
-    for family in (4, 6):
-        objects, lines, _, jumps = xtables.read(executor, family)
+    for family, (objects, lines, _, jumps) in xtables.read_both(executor).items():
         snap.objects |= objects
         snap.lines.extend(lines)
         snap.jumps[family] = jumps

@@ -232,8 +232,9 @@ def _tables(executor):
     return json.loads(executor.run(TERSE).stdout).get("nftables", [])
 
 
-def reads(want, listed):
-    """The commands :func:`read` may run (for command.Executor.started); ``listed``: our table in full too."""
+def reads(want, listed, switched=False):  # pylint: disable=unused-argument
+    """The commands :func:`read` may run (for command.Executor.started); ``listed``: our table in full too.
+    (``switched`` changes nothing: the terse listing always comes first.)"""
     return [TERSE, _table_listing(want.nft_table)] if listed else [TERSE]
 
 

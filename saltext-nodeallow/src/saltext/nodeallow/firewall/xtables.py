@@ -6,12 +6,18 @@ INPUT jumps to the chain once (inserted at the top, only when missing); the chai
 ``iptables-restore --noflush`` from input that names only our chain, so no other rule is touched.
 """
 
+import os
 import re
+import shutil
 
-from saltext.nodeallow.firewall import naming
+from saltext.nodeallow.firewall import command, hostfirewall, naming, nftables
 from saltext.nodeallow.protocol.canonical import parse_prefix
 
 TOOLS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6tables-restore")}
+# What iptables-save resolves to on an iptables-nft host (Debian 10+, RHEL 8+): the filter tables are then
+# nft tables ``ip filter`` and ``ip6 filter``. Anything else (legacy, unknown) is read with iptables-save.
+_NFT_VARIANTS = {"xtables-nft-multi", "iptables-nft-save", "ip6tables-nft-save"}
+_NFT_FAMILIES = {"ip": 4, "ip6": 6}
 # multiport takes at most 15 ports, a range counting as two.
 MULTIPORT_MAX = 15
 JUMP = f"-A INPUT -j {naming.XT_CHAIN}"
@@ -78,6 +84,43 @@ def saves():
     return [[TOOLS[family][0], "-t", "filter"] for family in (4, 6)]
 
 
+def reads(switched=False):
+    """The commands :func:`read_both` may run (for command.Executor.started).
+
+    On an iptables-nft host (:func:`in_nft_listing`) the terse nft listing too; iptables-save only when our
+    chains probably exist, i.e. not after a switch of backend (``switched``, so also on a fresh minion):
+    the listing then shows first whether they do.
+    """
+    if not in_nft_listing():
+        return saves()
+    return [nftables.TERSE, *([] if switched else saves())]
+
+
+def nft_listing(executor):
+    """The items of the terse nft listing when our chains show in it (:func:`in_nft_listing`), else ``None``
+    (also when nft is not installed: iptables-nft does not need it)."""
+    if not in_nft_listing():
+        return None
+    try:
+        return hostfirewall.read(executor)
+    except command.CommandError as exc:
+        if exc.returncode == 127:
+            return None
+        raise
+
+
+def read_both(executor):
+    """``{family: read(executor, family)}``; on an iptables-nft host a family whose chain the terse nft
+    listing does not show is not read with iptables-save (no chain of ours, so no rule or jump either)."""
+    ruleset = nft_listing(executor)
+    shown = None if ruleset is None else set(objects_in(ruleset))
+    out = {}
+    for family in (4, 6):
+        chain = f"{TOOLS[family][0].replace('-save', '')} chain {naming.XT_CHAIN}"
+        out[family] = (set(), [], {}, 0) if shown is not None and chain not in shown else read(executor, family)
+    return out
+
+
 def read(executor, family):
     """Read our chain of ``family`` from ``iptables-save``.
 
@@ -132,8 +175,59 @@ def apply(executor, lines_by_family, jumps=None):
     )
 
 
+def in_nft_listing():
+    """Whether iptables-save and ip6tables-save are the nf_tables variant (iptables-nft), so that our chain and
+    INPUT jumps show in the terse nft listing (:func:`objects_in`) as well as in their output.
+
+    Decided from the binaries the commands run (the same PATH), without starting a process; a host where
+    either is missing, legacy or not recognised is read with iptables-save.
+    """
+    for tool, _ in TOOLS.values():
+        path = shutil.which(tool)
+        if path is None or os.path.basename(os.path.realpath(path)) not in _NFT_VARIANTS:
+            return False
+    return True
+
+
+def objects_in(items):
+    """Names of our xtables objects in the items of the terse nft listing (``nft -j -t list ruleset``), as
+    :func:`existing` names them from iptables-save on an iptables-nft host (:func:`in_nft_listing`).
+
+    Chain ``NODEALLOW`` of table ``ip filter`` / ``ip6 filter``, and a rule of their INPUT chain that is only a
+    jump to it (iptables-save prints it as ``-A INPUT -j NODEALLOW``; iptables-nft adds a counter to each rule).
+    """
+    found = {4: set(), 6: set()}
+    for item in items:
+        kind = next(iter(item), None)
+        body = item[kind] if kind in ("chain", "rule") else None
+        if not isinstance(body, dict) or body.get("table") != "filter" or body.get("family") not in _NFT_FAMILIES:
+            continue
+        family = _NFT_FAMILIES[body["family"]]
+        tool = TOOLS[family][0].replace("-save", "")
+        if kind == "chain" and body.get("name") == naming.XT_CHAIN:
+            found[family].add(f"{tool} chain {naming.XT_CHAIN}")
+        elif kind == "rule" and body.get("chain") == "INPUT" and _only_jump(body):
+            found[family].add(f"{tool} jump INPUT -> {naming.XT_CHAIN}")
+    return sorted(found[4]) + sorted(found[6])
+
+
+def _only_jump(rule):
+    """Whether an nft JSON rule is a plain jump to our chain (a counter aside, no match, no comment)."""
+    exprs = [expr for expr in rule.get("expr") or [] if not (isinstance(expr, dict) and "counter" in expr)]
+    return "comment" not in rule and exprs == [{"jump": {"target": naming.XT_CHAIN}}]
+
+
 def existing(executor):
-    """Names of our xtables objects (chains, jumps) that exist in either family."""
+    """Names of our xtables objects (chains, jumps) that exist in either family: on an iptables-nft host from
+    the terse nft listing (which the state reads anyway), else from iptables-save."""
+    ruleset = nft_listing(executor)
+    if ruleset is not None:
+        return objects_in(ruleset)
+    return saved_objects(executor)
+
+
+def saved_objects(executor):
+    """Names of our xtables objects in either family, from iptables-save (what :func:`objects_in` mirrors)."""
     found = []
     for family in (4, 6):
         objects, _, _, _ = read(executor, family)
