@@ -104,3 +104,41 @@ def test_a_failure_side_by_side_is_raised_after_all_ran(tmp_path):
         )
     assert info.value.returncode == 4
     assert mark.read_text() == "done"
+
+
+def writer(log, out):
+    """A command that notes its start in ``log``, then copies its input to ``out`` (a restore stand-in)."""
+    return ["sh", "-c", 'echo started >> "$0"; cat >> "$1"', str(log), str(out)]
+
+
+def test_a_ready_writer_is_started_once_and_given_its_input_side_by_side(tmp_path):
+    """Inside ready() run_side_by_side feeds the command started beforehand instead of starting another."""
+    executor = command.Executor()
+    log, out = tmp_path / "log", tmp_path / "out"
+    with executor.ready([writer(log, out)]):
+        executor.run(["true"])  # what the block runs first (the sets' restore) leaves it waiting
+        executor.run_side_by_side([(writer(log, out), "rules\n")])
+    assert out.read_text() == "rules\n"
+    assert runs(log) == 1
+
+
+def test_a_ready_writer_given_no_input_is_killed_before_it_reads_any(tmp_path):
+    """When the block ends early (the restore before it failed), the waiting command does nothing."""
+    executor = command.Executor()
+    log, out = tmp_path / "log", tmp_path / "out"
+    with pytest.raises(command.CommandError):
+        with executor.ready([writer(log, out)]):
+            executor.run(["sh", "-c", "exit 2"])
+    assert not out.exists() or out.read_text() == ""
+    executor.run_side_by_side([(writer(log, out), "later\n")])
+    assert out.read_text() == "later\n", "outside the block the command is started as usual"
+
+
+def test_a_ready_writer_that_fails_raises_like_a_run(tmp_path):
+    """Its exit status and error output are reported as CommandError, as run() would."""
+    executor = command.Executor()
+    failing = ["sh", "-c", "cat > /dev/null; echo refused >&2; exit 4"]
+    with executor.ready([failing]):
+        with pytest.raises(command.CommandError, match="refused") as info:
+            executor.run_side_by_side([(failing, "input\n")])
+    assert info.value.returncode == 4

@@ -34,6 +34,9 @@ class Executor:
         self.timeout = timeout
         # {argv: Popen, CompletedProcess or the FileNotFoundError of starting it} inside started().
         self._started = {}
+        # {argv: Popen waiting for its input} inside ready(), filled by the thread _readying.
+        self._ready = {}
+        self._readying = None
 
     def argv(self, args):
         """The full argument list that runs ``args`` (netns prefix included)."""
@@ -97,6 +100,56 @@ class Executor:
             self._started[tuple(argv)] = proc
         return proc
 
+    @contextlib.contextmanager
+    def ready(self, writers):
+        """Start the commands ``writers`` now, waiting for their input: inside the block :meth:`run_side_by_side`
+        of one of them gives it its input instead of starting it, so its start-up (a process, ~3-5 ms) overlaps
+        what the block runs first. One given no input is killed on leaving, before it has read anything."""
+        self._ready = {}
+        argvs = list(dict.fromkeys(tuple(self.argv(args)) for args in writers))
+        spawner = threading.Thread(target=self._spawn_ready, args=(argvs, self._ready), name="nodeallow-ready")
+        spawner.start()
+        self._readying = spawner
+        try:
+            yield self
+        finally:
+            spawner.join()
+            ready, self._ready = self._ready, {}
+            for proc in ready.values():
+                proc.kill()
+                proc.communicate()
+
+    @staticmethod
+    def _spawn_ready(argvs, ready):
+        """Start each of ``argvs`` into ``ready``, waiting for its input (one that cannot start is left out:
+        it is then run as usual, and fails there)."""
+        for argv in argvs:
+            try:
+                ready[argv] = subprocess.Popen(  # pylint: disable=consider-using-with
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                )
+            except OSError:
+                pass
+
+    def _feed(self, args, stdin):
+        """Give the :meth:`ready` command ``args`` its input and wait for it, like :meth:`run`; ``None`` when
+        it is not ready."""
+        argv = self.argv(args)
+        if self._readying is not None:
+            self._readying.join()
+        proc = self._ready.pop(tuple(argv), None)
+        if proc is None:
+            return None
+        try:
+            stdout, stderr = proc.communicate(stdin, timeout=self.timeout)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            proc.communicate()
+            raise CommandError(argv, -1, f"no answer within {self.timeout}s") from exc
+        if proc.returncode != 0:
+            raise CommandError(argv, proc.returncode, stderr or stdout)
+        return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+
     def run_side_by_side(self, commands):
         """Run ``[(args, stdin text)]`` at the same time (commands that do not touch each other's objects) and
         wait for all of them; raise the error (CommandError) of the first that failed, in the order given."""
@@ -106,7 +159,8 @@ class Executor:
 
         def one(index, args, stdin):
             try:
-                self.run(args, stdin=stdin)
+                if self._feed(args, stdin) is None:
+                    self.run(args, stdin=stdin)
             except Exception as exc:  # pylint: disable=broad-except  # raised in the caller's thread
                 results[index] = exc
 

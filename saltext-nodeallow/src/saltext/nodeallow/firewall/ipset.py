@@ -264,8 +264,10 @@ def apply(executor, want, target_snap, current):
     existing = current.sets
     keep = {naming.ipset(n, f) for n in want.groups() for f in (4, 6)} if want.rules else set()
     if want.rules:
-        executor.run(["ipset", "restore"], stdin=restore_input(want, existing))
-        xtables.apply(executor, {f: family_lines(want, f) for f in (4, 6)}, current.jumps or None)
+        # The chains' restores start while the sets load (they reference the sets, so they get their input after).
+        with executor.ready(xtables.restores()):
+            executor.run(["ipset", "restore"], stdin=restore_input(want, existing))
+            xtables.apply(executor, {f: family_lines(want, f) for f in (4, 6)}, current.jumps or None)
     else:
         xtables.remove(executor)
     # The temporary sets are gone (restore_input destroys them); what else is ours and unused goes now.

@@ -158,6 +158,12 @@ def _normalise(source):
     return parse_prefix(source)[3]
 
 
+def restores():
+    """The commands :func:`apply` rebuilds our chains with, one per family (for command.Executor.ready: started
+    early only on an iptables-nft host, where a restore waiting for its input holds no xtables lock)."""
+    return [[TOOLS[family][1], "--noflush", "-w"] for family in (4, 6)] if in_nft_listing() else []
+
+
 def apply(executor, lines_by_family, jumps=None):
     """Rebuild our chain in both families from ``{family: lines}`` (an empty list keeps an empty chain).
 
