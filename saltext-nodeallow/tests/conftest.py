@@ -49,6 +49,15 @@ def pytest_sessionstart(session):
         log_server.log_host = LOOPBACK
 
 
+@pytest.fixture(scope="session", autouse=True)
+def host_ruleset_untouched():
+    """Fail the session if it left anything of nodeallow in this host's own ruleset (every firewall is a test's)."""
+    before = netns_support.host_firewall_mentions()
+    yield
+    left = [line for line in netns_support.host_firewall_mentions() if line not in before]
+    assert not left, f"the tests left nodeallow objects in the host's own ruleset (a minion without a netns?): {left}"
+
+
 @pytest.fixture(scope="session")
 def event_listener():
     """Salt-factories' event listener (tells when daemons are up), bound to loopback only."""
@@ -155,9 +164,12 @@ def minion_factory(salt_master):
     with contextlib.ExitStack() as stack:
 
         def start(overrides=None, minion_id=None):
-            """Start one minion with config ``overrides`` and return its (running) factory."""
+            """Start one minion with config ``overrides`` and return its (running) factory.
+
+            Its firewall is in a namespace of its own unless ``overrides`` name one (netns.confined).
+            """
             factory = salt_master.salt_minion_daemon(
-                minion_id or random_string("minion-"), overrides=overrides
+                minion_id or random_string("minion-"), overrides=netns_support.confined(stack, overrides)
             )
             # salt-factories accepts the key with the real salt-key as soon as
             # the master reports the minion's authentication attempt.

@@ -16,6 +16,7 @@ from pytestshellutils.utils import ports
 from saltfactories.utils import random_string
 
 import saltext.nodeallow
+from tests.support import netns as netns_support
 from tests.support import saltconfig
 from tests.support.events import MasterEvents
 from tests.support.hooks import HookClient
@@ -85,9 +86,12 @@ def nodeallow_minions(nodeallow_master):
     with contextlib.ExitStack() as stack:
 
         def start(overrides=None):
-            """Start one minion with config ``overrides``; it stops at the end of the session."""
+            """Start one minion with config ``overrides``; it stops at the end of the session.
+
+            Its firewall is in a namespace of its own unless ``overrides`` name one (netns.confined).
+            """
             factory = nodeallow_master.salt_minion_daemon(
-                random_string("na-minion-", uppercase=False), overrides=overrides
+                random_string("na-minion-", uppercase=False), overrides=netns_support.confined(stack, overrides)
             )
             stack.enter_context(factory.started())
             return factory

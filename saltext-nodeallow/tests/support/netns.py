@@ -186,3 +186,40 @@ def delete(name):
     if name not in list_namespaces():
         return
     _run(["ip", "netns", "delete", name])
+
+
+# Minion options that point the minion's firewall away from this host's own ruleset.
+_CONFINED_BY = ("nodeallow_netns", "nodeallow_ruleset_file")
+
+
+def confined(stack, overrides):
+    """Minion ``overrides`` whose firewall is never this host's: a namespace of its own (left on ``stack``), or a file.
+
+    A test minion that gets subscribed applies nodeallow's firewall; without ``nodeallow_netns`` (or
+    ``nodeallow_ruleset_file``) that would be the host's ruleset, which no test may touch.
+    """
+    overrides = dict(overrides or {})
+    if any(key in overrides for key in _CONFINED_BY):
+        return overrides
+    if skip_reason():
+        # No namespaces here (not root): the minion's nftables ruleset goes to a file instead.
+        folder = tempfile.mkdtemp(prefix="nodeallow-ruleset-")
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)
+        overrides["nodeallow_ruleset_file"] = os.path.join(folder, "nodeallow.nft")
+    else:
+        overrides["nodeallow_netns"] = stack.enter_context(netns()).name
+    return overrides
+
+
+def host_firewall_mentions():
+    """Lines of this host's own nft ruleset and ipsets that name nodeallow (read only; ``[]`` without root).
+
+    Tests compare it before and after a session: none may leave anything of nodeallow on the host.
+    """
+    lines = []
+    for argv in (["nft", "list", "ruleset"], ["ipset", "list", "-n"]):
+        if shutil.which(argv[0]) is None:
+            continue
+        listed = subprocess.run(argv, capture_output=True, text=True, check=False)
+        lines += [line.strip() for line in listed.stdout.splitlines() if "nodeallow" in line.lower()]
+    return sorted(lines)
